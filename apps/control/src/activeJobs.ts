@@ -1,0 +1,68 @@
+import { buildChains, validateGraph, type Chain, type Graph, type JobPlan } from '@keyflow/core';
+import type { Job, JobState, PipelineVersion } from '@keyflow/db';
+
+/** A checkpoint the coordinator waits on. */
+export interface PendingCheckpoint {
+  id: number;
+  number: number;
+  kind: 'PERIODIC' | 'SAVEPOINT' | 'RESCALE';
+  triggeredAt: number;
+  /** Chain subtasks (`chainId#index`) that have not acknowledged yet. */
+  waiting: Set<string>;
+  acknowledged: number;
+  totalSubtasks: number;
+  bytes: number;
+  alignmentMs: number;
+  timer: NodeJS.Timeout;
+  /** Called once the checkpoint completed or failed. */
+  settle?: (result: { ok: true } | { ok: false; reason: string }) => void;
+}
+
+/** What the control plane keeps in memory about a job it coordinates. */
+export interface ActiveJob {
+  id: string;
+  attempt: number;
+  state: JobState;
+  graph: Graph;
+  plan: JobPlan;
+  chains: Chain[];
+  /** Every chain subtask of the current attempt, as `chainId#index`. */
+  subtasks: string[];
+  running: Set<string>;
+  finished: Set<string>;
+  checkpointIntervalMs: number;
+  checkpointTimeoutMs: number;
+  lastCheckpointAt: number;
+  pending?: PendingCheckpoint;
+  /** When the job last restarted, for the restart bound. */
+  restarts: number[];
+}
+
+export const subtaskKey = (chainId: string, index: number) => `${chainId}#${index}`;
+
+export function activeJobOf(job: Job & { pipelineVersion: PipelineVersion }): ActiveJob {
+  const valid = validateGraph(job.pipelineVersion.graph);
+  if (!valid.ok) throw new Error(`job ${job.id}: stored graph is invalid: ${valid.issues[0]?.message}`);
+  const plan = job.plan as unknown as JobPlan;
+  const chains = buildChains(valid.graph, plan);
+  return {
+    id: job.id,
+    attempt: job.attempt,
+    state: job.state,
+    graph: valid.graph,
+    plan,
+    chains,
+    subtasks: chains.flatMap((c) => Array.from({ length: c.parallelism }, (_, i) => subtaskKey(c.id, i))),
+    running: new Set(),
+    finished: new Set(),
+    checkpointIntervalMs: job.checkpointIntervalMs,
+    checkpointTimeoutMs: job.checkpointTimeoutMs,
+    lastCheckpointAt: Date.now(),
+    restarts: [],
+  };
+}
+
+/** Operator subtasks a checkpoint acknowledges: every vertex × its parallelism. */
+export function operatorSubtasks(job: ActiveJob): number {
+  return job.chains.reduce((n, c) => n + c.vertices.length * c.parallelism, 0);
+}

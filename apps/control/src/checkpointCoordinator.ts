@@ -1,0 +1,205 @@
+import type { Checkpoint as CheckpointDto } from '@keyflow/api';
+import type { Checkpoint, CheckpointKind, PrismaClient } from '@keyflow/db';
+import type { WorkerEvent } from '@keyflow/runtime';
+import { operatorSubtasks, subtaskKey, type ActiveJob, type PendingCheckpoint } from './activeJobs.ts';
+import type { Emitter } from './emitter.ts';
+import type { Scheduler } from './scheduler.ts';
+
+type AckEvent = Extract<WorkerEvent, { type: 'ack' }>;
+
+export class CheckpointInFlight extends Error {
+  constructor(jobId: string, n: number) {
+    super(`checkpoint ${n} of job ${jobId} is still in flight`);
+  }
+}
+
+export function checkpointDto(c: Checkpoint, acknowledged: number): CheckpointDto {
+  return {
+    id: c.id,
+    jobId: c.jobId,
+    number: c.number,
+    attempt: c.attempt,
+    kind: c.kind,
+    status: c.status,
+    acknowledged,
+    totalSubtasks: c.totalSubtasks,
+    triggeredAt: c.triggeredAt.toISOString(),
+    completedAt: c.completedAt?.toISOString() ?? null,
+    durationMs: c.durationMs,
+    bytes: Number(c.bytes),
+    alignmentMs: c.alignmentMs,
+    failureReason: c.failureReason,
+  };
+}
+
+/**
+ * Aligned checkpoints (DESIGN §5): triggers checkpoint n at the sources on the job's interval or on demand,
+ * collects every subtask's acknowledgement, completes n in one transaction, applies retention, and fails n
+ * with the reason when it times out or is declined.
+ */
+export class CheckpointCoordinator {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly scheduler: Scheduler,
+    private readonly emitter: Emitter,
+    private readonly retention: number,
+  ) {}
+
+  /** Triggers periodic checkpoints that are due. */
+  async tick(jobs: Iterable<ActiveJob>): Promise<void> {
+    const now = Date.now();
+    for (const job of jobs)
+      if (job.state === 'RUNNING' && !job.pending && job.finished.size === 0 && now - job.lastCheckpointAt >= job.checkpointIntervalMs)
+        await this.trigger(job, 'PERIODIC');
+  }
+
+  async trigger(job: ActiveJob, kind: CheckpointKind, opts: { stopAfter?: boolean } = {}): Promise<PendingCheckpoint> {
+    if (job.pending) throw new CheckpointInFlight(job.id, job.pending.number);
+    const last = await this.prisma.checkpoint.findFirst({ where: { jobId: job.id }, orderBy: { number: 'desc' }, select: { number: true } });
+    const totalSubtasks = operatorSubtasks(job);
+    const row = await this.prisma.checkpoint.create({
+      data: { jobId: job.id, number: (last?.number ?? 0) + 1, attempt: job.attempt, kind, totalSubtasks },
+    });
+    const pending: PendingCheckpoint = {
+      id: row.id,
+      number: row.number,
+      kind,
+      triggeredAt: row.triggeredAt.getTime(),
+      waiting: new Set(job.subtasks),
+      acknowledged: 0,
+      totalSubtasks,
+      bytes: 0,
+      alignmentMs: 0,
+      timer: setTimeout(
+        () => void this.fail(job, pending, `timed out after ${job.checkpointTimeoutMs} ms waiting for ${[...pending.waiting].join(', ')}`),
+        job.checkpointTimeoutMs,
+      ),
+    };
+    job.pending = pending;
+    this.emitter.emit(job.id, 'checkpoint:triggered', {
+      jobId: job.id,
+      checkpointId: row.id,
+      number: row.number,
+      kind,
+      totalSubtasks,
+      at: row.triggeredAt.toISOString(),
+    });
+    await this.scheduler.command(job.id, {
+      type: 'trigger',
+      attempt: job.attempt,
+      checkpoint: row.number,
+      checkpointId: row.id,
+      kind,
+      ...(opts.stopAfter && { stopAfter: true }),
+    });
+    return pending;
+  }
+
+  /** Waits until a pending checkpoint completes or fails. */
+  settled(pending: PendingCheckpoint): Promise<{ ok: true } | { ok: false; reason: string }> {
+    return new Promise((resolve) => {
+      pending.settle = resolve;
+    });
+  }
+
+  async onAck(job: ActiveJob, e: AckEvent): Promise<void> {
+    const pending = job.pending;
+    if (!pending || pending.id !== e.checkpointId || e.attempt !== job.attempt) return;
+    const key = subtaskKey(e.vertexId, e.index);
+    if (!pending.waiting.delete(key)) return;
+    const chain = job.chains.find((c) => c.id === e.vertexId);
+    const acks = (chain?.vertices ?? []).map((v) => ({
+      checkpointId: e.checkpointId,
+      vertexId: v.id,
+      subtaskIndex: e.index,
+      alignmentMs: e.alignmentMs,
+      syncMs: e.syncMs,
+      asyncMs: e.asyncMs,
+      bytes: BigInt(e.vertices[v.id]?.bytes ?? 0),
+    }));
+    await this.prisma.checkpointAck.createMany({ data: acks, skipDuplicates: true });
+    const ackedAt = new Date().toISOString();
+    for (const a of acks) {
+      pending.acknowledged++;
+      pending.bytes += Number(a.bytes);
+      this.emitter.emit(job.id, 'checkpoint:ack', {
+        jobId: job.id,
+        checkpointId: pending.id,
+        number: pending.number,
+        vertexId: a.vertexId,
+        subtaskIndex: a.subtaskIndex,
+        ackedAt,
+        alignmentMs: a.alignmentMs,
+        syncMs: a.syncMs,
+        asyncMs: a.asyncMs,
+        bytes: Number(a.bytes),
+        acknowledged: pending.acknowledged,
+        totalSubtasks: pending.totalSubtasks,
+      });
+    }
+    pending.alignmentMs = Math.max(pending.alignmentMs, e.alignmentMs);
+    if (pending.waiting.size === 0) await this.complete(job, pending);
+  }
+
+  async onDecline(job: ActiveJob, checkpointId: number, who: string, reason: string): Promise<void> {
+    if (job.pending?.id === checkpointId) await this.fail(job, job.pending, `declined by ${who}: ${reason}`);
+  }
+
+  /** A subtask finished; a checkpoint it has not acknowledged can no longer complete. */
+  async onFinished(job: ActiveJob, key: string): Promise<void> {
+    if (job.pending?.waiting.has(key)) await this.fail(job, job.pending, `${key} finished before acknowledging`);
+  }
+
+  /** Abandons the pending checkpoint (its attempt is gone). */
+  async abandon(job: ActiveJob, reason: string): Promise<void> {
+    if (job.pending) await this.fail(job, job.pending, reason);
+  }
+
+  private async complete(job: ActiveJob, pending: PendingCheckpoint): Promise<void> {
+    clearTimeout(pending.timer);
+    job.pending = undefined;
+    job.lastCheckpointAt = Date.now();
+    const completedAt = new Date();
+    const row = await this.prisma.$transaction(async (tx) => {
+      const done = await tx.checkpoint.update({
+        where: { id: pending.id },
+        data: {
+          status: 'COMPLETED',
+          completedAt,
+          durationMs: completedAt.getTime() - pending.triggeredAt,
+          bytes: BigInt(pending.bytes),
+          alignmentMs: pending.alignmentMs,
+        },
+      });
+      // Retention: the newest completed checkpoints stay; savepoints are never removed by it.
+      const old = await tx.checkpoint.findMany({
+        where: { jobId: job.id, status: 'COMPLETED', kind: { not: 'SAVEPOINT' } },
+        orderBy: { number: 'desc' },
+        skip: this.retention,
+        select: { id: true },
+      });
+      if (old.length) await tx.checkpoint.deleteMany({ where: { id: { in: old.map((o) => o.id) } } });
+      return done;
+    });
+    this.emitter.emit(job.id, 'checkpoint:completed', checkpointDto(row, pending.acknowledged));
+    await this.scheduler.command(job.id, { type: 'complete', attempt: job.attempt, checkpoint: pending.number });
+    pending.settle?.({ ok: true });
+  }
+
+  private async fail(job: ActiveJob, pending: PendingCheckpoint, reason: string): Promise<void> {
+    if (job.pending !== pending) return;
+    clearTimeout(pending.timer);
+    job.pending = undefined;
+    job.lastCheckpointAt = Date.now();
+    const row = await this.prisma.$transaction(async (tx) => {
+      await tx.stateChunk.deleteMany({ where: { checkpointId: pending.id } });
+      return tx.checkpoint.update({
+        where: { id: pending.id },
+        data: { status: 'FAILED', failureReason: reason, durationMs: Date.now() - pending.triggeredAt },
+      });
+    });
+    this.emitter.emit(job.id, 'checkpoint:failed', checkpointDto(row, pending.acknowledged));
+    await this.scheduler.command(job.id, { type: 'abort', attempt: job.attempt, checkpoint: pending.number, reason });
+    pending.settle?.({ ok: false, reason });
+  }
+}

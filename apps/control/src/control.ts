@@ -1,0 +1,84 @@
+import { createPrisma } from '@keyflow/db';
+import { redisKeys, TASK_QUEUE, type TaskData } from '@keyflow/runtime';
+import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import { CheckpointCoordinator } from './checkpointCoordinator.ts';
+import { Emitter } from './emitter.ts';
+import type { ControlEnv } from './env.ts';
+import { JobManager } from './jobManager.ts';
+import { JobLifecycle } from './lifecycle.ts';
+import { MetricsAggregator } from './metrics.ts';
+import { Scheduler } from './scheduler.ts';
+import { createApp, createSocketServer, registerApi } from './server.ts';
+import { consumeWorkerEvents } from './workerEvents.ts';
+
+export interface ControlHandle {
+  url: string;
+  jobs: JobManager;
+  close(): Promise<void>;
+}
+
+/** Starts the control plane: REST API, Socket.IO, job lifecycle and coordinators. */
+export async function startControl(env: ControlEnv): Promise<ControlHandle> {
+  const keys = redisKeys(env.KEYFLOW_PREFIX);
+  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+  const prisma = createPrisma(env.DATABASE_URL);
+  const log = (msg: string, extra: object = {}) => console.log(JSON.stringify({ at: new Date().toISOString(), component: 'control', msg, ...extra }));
+
+  const app = createApp();
+  const io = createSocketServer(app);
+  const emitter = new Emitter(io);
+  const queue = new Queue<TaskData>(TASK_QUEUE, { connection: redis.duplicate(), prefix: keys.bullPrefix });
+  const scheduler = new Scheduler(queue, redis, keys);
+  const metrics = new MetricsAggregator();
+  const lifecycle = new JobLifecycle(prisma, emitter);
+  const checkpoints = new CheckpointCoordinator(prisma, scheduler, emitter, env.CHECKPOINT_RETENTION);
+  const jobs = new JobManager(prisma, redis, keys, lifecycle, scheduler, checkpoints, metrics, emitter, {
+    maxRestarts: env.MAX_RESTARTS,
+    restartWindowMs: env.RESTART_WINDOW_MS,
+    log,
+  });
+  registerApi(app, { prisma, redis, keys, metrics, jobs });
+
+  await jobs.resume();
+  const events = consumeWorkerEvents(redis, keys, (e) => jobs.onEvent(e), log);
+
+  // A task job BullMQ failed: it threw, or its worker died and it stalled.
+  const queueEvents = new QueueEvents(TASK_QUEUE, { connection: redis.duplicate(), prefix: keys.bullPrefix });
+  queueEvents.on('failed', ({ jobId, failedReason }) => {
+    const [id, attempt, vertexId, index] = jobId.split('.');
+    if (id && attempt && vertexId && index)
+      void jobs.onTaskFailed(id, Number(attempt), `${vertexId}#${index}`, failedReason).catch((err) => log('recovery failed', { error: String(err) }));
+  });
+
+  let ticking = false;
+  const tick = setInterval(() => {
+    if (ticking) return;
+    ticking = true;
+    void checkpoints
+      .tick(jobs.active.values())
+      .catch((err) => log('checkpoint tick failed', { error: (err as Error).message }))
+      .finally(() => (ticking = false));
+  }, 100);
+  const metricsTick = setInterval(() => jobs.emitMetrics(), 1000);
+
+  const address = await app.listen({ host: env.CONTROL_HOST, port: env.CONTROL_PORT });
+  log('control plane listening', { url: address });
+
+  return {
+    url: address,
+    jobs,
+    async close() {
+      clearInterval(tick);
+      clearInterval(metricsTick);
+      await events.stop();
+      await queueEvents.close();
+      io.close();
+      await app.close();
+      await queue.close();
+      for (const job of jobs.active.values()) if (job.pending) clearTimeout(job.pending.timer);
+      redis.disconnect();
+      await prisma.$disconnect();
+    },
+  };
+}

@@ -1,0 +1,17 @@
+import { z } from 'zod';
+
+/** The control plane's configuration, validated once at start. */
+export const controlEnv = z.object({
+  DATABASE_URL: z.string().url(),
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  KEYFLOW_PREFIX: z.string().min(1).default('kf'),
+  CONTROL_HOST: z.string().default('127.0.0.1'),
+  CONTROL_PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  /** Completed periodic checkpoints kept per job; savepoints are never removed by retention. */
+  CHECKPOINT_RETENTION: z.coerce.number().int().min(1).default(3),
+  /** Restarts allowed per job within RESTART_WINDOW_MS before it fails for good. */
+  MAX_RESTARTS: z.coerce.number().int().min(0).default(3),
+  RESTART_WINDOW_MS: z.coerce.number().int().min(1000).default(600_000),
+});
+
+export type ControlEnv = z.infer<typeof controlEnv>;

@@ -1,0 +1,261 @@
+import type { DeployJobBody } from '@keyflow/api';
+import { initialPlan, validateGraph, type JobPlan } from '@keyflow/core';
+import type { Job, PrismaClient } from '@keyflow/db';
+import type { RedisKeys, WorkerEvent } from '@keyflow/runtime';
+import type { Redis } from 'ioredis';
+import { activeJobOf, subtaskKey, type ActiveJob } from './activeJobs.ts';
+import type { CheckpointCoordinator } from './checkpointCoordinator.ts';
+import type { Emitter } from './emitter.ts';
+import { activeStates, type JobLifecycle } from './lifecycle.ts';
+import type { MetricsAggregator } from './metrics.ts';
+import type { Scheduler } from './scheduler.ts';
+import { listWorkers } from './workers.ts';
+
+/** A request the API answers with a 4xx: status and a message for the user. */
+export class RequestError extends Error {
+  constructor(
+    readonly status: 404 | 409 | 422,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface JobManagerOptions {
+  maxRestarts: number;
+  restartWindowMs: number;
+  log: (msg: string, extra?: object) => void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs jobs: deploys them, reacts to their subtasks' events, stops, cancels and recovers them. It moves jobs only
+ * through the lifecycle and leaves checkpoints to the checkpoint coordinator.
+ */
+export class JobManager {
+  readonly active = new Map<string, ActiveJob>();
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly lifecycle: JobLifecycle,
+    private readonly scheduler: Scheduler,
+    private readonly checkpoints: CheckpointCoordinator,
+    private readonly metrics: MetricsAggregator,
+    private readonly emitter: Emitter,
+    private readonly opts: JobManagerOptions,
+  ) {}
+
+  /** Takes up the jobs that were active when the control plane last stopped. */
+  async resume(): Promise<void> {
+    await this.prisma.checkpoint.updateMany({
+      where: { status: 'PENDING' },
+      data: { status: 'FAILED', failureReason: 'the control plane restarted while it was pending' },
+    });
+    const jobs = await this.prisma.job.findMany({ where: { state: { in: [...activeStates] } }, include: { pipelineVersion: true } });
+    if (!jobs.length) return;
+    const alive = new Set(
+      (await listWorkers(this.redis, this.keys)).flatMap((w) => w.subtasks.map((s) => `${s.jobId}@${s.attempt}/${subtaskKey(s.vertexId, s.index)}`)),
+    );
+    for (const row of jobs) {
+      const job = activeJobOf(row);
+      this.active.set(job.id, job);
+      const missing = job.subtasks.filter((k) => !alive.has(`${job.id}@${job.attempt}/${k}`));
+      if (missing.length === 0 && row.state === 'RUNNING') {
+        for (const k of job.subtasks) job.running.add(k);
+        this.opts.log('resumed job', { jobId: job.id });
+      } else {
+        await this.recover(job, `control plane restarted; ${missing.length} of ${job.subtasks.length} subtasks were not running`).catch(
+          (err) => this.opts.log('resume failed', { jobId: job.id, error: (err as Error).message }),
+        );
+      }
+    }
+  }
+
+  async deploy(body: DeployJobBody): Promise<Job> {
+    const version = await this.prisma.pipelineVersion.findFirst({
+      where: { pipelineId: body.pipelineId, ...(body.version !== undefined && { version: body.version }) },
+      orderBy: { version: 'desc' },
+    });
+    if (!version)
+      throw new RequestError(404, body.version ? `pipeline ${body.pipelineId} has no version ${body.version}` : `no pipeline ${body.pipelineId}`);
+    const valid = validateGraph(version.graph);
+    if (!valid.ok) throw new RequestError(422, `version ${version.version} is invalid: ${valid.issues[0]?.message}`);
+    const plan = initialPlan(valid.graph);
+    if (body.restoreFromCheckpointId !== undefined) await this.adoptMaxParallelism(plan, body.restoreFromCheckpointId, body.pipelineId);
+    const row = await this.prisma.job.create({
+      data: {
+        pipelineId: body.pipelineId,
+        pipelineVersionId: version.id,
+        plan: plan as object,
+        restoredFromId: body.restoreFromCheckpointId ?? null,
+        ...(body.checkpointIntervalMs !== undefined && { checkpointIntervalMs: body.checkpointIntervalMs }),
+        ...(body.checkpointTimeoutMs !== undefined && { checkpointTimeoutMs: body.checkpointTimeoutMs }),
+      },
+    });
+    await this.lifecycle.created(row);
+    const job = activeJobOf({ ...row, pipelineVersion: version });
+    this.active.set(job.id, job);
+    await this.move(job, 'SCHEDULING');
+    await this.scheduler.enqueue(job, body.restoreFromCheckpointId);
+    return this.prisma.job.findUniqueOrThrow({ where: { id: job.id } });
+  }
+
+  /** State is portable only at the maxParallelism it was written with: a restored job keeps it. */
+  private async adoptMaxParallelism(plan: JobPlan, checkpointId: number, pipelineId: string): Promise<void> {
+    const cp = await this.prisma.checkpoint.findUnique({ where: { id: checkpointId }, include: { job: true } });
+    if (!cp) throw new RequestError(404, `no checkpoint ${checkpointId}`);
+    if (cp.status !== 'COMPLETED') throw new RequestError(409, `checkpoint ${checkpointId} is ${cp.status}, not COMPLETED`);
+    if (cp.job.pipelineId !== pipelineId) throw new RequestError(422, `checkpoint ${checkpointId} belongs to another pipeline`);
+    const old = cp.job.plan as unknown as JobPlan;
+    for (const [id, v] of Object.entries(plan.vertices)) {
+      const was = old.vertices[id];
+      if (!was) continue;
+      if (v.parallelism > was.maxParallelism)
+        throw new RequestError(422, `${id}: parallelism ${v.parallelism} exceeds the checkpoint's maxParallelism ${was.maxParallelism}`);
+      v.maxParallelism = was.maxParallelism;
+    }
+  }
+
+  private async move(job: ActiveJob, to: ActiveJob['state'], reason?: string, attempt?: number): Promise<void> {
+    await this.lifecycle.transition(job.id, to, reason, attempt !== undefined ? { attempt } : {});
+    job.state = to;
+    if (attempt !== undefined) job.attempt = attempt;
+  }
+
+  private activeOr409(jobId: string): ActiveJob {
+    const job = this.active.get(jobId);
+    if (!job) throw new RequestError(409, `job ${jobId} is not running`);
+    return job;
+  }
+
+  async stop(jobId: string): Promise<void> {
+    const job = this.activeOr409(jobId);
+    if (job.state !== 'RUNNING') throw new RequestError(409, `job ${jobId} is ${job.state}; only a RUNNING job can be stopped`);
+    await this.move(job, 'STOPPING', 'stop with savepoint requested');
+    void this.stopWithSavepoint(job).catch((err) => this.opts.log('stop failed', { jobId, error: (err as Error).message }));
+  }
+
+  private async stopWithSavepoint(job: ActiveJob): Promise<void> {
+    if (job.pending) await this.checkpoints.settled(job.pending);
+    const pending = await this.checkpoints.trigger(job, 'SAVEPOINT', { stopAfter: true });
+    const result = await this.checkpoints.settled(pending);
+    if (job.state !== 'STOPPING') return;
+    if (!result.ok) {
+      await this.move(job, 'RUNNING', `savepoint failed, job keeps running: ${result.reason}`);
+      return;
+    }
+    await this.scheduler.command(job.id, { type: 'stop', attempt: job.attempt });
+    await this.end(job, 'STOPPED', `stopped with savepoint ${pending.number}`);
+  }
+
+  async cancel(jobId: string): Promise<void> {
+    const job = this.active.get(jobId);
+    if (!job) {
+      const row = await this.prisma.job.findUnique({ where: { id: jobId } });
+      if (!row) throw new RequestError(404, `no job ${jobId}`);
+      throw new RequestError(409, `job ${jobId} is already ${row.state}`);
+    }
+    await this.end(job, 'CANCELED', 'canceled by request');
+  }
+
+  async triggerCheckpoint(jobId: string) {
+    const job = this.activeOr409(jobId);
+    if (job.state !== 'RUNNING') throw new RequestError(409, `job ${jobId} is ${job.state}; checkpoints need a RUNNING job`);
+    if (job.pending) throw new RequestError(409, `checkpoint ${job.pending.number} is still in flight`);
+    return this.checkpoints.trigger(job, 'PERIODIC');
+  }
+
+  /** Ends a job for good: fences its subtasks off, stops them, and deletes its channels. */
+  private async end(job: ActiveJob, to: 'STOPPED' | 'CANCELED' | 'FAILED' | 'FINISHED', reason: string): Promise<void> {
+    this.active.delete(job.id);
+    await this.move(job, to, reason);
+    await this.scheduler.fence(job.id, 'ended');
+    await this.checkpoints.abandon(job, `job ${to.toLowerCase()}`);
+    if (to !== 'FINISHED') await this.scheduler.stopAttempt(job, job.attempt);
+    await this.scheduler.deleteChannels(job.id, '*');
+    this.metrics.resetRates(job.id);
+  }
+
+  /** Restarts every subtask as a new attempt from the last completed checkpoint (DESIGN §7). */
+  async recover(job: ActiveJob, reason: string): Promise<void> {
+    const now = Date.now();
+    job.restarts = job.restarts.filter((t) => now - t < this.opts.restartWindowMs);
+    if (job.restarts.length >= this.opts.maxRestarts) {
+      await this.end(job, 'FAILED', `${reason}; gave up after ${job.restarts.length} restarts within ${this.opts.restartWindowMs} ms`);
+      return;
+    }
+    job.restarts.push(now);
+    const old = job.attempt;
+    // Bumped before any await: events and failures of the old attempt are ignored from here on.
+    job.attempt = old + 1;
+    await this.move(job, 'RECOVERING', reason, job.attempt);
+    job.running.clear();
+    job.finished.clear();
+    this.metrics.resetRates(job.id);
+    await this.checkpoints.abandon(job, `attempt ${old} ended: ${reason}`);
+    await this.scheduler.fence(job.id, job.attempt);
+    await this.scheduler.stopAttempt(job, old);
+    await this.scheduler.deleteChannels(job.id, old);
+    const latest = await this.prisma.checkpoint.findFirst({
+      where: { jobId: job.id, status: 'COMPLETED' },
+      orderBy: { number: 'desc' },
+      select: { id: true },
+    });
+    const row = await this.prisma.job.findUniqueOrThrow({ where: { id: job.id }, select: { restoredFromId: true } });
+    // Exponential backoff between restarts of one job.
+    await sleep(Math.min(200 * 2 ** (job.restarts.length - 1), 30_000));
+    if (this.active.get(job.id) !== job || job.state !== 'RECOVERING') return;
+    await this.scheduler.enqueue(job, latest?.id ?? row.restoredFromId ?? undefined);
+  }
+
+  async onEvent(e: WorkerEvent): Promise<void> {
+    if (e.type === 'metrics') {
+      this.metrics.record(e);
+      return;
+    }
+    const job = this.active.get(e.jobId);
+    if (!job || e.attempt !== job.attempt) return;
+    const key = subtaskKey(e.vertexId, e.index);
+    switch (e.type) {
+      case 'running':
+        job.running.add(key);
+        if ((job.state === 'SCHEDULING' || job.state === 'RECOVERING') && job.subtasks.every((k) => job.running.has(k))) {
+          job.lastCheckpointAt = Date.now();
+          await this.move(job, 'RUNNING', job.state === 'RECOVERING' ? `recovered as attempt ${job.attempt}` : 'all subtasks running');
+        }
+        return;
+      case 'ack':
+        return this.checkpoints.onAck(job, e);
+      case 'decline':
+        return this.checkpoints.onDecline(job, e.checkpointId, key, e.reason);
+      case 'finished':
+        job.finished.add(key);
+        await this.checkpoints.onFinished(job, key);
+        if (job.subtasks.every((k) => job.finished.has(k))) await this.end(job, 'FINISHED', 'every source reached its end');
+        return;
+      case 'failed':
+        if (job.state === 'STOPPING' || job.state === 'SCHEDULING' || job.state === 'RUNNING' || job.state === 'RECOVERING')
+          await this.recover(job, `${key} failed: ${e.error}`);
+        return;
+      case 'stopped':
+        return;
+    }
+  }
+
+  /** A task job BullMQ gave up on (its worker died and the lock expired, or it threw). */
+  async onTaskFailed(jobId: string, attempt: number, subtask: string, reason: string): Promise<void> {
+    const job = this.active.get(jobId);
+    if (!job || job.attempt !== attempt) return;
+    await this.recover(job, `${subtask} lost: ${reason}`);
+  }
+
+  emitMetrics(): void {
+    for (const id of this.metrics.jobIds()) {
+      const snap = this.metrics.snapshot(id);
+      if (snap) this.emitter.emit(id, 'job:metrics', snap);
+    }
+  }
+}

@@ -1,0 +1,75 @@
+import type { Job, JobState, PrismaClient } from '@keyflow/db';
+import type { Emitter } from './emitter.ts';
+
+/** Every legal job transition, in one place (DESIGN §9): from each state, where a job may go. */
+export const transitions: Record<JobState, readonly JobState[]> = {
+  CREATED: ['SCHEDULING', 'CANCELED', 'FAILED'],
+  SCHEDULING: ['RUNNING', 'RECOVERING', 'CANCELED', 'FAILED'],
+  RUNNING: ['RESCALING', 'RECOVERING', 'STOPPING', 'CANCELED', 'FAILED', 'FINISHED'],
+  RESCALING: ['RUNNING', 'RECOVERING', 'CANCELED', 'FAILED'],
+  RECOVERING: ['RUNNING', 'CANCELED', 'FAILED'],
+  STOPPING: ['STOPPED', 'RUNNING', 'RECOVERING', 'CANCELED', 'FAILED'],
+  STOPPED: [],
+  CANCELED: [],
+  FAILED: [],
+  FINISHED: [],
+};
+
+export const terminalStates: readonly JobState[] = ['STOPPED', 'CANCELED', 'FAILED', 'FINISHED'];
+export const activeStates: readonly JobState[] = ['SCHEDULING', 'RUNNING', 'RESCALING', 'RECOVERING', 'STOPPING'];
+
+export class IllegalTransition extends Error {
+  constructor(
+    readonly jobId: string,
+    readonly from: JobState,
+    readonly to: JobState,
+  ) {
+    super(`job ${jobId} cannot go from ${from} to ${to}`);
+  }
+}
+
+/**
+ * The one owner of job states: every change is checked against `transitions`, stored with a job event in one
+ * transaction, and emitted on Socket.IO. Coordinators ask it to move a job; none sets a state itself.
+ */
+export class JobLifecycle {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly emitter: Emitter,
+  ) {}
+
+  async transition(jobId: string, to: JobState, reason?: string, data: { attempt?: number } = {}): Promise<Job> {
+    const job = await this.prisma.$transaction(async (tx) => {
+      const current = await tx.job.findUniqueOrThrow({ where: { id: jobId } });
+      if (!transitions[current.state].includes(to)) throw new IllegalTransition(jobId, current.state, to);
+      const updated = await tx.job.update({
+        where: { id: jobId, state: current.state },
+        data: {
+          state: to,
+          ...(data.attempt !== undefined && { attempt: data.attempt }),
+          ...(terminalStates.includes(to) && { endedAt: new Date() }),
+          ...(to === 'FAILED' && { failureReason: reason ?? 'failed' }),
+        },
+      });
+      const event = await tx.jobEvent.create({
+        data: { jobId, attempt: updated.attempt, fromState: current.state, toState: to, reason: reason ?? null },
+      });
+      return { updated, event, from: current.state };
+    });
+    this.emitter.jobState({
+      jobId,
+      attempt: job.updated.attempt,
+      from: job.from,
+      to,
+      reason: reason ?? null,
+      at: job.event.at.toISOString(),
+    });
+    return job.updated;
+  }
+
+  /** Records the creation of a job as its first event. */
+  async created(job: Job): Promise<void> {
+    const event = await this.prisma.jobEvent.create({ data: { jobId: job.id, attempt: job.attempt, fromState: null, toState: 'CREATED' } });
+    this.emitter.jobState({ jobId: job.id, attempt: job.attempt, from: null, to: 'CREATED', reason: null, at: event.at.toISOString() });
+  }
+}

@@ -1,0 +1,79 @@
+import type { JobMetrics } from '@keyflow/api';
+import type { WorkerEvent } from '@keyflow/runtime';
+
+type MetricsEvent = Extract<WorkerEvent, { type: 'metrics' }>;
+
+interface SubtaskSample {
+  at: number;
+  event: MetricsEvent;
+}
+
+/** A subtask's rates count as zero once its last report is older than this. */
+const STALE_MS = 3000;
+
+/** Keeps each subtask's latest metrics and running totals, and sums them per operator for the UI. */
+export class MetricsAggregator {
+  private readonly latest = new Map<string, Map<string, SubtaskSample>>();
+  private readonly totals = new Map<string, Map<string, { recordsIn: number; recordsOut: number; deadLetters: number }>>();
+
+  record(e: MetricsEvent): void {
+    let job = this.latest.get(e.jobId);
+    if (!job) this.latest.set(e.jobId, (job = new Map()));
+    job.set(`${e.vertexId}#${e.index}`, { at: Date.now(), event: e });
+    let totals = this.totals.get(e.jobId);
+    if (!totals) this.totals.set(e.jobId, (totals = new Map()));
+    for (const [vid, m] of Object.entries(e.vertices)) {
+      const t = totals.get(vid) ?? { recordsIn: 0, recordsOut: 0, deadLetters: 0 };
+      t.recordsIn += m.recordsIn;
+      t.recordsOut += m.recordsOut;
+      t.deadLetters += m.deadLetters;
+      totals.set(vid, t);
+    }
+  }
+
+  /** Forgets an attempt's subtask samples (their rates), keeping the job's totals. */
+  resetRates(jobId: string): void {
+    this.latest.delete(jobId);
+  }
+
+  forget(jobId: string): void {
+    this.latest.delete(jobId);
+    this.totals.delete(jobId);
+  }
+
+  jobIds(): string[] {
+    return [...this.latest.keys()];
+  }
+
+  snapshot(jobId: string): JobMetrics | null {
+    const samples = this.latest.get(jobId);
+    const totals = this.totals.get(jobId);
+    if (!samples && !totals) return null;
+    const now = Date.now();
+    const subtasks: JobMetrics['subtasks'] = [];
+    const vertices: JobMetrics['vertices'] = {};
+    for (const [vid, t] of totals ?? [])
+      vertices[vid] = { recordsInPerSec: 0, recordsOutPerSec: 0, backpressure: 0, deadLetters: t.deadLetters, recordsIn: t.recordsIn, recordsOut: t.recordsOut };
+    for (const { at, event } of samples?.values() ?? []) {
+      const fresh = now - at < STALE_MS;
+      const perSec = (n: number) => (fresh && event.windowMs > 0 ? (n * 1000) / event.windowMs : 0);
+      for (const [vid, m] of Object.entries(event.vertices)) {
+        const s = {
+          vertexId: vid,
+          index: event.index,
+          recordsInPerSec: perSec(m.recordsIn),
+          recordsOutPerSec: perSec(m.recordsOut),
+          backpressure: fresh ? event.backpressure : 0,
+          deadLetters: m.deadLetters,
+        };
+        subtasks.push(s);
+        const v = vertices[vid]!;
+        v.recordsInPerSec += s.recordsInPerSec;
+        v.recordsOutPerSec += s.recordsOutPerSec;
+        v.backpressure = Math.max(v.backpressure, s.backpressure);
+      }
+    }
+    subtasks.sort((a, b) => a.vertexId.localeCompare(b.vertexId) || a.index - b.index);
+    return { jobId, at: new Date(now).toISOString(), vertices, subtasks };
+  }
+}

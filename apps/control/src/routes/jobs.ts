@@ -1,0 +1,139 @@
+import { deployJobBody, idParams, listJobsQuery, sampleParams, type Job as JobDto, type JobDetail } from '@keyflow/api';
+import { operatorSpec, validateGraph } from '@keyflow/core';
+import type { Job, Pipeline, PipelineVersion, PrismaClient } from '@keyflow/db';
+import type { RedisKeys } from '@keyflow/runtime';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { Redis } from 'ioredis';
+import { checkpointDto } from '../checkpointCoordinator.ts';
+import { RequestError, type JobManager } from '../jobManager.ts';
+import type { MetricsAggregator } from '../metrics.ts';
+
+type JobRow = Job & { pipeline: Pipeline; pipelineVersion: PipelineVersion };
+
+function jobDto(j: JobRow): JobDto {
+  return {
+    id: j.id,
+    pipelineId: j.pipelineId,
+    pipelineName: j.pipeline.name,
+    version: j.pipelineVersion.version,
+    state: j.state,
+    attempt: j.attempt,
+    plan: j.plan as JobDto['plan'],
+    checkpointIntervalMs: j.checkpointIntervalMs,
+    restoredFromId: j.restoredFromId,
+    failureReason: j.failureReason,
+    createdAt: j.createdAt.toISOString(),
+    updatedAt: j.updatedAt.toISOString(),
+    endedAt: j.endedAt?.toISOString() ?? null,
+  };
+}
+
+export function jobRoutes(deps: {
+  prisma: PrismaClient;
+  redis: Redis;
+  keys: RedisKeys;
+  jobs: JobManager;
+  metrics: MetricsAggregator;
+}): FastifyPluginAsyncZod {
+  const { prisma, redis, keys, jobs, metrics } = deps;
+  const include = { pipeline: true, pipelineVersion: true } as const;
+  const byId = async (id: string) => {
+    const j = await prisma.job.findUnique({ where: { id }, include });
+    if (!j) throw new RequestError(404, `no job ${id}`);
+    return j;
+  };
+  const acked = (rows: { _count: { acks: number } }) => rows._count.acks;
+
+  return async (app) => {
+    app.get('/jobs', { schema: { querystring: listJobsQuery } }, async (req) => {
+      const rows = await prisma.job.findMany({
+        where: { ...(req.query.pipelineId && { pipelineId: req.query.pipelineId }), ...(req.query.state && { state: req.query.state }) },
+        orderBy: { createdAt: 'desc' },
+        take: 200,
+        include,
+      });
+      return rows.map(jobDto);
+    });
+
+    app.post('/jobs', { schema: { body: deployJobBody } }, async (req, reply) => {
+      const job = await jobs.deploy(req.body);
+      reply.code(201);
+      return jobDto(await byId(job.id));
+    });
+
+    app.get('/jobs/:id', { schema: { params: idParams } }, async (req): Promise<JobDetail> => {
+      const j = await byId(req.params.id);
+      const [events, checkpoints] = await Promise.all([
+        prisma.jobEvent.findMany({ where: { jobId: j.id }, orderBy: { id: 'asc' }, take: 500 }),
+        prisma.checkpoint.findMany({ where: { jobId: j.id }, orderBy: { number: 'desc' }, take: 10, include: { _count: { select: { acks: true } } } }),
+      ]);
+      const graph = validateGraph(j.pipelineVersion.graph);
+      const sinkGuarantees: JobDetail['sinkGuarantees'] = {};
+      if (graph.ok)
+        for (const v of graph.graph.vertices)
+          // Upserts of the latest value per key are replayed after recovery: at-least-once until sinks commit per checkpoint.
+          if (operatorSpec(v.type)?.kind === 'sink') sinkGuarantees[v.id] = 'at-least-once';
+      return {
+        ...jobDto(j),
+        graph: j.pipelineVersion.graph,
+        events: events.map((e) => ({ at: e.at.toISOString(), attempt: e.attempt, fromState: e.fromState, toState: e.toState, reason: e.reason })),
+        metrics: metrics.snapshot(j.id),
+        latestCheckpoints: checkpoints.map((c) => checkpointDto(c, acked(c))),
+        sinkGuarantees,
+      };
+    });
+
+    app.post('/jobs/:id/stop', { schema: { params: idParams } }, async (req, reply) => {
+      await byId(req.params.id);
+      await jobs.stop(req.params.id);
+      reply.code(202);
+      return jobDto(await byId(req.params.id));
+    });
+
+    app.post('/jobs/:id/cancel', { schema: { params: idParams } }, async (req, reply) => {
+      await jobs.cancel(req.params.id);
+      reply.code(202);
+      return jobDto(await byId(req.params.id));
+    });
+
+    app.get('/jobs/:id/checkpoints', { schema: { params: idParams } }, async (req) => {
+      await byId(req.params.id);
+      const rows = await prisma.checkpoint.findMany({
+        where: { jobId: req.params.id },
+        orderBy: { number: 'desc' },
+        take: 100,
+        include: { acks: { orderBy: [{ vertexId: 'asc' }, { subtaskIndex: 'asc' }] } },
+      });
+      return rows.map((c) => ({
+        ...checkpointDto(c, c.acks.length),
+        acks: c.acks.map((a) => ({
+          vertexId: a.vertexId,
+          subtaskIndex: a.subtaskIndex,
+          ackedAt: a.ackedAt.toISOString(),
+          alignmentMs: a.alignmentMs,
+          syncMs: a.syncMs,
+          asyncMs: a.asyncMs,
+          bytes: Number(a.bytes),
+        })),
+      }));
+    });
+
+    app.post('/jobs/:id/checkpoints', { schema: { params: idParams } }, async (req, reply) => {
+      await byId(req.params.id);
+      const pending = await jobs.triggerCheckpoint(req.params.id);
+      const row = await prisma.checkpoint.findUniqueOrThrow({ where: { id: pending.id } });
+      reply.code(202);
+      return checkpointDto(row, 0);
+    });
+
+    const lines = async (key: string) => (await redis.lrange(key, 0, 999)).map((l) => JSON.parse(l));
+    app.get('/jobs/:id/vertices/:vertexId/sample', { schema: { params: sampleParams } }, async (req) => {
+      await byId(req.params.id);
+      return lines(keys.sample(req.params.id, req.params.vertexId));
+    });
+    app.get('/jobs/:id/vertices/:vertexId/dead-letters', { schema: { params: sampleParams } }, async (req) => {
+      await byId(req.params.id);
+      return lines(keys.deadLetters(req.params.id, req.params.vertexId));
+    });
+  };
+}

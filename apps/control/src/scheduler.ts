@@ -1,0 +1,66 @@
+import type { Command, RedisKeys, TaskData } from '@keyflow/runtime';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ActiveJob } from './activeJobs.ts';
+
+/**
+ * Puts subtasks on the task queue and takes them off: one BullMQ task job per subtask (DESIGN §4), commands
+ * on the job's command stream, the attempt fence, and the channels of old attempts.
+ */
+export class Scheduler {
+  constructor(
+    private readonly queue: Queue<TaskData>,
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+  ) {}
+
+  /** Lets `attempt` run and fences every other attempt's subtasks off. */
+  async fence(jobId: string, attempt: number | 'ended'): Promise<void> {
+    await this.redis.set(this.keys.fence(jobId), String(attempt));
+  }
+
+  async enqueue(job: ActiveJob, restoreFrom?: number): Promise<void> {
+    await this.fence(job.id, job.attempt);
+    await this.queue.addBulk(
+      job.chains.flatMap((c) =>
+        Array.from({ length: c.parallelism }, (_, index) => ({
+          name: `${c.id}#${index}`,
+          data: {
+            jobId: job.id,
+            attempt: job.attempt,
+            vertexId: c.id,
+            index,
+            parallelism: c.parallelism,
+            ...(restoreFrom !== undefined && { restoreFrom }),
+          },
+          opts: {
+            jobId: `${job.id}.${job.attempt}.${c.id}.${index}`,
+            removeOnComplete: true,
+            removeOnFail: { count: 1000 },
+            attempts: 1,
+          },
+        })),
+      ),
+    );
+  }
+
+  async command(jobId: string, cmd: Command): Promise<void> {
+    await this.redis.xadd(this.keys.commands(jobId), 'MAXLEN', '~', 1000, '*', 'c', JSON.stringify(cmd));
+  }
+
+  /** Stops an attempt's subtasks: a cancel command, and its task jobs that no worker has picked yet removed. */
+  async stopAttempt(job: ActiveJob, attempt: number): Promise<void> {
+    await this.command(job.id, { type: 'cancel', attempt });
+    for (const c of job.chains)
+      for (let i = 0; i < c.parallelism; i++) {
+        const task = await this.queue.getJob(`${job.id}.${attempt}.${c.id}.${i}`);
+        if (task && !(await task.isActive())) await task.remove().catch(() => {});
+      }
+  }
+
+  /** Deletes the channels of an attempt (or all attempts) of a job. */
+  async deleteChannels(jobId: string, attempt: number | '*'): Promise<void> {
+    const stream = this.redis.scanStream({ match: this.keys.channelPattern(jobId, attempt), count: 500 });
+    for await (const keys of stream as AsyncIterable<string[]>) if (keys.length) await this.redis.unlink(...keys);
+  }
+}

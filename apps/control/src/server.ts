@@ -1,0 +1,65 @@
+import { jobRoom, type ClientToServerEvents, type ServerToClientEvents } from '@keyflow/api';
+import type { PrismaClient } from '@keyflow/db';
+import type { RedisKeys } from '@keyflow/runtime';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Redis } from 'ioredis';
+import { Server } from 'socket.io';
+import { JOBS_ROOM } from './emitter.ts';
+import type { JobManager } from './jobManager.ts';
+import type { MetricsAggregator } from './metrics.ts';
+import { installErrorHandler } from './routes/errors.ts';
+import { jobRoutes } from './routes/jobs.ts';
+import { pipelineRoutes } from './routes/pipelines.ts';
+import { listWorkers } from './workers.ts';
+
+export interface ApiDeps {
+  prisma: PrismaClient;
+  redis: Redis;
+  keys: RedisKeys;
+  metrics: MetricsAggregator;
+  jobs: JobManager;
+}
+
+export type SocketServer = Server<ClientToServerEvents, ServerToClientEvents>;
+
+/** The HTTP server with its error handling; routes come with `registerApi` once the job manager exists. */
+export function createApp(): FastifyInstance {
+  const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'warn' }, bodyLimit: 1024 * 1024 }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandler(app);
+  return app;
+}
+
+/** Socket.IO on the same HTTP server: every client is in the job-list room and joins job rooms on request. */
+export function createSocketServer(app: FastifyInstance): SocketServer {
+  const io: SocketServer = new Server(app.server, { path: '/socket.io', cors: { origin: true } });
+  io.on('connection', (socket) => {
+    void socket.join(JOBS_ROOM);
+    socket.on('job:subscribe', (jobId, ack) => {
+      if (typeof jobId !== 'string') return ack?.(false);
+      void socket.join(jobRoom(jobId));
+      ack?.(true);
+    });
+    socket.on('job:unsubscribe', (jobId) => void socket.leave(jobRoom(jobId)));
+  });
+  return io;
+}
+
+/** The REST API under /api. */
+export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
+  void app.register(
+    async (api) => {
+      api.get('/health', async () => {
+        await deps.prisma.$queryRaw`SELECT 1`;
+        await deps.redis.ping();
+        return { ok: true };
+      });
+      api.get('/workers', async () => listWorkers(deps.redis, deps.keys));
+      await api.register(pipelineRoutes(deps.prisma));
+      await api.register(jobRoutes(deps));
+    },
+    { prefix: '/api' },
+  );
+}

@@ -1,0 +1,27 @@
+import type { WorkerInfo } from '@keyflow/api';
+import type { RedisKeys } from '@keyflow/runtime';
+import type { Redis } from 'ioredis';
+
+/** The worker pool as the workers' heartbeats describe it; workers whose heartbeat expired drop out. */
+export async function listWorkers(redis: Redis, keys: RedisKeys): Promise<WorkerInfo[]> {
+  const ids = await redis.smembers(keys.workers);
+  const out: WorkerInfo[] = [];
+  for (const id of ids.sort()) {
+    const h = await redis.hgetall(keys.worker(id));
+    if (!h.id) {
+      await redis.srem(keys.workers, id);
+      continue;
+    }
+    const subtasks = JSON.parse(h.subtasks ?? '[]') as WorkerInfo['subtasks'];
+    out.push({
+      id,
+      host: h.host ?? '',
+      pid: Number(h.pid),
+      slots: Number(h.slots),
+      usedSlots: subtasks.length,
+      lastHeartbeat: new Date(Number(h.lastHeartbeat)).toISOString(),
+      subtasks,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,15 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+/** The worker's configuration, validated once at start. */
+export const workerEnv = z.object({
+  DATABASE_URL: z.string().url(),
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  KEYFLOW_PREFIX: z.string().min(1).default('kf'),
+  WORKER_SLOTS: z.coerce.number().int().min(1).max(256).default(4),
+  WORKER_NAME: z.string().min(1).default(`${hostname()}-${process.pid}`),
+  /** How long a task job's lock lasts without renewal; a dead worker's subtasks are seen as stalled after it. */
+  WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(10_000),
+});
+
+export type WorkerEnv = z.infer<typeof workerEnv>;

@@ -1,0 +1,2 @@
+export { startWorker, type WorkerHandle } from './worker.ts';
+export { workerEnv, type WorkerEnv } from './env.ts';

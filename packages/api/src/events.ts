@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { checkpointAckSchema, checkpointKindSchema, checkpointSchema, jobMetricsSchema, jobStateSchema } from './rest.ts';
+
+/** Socket.IO events the control plane sends to a job's room (`job:subscribe` with the job id joins it). */
+export const serverEvents = {
+  'job:state': z.object({
+    jobId: z.string(),
+    attempt: z.number(),
+    from: jobStateSchema.nullable(),
+    to: jobStateSchema,
+    reason: z.string().nullable(),
+    at: z.string(),
+  }),
+  'checkpoint:triggered': z.object({
+    jobId: z.string(),
+    checkpointId: z.number(),
+    number: z.number(),
+    kind: checkpointKindSchema,
+    totalSubtasks: z.number(),
+    at: z.string(),
+  }),
+  'checkpoint:ack': checkpointAckSchema.extend({
+    jobId: z.string(),
+    checkpointId: z.number(),
+    number: z.number(),
+    acknowledged: z.number(),
+    totalSubtasks: z.number(),
+  }),
+  'checkpoint:completed': checkpointSchema,
+  'checkpoint:failed': checkpointSchema,
+  'job:metrics': jobMetricsSchema,
+} as const;
+
+export type ServerEventName = keyof typeof serverEvents;
+export type ServerEventPayload<E extends ServerEventName> = z.infer<(typeof serverEvents)[E]>;
+
+export type ServerToClientEvents = { [E in ServerEventName]: (payload: ServerEventPayload<E>) => void };
+export interface ClientToServerEvents {
+  'job:subscribe': (jobId: string, ack?: (ok: boolean) => void) => void;
+  'job:unsubscribe': (jobId: string) => void;
+}
+
+export const jobRoom = (jobId: string) => `job:${jobId}`;

@@ -1,0 +1,3 @@
+export * from './rest.ts';
+export * from './events.ts';
+export * from './client.ts';

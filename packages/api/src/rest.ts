@@ -1,0 +1,166 @@
+import { graphIssueSchema } from '@keyflow/core';
+import { z } from 'zod';
+
+export const jobStateSchema = z.enum([
+  'CREATED',
+  'SCHEDULING',
+  'RUNNING',
+  'RESCALING',
+  'RECOVERING',
+  'STOPPING',
+  'STOPPED',
+  'CANCELED',
+  'FAILED',
+  'FINISHED',
+]);
+export type JobState = z.infer<typeof jobStateSchema>;
+
+export const checkpointKindSchema = z.enum(['PERIODIC', 'SAVEPOINT', 'RESCALE']);
+export const checkpointStatusSchema = z.enum(['PENDING', 'COMPLETED', 'FAILED']);
+
+const pipelineName = z.string().trim().min(1, 'a name is needed').max(100, 'at most 100 characters');
+
+// Request bodies and parameters.
+export const createPipelineBody = z.object({ name: pipelineName, graph: z.unknown() }).strict();
+export const createVersionBody = z.object({ graph: z.unknown() }).strict();
+export const renamePipelineBody = z.object({ name: pipelineName }).strict();
+export const deployJobBody = z
+  .object({
+    pipelineId: z.uuid(),
+    /** The pipeline version to run; the latest when left out. */
+    version: z.number().int().min(1).optional(),
+    /** A completed checkpoint (of any job of this pipeline) to restore state and offsets from. */
+    restoreFromCheckpointId: z.number().int().positive().optional(),
+    checkpointIntervalMs: z.number().int().min(100).max(3_600_000).optional(),
+    checkpointTimeoutMs: z.number().int().min(1000).max(3_600_000).optional(),
+  })
+  .strict();
+export const idParams = z.object({ id: z.uuid() }).strict();
+export const sampleParams = z.object({ id: z.uuid(), vertexId: z.string().min(1).max(64) }).strict();
+export const listJobsQuery = z.object({ pipelineId: z.uuid().optional(), state: jobStateSchema.optional() }).strict();
+
+// Responses.
+export const pipelineVersionSchema = z.object({
+  id: z.string(),
+  version: z.number(),
+  graph: z.unknown(),
+  createdAt: z.string(),
+});
+export const pipelineSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  latestVersion: z.number(),
+  versions: z.array(pipelineVersionSchema).optional(),
+});
+export const vertexPlanSchema = z.object({ parallelism: z.number(), maxParallelism: z.number() });
+export const jobEventSchema = z.object({
+  at: z.string(),
+  attempt: z.number(),
+  fromState: jobStateSchema.nullable(),
+  toState: jobStateSchema,
+  reason: z.string().nullable(),
+});
+export const subtaskMetricsSchema = z.object({
+  vertexId: z.string(),
+  index: z.number(),
+  recordsInPerSec: z.number(),
+  recordsOutPerSec: z.number(),
+  backpressure: z.number(),
+  deadLetters: z.number(),
+});
+export const vertexMetricsSchema = z.object({
+  recordsInPerSec: z.number(),
+  recordsOutPerSec: z.number(),
+  backpressure: z.number(),
+  deadLetters: z.number(),
+  recordsIn: z.number(),
+  recordsOut: z.number(),
+});
+export const jobMetricsSchema = z.object({
+  jobId: z.string(),
+  at: z.string(),
+  vertices: z.record(z.string(), vertexMetricsSchema),
+  subtasks: z.array(subtaskMetricsSchema),
+});
+export const checkpointSchema = z.object({
+  id: z.number(),
+  jobId: z.string(),
+  number: z.number(),
+  attempt: z.number(),
+  kind: checkpointKindSchema,
+  status: checkpointStatusSchema,
+  acknowledged: z.number(),
+  totalSubtasks: z.number(),
+  triggeredAt: z.string(),
+  completedAt: z.string().nullable(),
+  durationMs: z.number().nullable(),
+  bytes: z.number(),
+  alignmentMs: z.number().nullable(),
+  failureReason: z.string().nullable(),
+});
+export const checkpointAckSchema = z.object({
+  vertexId: z.string(),
+  subtaskIndex: z.number(),
+  ackedAt: z.string(),
+  alignmentMs: z.number(),
+  syncMs: z.number(),
+  asyncMs: z.number(),
+  bytes: z.number(),
+});
+export const checkpointDetailSchema = checkpointSchema.extend({ acks: z.array(checkpointAckSchema) });
+export const jobSchema = z.object({
+  id: z.string(),
+  pipelineId: z.string(),
+  pipelineName: z.string(),
+  version: z.number(),
+  state: jobStateSchema,
+  attempt: z.number(),
+  plan: z.object({ vertices: z.record(z.string(), vertexPlanSchema) }),
+  checkpointIntervalMs: z.number(),
+  restoredFromId: z.number().nullable(),
+  failureReason: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  endedAt: z.string().nullable(),
+});
+export const jobDetailSchema = jobSchema.extend({
+  graph: z.unknown(),
+  events: z.array(jobEventSchema),
+  metrics: jobMetricsSchema.nullable(),
+  latestCheckpoints: z.array(checkpointSchema),
+  /** Whether each sink's output is exactly-once or at-least-once. */
+  sinkGuarantees: z.record(z.string(), z.enum(['exactly-once', 'at-least-once'])),
+});
+export const workerSchema = z.object({
+  id: z.string(),
+  host: z.string(),
+  pid: z.number(),
+  slots: z.number(),
+  usedSlots: z.number(),
+  lastHeartbeat: z.string(),
+  subtasks: z.array(z.object({ jobId: z.string(), attempt: z.number(), vertexId: z.string(), index: z.number(), since: z.number() })),
+});
+export const sampleSchema = z.object({ at: z.number(), record: z.unknown() });
+export const deadLetterSchema = z.object({ at: z.number(), reason: z.string(), record: z.unknown() });
+
+export const apiErrorSchema = z.object({
+  error: z.string(),
+  message: z.string(),
+  issues: z.array(graphIssueSchema).optional(),
+});
+
+export type Pipeline = z.infer<typeof pipelineSchema>;
+export type PipelineVersion = z.infer<typeof pipelineVersionSchema>;
+export type Job = z.infer<typeof jobSchema>;
+export type JobDetail = z.infer<typeof jobDetailSchema>;
+export type JobEvent = z.infer<typeof jobEventSchema>;
+export type JobMetrics = z.infer<typeof jobMetricsSchema>;
+export type Checkpoint = z.infer<typeof checkpointSchema>;
+export type CheckpointAck = z.infer<typeof checkpointAckSchema>;
+export type CheckpointDetail = z.infer<typeof checkpointDetailSchema>;
+export type WorkerInfo = z.infer<typeof workerSchema>;
+export type ApiError = z.infer<typeof apiErrorSchema>;
+export type CreatePipelineBody = z.infer<typeof createPipelineBody>;
+export type DeployJobBody = z.infer<typeof deployJobBody>;

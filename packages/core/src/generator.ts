@@ -1,0 +1,100 @@
+import { rangeFor } from './keyGroups.ts';
+
+/** One event of the `generator` source. */
+export interface GeneratorEvent {
+  user: string;
+  item: string;
+  amount: number;
+  ts: number;
+}
+
+export interface GeneratorConfig {
+  seed: number;
+  /** Keys (distinct users). */
+  keys: number;
+  skew: 'uniform' | 'zipf';
+  zipfExponent: number;
+  /** Events in all, or undefined for an unbounded stream. */
+  total?: number | undefined;
+  /** Fixed number of splits the events are dealt into; the source's parallelism may change up to it. */
+  splits: number;
+}
+
+const TWO_32 = 4294967296;
+const EPOCH = Date.UTC(2026, 0, 1);
+
+/** A 32-bit avalanche of (seed, index, stream): counter-based, so any event can be made without the ones before it. */
+function hash32(seed: number, index: number, stream: number): number {
+  let h = Math.imul(seed ^ stream, 0x9e3779b1) ^ (index >>> 0);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h ^= Math.floor(index / TWO_32) | 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  h ^= h >>> 16;
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+  h ^= h >>> 12;
+  return h >>> 0;
+}
+
+/**
+ * Deterministic events from a seed: event `i` depends only on the config and `i`, so a source can rewind to
+ * any offset and a test can compute the expected results independently.
+ */
+export class EventGenerator {
+  readonly users: string[];
+  private readonly cdf: Float64Array | undefined;
+
+  constructor(readonly config: GeneratorConfig) {
+    this.users = Array.from({ length: config.keys }, (_, k) => `u${k}`);
+    if (config.skew === 'zipf') {
+      const cdf = new Float64Array(config.keys);
+      let sum = 0;
+      for (let r = 0; r < config.keys; r++) cdf[r] = sum += 1 / (r + 1) ** config.zipfExponent;
+      for (let r = 0; r < config.keys; r++) cdf[r]! /= sum;
+      this.cdf = cdf;
+    }
+  }
+
+  /** The key index (0 … keys-1) of event `index`. */
+  keyIndexAt(index: number): number {
+    const u = hash32(this.config.seed, index, 1) / TWO_32;
+    const cdf = this.cdf;
+    if (!cdf) return Math.floor(u * this.config.keys);
+    let lo = 0;
+    let hi = cdf.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cdf[mid]! > u) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  eventAt(index: number): GeneratorEvent {
+    return {
+      user: this.users[this.keyIndexAt(index)]!,
+      item: `i${hash32(this.config.seed, index, 2) % 1000}`,
+      amount: 1 + (hash32(this.config.seed, index, 3) % 100),
+      ts: EPOCH + index,
+    };
+  }
+
+  /** The global index of a split's local offset: events are dealt round robin into splits. */
+  indexOf(split: number, offset: number): number {
+    return offset * this.config.splits + split;
+  }
+
+  /** Events split `split` holds in all (Infinity when unbounded). */
+  splitSize(split: number): number {
+    const { total, splits } = this.config;
+    if (total === undefined) return Infinity;
+    return Math.max(0, Math.ceil((total - split) / splits));
+  }
+
+  /** The splits subtask `index` of `parallelism` reads: contiguous, like key groups. */
+  static splitsFor(index: number, parallelism: number, splits: number): number[] {
+    const { start, end } = rangeFor(index, parallelism, splits);
+    const out: number[] = [];
+    for (let s = start; s <= end; s++) out.push(s);
+    return out;
+  }
+}

@@ -1,0 +1,111 @@
+import { z } from 'zod';
+
+/** Where an operator sits in a pipeline: sources start it, sinks end it, keyed operators need a keyed input. */
+export type OperatorKind = 'source' | 'transform' | 'keyed' | 'sink';
+
+const fieldName = z.string().min(1).max(64).regex(/^[A-Za-z_][\w.]*$/, 'a field name: letters, digits, _ and .');
+
+export const generatorSettings = z
+  .object({
+    seed: z.number().int().default(42).describe('Seed: the same seed gives the same events'),
+    rate: z.number().min(0).max(10_000_000).default(1000).describe('Events per second in all; 0 = as fast as possible'),
+    keys: z.number().int().min(1).max(10_000_000).default(1000).describe('Distinct users (key cardinality)'),
+    skew: z.enum(['uniform', 'zipf']).default('uniform').describe('How keys are drawn'),
+    zipfExponent: z.number().min(0.1).max(5).default(1).describe('Zipf exponent (with skew zipf)'),
+    total: z.number().int().min(1).optional().describe('Events after which the source ends; empty = unbounded'),
+    splits: z.number().int().min(1).max(1024).default(16).describe('Fixed splits; the most parallelism the source can have'),
+  })
+  .strict();
+
+const filterOp = z.enum(['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'contains', 'exists']);
+export const filterSettings = z
+  .object({
+    field: fieldName,
+    op: filterOp.default('eq'),
+    value: z.union([z.string(), z.number(), z.boolean()]).optional(),
+  })
+  .strict()
+  .refine((s) => s.op === 'exists' || s.value !== undefined, { message: 'a value is needed for this comparison', path: ['value'] });
+
+const mapStep = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('pick'), fields: z.array(fieldName).min(1) }).strict(),
+  z.object({ op: z.literal('drop'), fields: z.array(fieldName).min(1) }).strict(),
+  z.object({ op: z.literal('rename'), from: fieldName, to: fieldName }).strict(),
+  z.object({ op: z.literal('set'), field: fieldName, value: z.union([z.string(), z.number(), z.boolean(), z.null()]) }).strict(),
+  z.object({ op: z.literal('scale'), field: fieldName, factor: z.number() }).strict(),
+]);
+export const mapSettings = z.object({ steps: z.array(mapStep).min(1).max(50) }).strict();
+
+export const countSettings = z.object({}).strict();
+export const sumSettings = z.object({ field: fieldName.describe('Numeric field to add up') }).strict();
+export const statefulCounterSettings = z
+  .object({ field: fieldName.optional().describe('Field shown as the value; empty = the whole record') })
+  .strict();
+
+export const logSinkSettings = z
+  .object({ sampleSize: z.number().int().min(1).max(1000).default(100).describe('Latest records kept readable') })
+  .strict();
+
+export const postgresSinkSettings = z
+  .object({
+    table: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier (letters, digits, _)')
+      .describe('Table to upsert into; created if missing'),
+    keyField: fieldName.default('key').describe('Field that is the primary key'),
+    valueField: fieldName.optional().describe('Field stored as the value; empty = the whole record'),
+    flushIntervalMs: z.number().int().min(50).max(60_000).default(1000).describe('Upsert the latest values this often'),
+  })
+  .strict();
+
+export interface OperatorSpec {
+  type: string;
+  kind: OperatorKind;
+  label: string;
+  description: string;
+  settings: z.ZodType;
+}
+
+/** Every operator a pipeline may use, by type: the builder's palette and the validator read this one list. */
+export const operatorCatalog = {
+  generator: {
+    type: 'generator',
+    kind: 'source',
+    label: 'Generator',
+    description: 'Deterministic events {user, item, amount, ts} from a seed',
+    settings: generatorSettings,
+  },
+  filter: { type: 'filter', kind: 'transform', label: 'Filter', description: 'Keeps records whose field matches', settings: filterSettings },
+  map: { type: 'map', kind: 'transform', label: 'Map', description: 'Picks, drops, renames, sets or scales fields', settings: mapSettings },
+  count: { type: 'count', kind: 'keyed', label: 'Count', description: 'Running count per key: {key, count}', settings: countSettings },
+  sum: { type: 'sum', kind: 'keyed', label: 'Sum', description: 'Running sum of a field per key: {key, sum}', settings: sumSettings },
+  statefulCounter: {
+    type: 'statefulCounter',
+    kind: 'keyed',
+    label: 'Stateful counter',
+    description: "Emits 'Processed: <value>, Count: <n>' per key from a value state",
+    settings: statefulCounterSettings,
+  },
+  log: { type: 'log', kind: 'sink', label: 'Log', description: 'Keeps a sample of the latest records', settings: logSinkSettings },
+  postgres: {
+    type: 'postgres',
+    kind: 'sink',
+    label: 'Postgres',
+    description: 'Upserts the latest value per key into a table',
+    settings: postgresSinkSettings,
+  },
+} as const satisfies Record<string, OperatorSpec>;
+
+export type OperatorType = keyof typeof operatorCatalog;
+
+export function operatorSpec(type: string): OperatorSpec | undefined {
+  return Object.hasOwn(operatorCatalog, type) ? operatorCatalog[type as OperatorType] : undefined;
+}
+
+export type GeneratorSettings = z.output<typeof generatorSettings>;
+export type FilterSettings = z.output<typeof filterSettings>;
+export type MapSettings = z.output<typeof mapSettings>;
+export type SumSettings = z.output<typeof sumSettings>;
+export type StatefulCounterSettings = z.output<typeof statefulCounterSettings>;
+export type LogSinkSettings = z.output<typeof logSinkSettings>;
+export type PostgresSinkSettings = z.output<typeof postgresSinkSettings>;

@@ -1,0 +1,67 @@
+import type { Rec } from '../codec.ts';
+import { getField } from '../fields.ts';
+import type { FilterSettings, MapSettings } from '../operatorCatalog.ts';
+import type { OperatorContext, StreamOperator } from './types.ts';
+
+function compare(op: FilterSettings['op'], a: unknown, b: unknown): boolean {
+  switch (op) {
+    case 'exists':
+      return a !== undefined && a !== null;
+    case 'eq':
+      return a === b;
+    case 'neq':
+      return a !== b;
+    case 'contains':
+      return typeof a === 'string' && typeof b === 'string' ? a.includes(b) : Array.isArray(a) && a.includes(b);
+    case 'gt':
+      return (a as number) > (b as number);
+    case 'gte':
+      return (a as number) >= (b as number);
+    case 'lt':
+      return (a as number) < (b as number);
+    case 'lte':
+      return (a as number) <= (b as number);
+  }
+}
+
+export function filterOperator(s: FilterSettings): StreamOperator {
+  return {
+    process(rec, _key, out) {
+      if (compare(s.op, getField(rec, s.field), s.value)) out.emit(rec);
+    },
+  };
+}
+
+export function mapOperator(s: MapSettings, ctx: OperatorContext): StreamOperator {
+  return {
+    process(rec, _key, out) {
+      let r: Rec = { ...rec };
+      for (const step of s.steps) {
+        switch (step.op) {
+          case 'pick':
+            r = Object.fromEntries(step.fields.filter((f) => Object.hasOwn(r, f)).map((f) => [f, r[f]]));
+            break;
+          case 'drop':
+            for (const f of step.fields) delete r[f];
+            break;
+          case 'rename':
+            if (Object.hasOwn(r, step.from)) {
+              r[step.to] = r[step.from];
+              delete r[step.from];
+            }
+            break;
+          case 'set':
+            r[step.field] = step.value;
+            break;
+          case 'scale': {
+            const v: unknown = r[step.field];
+            if (typeof v !== 'number') return ctx.deadLetter(rec, `map: field '${step.field}' is not a number`);
+            r[step.field] = v * step.factor;
+            break;
+          }
+        }
+      }
+      out.emit(r);
+    },
+  };
+}

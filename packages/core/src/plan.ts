@@ -1,0 +1,76 @@
+import type { Edge, Graph, Vertex } from './graph.ts';
+import { maxParallelismOf } from './graphRules.ts';
+
+/** A vertex's deployment: its parallelism now and its maxParallelism, fixed at first deploy. */
+export interface VertexPlan {
+  parallelism: number;
+  maxParallelism: number;
+}
+
+/** The physical plan a job runs: per vertex id its parallelism and maxParallelism. */
+export interface JobPlan {
+  vertices: Record<string, VertexPlan>;
+}
+
+export function initialPlan(graph: Graph): JobPlan {
+  const vertices: Record<string, VertexPlan> = {};
+  for (const v of graph.vertices) vertices[v.id] = { parallelism: v.parallelism, maxParallelism: maxParallelismOf(v) };
+  return { vertices };
+}
+
+/** Operators that run together in one subtask, joined by forward edges, as Flink chains them. */
+export interface Chain {
+  /** The head vertex's id; a task names its chain by it. */
+  id: string;
+  vertices: Vertex[];
+  parallelism: number;
+  /** Edges from other chains into the head. */
+  inputs: Edge[];
+  /** Edges from the tail to other chains. */
+  outputs: Edge[];
+}
+
+/**
+ * Groups vertices into chains: an edge is chained when it is `forward`, both ends have equal parallelism,
+ * and it is the only output of its start and the only input of its end.
+ */
+export function buildChains(graph: Graph, plan: JobPlan): Chain[] {
+  const p = (id: string) => plan.vertices[id]?.parallelism ?? graph.vertices.find((v) => v.id === id)!.parallelism;
+  const outs = (id: string) => graph.edges.filter((e) => e.from === id);
+  const ins = (id: string) => graph.edges.filter((e) => e.to === id);
+  const chained = (e: Edge) =>
+    e.partitioning === 'forward' && p(e.from) === p(e.to) && outs(e.from).length === 1 && ins(e.to).length === 1;
+  const byId = new Map(graph.vertices.map((v) => [v.id, v]));
+  const chains: Chain[] = [];
+  for (const head of graph.vertices) {
+    if (ins(head.id).some(chained)) continue;
+    const vertices = [head];
+    let tail = head;
+    for (;;) {
+      const next = outs(tail.id).find(chained);
+      if (!next) break;
+      tail = byId.get(next.to)!;
+      vertices.push(tail);
+    }
+    chains.push({ id: head.id, vertices, parallelism: p(head.id), inputs: ins(head.id), outputs: outs(tail.id) });
+  }
+  return chains;
+}
+
+/** The chain that holds a vertex. */
+export function chainOf(chains: readonly Chain[], vertexId: string): Chain | undefined {
+  return chains.find((c) => c.vertices.some((v) => v.id === vertexId));
+}
+
+/** The producer subtasks that feed consumer subtask `index` over an edge. */
+export function producersFor(edge: Edge, index: number, producerParallelism: number): number[] {
+  if (edge.partitioning === 'forward') return [index];
+  return Array.from({ length: producerParallelism }, (_, i) => i);
+}
+
+/** The consumer subtasks producer subtask `index` writes to over an edge. */
+export function consumersFor(edge: Edge, index: number, consumerParallelism: number): number[] {
+  if (edge.partitioning === 'forward') return [index];
+  return Array.from({ length: consumerParallelism }, (_, j) => j);
+}
+

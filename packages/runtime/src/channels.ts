@@ -1,0 +1,105 @@
+import { encodeBatch } from '@keyflow/core';
+import type { KeyflowRedis } from './scripts.ts';
+
+/** Entry types on a channel stream: a record batch, a barrier, or the end of the producer's stream. */
+export type ChannelEntry =
+  | { type: 'batch'; seq: number; data: Buffer }
+  | { type: 'barrier'; seq: number; checkpoint: number; checkpointId: number }
+  | { type: 'end'; seq: number };
+
+export interface ChannelSettings {
+  /** Records per batch entry. */
+  batchSize: number;
+  /** Entries a channel may hold before its producer waits. */
+  bound: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The producer end of one channel: buffers records, sends them as msgpack batches in order, and waits while
+ * the stream is over its bound, counting that wait as backpressure.
+ */
+export class ChannelWriter {
+  private buffer: unknown[] = [];
+  private seq = 0;
+  /** Milliseconds spent waiting on a full channel since the last `takeBackpressure`. */
+  private waitedMs = 0;
+
+  constructor(
+    private readonly redis: KeyflowRedis,
+    readonly key: string,
+    private readonly settings: ChannelSettings,
+  ) {}
+
+  push(record: unknown): void {
+    this.buffer.push(record);
+  }
+
+  get buffered(): number {
+    return this.buffer.length;
+  }
+
+  /** Sends every full batch; with `all`, also the partial one. */
+  async flush(all: boolean): Promise<void> {
+    const size = this.settings.batchSize;
+    while (this.buffer.length >= size || (all && this.buffer.length > 0)) {
+      const batch = this.buffer.length <= size ? this.buffer : this.buffer.slice(0, size);
+      this.buffer = this.buffer.length <= size ? [] : this.buffer.slice(size);
+      await this.send('b', 'd', encodeBatch(batch));
+    }
+  }
+
+  /** Flushes the records before it, then sends a barrier in line with them. */
+  async barrier(checkpoint: number, checkpointId: number): Promise<void> {
+    await this.flush(true);
+    await this.send('w', 'n', `${checkpoint}:${checkpointId}`);
+  }
+
+  async end(): Promise<void> {
+    await this.flush(true);
+    await this.send('e', 'n', '0');
+  }
+
+  takeBackpressure(): number {
+    const ms = this.waitedMs;
+    this.waitedMs = 0;
+    return ms;
+  }
+
+  private async send(type: string, field: string, payload: Buffer | string): Promise<void> {
+    const seq = this.seq + 1;
+    let started = 0;
+    let pause = 1;
+    while (!(await this.redis.boundedXadd(this.key, this.settings.bound, 't', type, 's', seq, field, payload))) {
+      if (!started) started = performance.now();
+      await sleep(pause);
+      pause = Math.min(pause * 2, 20);
+    }
+    if (started) this.waitedMs += performance.now() - started;
+    this.seq = seq;
+  }
+}
+
+/** Parses one stream entry's field list as written by `ChannelWriter`; undefined for a malformed entry. */
+export function parseEntry(fields: Buffer[]): ChannelEntry | undefined {
+  let type = '';
+  let seq = 0;
+  let data: Buffer | undefined;
+  let n = '';
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const f = fields[i]!.toString();
+    const v = fields[i + 1]!;
+    if (f === 't') type = v.toString();
+    else if (f === 's') seq = Number(v.toString());
+    else if (f === 'd') data = v;
+    else if (f === 'n') n = v.toString();
+  }
+  if (type === 'b' && data) return { type: 'batch', seq, data };
+  if (type === 'w') {
+    const [cp, id] = n.split(':').map(Number);
+    if (Number.isInteger(cp) && Number.isInteger(id)) return { type: 'barrier', seq, checkpoint: cp!, checkpointId: id! };
+  }
+  if (type === 'e') return { type: 'end', seq };
+  return undefined;
+}

@@ -1,0 +1,69 @@
+/** A subtask to run: one BullMQ task job (DESIGN §4). `vertexId` is the head of the subtask's chain. */
+export interface TaskData {
+  jobId: string;
+  attempt: number;
+  vertexId: string;
+  index: number;
+  parallelism: number;
+  /** A completed checkpoint's id to restore state and source offsets from. */
+  restoreFrom?: number;
+}
+
+export type CheckpointKindName = 'PERIODIC' | 'SAVEPOINT' | 'RESCALE';
+
+/** Control → subtasks, on the job's command stream. Subtasks of another attempt ignore them. */
+export type Command =
+  | { type: 'trigger'; attempt: number; checkpoint: number; checkpointId: number; kind: CheckpointKindName; stopAfter?: boolean }
+  | { type: 'complete'; attempt: number; checkpoint: number }
+  | { type: 'abort'; attempt: number; checkpoint: number; reason: string }
+  | { type: 'stop'; attempt: number }
+  | { type: 'cancel'; attempt: number };
+
+/** Which subtask an event is from. */
+export interface SubtaskRef {
+  jobId: string;
+  attempt: number;
+  vertexId: string;
+  index: number;
+}
+
+/** Per operator of a chain: what it did since the last metrics event. */
+export interface VertexMetrics {
+  recordsIn: number;
+  recordsOut: number;
+  deadLetters: number;
+  /** Bytes of state held (keyed operators), as of the last checkpoint. */
+  stateBytes?: number;
+}
+
+export interface VertexAck {
+  bytes: number;
+  keyGroups: number;
+}
+
+/** Worker → control, on the events stream. */
+export type WorkerEvent =
+  | (SubtaskRef & { type: 'running'; workerId: string; restoredBytes: number; restoredKeyGroups: number; restoreMs: number })
+  | (SubtaskRef & {
+      type: 'ack';
+      checkpoint: number;
+      checkpointId: number;
+      alignmentMs: number;
+      syncMs: number;
+      asyncMs: number;
+      vertices: Record<string, VertexAck>;
+    })
+  | (SubtaskRef & { type: 'decline'; checkpoint: number; checkpointId: number; reason: string })
+  | (SubtaskRef & { type: 'finished' })
+  | (SubtaskRef & { type: 'stopped' })
+  | (SubtaskRef & { type: 'failed'; error: string })
+  | (SubtaskRef & {
+      type: 'metrics';
+      /** Length of the window in ms. */
+      windowMs: number;
+      /** Share of the window spent waiting on full output channels, 0…1. */
+      backpressure: number;
+      vertices: Record<string, VertexMetrics>;
+    });
+
+export type WorkerEventType = WorkerEvent['type'];
