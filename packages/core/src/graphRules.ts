@@ -15,12 +15,13 @@ export type GraphValidation = { ok: true; graph: Graph } | { ok: false; issues: 
 
 /** The maxParallelism a vertex gets at its first deploy. */
 export function maxParallelismOf(v: Pick<Vertex, 'type' | 'parallelism' | 'maxParallelism' | 'settings'>): number {
-  if (v.maxParallelism !== undefined) return v.maxParallelism;
   if (v.type === 'generator') {
-    const splits = (v.settings as { splits?: unknown }).splits;
-    return typeof splits === 'number' ? splits : 16;
+    // A source cannot run more subtasks than it has splits.
+    const raw = (v.settings as { splits?: unknown }).splits;
+    const splits = typeof raw === 'number' ? raw : 16;
+    return Math.min(v.maxParallelism ?? splits, splits);
   }
-  return defaultMaxParallelism(v.parallelism);
+  return v.maxParallelism ?? defaultMaxParallelism(v.parallelism);
 }
 
 /**

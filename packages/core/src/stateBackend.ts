@@ -178,7 +178,7 @@ export class KeyedStateBackend {
       for (let kg = 0; kg < this.maxParallelism; kg++) if (kg < keep.start || kg > keep.end) t.groups[kg] = undefined;
   }
 
-  /** Keys holding state in one state table, per key group: the records-per-key-group view and tests use it. */
+  /** Entries held over all state tables (a key with two states counts twice), in one key group or in all. */
   keyCount(keyGroup?: number): number {
     let n = 0;
     for (const t of this.tables.values()) {

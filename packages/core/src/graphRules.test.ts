@@ -1,0 +1,283 @@
+import { describe, expect, it } from 'vitest';
+import { demoPipeline } from './demo.ts';
+import type { Graph, GraphInput } from './graph.ts';
+import { connectionProblem, validateGraph, type GraphIssue } from './graphRules.ts';
+
+/** generator → filter → map → statefulCounter → log, all valid. */
+function pipeline(): GraphInput {
+  return {
+    vertices: [
+      { id: 'gen', type: 'generator', parallelism: 2, settings: { seed: 1, keys: 100, splits: 4 } },
+      { id: 'big', type: 'filter', parallelism: 2, settings: { field: 'amount', op: 'gt', value: 50 } },
+      { id: 'shape', type: 'map', parallelism: 2, settings: { steps: [{ op: 'pick', fields: ['user', 'amount'] }] } },
+      { id: 'counter', type: 'statefulCounter', parallelism: 3, settings: { field: 'user' } },
+      { id: 'out', type: 'log', parallelism: 1 },
+    ],
+    edges: [
+      { from: 'gen', to: 'big', partitioning: 'forward' },
+      { from: 'big', to: 'shape', partitioning: 'forward' },
+      { from: 'shape', to: 'counter', partitioning: 'hash', key: 'user' },
+      { from: 'counter', to: 'out', partitioning: 'rebalance' },
+    ],
+  };
+}
+
+type Mutable = { vertices: Record<string, unknown>[]; edges: Record<string, unknown>[] };
+
+/** The pipeline above, changed by `edit`. */
+function broken(edit: (g: Mutable) => void): unknown {
+  const g = structuredClone(pipeline()) as unknown as Mutable;
+  edit(g);
+  return g;
+}
+
+const vertex = (g: Mutable, id: string) => g.vertices.find((v) => v.id === id)!;
+const edge = (g: Mutable, from: string, to: string) => g.edges.find((e) => e.from === from && e.to === to)!;
+
+function issuesOf(input: unknown): GraphIssue[] {
+  const r = validateGraph(input);
+  if (r.ok) throw new Error('expected the graph to be invalid');
+  return r.issues;
+}
+
+describe('validateGraph accepts valid pipelines', () => {
+  it.each<[string, GraphInput]>([
+    ['the demo pipeline', demoPipeline],
+    ['generator → filter → map → statefulCounter → log', pipeline()],
+  ])('%s', (_name, input) => {
+    const r = validateGraph(input);
+    expect(r.ok ? [] : r.issues).toEqual([]);
+  });
+
+  it('fills in settings defaults', () => {
+    const r = validateGraph(demoPipeline);
+    if (!r.ok) throw new Error('demo pipeline is invalid');
+    const events = r.graph.vertices.find((v) => v.id === 'events')!;
+    expect(events.settings).toMatchObject({ seed: 7, splits: 16, zipfExponent: 1 });
+    expect(r.graph.vertices.find((v) => v.id === 'count')!.settings).toEqual({});
+  });
+});
+
+describe('validateGraph rejects invalid pipelines, naming the offender', () => {
+  it.each<[string, unknown, Omit<Partial<GraphIssue>, 'message'> & { message: RegExp }]>([
+    [
+      'a cycle',
+      broken((g) => {
+        g.edges.push({ from: 'shape', to: 'big', partitioning: 'forward' });
+      }),
+      { vertexId: 'big', message: /^cycle: big → shape → big; pipelines must be acyclic$/ },
+    ],
+    [
+      'a self loop',
+      broken((g) => {
+        g.edges.push({ from: 'shape', to: 'shape', partitioning: 'forward' });
+      }),
+      { edgeId: 'shape->shape', path: ['edges', 4], message: /edge shape->shape joins shape to itself/ },
+    ],
+    [
+      'a keyed operator fed by a non-hash edge',
+      broken((g) => {
+        edge(g, 'shape', 'counter').partitioning = 'rebalance';
+        delete edge(g, 'shape', 'counter').key;
+      }),
+      { vertexId: 'counter', edgeId: 'shape->counter', message: /counter is keyed: its input shape->counter must be a hash edge with a key/ },
+    ],
+    [
+      'a keyed operator fed by a hash edge without a key',
+      broken((g) => {
+        delete edge(g, 'shape', 'counter').key;
+      }),
+      { edgeId: 'shape->counter', message: /hash edge shape->counter needs a key field \(keyBy\)/ },
+    ],
+    [
+      'parallelism 0',
+      broken((g) => {
+        vertex(g, 'counter').parallelism = 0;
+      }),
+      { vertexId: 'counter', path: ['vertices', 3, 'parallelism'], message: /parallelism must be between 1 and 128/ },
+    ],
+    [
+      'parallelism above an explicit maxParallelism',
+      broken((g) => {
+        vertex(g, 'counter').maxParallelism = 4;
+        vertex(g, 'counter').parallelism = 5;
+      }),
+      { vertexId: 'counter', path: ['vertices', 3, 'parallelism'], message: /parallelism must be between 1 and 4 \(the operator's maxParallelism\)/ },
+    ],
+    [
+      'parallelism above the upper bound',
+      broken((g) => {
+        vertex(g, 'counter').parallelism = 40_000;
+      }),
+      { vertexId: 'counter', message: /parallelism must be between 1 and 32768/ },
+    ],
+    [
+      "generator parallelism above its splits",
+      broken((g) => {
+        vertex(g, 'gen').parallelism = 5;
+        vertex(g, 'big').parallelism = 5;
+        vertex(g, 'shape').parallelism = 5;
+      }),
+      { vertexId: 'gen', message: /parallelism must be between 1 and 4 \(the operator's maxParallelism, its splits\)/ },
+    ],
+    [
+      'an unknown operator type',
+      broken((g) => {
+        vertex(g, 'shape').type = 'teleport';
+      }),
+      { vertexId: 'shape', path: ['vertices', 2, 'type'], message: /unknown operator type 'teleport'/ },
+    ],
+    [
+      'an edge from an unknown operator',
+      broken((g) => {
+        g.edges.push({ from: 'ghost', to: 'out', partitioning: 'rebalance' });
+      }),
+      { edgeId: 'ghost->out', path: ['edges', 4, 'from'], message: /starts at unknown operator 'ghost'/ },
+    ],
+    [
+      'an edge to an unknown operator',
+      broken((g) => {
+        g.edges.push({ id: 'e9', from: 'gen', to: 'ghost', partitioning: 'rebalance' });
+      }),
+      { edgeId: 'e9', path: ['edges', 4, 'to'], message: /edge e9 ends at unknown operator 'ghost'/ },
+    ],
+    [
+      'duplicate operator ids',
+      broken((g) => {
+        g.vertices.push({ id: 'out', type: 'log', parallelism: 1 });
+      }),
+      { vertexId: 'out', path: ['vertices', 5, 'id'], message: /duplicate operator id 'out'/ },
+    ],
+    [
+      'duplicate edges',
+      broken((g) => {
+        g.edges.push({ from: 'counter', to: 'out', partitioning: 'rebalance' });
+      }),
+      { edgeId: 'counter->out', path: ['edges', 4], message: /duplicate edge 'counter->out'/ },
+    ],
+    [
+      'a source with an input',
+      broken((g) => {
+        g.edges.push({ from: 'shape', to: 'gen', partitioning: 'rebalance' });
+      }),
+      { vertexId: 'gen', edgeId: 'shape->gen', message: /gen is a source: it takes no input/ },
+    ],
+    [
+      'a sink with an output',
+      broken((g) => {
+        g.vertices.push({ id: 'out2', type: 'log', parallelism: 1 });
+        g.edges.push({ from: 'out', to: 'out2', partitioning: 'forward' });
+      }),
+      { vertexId: 'out', edgeId: 'out->out2', message: /out is a sink: it has no output/ },
+    ],
+    [
+      'a forward edge with unequal parallelism',
+      broken((g) => {
+        vertex(g, 'big').parallelism = 3;
+      }),
+      { edgeId: 'gen->big', path: ['edges', 0, 'partitioning'], message: /forward edge gen->big needs equal parallelism \(gen has 2, big has 3\)/ },
+    ],
+    [
+      "a postgres table 'Bad Name'",
+      broken((g) => {
+        vertex(g, 'out').type = 'postgres';
+        vertex(g, 'out').settings = { table: 'Bad Name' };
+      }),
+      { vertexId: 'out', path: ['vertices', 4, 'settings', 'table'], message: /lower-case SQL identifier/ },
+    ],
+    [
+      'a generator rate of -1',
+      broken((g) => {
+        (vertex(g, 'gen').settings as Record<string, unknown>).rate = -1;
+      }),
+      { vertexId: 'gen', path: ['vertices', 0, 'settings', 'rate'], message: /.+/ },
+    ],
+    [
+      'an unknown setting',
+      broken((g) => {
+        (vertex(g, 'big').settings as Record<string, unknown>).colour = 'red';
+      }),
+      { vertexId: 'big', path: ['vertices', 1, 'settings'], message: /colour/ },
+    ],
+    [
+      'a vertex that fails the schema',
+      broken((g) => {
+        vertex(g, 'shape').parallelism = 1.5;
+      }),
+      { vertexId: 'shape', path: ['vertices', 2, 'parallelism'], message: /int/i },
+    ],
+    [
+      'an edge that fails the schema',
+      broken((g) => {
+        edge(g, 'gen', 'big').partitioning = 'sideways';
+      }),
+      { edgeId: 'gen->big', path: ['edges', 0, 'partitioning'], message: /.+/ },
+    ],
+    ['a non-object', 'a graph', { path: [], message: /expected object/ }],
+    ['null', null, { path: [], message: /expected object/ }],
+    ['missing vertices', { edges: [] }, { path: ['vertices'], message: /expected array/ }],
+    ['no vertices', { vertices: [], edges: [] }, { path: ['vertices'], message: /at least one operator/ }],
+  ])('%s', (_name, input, want) => {
+    expect(issuesOf(input)).toContainEqual(expect.objectContaining({ ...want, message: expect.stringMatching(want.message) }));
+  });
+
+  it('names every vertex of a longer cycle in order', () => {
+    const input = broken((g) => {
+      g.vertices.push({ id: 'again', type: 'map', parallelism: 2, settings: { steps: [{ op: 'drop', fields: ['item'] }] } });
+      g.edges.push({ from: 'shape', to: 'again', partitioning: 'forward' }, { from: 'again', to: 'big', partitioning: 'forward' });
+    });
+    const cycles = issuesOf(input).filter((i) => i.message.startsWith('cycle'));
+    expect(cycles.map((c) => c.message)).toEqual(['cycle: big → shape → again → big; pipelines must be acyclic']);
+  });
+
+  it('reports a keyed operator with no input and an operator with no output', () => {
+    const input = broken((g) => {
+      g.vertices.push({ id: 'lonely', type: 'count', parallelism: 1 });
+    });
+    expect(issuesOf(input)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ vertexId: 'lonely', message: 'lonely is keyed but has no keyed input' }),
+        expect.objectContaining({ vertexId: 'lonely', message: 'lonely has no output: connect it to a sink' }),
+      ]),
+    );
+  });
+
+  it('requires a source', () => {
+    expect(issuesOf({ vertices: [{ id: 'out', type: 'log', parallelism: 1 }], edges: [] })).toContainEqual(
+      expect.objectContaining({ message: 'a pipeline needs a source' }),
+    );
+  });
+});
+
+describe('connectionProblem', () => {
+  const graph = (): Graph => {
+    const r = validateGraph(pipeline());
+    if (!r.ok) throw new Error('pipeline is invalid');
+    return r.graph;
+  };
+
+  it.each<[string, string, string, Parameters<typeof connectionProblem>[3], RegExp]>([
+    ['a self loop', 'big', 'big', 'forward', /cannot feed itself/],
+    ['a cycle', 'counter', 'big', 'rebalance', /connecting counter to big would make a cycle/],
+    ['a cycle through a direct back edge', 'shape', 'big', undefined, /would make a cycle/],
+    ['an output from a sink', 'out', 'big', 'rebalance', /out is a sink: it has no output/],
+    ['an input to a source', 'big', 'gen', 'rebalance', /gen is a source: it takes no input/],
+    ['a duplicate', 'gen', 'big', 'forward', /gen and big are already connected/],
+    ['a non-hash input to a keyed operator', 'big', 'counter', 'rebalance', /counter is keyed: its input must be partitioned by key \(hash\)/],
+    ['a broadcast input to a keyed operator', 'gen', 'counter', 'broadcast', /counter is keyed/],
+    ['a forward edge between unequal parallelism', 'gen', 'out', 'forward', /forward edge needs equal parallelism \(gen has 2, out has 1\)/],
+    ['an unknown start', 'ghost', 'out', 'rebalance', /no operator 'ghost'/],
+    ['an unknown end', 'gen', 'ghost', 'rebalance', /no operator 'ghost'/],
+  ])('refuses %s', (_name, from, to, partitioning, message) => {
+    expect(connectionProblem(graph(), from, to, partitioning)).toMatch(message);
+  });
+
+  it.each<[string, string, Parameters<typeof connectionProblem>[3]]>([
+    ['gen', 'counter', 'hash'],
+    ['big', 'out', 'rebalance'],
+    ['gen', 'out', 'broadcast'],
+    ['big', 'counter', undefined],
+  ])('accepts %s → %s (%s)', (from, to, partitioning) => {
+    expect(connectionProblem(graph(), from, to, partitioning)).toBeUndefined();
+  });
+});

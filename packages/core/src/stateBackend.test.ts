@@ -1,0 +1,310 @@
+import { describe, expect, it } from 'vitest';
+import type { Key } from './hashing.ts';
+import { keyGroupFor, keyGroupsOf, rangeFor } from './keyGroups.ts';
+import { KeyedStateBackend } from './stateBackend.ts';
+
+const MAX_P = 128;
+
+/** Writes one of every state kind for `key`, with contents derived from `n`. */
+function writeAll(b: KeyedStateBackend, key: Key, n: number): void {
+  b.setCurrentKey(key);
+  b.valueState<number>('v').update(n);
+  const list = b.listState<string>('l');
+  list.add(`a${n}`);
+  list.add(`b${n}`);
+  b.mapState<string, number>('m').put('x', n);
+  b.mapState<string, number>('m').put('y', 100 + n);
+  const r = b.reducingState<number>('r', (a, c) => a + c);
+  r.add(n);
+  r.add(1);
+}
+
+/** Reads every state kind for `key` back, in one comparable value. */
+function readAll(b: KeyedStateBackend, key: Key) {
+  b.setCurrentKey(key);
+  return {
+    v: b.valueState<number>('v').value(),
+    l: [...b.listState<string>('l').get()],
+    m: [...b.mapState<string, number>('m').entries()],
+    r: b.reducingState<number>('r', (a, c) => a + c).get(),
+  };
+}
+
+const EMPTY = { v: undefined, l: [], m: [], r: undefined };
+
+/** Keys spread over many key groups: at least one key in each of `groups`. */
+function keysIn(groups: readonly number[], perGroup = 2): string[] {
+  const want = new Map(groups.map((g) => [g, perGroup]));
+  const out: string[] = [];
+  for (let i = 0; want.size > 0; i++) {
+    const k = `k${i}`;
+    const g = keyGroupFor(k, MAX_P);
+    const left = want.get(g);
+    if (left === undefined) continue;
+    out.push(k);
+    if (left === 1) want.delete(g);
+    else want.set(g, left - 1);
+  }
+  return out;
+}
+
+describe('KeyedStateBackend handles are scoped to the current key', () => {
+  it('value state', () => {
+    const b = new KeyedStateBackend(MAX_P);
+    const s = b.valueState<number>('v');
+    b.setCurrentKey('a');
+    expect(s.value()).toBeUndefined();
+    s.update(1);
+    b.setCurrentKey('b');
+    expect(s.value()).toBeUndefined();
+    s.update(2);
+    b.setCurrentKey('a');
+    expect(s.value()).toBe(1);
+    s.clear();
+    expect(s.value()).toBeUndefined();
+    b.setCurrentKey('b');
+    expect(s.value()).toBe(2);
+  });
+
+  it('list state', () => {
+    const b = new KeyedStateBackend(MAX_P);
+    const s = b.listState<number>('l');
+    b.setCurrentKey('a');
+    expect(s.get()).toEqual([]);
+    s.add(1);
+    s.add(2);
+    b.setCurrentKey('b');
+    expect(s.get()).toEqual([]);
+    s.update([9, 8]);
+    b.setCurrentKey('a');
+    expect(s.get()).toEqual([1, 2]);
+    s.clear();
+    expect(s.get()).toEqual([]);
+    b.setCurrentKey('b');
+    expect(s.get()).toEqual([9, 8]);
+  });
+
+  it('map state', () => {
+    const b = new KeyedStateBackend(MAX_P);
+    const s = b.mapState<string, number>('m');
+    b.setCurrentKey('a');
+    expect(s.get('x')).toBeUndefined();
+    expect([...s.entries()]).toEqual([]);
+    s.put('x', 1);
+    s.put('y', 2);
+    b.setCurrentKey('b');
+    expect(s.get('x')).toBeUndefined();
+    s.put('x', 10);
+    b.setCurrentKey('a');
+    s.remove('y');
+    expect([...s.entries()]).toEqual([['x', 1]]);
+    s.clear();
+    expect([...s.entries()]).toEqual([]);
+    b.setCurrentKey('b');
+    expect(s.get('x')).toBe(10);
+  });
+
+  it('reducing state', () => {
+    const b = new KeyedStateBackend(MAX_P);
+    const s = b.reducingState<number>('r', (x, y) => Math.max(x, y));
+    b.setCurrentKey('a');
+    expect(s.get()).toBeUndefined();
+    for (const v of [3, 7, 5]) s.add(v);
+    b.setCurrentKey('b');
+    s.add(1);
+    b.setCurrentKey('a');
+    expect(s.get()).toBe(7);
+    s.clear();
+    expect(s.get()).toBeUndefined();
+    b.setCurrentKey('b');
+    expect(s.get()).toBe(1);
+  });
+
+  it('keeps keys of different types apart (1, "1", 1n, true)', () => {
+    const b = new KeyedStateBackend(MAX_P);
+    const s = b.valueState<string>('v');
+    const keys: Key[] = [1, '1', 1n, true];
+    for (const k of keys) {
+      b.setCurrentKey(k);
+      s.update(`${typeof k}`);
+    }
+    for (const k of keys) {
+      b.setCurrentKey(k);
+      expect(s.value()).toBe(typeof k);
+    }
+  });
+
+  it('two handles of one name share the state', () => {
+    const b = new KeyedStateBackend(MAX_P);
+    b.setCurrentKey('a');
+    b.valueState<number>('v').update(5);
+    expect(b.valueState<number>('v').value()).toBe(5);
+  });
+
+  it.each([
+    ['value', 'list'],
+    ['list', 'map'],
+    ['map', 'reducing'],
+    ['reducing', 'value'],
+  ] as const)('throws when a %s state name is reused as a %s state', (first, second) => {
+    const b = new KeyedStateBackend(MAX_P);
+    const open = {
+      value: () => b.valueState('s'),
+      list: () => b.listState('s'),
+      map: () => b.mapState('s'),
+      reducing: () => b.reducingState<number>('s', (x, y) => x + y),
+    };
+    open[first]();
+    expect(() => open[second]()).toThrow(`state 's' is a ${first} state, not a ${second} state`);
+  });
+});
+
+describe('KeyedStateBackend snapshot and restore', () => {
+  it('snapshots only the chosen key groups, leaving empty ones out', () => {
+    const keys = keysIn([3, 4, 10]);
+    const b = new KeyedStateBackend(MAX_P);
+    keys.forEach((k, i) => writeAll(b, k, i));
+    // A group whose only key was cleared holds nothing and is left out too.
+    const cleared = keysIn([20], 1)[0]!;
+    b.setCurrentKey(cleared);
+    b.valueState<number>('v').update(1);
+    b.valueState<number>('v').clear();
+
+    const snap = b.snapshot([3, 4, 5, 20, 99]);
+    expect([...snap.keys()].sort((x, y) => x - y)).toEqual([3, 4]);
+    expect(b.snapshot([]).size).toBe(0);
+  });
+
+  it('restores into a fresh backend: identical values for every key of those groups, nothing for others', () => {
+    const keys = keysIn([0, 1, 2, 7, 64, 127], 3);
+    const src = new KeyedStateBackend(MAX_P);
+    keys.forEach((k, i) => writeAll(src, k, i));
+
+    const chosen = new Set([1, 7, 127]);
+    const dst = new KeyedStateBackend(MAX_P);
+    for (const [kg, bytes] of src.snapshot(chosen)) dst.restore(kg, bytes);
+
+    for (const k of keys) {
+      const expected = chosen.has(keyGroupFor(k, MAX_P)) ? readAll(src, k) : EMPTY;
+      expect(readAll(dst, k)).toEqual(expected);
+    }
+  });
+
+  it('round-trips bigint, number and boolean keys and bigint values', () => {
+    const src = new KeyedStateBackend(MAX_P);
+    const keys: Key[] = [1234567890123n, -5n, 42, 3.5, true, 'x'];
+    keys.forEach((k, i) => {
+      src.setCurrentKey(k);
+      src.valueState<bigint>('big').update(BigInt(i) * 10n ** 20n);
+      src.mapState<Key, number>('m').put(k, i);
+    });
+    const dst = new KeyedStateBackend(MAX_P);
+    for (const [kg, bytes] of src.snapshot(keyGroupsOf({ start: 0, end: MAX_P - 1 }))) dst.restore(kg, bytes);
+    keys.forEach((k, i) => {
+      dst.setCurrentKey(k);
+      expect(dst.valueState<bigint>('big').value()).toBe(BigInt(i) * 10n ** 20n);
+      expect(dst.mapState<Key, number>('m').get(k)).toBe(i);
+    });
+  });
+
+  it("replaces the group's previous content on restore", () => {
+    const [k1, k2] = keysIn([9], 2) as [string, string];
+    const src = new KeyedStateBackend(MAX_P);
+    src.setCurrentKey(k1);
+    src.valueState<number>('v').update(1);
+    const bytes = src.snapshot([9]).get(9)!;
+
+    const dst = new KeyedStateBackend(MAX_P);
+    dst.setCurrentKey(k1);
+    dst.valueState<number>('v').update(100);
+    dst.setCurrentKey(k2);
+    dst.valueState<number>('v').update(200);
+    dst.listState<number>('other').add(1);
+    dst.restore(9, bytes);
+
+    dst.setCurrentKey(k1);
+    expect(dst.valueState<number>('v').value()).toBe(1);
+    dst.setCurrentKey(k2);
+    expect(dst.valueState<number>('v').value()).toBeUndefined();
+    expect(dst.listState<number>('other').get()).toEqual([]);
+    expect(dst.keyCount(9)).toBe(1);
+  });
+
+  it('does not share mutable state between the source and a restored copy', () => {
+    const [k] = keysIn([5], 1) as [string];
+    const src = new KeyedStateBackend(MAX_P);
+    writeAll(src, k, 1);
+    const dst = new KeyedStateBackend(MAX_P);
+    dst.restore(5, src.snapshot([5]).get(5)!);
+    writeAll(src, k, 2);
+    expect(readAll(dst, k)).toEqual({ v: 1, l: ['a1', 'b1'], m: [['x', 1], ['y', 101]], r: 2 });
+  });
+
+  it('throws when a restored state name exists with another kind', () => {
+    const [k] = keysIn([5], 1) as [string];
+    const src = new KeyedStateBackend(MAX_P);
+    src.setCurrentKey(k);
+    src.valueState<number>('s').update(1);
+    const dst = new KeyedStateBackend(MAX_P);
+    dst.listState<number>('s');
+    expect(() => dst.restore(5, src.snapshot([5]).get(5)!)).toThrow("state 's' is a list state, not a value state");
+  });
+
+  it.each([
+    [{ start: 0, end: 42 }],
+    [{ start: 43, end: 85 }],
+    [{ start: 86, end: 127 }],
+    [{ start: 5, end: 4 }],
+  ])('retainOnly(%j) drops every key group outside the range', (keep) => {
+    const keys = keysIn([0, 42, 43, 85, 86, 127], 2);
+    const b = new KeyedStateBackend(MAX_P);
+    keys.forEach((k, i) => writeAll(b, k, i));
+    const before = new Map(keys.map((k) => [k, readAll(b, k)]));
+    b.retainOnly(keep);
+    for (const k of keys) {
+      const kg = keyGroupFor(k, MAX_P);
+      const kept = kg >= keep.start && kg <= keep.end;
+      expect(readAll(b, k)).toEqual(kept ? before.get(k) : EMPTY);
+    }
+    for (let kg = 0; kg < MAX_P; kg++) if (kg < keep.start || kg > keep.end) expect(b.keyCount(kg)).toBe(0);
+  });
+
+  it('50k keys over maxP 128 split by rangeFor at p=3: each subtask restores its range, the union equals the original', () => {
+    const n = 50_000;
+    const src = new KeyedStateBackend(MAX_P);
+    const count = src.valueState<number>('count');
+    const seen = src.listState<number>('seen');
+    for (let i = 0; i < n; i++) {
+      src.setCurrentKey(`user-${i}`);
+      count.update(i);
+      if (i % 7 === 0) seen.add(i);
+    }
+    const all = src.snapshot(keyGroupsOf({ start: 0, end: MAX_P - 1 }));
+    expect(all.size).toBe(MAX_P);
+
+    const subtasks = [0, 1, 2].map((i) => {
+      const range = rangeFor(i, 3, MAX_P);
+      const b = new KeyedStateBackend(MAX_P);
+      for (const kg of keyGroupsOf(range)) b.restore(kg, all.get(kg)!);
+      return { range, b };
+    });
+
+    expect(subtasks.reduce((s, { b }) => s + b.keyCount(), 0)).toBe(src.keyCount());
+    const wrong: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const key = `user-${i}`;
+      const kg = keyGroupFor(key, MAX_P);
+      for (const { range, b } of subtasks) {
+        b.setCurrentKey(key, kg);
+        const owns = kg >= range.start && kg <= range.end;
+        const seenHere = b.listState<number>('seen').get();
+        const ok =
+          b.valueState<number>('count').value() === (owns ? i : undefined) &&
+          seenHere.length === (owns && i % 7 === 0 ? 1 : 0) &&
+          (seenHere.length === 0 || seenHere[0] === i);
+        if (!ok) wrong.push(`${key} at subtask with ${JSON.stringify(range)}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+});
