@@ -30,6 +30,8 @@ export interface ActiveJob {
   subtasks: string[];
   running: Set<string>;
   finished: Set<string>;
+  /** What the current attempt's subtasks restored, summed from their `running` events. */
+  restored: { keyGroups: number; bytes: number; ms: number };
   checkpointIntervalMs: number;
   checkpointTimeoutMs: number;
   lastCheckpointAt: number;
@@ -55,6 +57,7 @@ export function activeJobOf(job: Job & { pipelineVersion: PipelineVersion }): Ac
     subtasks: chains.flatMap((c) => Array.from({ length: c.parallelism }, (_, i) => subtaskKey(c.id, i))),
     running: new Set(),
     finished: new Set(),
+    restored: { keyGroups: 0, bytes: 0, ms: 0 },
     checkpointIntervalMs: job.checkpointIntervalMs,
     checkpointTimeoutMs: job.checkpointTimeoutMs,
     lastCheckpointAt: Date.now(),

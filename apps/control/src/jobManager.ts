@@ -194,6 +194,7 @@ export class JobManager {
     await this.move(job, 'RECOVERING', reason, job.attempt);
     job.running.clear();
     job.finished.clear();
+    job.restored = { keyGroups: 0, bytes: 0, ms: 0 };
     this.metrics.resetRates(job.id);
     await this.checkpoints.abandon(job, `attempt ${old} ended: ${reason}`);
     await this.scheduler.fence(job.id, job.attempt);
@@ -222,9 +223,14 @@ export class JobManager {
     switch (e.type) {
       case 'running':
         job.running.add(key);
+        job.restored.keyGroups += e.restoredKeyGroups;
+        job.restored.bytes += e.restoredBytes;
+        job.restored.ms = Math.max(job.restored.ms, e.restoreMs);
         if ((job.state === 'SCHEDULING' || job.state === 'RECOVERING') && job.subtasks.every((k) => job.running.has(k))) {
           job.lastCheckpointAt = Date.now();
-          await this.move(job, 'RUNNING', job.state === 'RECOVERING' ? `recovered as attempt ${job.attempt}` : 'all subtasks running');
+          const { keyGroups, bytes, ms } = job.restored;
+          const restored = keyGroups || bytes ? `; restored ${keyGroups} key groups (${bytes} bytes) in ${ms} ms` : '';
+          await this.move(job, 'RUNNING', `${job.state === 'RECOVERING' ? `recovered as attempt ${job.attempt}` : 'all subtasks running'}${restored}`);
         }
         return;
       case 'ack':

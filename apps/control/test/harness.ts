@@ -1,0 +1,95 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { createKeyflowClient, type KeyflowClient } from '@keyflow/api';
+import { createPrisma, type PrismaClient } from '@keyflow/db';
+import { Redis } from 'ioredis';
+import { startControl, type ControlHandle } from '../src/control.ts';
+import { controlEnv } from '../src/env.ts';
+
+const workerDir = fileURLToPath(new URL('../../worker', import.meta.url));
+
+export interface Stack {
+  url: string;
+  prefix: string;
+  client: KeyflowClient;
+  control: ControlHandle;
+  prisma: PrismaClient;
+  redis: Redis;
+  workers: ChildProcess[];
+  /** Starts one more worker process. */
+  addWorker(name?: string): Promise<ChildProcess>;
+  close(): Promise<void>;
+}
+
+/**
+ * A whole Keyflow on the test run's Postgres and Redis: the control plane in this process and worker
+ * processes as real child processes. Each stack gets its own Redis key prefix.
+ */
+export async function startStack(opts: { workers?: number; slots?: number; env?: Record<string, string> } = {}): Promise<Stack> {
+  const prefix = `${process.env.KEYFLOW_PREFIX ?? 'kft'}-${randomBytes(3).toString('hex')}`;
+  const env = controlEnv.parse({ ...process.env, KEYFLOW_PREFIX: prefix, CONTROL_PORT: '0', ...opts.env });
+  const control = await startControl(env);
+  const prisma = createPrisma(env.DATABASE_URL);
+  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+  const workers: ChildProcess[] = [];
+  const logs: string[] = [];
+
+  const addWorker = async (name = `worker-${workers.length + 1}`) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: workerDir,
+      env: { ...process.env, ...opts.env, KEYFLOW_PREFIX: prefix, WORKER_NAME: name, WORKER_SLOTS: String(opts.slots ?? 4) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (b: Buffer) => {
+      logs.push(`[${name}] ${b}`);
+      if (logs.length > 200) logs.shift();
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    workers.push(child);
+    await waitFor(async () => (await redis.sismember(`${prefix}:workers`, name)) === 1, 30_000, `worker ${name} to start\n${logs.join('')}`);
+    return child;
+  };
+  for (let i = 0; i < (opts.workers ?? 2); i++) await addWorker();
+
+  return {
+    url: control.url,
+    prefix,
+    client: createKeyflowClient(control.url),
+    control,
+    prisma,
+    redis,
+    workers,
+    addWorker,
+    async close() {
+      await Promise.all(
+        workers.map(
+          (w) =>
+            new Promise<void>((resolve) => {
+              if (w.exitCode !== null || w.signalCode !== null) return resolve();
+              w.once('exit', () => resolve());
+              w.kill('SIGTERM');
+              setTimeout(() => w.kill('SIGKILL'), 10_000).unref();
+            }),
+        ),
+      );
+      await control.close();
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length) await redis.unlink(...keys);
+      redis.disconnect();
+      await prisma.$disconnect();
+    },
+  };
+}
+
+/** Polls `check` until it returns a truthy value or the deadline passes; the message says what was awaited. */
+export async function waitFor<T>(check: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
