@@ -26,7 +26,16 @@ export interface Stack {
  * A whole Keyflow on the test run's Postgres and Redis: the control plane in this process and worker
  * processes as real child processes. Each stack gets its own Redis key prefix.
  */
-export async function startStack(opts: { workers?: number; slots?: number; env?: Record<string, string> } = {}): Promise<Stack> {
+export interface StackOptions {
+  workers?: number;
+  slots?: number;
+  /** Extra environment for the control plane and the workers. */
+  env?: Record<string, string>;
+  /** Extra Node.js arguments for worker processes (e.g. --cpu-prof). */
+  workerNodeArgs?: string[];
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const prefix = `${process.env.KEYFLOW_PREFIX ?? 'kft'}-${randomBytes(3).toString('hex')}`;
   const env = controlEnv.parse({ ...process.env, KEYFLOW_PREFIX: prefix, CONTROL_PORT: '0', ...opts.env });
   const control = await startControl(env);
@@ -36,7 +45,7 @@ export async function startStack(opts: { workers?: number; slots?: number; env?:
   const logs: string[] = [];
 
   const addWorker = async (name = `worker-${workers.length + 1}`) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const child = spawn(process.execPath, [...(opts.workerNodeArgs ?? []), '--import', 'tsx', 'src/main.ts'], {
       cwd: workerDir,
       env: { ...process.env, ...opts.env, KEYFLOW_PREFIX: prefix, WORKER_NAME: name, WORKER_SLOTS: String(opts.slots ?? 4) },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -48,7 +57,9 @@ export async function startStack(opts: { workers?: number; slots?: number; env?:
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
     workers.push(child);
-    await waitFor(async () => (await redis.sismember(`${prefix}:workers`, name)) === 1, 30_000, `worker ${name} to start\n${logs.join('')}`);
+    await waitFor(async () => (await redis.sismember(`${prefix}:workers`, name)) === 1, 30_000, `worker ${name} to start`).catch((err) => {
+      throw new Error(`${(err as Error).message}; its output:\n${logs.join('')}`);
+    });
     return child;
   };
   for (let i = 0; i < (opts.workers ?? 2); i++) await addWorker();

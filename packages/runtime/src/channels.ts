@@ -17,12 +17,17 @@ export interface ChannelSettings {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * The producer end of one channel: buffers records, sends them as msgpack batches in order, and waits while
- * the stream is over its bound, counting that wait as backpressure.
+ * The producer end of one channel: buffers records and sends them as msgpack batches, strictly in order, one
+ * XADD at a time but without making the caller wait for each reply (so producing overlaps the round trip) until
+ * `maxQueued` batches are on their way. It waits while the stream is over its bound, counting that wait as
+ * backpressure.
  */
 export class ChannelWriter {
   private buffer: unknown[] = [];
   private seq = 0;
+  private queued = 0;
+  private tail: Promise<void> = Promise.resolve();
+  private failure: unknown;
   /** Milliseconds spent waiting on a full channel since the last `takeBackpressure`. */
   private waitedMs = 0;
 
@@ -30,6 +35,7 @@ export class ChannelWriter {
     private readonly redis: KeyflowRedis,
     readonly key: string,
     private readonly settings: ChannelSettings,
+    private readonly maxQueued = 4,
   ) {}
 
   push(record: unknown): void {
@@ -40,25 +46,35 @@ export class ChannelWriter {
     return this.buffer.length;
   }
 
-  /** Sends every full batch; with `all`, also the partial one. */
+  /** Sends every full batch; with `all`, also the partial one. Returns once few enough batches are queued. */
   async flush(all: boolean): Promise<void> {
     const size = this.settings.batchSize;
     while (this.buffer.length >= size || (all && this.buffer.length > 0)) {
       const batch = this.buffer.length <= size ? this.buffer : this.buffer.slice(0, size);
       this.buffer = this.buffer.length <= size ? [] : this.buffer.slice(size);
-      await this.send('b', 'd', encodeBatch(batch));
+      this.enqueue('b', 'd', encodeBatch(batch));
+      while (this.queued >= this.maxQueued) await this.tail;
     }
+    this.check();
   }
 
-  /** Flushes the records before it, then sends a barrier in line with them. */
+  /** Flushes the records before it, then sends a barrier in line with them, and waits until all are sent. */
   async barrier(checkpoint: number, checkpointId: number): Promise<void> {
     await this.flush(true);
-    await this.send('w', 'n', `${checkpoint}:${checkpointId}`);
+    this.enqueue('w', 'n', `${checkpoint}:${checkpointId}`);
+    await this.drain();
   }
 
   async end(): Promise<void> {
     await this.flush(true);
-    await this.send('e', 'n', '0');
+    this.enqueue('e', 'n', '0');
+    await this.drain();
+  }
+
+  /** Waits until everything enqueued is in the stream. */
+  async drain(): Promise<void> {
+    await this.tail;
+    this.check();
   }
 
   takeBackpressure(): number {
@@ -67,17 +83,33 @@ export class ChannelWriter {
     return ms;
   }
 
-  private async send(type: string, field: string, payload: Buffer | string): Promise<void> {
-    const seq = this.seq + 1;
+  private check(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  private enqueue(type: string, field: string, payload: Buffer | string): void {
+    const seq = ++this.seq;
+    this.queued++;
+    this.tail = this.tail.then(async () => {
+      try {
+        if (!this.failure) await this.send(type, seq, field, payload);
+      } catch (err) {
+        this.failure = err;
+      } finally {
+        this.queued--;
+      }
+    });
+  }
+
+  private async send(type: string, seq: number, field: string, payload: Buffer | string): Promise<void> {
     let started = 0;
     let pause = 1;
     while (!(await this.redis.boundedXadd(this.key, this.settings.bound, 't', type, 's', seq, field, payload))) {
       if (!started) started = performance.now();
       await sleep(pause);
-      pause = Math.min(pause * 2, 20);
+      pause = Math.min(pause * 2, 10);
     }
     if (started) this.waitedMs += performance.now() - started;
-    this.seq = seq;
   }
 }
 

@@ -119,6 +119,7 @@ class Subtask {
   private cmdLastId = '0-0';
   private lastFlush = now();
   private lastMetrics = now();
+  private lastCommandRead = 0;
   private lastSinkFlush = now();
   private sinkFlushMs = 1000;
   private stopAfterBarrier = false;
@@ -201,7 +202,10 @@ class Subtask {
   }
 
   private deadLetter(vertexId: string, record: unknown, reason: string): void {
-    this.metrics.get(vertexId)!.deadLetters++;
+    // A hash route dead-letters for its consumer, which runs in another chain: count it here all the same.
+    let m = this.metrics.get(vertexId);
+    if (!m) this.metrics.set(vertexId, (m = { recordsIn: 0, recordsOut: 0, deadLetters: 0 }));
+    m.deadLetters++;
     let samples = this.deadLetterSamples.get(vertexId);
     if (!samples) this.deadLetterSamples.set(vertexId, (samples = []));
     if (samples.length < 100)
@@ -362,7 +366,11 @@ class Subtask {
         }
       }
       if (this.stopAfterBarrier) wait = 200;
-      await this.readCommands(this.routesBuffered() ? Math.min(wait, this.settings.lingerMs) : Math.min(wait, 200));
+      // Commands are read between batches: blocking while there is time to wait, else every linger period.
+      if (wait > 0 || now() - this.lastCommandRead >= this.settings.lingerMs) {
+        this.lastCommandRead = now();
+        await this.readCommands(this.routesBuffered() ? Math.min(wait, this.settings.lingerMs) : Math.min(wait, 200));
+      }
       if (this.outcome || this.stopAfterBarrier) continue;
       let produced = 0;
       let exhausted = true;
@@ -501,6 +509,15 @@ class Subtask {
   }
 
   private pendingCheckpointId: number | undefined;
+  private sinkFlushing: Promise<unknown> | undefined;
+  private sinkFlushFailure: unknown;
+
+  /** Writes everything the sinks hold, after any periodic write still running. */
+  private async flushSinks(): Promise<void> {
+    await this.sinkFlushing;
+    if (this.sinkFlushFailure) throw this.sinkFlushFailure;
+    await Promise.all(this.sinks.map((s) => s.flush()));
+  }
 
   /** Sends full batches (waiting under backpressure), lingering partial ones, periodic sink flushes and metrics. */
   private async afterWork(): Promise<void> {
@@ -508,9 +525,13 @@ class Subtask {
     const lingered = t - this.lastFlush >= this.settings.lingerMs;
     await Promise.all(this.routes.flatMap((r) => r.writers.map((w) => w.flush(lingered))));
     if (lingered) this.lastFlush = t;
-    if (this.sinks.length && t - this.lastSinkFlush >= this.sinkFlushMs) {
+    if (this.sinkFlushFailure) throw this.sinkFlushFailure;
+    if (this.sinks.length && !this.sinkFlushing && t - this.lastSinkFlush >= this.sinkFlushMs) {
+      // Periodic sink writes run beside processing; barriers and the end wait for them (flushSinks).
       this.lastSinkFlush = t;
-      await Promise.all(this.sinks.map((s) => s.flush()));
+      this.sinkFlushing = Promise.all(this.sinks.map((s) => s.flush()))
+        .catch((err) => void (this.sinkFlushFailure = err))
+        .finally(() => (this.sinkFlushing = undefined));
     }
     if (t - this.lastMetrics >= this.settings.metricsIntervalMs) await this.reportMetrics(t);
   }
@@ -548,7 +569,7 @@ class Subtask {
   private async checkpoint(n: number, checkpointId: number, alignmentMs: number): Promise<void> {
     const t0 = now();
     await Promise.all(this.routes.flatMap((r) => r.writers.map((w) => w.flush(true))));
-    await Promise.all(this.sinks.map((s) => s.flush()));
+    await this.flushSinks();
     const chunks: StateChunkData[] = [];
     const vertices: Record<string, VertexAck> = {};
     for (const v of this.chain.vertices) vertices[v.id] = { bytes: 0, keyGroups: 0 };
@@ -592,7 +613,7 @@ class Subtask {
 
   private async finish(): Promise<void> {
     await Promise.all(this.routes.flatMap((r) => r.writers.map((w) => w.end())));
-    await Promise.all(this.sinks.map((s) => s.flush()));
+    await this.flushSinks();
     await this.pendingWrite;
     await this.reportMetrics(now());
     await this.emit({ type: 'finished' });

@@ -29,10 +29,13 @@ export class PostgresSink implements Sink {
 
   async flush(): Promise<void> {
     if (this.latest.size === 0) return;
+    // Taken before any await: records processed while the upsert runs go into the next flush.
+    const latest = this.latest;
+    this.latest = new Map();
     await (this.ready ??= this.open());
     const keys: string[] = [];
     const values: string[] = [];
-    for (const [k, v] of this.latest) {
+    for (const [k, v] of latest) {
       keys.push(String(k));
       values.push(JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x)) ?? 'null');
     }
@@ -43,7 +46,6 @@ export class PostgresSink implements Sink {
        ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
       [keys, values],
     );
-    this.latest = new Map();
   }
 
   private async open(): Promise<void> {
