@@ -1,0 +1,245 @@
+// `npm run up`: installs what is missing, finds or starts Postgres and Redis, migrates, starts the
+// control plane and two workers, and deploys the demo pipeline. Ctrl-C stops all it started.
+import { execFile } from 'node:child_process';
+import { relative } from 'node:path';
+import { ensureDependencies, packageScript, ROOT } from './lib/deps.mjs';
+import { fileLogger, LOG_DIR, logger, startService } from './lib/processes.mjs';
+import { redisAnswers } from './lib/redis.mjs';
+import {
+  commandExists,
+  dockerWorks,
+  hostPort,
+  REDIS_HELP,
+  sleep,
+  startDockerRedis,
+  startEmbeddedPostgres,
+  startRedisChild,
+  tcpReachable,
+} from './lib/services.mjs';
+
+const CONTROL_PORT = Number(process.env.CONTROL_PORT || 4000);
+const API = `http://127.0.0.1:${CONTROL_PORT}/api`;
+const PREFIX = process.env.KEYFLOW_PREFIX || 'kf';
+const HEALTH_DEADLINE_MS = 120_000;
+const ACTIVE_STATES = ['CREATED', 'SCHEDULING', 'RUNNING', 'RESCALING', 'RECOVERING'];
+
+const say = logger('up');
+const stops = []; // undone last-first: the apps before Redis and Postgres
+const services = [];
+let stopping = false;
+
+async function shutdown(code) {
+  if (stopping) return;
+  stopping = true;
+  say('stopping…');
+  for (const stop of stops.reverse()) {
+    try {
+      await stop();
+    } catch (error) {
+      say(`while stopping: ${error.message}`);
+    }
+  }
+  say('stopped.');
+  process.exit(code);
+}
+
+function fail(message, code = 1) {
+  for (const line of message.split('\n')) say(line);
+  return shutdown(code);
+}
+
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
+  process.on(signal, () => {
+    if (stopping) {
+      say('stopping at once');
+      for (const service of services) service.stop(0);
+      return;
+    }
+    void shutdown(code);
+  });
+}
+
+async function findPostgres() {
+  if (process.env.DATABASE_URL) {
+    const { host, port } = hostPort(process.env.DATABASE_URL, 5432);
+    if (!(await tcpReachable(host, port))) {
+      throw new Error(`DATABASE_URL points at ${host}:${port}, where no Postgres answers.`);
+    }
+    say(`Postgres: DATABASE_URL (${host}:${port})`);
+    return process.env.DATABASE_URL;
+  }
+  const pg = await startEmbeddedPostgres({ onLog: fileLogger('postgres', (line) => /ERROR|FATAL|PANIC|initialising|already running/.test(line)) });
+  stops.push(() => pg.stop());
+  const url = new URL(pg.serverUrl);
+  url.pathname = '/keyflow';
+  say(`Postgres: embedded, data in .keyflow/pg, port ${url.port}`);
+  return url.toString();
+}
+
+async function findRedis() {
+  if (process.env.REDIS_URL) {
+    if (!(await redisAnswers(process.env.REDIS_URL))) {
+      throw new Error(`REDIS_URL is ${process.env.REDIS_URL}, but no Redis answers there.`);
+    }
+    say('Redis: REDIS_URL');
+    return process.env.REDIS_URL;
+  }
+  if (await redisAnswers('redis://127.0.0.1:6379')) {
+    say('Redis: the one on 127.0.0.1:6379');
+    return 'redis://127.0.0.1:6379';
+  }
+  if (commandExists('redis-server')) {
+    const redis = await startRedisChild({ onLog: fileLogger('redis', (line) => /error|fatal/i.test(line)) });
+    stops.push(() => redis.stop());
+    say(`Redis: started redis-server on ${redis.url} (keeps nothing on disk)`);
+    return redis.url;
+  }
+  if (dockerWorks()) {
+    say('Redis: starting it with docker compose');
+    const redis = await startDockerRedis();
+    if (redis) {
+      stops.push(() => redis.stop());
+      return redis.url;
+    }
+  }
+  throw new Error(REDIS_HELP);
+}
+
+function demoGraph() {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/lib/demo-graph.ts'],
+      { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => (error ? reject(new Error(`could not load the demo pipeline: ${stderr || error.message}`)) : resolve(JSON.parse(stdout))),
+    );
+  });
+}
+
+async function api(method, path, body) {
+  const response = await fetch(`${API}${path}`, {
+    method,
+    headers: body ? { 'content-type': 'application/json' } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} /api${path} answered ${response.status}: ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function waitForHealth(control) {
+  const deadline = Date.now() + HEALTH_DEADLINE_MS;
+  while (Date.now() < deadline) {
+    if (!control.running) return false;
+    try {
+      const response = await fetch(`${API}/health`, { signal: AbortSignal.timeout(2000) });
+      if (response.status === 200) return true;
+    } catch {
+      // not listening yet
+    }
+    await sleep(500);
+  }
+  return false;
+}
+
+function lastLines(service) {
+  return [`last lines of ${service.name}:`, ...service.lastLines(15).map((line) => `  ${line}`)].join('\n');
+}
+
+async function deployDemo() {
+  const graph = await demoGraph();
+  const pipelines = await api('GET', '/pipelines');
+  let demo = pipelines.find((p) => p.name === 'demo');
+  if (!demo) {
+    demo = await api('POST', '/pipelines', { name: 'demo', graph });
+    say(`created pipeline demo (${demo.id})`);
+  }
+  const jobs = await api('GET', `/jobs?pipelineId=${demo.id}`);
+  const active = jobs.find((job) => ACTIVE_STATES.includes(job.state));
+  if (active) {
+    say(`the demo job is already ${active.state}`);
+    return active;
+  }
+  const job = await api('POST', '/jobs', { pipelineId: demo.id });
+  say(`deployed the demo job (${job.id})`);
+  return job;
+}
+
+async function main() {
+  await ensureDependencies({ log: say });
+  const databaseUrl = await findPostgres();
+  const redisUrl = await findRedis();
+
+  const migration = startService('migrate', process.execPath, ['--import', 'tsx', 'scripts/migrate.ts'], {
+    env: { DATABASE_URL: databaseUrl },
+  });
+  services.push(migration);
+  const migrated = await migration.exited;
+  services.pop();
+  if (migrated.code !== 0) throw new Error('the migration failed (see above)');
+
+  if (await tcpReachable('127.0.0.1', CONTROL_PORT)) {
+    throw new Error(`Port ${CONTROL_PORT} is in use: is Keyflow already running? Stop it, or set CONTROL_PORT.`);
+  }
+
+  const env = { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, KEYFLOW_PREFIX: PREFIX };
+  const start = (name, dir, extraEnv) => {
+    const script = packageScript(dir, 'start');
+    return startService(name, script.command, script.args, {
+      cwd: script.cwd,
+      env: { ...script.env, ...env, ...extraEnv },
+    });
+  };
+  const workers = ['worker-1', 'worker-2'].map((name) =>
+    start(name, 'apps/worker', { WORKER_SLOTS: '4', WORKER_NAME: name }),
+  );
+  const control = start('control', 'apps/control', { CONTROL_PORT: String(CONTROL_PORT) });
+  services.push(control, ...workers);
+  stops.push(() => Promise.all(workers.map((w) => w.stop())));
+  stops.push(() => control.stop());
+
+  control.exited.then(({ code, signal }) => {
+    if (!stopping) void fail(`control exited (${signal ?? `code ${code}`}).\n${lastLines(control)}`);
+  });
+  for (const worker of workers) {
+    worker.exited.then(({ code, signal }) => {
+      if (!stopping) say(`${worker.name} exited (${signal ?? `code ${code}`}); the others keep running.`);
+    });
+  }
+
+  if (!(await waitForHealth(control))) {
+    if (stopping) return;
+    const why = control.running
+      ? `GET ${API}/health did not answer 200 within ${HEALTH_DEADLINE_MS / 1000}s.`
+      : 'control exited before it was healthy.';
+    return fail([why, ...services.map(lastLines)].join('\n'));
+  }
+  say(`control is healthy at ${API}`);
+
+  let job = null;
+  try {
+    job = await deployDemo();
+  } catch (error) {
+    say(`could not deploy the demo: ${error.message}`);
+  }
+
+  const logs = relative(process.cwd(), LOG_DIR) || '.';
+  const lines = [
+    '',
+    'Keyflow is running.',
+    `  API:       ${API}`,
+    ...(job
+      ? [
+          `  Demo job:  ${job.id}`,
+          `  Watch it:  curl ${API}/jobs/${job.id}`,
+          `             npm run watch -- ${job.id}`,
+        ]
+      : ['  Demo job:  not deployed (see above)']),
+    `  Logs:      ${logs}/control.log, ${logs}/worker-1.log, ${logs}/worker-2.log`,
+    'Press Ctrl-C to stop everything.',
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((error) => fail(error.message));
