@@ -2,6 +2,7 @@ import { createPrisma } from '@keyflow/db';
 import { redisKeys, TASK_QUEUE, type TaskData } from '@keyflow/runtime';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { CheckpointCoordinator } from './checkpointCoordinator.ts';
 import { Emitter } from './emitter.ts';
 import type { ControlEnv } from './env.ts';
@@ -23,7 +24,8 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   const keys = redisKeys(env.KEYFLOW_PREFIX);
   const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
   const prisma = createPrisma(env.DATABASE_URL);
-  const log = (msg: string, extra: object = {}) => console.log(JSON.stringify({ at: new Date().toISOString(), component: 'control', msg, ...extra }));
+  const logger = pino({ base: { component: 'control' }, level: process.env.LOG_LEVEL ?? 'info' });
+  const log = (msg: string, extra: object = {}) => logger.info(extra, msg);
 
   const app = createApp();
   const io = createSocketServer(app);

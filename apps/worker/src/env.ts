@@ -10,6 +10,12 @@ export const workerEnv = z.object({
   WORKER_NAME: z.string().min(1).default(`${hostname()}-${process.pid}`),
   /** How long a task job's lock lasts without renewal; a dead worker's subtasks are seen as stalled after it. */
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(10_000),
+  /** Records per channel entry. */
+  KEYFLOW_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(4096),
+  /** Entries a channel holds before its producer waits (backpressure). */
+  KEYFLOW_CHANNEL_BOUND: z.coerce.number().int().min(2).max(100_000).default(64),
+  /** How long a partial batch may wait before it is sent (Flink's buffer timeout). */
+  KEYFLOW_LINGER_MS: z.coerce.number().int().min(0).max(10_000).default(5),
 });
 
 export type WorkerEnv = z.infer<typeof workerEnv>;

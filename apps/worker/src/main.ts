@@ -1,7 +1,8 @@
 import { workerEnv } from './env.ts';
 import { startWorker } from './worker.ts';
 
-const worker = await startWorker(workerEnv.parse(process.env));
+const env = workerEnv.parse(process.env);
+const worker = await startWorker(env, { batchSize: env.KEYFLOW_BATCH_SIZE, bound: env.KEYFLOW_CHANNEL_BOUND, lingerMs: env.KEYFLOW_LINGER_MS });
 
 let closing = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const)

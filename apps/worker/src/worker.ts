@@ -3,6 +3,7 @@ import { createPrisma } from '@keyflow/db';
 import { redisKeys, runSubtask, TASK_QUEUE, type RuntimeSettings, type TaskData } from '@keyflow/runtime';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import type { WorkerEnv } from './env.ts';
 
 export interface WorkerHandle {
@@ -26,7 +27,8 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
   const prisma = createPrisma(env.DATABASE_URL);
   const running = new Map<string, Running>();
   const id = env.WORKER_NAME;
-  const log = (msg: string, extra: object = {}) => console.log(JSON.stringify({ at: new Date().toISOString(), worker: id, msg, ...extra }));
+  const logger = pino({ base: { worker: id }, level: process.env.LOG_LEVEL ?? 'info' });
+  const log = (msg: string, extra: object = {}) => logger.info(extra, msg);
 
   const worker = new Worker<TaskData, string>(
     TASK_QUEUE,
