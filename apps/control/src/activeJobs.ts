@@ -1,5 +1,6 @@
 import { buildChains, validateGraph, type Chain, type Graph, type JobPlan } from '@keyflow/core';
 import type { Job, JobState, PipelineVersion } from '@keyflow/db';
+import type { RescaleSpec } from '@keyflow/runtime';
 
 /** A checkpoint the coordinator waits on. */
 export interface PendingCheckpoint {
@@ -14,6 +15,8 @@ export interface PendingCheckpoint {
   bytes: number;
   alignmentMs: number;
   timer: NodeJS.Timeout;
+  /** The rescale this checkpoint carries, if it is one. */
+  rescale?: RescaleSpec;
   /** Called once the checkpoint completed or failed. */
   settle?: (result: { ok: true } | { ok: false; reason: string }) => void;
 }

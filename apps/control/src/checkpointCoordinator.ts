@@ -1,6 +1,6 @@
 import type { Checkpoint as CheckpointDto } from '@keyflow/api';
 import type { Checkpoint, CheckpointKind, PrismaClient } from '@keyflow/db';
-import type { WorkerEvent } from '@keyflow/runtime';
+import type { RescaleSpec, WorkerEvent } from '@keyflow/runtime';
 import { operatorSubtasks, subtaskKey, type ActiveJob, type PendingCheckpoint } from './activeJobs.ts';
 import type { Emitter } from './emitter.ts';
 import type { Scheduler } from './scheduler.ts';
@@ -53,7 +53,7 @@ export class CheckpointCoordinator {
         await this.trigger(job, 'PERIODIC');
   }
 
-  async trigger(job: ActiveJob, kind: CheckpointKind, opts: { stopAfter?: boolean } = {}): Promise<PendingCheckpoint> {
+  async trigger(job: ActiveJob, kind: CheckpointKind, opts: { stopAfter?: boolean; rescale?: RescaleSpec } = {}): Promise<PendingCheckpoint> {
     if (job.pending) throw new CheckpointInFlight(job.id, job.pending.number);
     const last = await this.prisma.checkpoint.findFirst({ where: { jobId: job.id }, orderBy: { number: 'desc' }, select: { number: true } });
     const totalSubtasks = operatorSubtasks(job);
@@ -70,6 +70,7 @@ export class CheckpointCoordinator {
       totalSubtasks,
       bytes: 0,
       alignmentMs: 0,
+      ...(opts.rescale && { rescale: opts.rescale }),
       timer: setTimeout(
         () => void this.fail(job, pending, `timed out after ${job.checkpointTimeoutMs} ms waiting for ${[...pending.waiting].join(', ')}`),
         job.checkpointTimeoutMs,
@@ -91,6 +92,7 @@ export class CheckpointCoordinator {
       checkpointId: row.id,
       kind,
       ...(opts.stopAfter && { stopAfter: true }),
+      ...(opts.rescale && { rescale: opts.rescale }),
     });
     return pending;
   }
@@ -182,7 +184,13 @@ export class CheckpointCoordinator {
       return done;
     });
     this.emitter.emit(job.id, 'checkpoint:completed', checkpointDto(row, pending.acknowledged));
-    await this.scheduler.command(job.id, { type: 'complete', attempt: job.attempt, checkpoint: pending.number });
+    await this.scheduler.command(job.id, {
+      type: 'complete',
+      attempt: job.attempt,
+      checkpoint: pending.number,
+      checkpointId: pending.id,
+      ...(pending.rescale && { rescale: pending.rescale }),
+    });
     pending.settle?.({ ok: true });
   }
 

@@ -9,6 +9,7 @@ import type { ControlEnv } from './env.ts';
 import { JobManager } from './jobManager.ts';
 import { JobLifecycle } from './lifecycle.ts';
 import { MetricsAggregator } from './metrics.ts';
+import { ScalingCoordinator } from './scalingCoordinator.ts';
 import { Scheduler } from './scheduler.ts';
 import { createApp, createSocketServer, registerApi } from './server.ts';
 import { consumeWorkerEvents } from './workerEvents.ts';
@@ -40,10 +41,15 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
     restartWindowMs: env.RESTART_WINDOW_MS,
     log,
   });
-  registerApi(app, { prisma, redis, keys, metrics, jobs });
+  const scaling = new ScalingCoordinator(prisma, scheduler, checkpoints, jobs, metrics, emitter, {
+    slotTimeoutMs: env.RESCALE_SLOT_TIMEOUT_MS,
+    restoreTimeoutMs: env.RESCALE_RESTORE_TIMEOUT_MS,
+    log,
+  });
+  registerApi(app, { prisma, redis, keys, metrics, jobs, scaling });
 
   await jobs.resume();
-  const events = consumeWorkerEvents(redis, keys, (e) => jobs.onEvent(e), log);
+  const events = consumeWorkerEvents(redis, keys, async (e) => (e.type === 'rescaled' ? scaling.onRescaled(e) : jobs.onEvent(e)), log);
 
   // A task job BullMQ failed: it threw, or its worker died and it stalled.
   const queueEvents = new QueueEvents(TASK_QUEUE, { connection: redis.duplicate(), prefix: keys.bullPrefix });

@@ -12,6 +12,10 @@ export const controlEnv = z.object({
   /** Restarts allowed per job within RESTART_WINDOW_MS before it fails for good. */
   MAX_RESTARTS: z.coerce.number().int().min(0).default(3),
   RESTART_WINDOW_MS: z.coerce.number().int().min(1000).default(600_000),
+  /** How long a rescale waits for free worker slots before it is rolled back. */
+  RESCALE_SLOT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /** How long rescaled subtasks may take to load their state once the rescale checkpoint completed. */
+  RESCALE_RESTORE_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
 });
 
 export type ControlEnv = z.infer<typeof controlEnv>;

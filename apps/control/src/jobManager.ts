@@ -35,6 +35,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export class JobManager {
   readonly active = new Map<string, ActiveJob>();
+  private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -47,6 +48,18 @@ export class JobManager {
     private readonly emitter: Emitter,
     private readonly opts: JobManagerOptions,
   ) {}
+
+  /**
+   * Runs `fn` after every earlier operation on the same job: worker events, lost tasks, stop and cancel
+   * each see the state the one before left, so two failures cannot start two recoveries.
+   */
+  private serial<T>(jobId: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.locks.get(jobId) ?? Promise.resolve()).then(fn);
+    const settled = run.catch(() => {});
+    this.locks.set(jobId, settled);
+    void settled.then(() => this.locks.get(jobId) === settled && this.locks.delete(jobId));
+    return run;
+  }
 
   /** Takes up the jobs that were active when the control plane last stopped. */
   async resume(): Promise<void> {
@@ -119,7 +132,8 @@ export class JobManager {
     }
   }
 
-  private async move(job: ActiveJob, to: ActiveJob['state'], reason?: string, attempt?: number): Promise<void> {
+  /** Moves a job through the lifecycle and keeps the in-memory state in step. */
+  async move(job: ActiveJob, to: ActiveJob['state'], reason?: string, attempt?: number): Promise<void> {
     await this.lifecycle.transition(job.id, to, reason, attempt !== undefined ? { attempt } : {});
     job.state = to;
     if (attempt !== undefined) job.attempt = attempt;
@@ -131,7 +145,11 @@ export class JobManager {
     return job;
   }
 
-  async stop(jobId: string): Promise<void> {
+  stop(jobId: string): Promise<void> {
+    return this.serial(jobId, () => this.stopNow(jobId));
+  }
+
+  private async stopNow(jobId: string): Promise<void> {
     const job = this.activeOr409(jobId);
     if (job.state !== 'RUNNING') throw new RequestError(409, `job ${jobId} is ${job.state}; only a RUNNING job can be stopped`);
     await this.move(job, 'STOPPING', 'stop with savepoint requested');
@@ -151,7 +169,11 @@ export class JobManager {
     await this.end(job, 'STOPPED', `stopped with savepoint ${pending.number}`);
   }
 
-  async cancel(jobId: string): Promise<void> {
+  cancel(jobId: string): Promise<void> {
+    return this.serial(jobId, () => this.cancelNow(jobId));
+  }
+
+  private async cancelNow(jobId: string): Promise<void> {
     const job = this.active.get(jobId);
     if (!job) {
       const row = await this.prisma.job.findUnique({ where: { id: jobId } });
@@ -217,6 +239,10 @@ export class JobManager {
       this.metrics.record(e);
       return;
     }
+    return this.serial(e.jobId, () => this.handle(e));
+  }
+
+  private async handle(e: Exclude<WorkerEvent, { type: 'metrics' }>): Promise<void> {
     const job = this.active.get(e.jobId);
     if (!job || e.attempt !== job.attempt) return;
     const key = subtaskKey(e.vertexId, e.index);
@@ -243,7 +269,7 @@ export class JobManager {
         if (job.subtasks.every((k) => job.finished.has(k))) await this.end(job, 'FINISHED', 'every source reached its end');
         return;
       case 'failed':
-        if (job.state === 'STOPPING' || job.state === 'SCHEDULING' || job.state === 'RUNNING' || job.state === 'RECOVERING')
+        if (job.state !== 'CREATED')
           await this.recover(job, `${key} failed: ${e.error}`);
         return;
       case 'stopped':
@@ -252,10 +278,12 @@ export class JobManager {
   }
 
   /** A task job BullMQ gave up on (its worker died and the lock expired, or it threw). */
-  async onTaskFailed(jobId: string, attempt: number, subtask: string, reason: string): Promise<void> {
-    const job = this.active.get(jobId);
-    if (!job || job.attempt !== attempt) return;
-    await this.recover(job, `${subtask} lost: ${reason}`);
+  onTaskFailed(jobId: string, attempt: number, subtask: string, reason: string): Promise<void> {
+    return this.serial(jobId, async () => {
+      const job = this.active.get(jobId);
+      if (!job || job.attempt !== attempt) return;
+      await this.recover(job, `${subtask} lost: ${reason}`);
+    });
   }
 
   emitMetrics(): void {

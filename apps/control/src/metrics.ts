@@ -36,6 +36,11 @@ export class MetricsAggregator {
     this.latest.delete(jobId);
   }
 
+  /** Forgets a subtask that a rescale stopped. */
+  forgetSubtask(jobId: string, vertexId: string, index: number): void {
+    this.latest.get(jobId)?.delete(`${vertexId}#${index}`);
+  }
+
   forget(jobId: string): void {
     this.latest.delete(jobId);
     this.totals.delete(jobId);

@@ -1,7 +1,12 @@
 import type { Command, RedisKeys, TaskData } from '@keyflow/runtime';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Chain } from '@keyflow/core';
 import type { ActiveJob } from './activeJobs.ts';
+
+/** A task job's id: job, attempt, chain and index, plus the rescale that started it (ids must stay unique). */
+export const taskId = (jobId: string, attempt: number, chainId: string, index: number, scalingId?: number) =>
+  `${jobId}.${attempt}.${chainId}.${index}${scalingId !== undefined ? `.s${scalingId}` : ''}`;
 
 /**
  * Puts subtasks on the task queue and takes them off: one BullMQ task job per subtask (DESIGN §4), commands
@@ -21,27 +26,33 @@ export class Scheduler {
 
   async enqueue(job: ActiveJob, restoreFrom?: number): Promise<void> {
     await this.fence(job.id, job.attempt);
+    for (const c of job.chains)
+      await this.enqueueSubtasks(job, c, Array.from({ length: c.parallelism }, (_, i) => i), restoreFrom !== undefined ? { restoreFrom } : {});
+  }
+
+  /** Puts the given subtasks of one chain on the queue; a rescale's new subtasks carry its plan and id. */
+  async enqueueSubtasks(job: ActiveJob, chain: Chain, indexes: number[], extra: Partial<TaskData> = {}): Promise<void> {
+    const parallelism = extra.plan?.vertices[chain.id]?.parallelism ?? chain.parallelism;
     await this.queue.addBulk(
-      job.chains.flatMap((c) =>
-        Array.from({ length: c.parallelism }, (_, index) => ({
-          name: `${c.id}#${index}`,
-          data: {
-            jobId: job.id,
-            attempt: job.attempt,
-            vertexId: c.id,
-            index,
-            parallelism: c.parallelism,
-            ...(restoreFrom !== undefined && { restoreFrom }),
-          },
-          opts: {
-            jobId: `${job.id}.${job.attempt}.${c.id}.${index}`,
-            removeOnComplete: true,
-            removeOnFail: { count: 1000 },
-            attempts: 1,
-          },
-        })),
-      ),
+      indexes.map((index) => ({
+        name: `${chain.id}#${index}`,
+        data: { jobId: job.id, attempt: job.attempt, vertexId: chain.id, index, parallelism, ...extra },
+        opts: {
+          jobId: taskId(job.id, job.attempt, chain.id, index, extra.joinRescale),
+          removeOnComplete: true,
+          removeOnFail: { count: 1000 },
+          attempts: 1,
+        },
+      })),
     );
+  }
+
+  /** Removes subtasks of a rescale that no worker picked up yet. */
+  async removeWaiting(job: ActiveJob, chain: Chain, indexes: number[], scalingId: number): Promise<void> {
+    for (const index of indexes) {
+      const task = await this.queue.getJob(taskId(job.id, job.attempt, chain.id, index, scalingId));
+      if (task && !(await task.isActive())) await task.remove().catch(() => {});
+    }
   }
 
   async command(jobId: string, cmd: Command): Promise<void> {
@@ -53,7 +64,7 @@ export class Scheduler {
     await this.command(job.id, { type: 'cancel', attempt });
     for (const c of job.chains)
       for (let i = 0; i < c.parallelism; i++) {
-        const task = await this.queue.getJob(`${job.id}.${attempt}.${c.id}.${i}`);
+        const task = await this.queue.getJob(taskId(job.id, attempt, c.id, i));
         if (task && !(await task.isActive())) await task.remove().catch(() => {});
       }
   }

@@ -8,6 +8,7 @@ import { Server } from 'socket.io';
 import { JOBS_ROOM } from './emitter.ts';
 import type { JobManager } from './jobManager.ts';
 import type { MetricsAggregator } from './metrics.ts';
+import type { ScalingCoordinator } from './scalingCoordinator.ts';
 import { installErrorHandler } from './routes/errors.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { pipelineRoutes } from './routes/pipelines.ts';
@@ -19,6 +20,7 @@ export interface ApiDeps {
   keys: RedisKeys;
   metrics: MetricsAggregator;
   jobs: JobManager;
+  scaling: ScalingCoordinator;
 }
 
 export type SocketServer = Server<ClientToServerEvents, ServerToClientEvents>;

@@ -10,6 +10,8 @@ import {
   jobSchema,
   pipelineSchema,
   sampleSchema,
+  scalingEventSchema,
+  type RescaleJobBody,
   workerSchema,
   type ApiError,
   type CreatePipelineBody,
@@ -63,6 +65,9 @@ export function createKeyflowClient(baseUrl = '', fetchImpl: typeof fetch = fetc
     sample: (id: string, vertexId: string) => call(z.array(sampleSchema), 'GET', `/jobs/${id}/vertices/${vertexId}/sample`),
     deadLetters: (id: string, vertexId: string) =>
       call(z.array(deadLetterSchema), 'GET', `/jobs/${id}/vertices/${vertexId}/dead-letters`),
+    rescaleJob: (id: string, body: RescaleJobBody) =>
+      call(z.object({ scalingEvents: z.array(scalingEventSchema) }), 'PATCH', `/jobs/${id}`, body),
+    listScalingEvents: (id: string) => call(z.array(scalingEventSchema), 'GET', `/jobs/${id}/scaling`),
     listWorkers: () => call(z.array(workerSchema), 'GET', '/workers'),
   };
 }

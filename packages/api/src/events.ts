@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkpointAckSchema, checkpointKindSchema, checkpointSchema, jobMetricsSchema, jobStateSchema } from './rest.ts';
+import { checkpointAckSchema, checkpointKindSchema, checkpointSchema, jobMetricsSchema, jobStateSchema, scalingEventSchema } from './rest.ts';
 
 /** Socket.IO events the control plane sends to a job's room (`job:subscribe` with the job id joins it). */
 export const serverEvents = {
@@ -29,6 +29,8 @@ export const serverEvents = {
   'checkpoint:completed': checkpointSchema,
   'checkpoint:failed': checkpointSchema,
   'job:metrics': jobMetricsSchema,
+  /** A scaling event changed phase or status. */
+  'scaling:event': scalingEventSchema,
 } as const;
 
 export type ServerEventName = keyof typeof serverEvents;

@@ -145,6 +145,35 @@ export const workerSchema = z.object({
 export const sampleSchema = z.object({ at: z.number(), record: z.unknown() });
 export const deadLetterSchema = z.object({ at: z.number(), reason: z.string(), record: z.unknown() });
 
+export const scalingStatusSchema = z.enum(['QUEUED', 'WAITING_FOR_SLOTS', 'ALIGNING', 'COMPLETED', 'ROLLED_BACK', 'FAILED']);
+/** One live rescale: its phases (requested → new subtasks started → barrier aligned → snapshot → state restored → running). */
+export const scalingEventSchema = z.object({
+  id: z.number(),
+  jobId: z.string(),
+  vertexId: z.string(),
+  chainVertices: z.array(z.string()),
+  fromParallelism: z.number(),
+  toParallelism: z.number(),
+  status: scalingStatusSchema,
+  requestedAt: z.string(),
+  subtasksStartedAt: z.string().nullable(),
+  alignedAt: z.string().nullable(),
+  snapshottedAt: z.string().nullable(),
+  restoredAt: z.string().nullable(),
+  runningAt: z.string().nullable(),
+  checkpointId: z.number().nullable(),
+  keyGroupsMoved: z.number(),
+  bytesMoved: z.number(),
+  pauseMs: z.number().nullable(),
+  reason: z.string().nullable(),
+});
+export const rescaleJobBody = z
+  .object({
+    /** New parallelism per operator id; each becomes one scaling event, run in order. */
+    parallelism: z.record(z.string().min(1).max(64), z.number().int()).refine((p) => Object.keys(p).length > 0, 'name at least one operator'),
+  })
+  .strict();
+
 export const apiErrorSchema = z.object({
   error: z.string(),
   message: z.string(),
@@ -162,5 +191,7 @@ export type CheckpointAck = z.infer<typeof checkpointAckSchema>;
 export type CheckpointDetail = z.infer<typeof checkpointDetailSchema>;
 export type WorkerInfo = z.infer<typeof workerSchema>;
 export type ApiError = z.infer<typeof apiErrorSchema>;
+export type ScalingEvent = z.infer<typeof scalingEventSchema>;
+export type RescaleJobBody = z.infer<typeof rescaleJobBody>;
 export type CreatePipelineBody = z.infer<typeof createPipelineBody>;
 export type DeployJobBody = z.infer<typeof deployJobBody>;

@@ -139,3 +139,22 @@ describe('BarrierAligner', () => {
     expect(a.onBarrier('a', 2, 0)).toEqual({ kind: 'ignored', reason: 'stale barrier 2' });
   });
 });
+
+describe('BarrierAligner channels changed by a rescale', () => {
+  it('aligns over a channel added after a barrier, and no longer waits for a removed one', () => {
+    const a = new BarrierAligner(['p0', 'p1']);
+    expect(a.onBarrier('p0', 1, 0).kind).toBe('waiting');
+    expect(a.onBarrier('p1', 1, 5)).toEqual({ kind: 'aligned', checkpoint: 1, alignmentMs: 5 });
+    a.removeChannel('p1');
+    a.addChannel('p2');
+    expect(a.onBarrier('p0', 2, 10).kind).toBe('waiting');
+    expect(a.isBlocked('p0')).toBe(true);
+    expect(a.onBarrier('p2', 2, 12)).toEqual({ kind: 'aligned', checkpoint: 2, alignmentMs: 2 });
+  });
+
+  it('refuses to remove a channel in the middle of an alignment', () => {
+    const a = new BarrierAligner(['p0', 'p1']);
+    a.onBarrier('p0', 1, 0);
+    expect(() => a.removeChannel('p1')).toThrow(/during alignment of 1/);
+  });
+});

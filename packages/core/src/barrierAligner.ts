@@ -57,6 +57,17 @@ export class BarrierAligner {
     return this.maybeAligned(now);
   }
 
+  /** A channel that joins (a producer added by a rescale); it takes part from the next barrier on. */
+  addChannel(channel: string): void {
+    this.open.add(channel);
+  }
+
+  /** A channel that leaves (its producer was scaled away after a barrier); only between alignments. */
+  removeChannel(channel: string): void {
+    if (this.pending !== undefined) throw new Error(`cannot remove channel ${channel} during alignment of ${this.pending}`);
+    this.open.delete(channel);
+  }
+
   get allEnded(): boolean {
     return this.open.size === 0;
   }

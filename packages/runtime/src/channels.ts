@@ -1,10 +1,11 @@
 import { encodeBatch } from '@keyflow/core';
+import type { RescaleSpec } from './protocol.ts';
 import type { KeyflowRedis } from './scripts.ts';
 
 /** Entry types on a channel stream: a record batch, a barrier, or the end of the producer's stream. */
 export type ChannelEntry =
   | { type: 'batch'; seq: number; data: Buffer }
-  | { type: 'barrier'; seq: number; checkpoint: number; checkpointId: number }
+  | { type: 'barrier'; seq: number; checkpoint: number; checkpointId: number; rescale?: RescaleSpec }
   | { type: 'end'; seq: number };
 
 export interface ChannelSettings {
@@ -59,9 +60,10 @@ export class ChannelWriter {
   }
 
   /** Flushes the records before it, then sends a barrier in line with them, and waits until all are sent. */
-  async barrier(checkpoint: number, checkpointId: number): Promise<void> {
+  async barrier(checkpoint: number, checkpointId: number, rescale?: RescaleSpec): Promise<void> {
     await this.flush(true);
-    this.enqueue('w', 'n', `${checkpoint}:${checkpointId}`);
+    const r = rescale ? `:${rescale.scalingId}:${rescale.parallelism}:${rescale.chainId}` : '';
+    this.enqueue('w', 'n', `${checkpoint}:${checkpointId}${r}`);
     await this.drain();
   }
 
@@ -129,8 +131,12 @@ export function parseEntry(fields: Buffer[]): ChannelEntry | undefined {
   }
   if (type === 'b' && data) return { type: 'batch', seq, data };
   if (type === 'w') {
-    const [cp, id] = n.split(':').map(Number);
-    if (Number.isInteger(cp) && Number.isInteger(id)) return { type: 'barrier', seq, checkpoint: cp!, checkpointId: id! };
+    const [cp, id, scalingId, parallelism, ...chain] = n.split(':');
+    const [checkpoint, checkpointId] = [Number(cp), Number(id)];
+    if (Number.isInteger(checkpoint) && Number.isInteger(checkpointId)) {
+      const rescale = chain.length ? { scalingId: Number(scalingId), parallelism: Number(parallelism), chainId: chain.join(':') } : undefined;
+      return { type: 'barrier', seq, checkpoint, checkpointId, ...(rescale && { rescale }) };
+    }
   }
   if (type === 'e') return { type: 'end', seq };
   return undefined;

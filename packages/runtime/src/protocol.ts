@@ -1,3 +1,5 @@
+import type { JobPlan } from '@keyflow/core';
+
 /** A subtask to run: one BullMQ task job (DESIGN §4). `vertexId` is the head of the subtask's chain. */
 export interface TaskData {
   jobId: string;
@@ -7,14 +9,34 @@ export interface TaskData {
   parallelism: number;
   /** A completed checkpoint's id to restore state and source offsets from. */
   restoreFrom?: number;
+  /** The plan to run with, when it is not yet the job's stored plan (a subtask started by a rescale). */
+  plan?: JobPlan;
+  /** Started by this rescale: waits for its checkpoint to complete, then loads its state from it. */
+  joinRescale?: number;
+}
+
+/** A live rescale of one chain (DESIGN §6), carried by its checkpoint's trigger, barrier and completion. */
+export interface RescaleSpec {
+  scalingId: number;
+  chainId: string;
+  parallelism: number;
 }
 
 export type CheckpointKindName = 'PERIODIC' | 'SAVEPOINT' | 'RESCALE';
 
 /** Control → subtasks, on the job's command stream. Subtasks of another attempt ignore them. */
 export type Command =
-  | { type: 'trigger'; attempt: number; checkpoint: number; checkpointId: number; kind: CheckpointKindName; stopAfter?: boolean }
-  | { type: 'complete'; attempt: number; checkpoint: number }
+  | {
+      type: 'trigger';
+      attempt: number;
+      checkpoint: number;
+      checkpointId: number;
+      kind: CheckpointKindName;
+      stopAfter?: boolean;
+      rescale?: RescaleSpec;
+    }
+  | { type: 'complete'; attempt: number; checkpoint: number; checkpointId: number; rescale?: RescaleSpec }
+  | { type: 'rescale-rollback'; attempt: number; scalingId: number }
   | { type: 'abort'; attempt: number; checkpoint: number; reason: string }
   | { type: 'stop'; attempt: number }
   | { type: 'cancel'; attempt: number };
@@ -54,6 +76,16 @@ export type WorkerEvent =
       vertices: Record<string, VertexAck>;
     })
   | (SubtaskRef & { type: 'decline'; checkpoint: number; checkpointId: number; reason: string })
+  | (SubtaskRef & {
+      type: 'rescaled';
+      scalingId: number;
+      /** Key groups (or source splits) this subtask gained and loaded. */
+      keyGroupsLoaded: number;
+      bytesLoaded: number;
+      restoreMs: number;
+      /** Barrier aligned → processing again, for this subtask. */
+      pauseMs: number;
+    })
   | (SubtaskRef & { type: 'finished' })
   | (SubtaskRef & { type: 'stopped' })
   | (SubtaskRef & { type: 'failed'; error: string })

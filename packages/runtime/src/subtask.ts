@@ -38,7 +38,7 @@ import { LogSink } from './connectors/logSink.ts';
 import { PostgresSink } from './connectors/postgresSink.ts';
 import type { Sink } from './connectors/sink.ts';
 import type { RedisKeys } from './keys.ts';
-import type { Command, TaskData, VertexAck, VertexMetrics, WorkerEvent } from './protocol.ts';
+import type { Command, RescaleSpec, TaskData, VertexAck, VertexMetrics, WorkerEvent } from './protocol.ts';
 import { withScripts, type KeyflowRedis } from './scripts.ts';
 
 export interface RuntimeSettings extends ChannelSettings {
@@ -108,12 +108,16 @@ class Subtask {
   private graph!: Graph;
   private plan!: JobPlan;
   private chain!: Chain;
+  private chains: Chain[] = [];
+  private aligner: BarrierAligner | undefined;
   private head!: Output;
   private routes: RouteTarget[] = [];
   private sinks: Sink[] = [];
   private keyed: KeyedVertex[] = [];
   private inputs: InputChannel[] = [];
-  private source: { vertex: Vertex; gen: EventGenerator; splits: number[]; offsets: Map<number, number>; rate: number } | undefined;
+  private source:
+    | { vertex: Vertex; gen: EventGenerator; splits: number[]; offsets: Map<number, number>; sizes: Map<number, number>; rate: number; ratePerSplit: number }
+    | undefined;
   private readonly metrics = new Map<string, VertexMetrics>();
   private readonly deadLetterSamples = new Map<string, string[]>();
   private cmdLastId = '0-0';
@@ -148,8 +152,9 @@ class Subtask {
     const valid = validateGraph(job.pipelineVersion.graph);
     if (!valid.ok) throw new Error(`job ${task.jobId} has an invalid graph: ${valid.issues[0]?.message}`);
     this.graph = valid.graph;
-    this.plan = job.plan as unknown as JobPlan;
+    this.plan = task.plan ?? (job.plan as unknown as JobPlan);
     const chains = buildChains(this.graph, this.plan);
+    this.chains = chains;
     const chain = chains.find((c) => c.id === task.vertexId);
     if (!chain) throw new Error(`no chain headed by ${task.vertexId} in job ${task.jobId}`);
     this.chain = chain;
@@ -162,7 +167,7 @@ class Subtask {
     this.head = this.buildChainOutputs();
     this.buildInputs(chains);
     const started = now();
-    const restored = task.restoreFrom !== undefined ? await this.restore(task.restoreFrom) : { bytes: 0, keyGroups: 0 };
+    const restored = task.restoreFrom !== undefined ? await this.restore(task.restoreFrom) : { bytes: 0, keyGroups: 0, splits: 0 };
     await this.emit({
       type: 'running',
       workerId: deps.workerId,
@@ -244,12 +249,15 @@ class Subtask {
       } else if (kind === 'source') {
         const s = generatorSettings.parse(v.settings);
         const splits = EventGenerator.splitsFor(task.index, task.parallelism, s.splits);
+        const gen = new EventGenerator(s);
         this.source = {
           vertex: v,
-          gen: new EventGenerator(s),
+          gen,
           splits,
           offsets: new Map(splits.map((x) => [x, 0])),
+          sizes: new Map(splits.map((x) => [x, gen.splitSize(x)])),
           rate: (s.rate * splits.length) / s.splits,
+          ratePerSplit: s.rate / s.splits,
         };
         next = counted;
       } else {
@@ -318,9 +326,10 @@ class Subtask {
     this.head.emit(rec);
   }
 
-  private async restore(checkpointId: number): Promise<{ bytes: number; keyGroups: number }> {
+  private async restore(checkpointId: number): Promise<{ bytes: number; keyGroups: number; splits: number }> {
     let bytes = 0;
     let keyGroups = 0;
+    let splits = 0;
     for (const kv of this.keyed) {
       const chunks = await readChunks(this.deps.prisma, checkpointId, kv.vertex.id, 'KEYED', kv.range.start, kv.range.end);
       for (const c of chunks) {
@@ -336,12 +345,27 @@ class Subtask {
       for (const c of chunks) {
         src.offsets.set(c.part, decodeValue<{ offset: number }>(c.data).offset);
         bytes += c.data.byteLength;
+        splits++;
       }
     }
-    return { bytes, keyGroups };
+    return { bytes, keyGroups, splits };
   }
 
   async run(): Promise<SubtaskOutcome> {
+    if (this.task.joinRescale !== undefined) {
+      const t0 = now();
+      const done = await this.waitForCommand((c) => c.type === 'complete' && c.rescale?.scalingId === this.task.joinRescale, (c) => c.type === 'rescale-rollback' && c.scalingId === this.task.joinRescale);
+      if (!done || done.type !== 'complete') return (this.outcome ??= 'canceled');
+      const restored = await this.restore(done.checkpointId);
+      await this.emit({
+        type: 'rescaled',
+        scalingId: this.task.joinRescale,
+        keyGroupsLoaded: restored.keyGroups + restored.splits,
+        bytesLoaded: restored.bytes,
+        restoreMs: Math.round(now() - t0),
+        pauseMs: 0,
+      });
+    }
     if (this.source) await this.runSource();
     else await this.runInputs();
     return this.outcome ?? 'finished';
@@ -349,13 +373,19 @@ class Subtask {
 
   private async runSource(): Promise<void> {
     const src = this.source!;
-    const { gen, splits, offsets } = src;
-    const sizes = new Map(splits.map((s) => [s, gen.splitSize(s)]));
+    const { gen, offsets } = src;
     let started = now();
+    let rate = src.rate;
     let emitted = 0;
     while (!this.outcome) {
       let wait = 0;
       let budget = this.settings.batchSize;
+      if (src.rate !== rate) {
+        // A rescale changed this subtask's splits, and so its share of the rate.
+        rate = src.rate;
+        started = now();
+        emitted = 0;
+      }
       if (src.rate > 0) {
         const allowed = Math.floor(((now() - started) / 1000) * src.rate) - emitted;
         if (allowed <= 0) wait = Math.max(1, Math.ceil(((emitted + 1) / src.rate) * 1000 - (now() - started)));
@@ -372,6 +402,8 @@ class Subtask {
         await this.readCommands(this.routesBuffered() ? Math.min(wait, this.settings.lingerMs) : Math.min(wait, 200));
       }
       if (this.outcome || this.stopAfterBarrier) continue;
+      // Read after the commands: a rescale handled there may have changed this subtask's splits.
+      const { splits, sizes } = src;
       let produced = 0;
       let exhausted = true;
       while (produced < budget) {
@@ -405,26 +437,40 @@ class Subtask {
     const key = this.deps.keys.commands(this.task.jobId);
     const args = blockMs > 0 ? ['BLOCK', blockMs] : [];
     const res = await this.blocking.xread('COUNT', 16, ...(args as ['BLOCK', number]), 'STREAMS', key, this.cmdLastId);
-    for (const [, entries] of res ?? []) for (const [id, fields] of entries) {
-      this.cmdLastId = id;
-      await this.handleCommand(fields[1]);
+    for (const [, entries] of res ?? [])
+      for (const [id, fields] of entries) {
+        // A command handler may read further commands itself (a rescale waits for its checkpoint).
+        if (!isAfter(id, this.cmdLastId)) continue;
+        this.cmdLastId = id;
+        await this.handleCommand(fields[1]);
+      }
+  }
+
+  private parseCommand(raw: string | undefined): Command | undefined {
+    try {
+      const cmd = JSON.parse(raw ?? '') as Command;
+      return cmd.attempt === this.task.attempt ? cmd : undefined;
+    } catch {
+      return undefined;
     }
   }
 
   private async handleCommand(raw: string | undefined): Promise<void> {
-    let cmd: Command;
-    try {
-      cmd = JSON.parse(raw ?? '');
-    } catch {
-      return;
-    }
-    if (cmd.attempt !== this.task.attempt) return;
+    const cmd = this.parseCommand(raw);
+    if (!cmd) return;
     switch (cmd.type) {
       case 'trigger':
         if (this.source) {
-          await this.checkpoint(cmd.checkpoint, cmd.checkpointId, 0);
           if (cmd.stopAfter) this.stopAfterBarrier = true;
+          await this.checkpoint(cmd.checkpoint, cmd.checkpointId, 0, cmd.rescale);
         }
+        return;
+      case 'abort':
+        // A stop-with-savepoint whose savepoint failed: the sources go on.
+        this.stopAfterBarrier = false;
+        return;
+      case 'rescale-rollback':
+        if (this.task.joinRescale === cmd.scalingId) this.outcome = 'canceled';
         return;
       case 'stop':
         this.outcome = 'stopped';
@@ -433,13 +479,35 @@ class Subtask {
         this.outcome = 'canceled';
         return;
       case 'complete':
-      case 'abort':
         return;
     }
   }
 
+  /**
+   * Reads commands until one matches `done` (returned) or `fail` (undefined), handling stop and cancel as usual;
+   * also gives up when the subtask is fenced off.
+   */
+  private async waitForCommand(done: (c: Command) => boolean, fail: (c: Command) => boolean): Promise<Command | undefined> {
+    const key = this.deps.keys.commands(this.task.jobId);
+    while (!this.outcome) {
+      const res = await this.blocking.xread('COUNT', 16, 'BLOCK', 200, 'STREAMS', key, this.cmdLastId);
+      for (const [, entries] of res ?? [])
+        for (const [id, fields] of entries) {
+          this.cmdLastId = id;
+          const cmd = this.parseCommand(fields[1]);
+          if (!cmd) continue;
+          if (done(cmd)) return cmd;
+          if (fail(cmd)) return undefined;
+          // While waiting, a subtask takes part in no checkpoint (a joining one has no state yet).
+          if (cmd.type !== 'trigger') await this.handleCommand(fields[1]);
+        }
+      if (now() - this.lastMetrics >= this.settings.metricsIntervalMs) await this.reportMetrics(now());
+    }
+    return undefined;
+  }
+
   private async runInputs(): Promise<void> {
-    const aligner = new BarrierAligner(this.inputs.map((c) => c.key));
+    const aligner = (this.aligner = new BarrierAligner(this.inputs.map((c) => c.key)));
     const cmdKey = this.deps.keys.commands(this.task.jobId);
     while (!this.outcome) {
       const readable = this.inputs.filter((c) => aligner.openChannels.has(c.key) && !aligner.isBlocked(c.key));
@@ -458,8 +526,10 @@ class Subtask {
       for (const [keyBuf, entries] of res ?? []) {
         const key = keyBuf.toString();
         if (key === cmdKey) {
-          for (const [id, fields] of entries) {
-            this.cmdLastId = id.toString();
+          for (const [idBuf, fields] of entries) {
+            const id = idBuf.toString();
+            if (!isAfter(id, this.cmdLastId)) continue;
+            this.cmdLastId = id;
             await this.handleCommand(fields[1]?.toString());
           }
           continue;
@@ -493,8 +563,12 @@ class Subtask {
             const result = entry.type === 'barrier' ? aligner.onBarrier(key, entry.checkpoint, t) : aligner.onEnd(key, t);
             if (result.kind === 'aligned') {
               const id = entry.type === 'barrier' ? entry.checkpointId : this.pendingCheckpointId;
-              await this.checkpoint(result.checkpoint, id!, result.alignmentMs);
-            } else if (entry.type === 'barrier') this.pendingCheckpointId = entry.checkpointId;
+              const rescale = entry.type === 'barrier' ? entry.rescale : this.pendingRescale;
+              await this.checkpoint(result.checkpoint, id!, result.alignmentMs, rescale);
+            } else if (entry.type === 'barrier') {
+              this.pendingCheckpointId = entry.checkpointId;
+              this.pendingRescale = entry.rescale;
+            }
             if (aligner.allEnded) {
               await this.finish();
               return;
@@ -509,6 +583,7 @@ class Subtask {
   }
 
   private pendingCheckpointId: number | undefined;
+  private pendingRescale: RescaleSpec | undefined;
   private sinkFlushing: Promise<unknown> | undefined;
   private sinkFlushFailure: unknown;
 
@@ -566,7 +641,7 @@ class Subtask {
    * sinks, copies state (sync), forwards the barrier, then writes the copy to storage while processing
    * goes on (async) and acknowledges.
    */
-  private async checkpoint(n: number, checkpointId: number, alignmentMs: number): Promise<void> {
+  private async checkpoint(n: number, checkpointId: number, alignmentMs: number, rescale?: RescaleSpec): Promise<void> {
     const t0 = now();
     await Promise.all(this.routes.flatMap((r) => r.writers.map((w) => w.flush(true))));
     await this.flushSinks();
@@ -589,7 +664,7 @@ class Subtask {
         vertices[src.vertex.id]!.bytes += data.byteLength;
       }
     const syncMs = now() - t0;
-    await Promise.all(this.routes.flatMap((r) => r.writers.map((w) => w.barrier(n, checkpointId))));
+    await Promise.all(this.routes.flatMap((r) => r.writers.map((w) => w.barrier(n, checkpointId, rescale))));
     const previous = this.pendingWrite;
     this.pendingWrite = (async () => {
       await previous;
@@ -608,7 +683,102 @@ class Subtask {
       } catch (err) {
         await this.emit({ type: 'decline', checkpoint: n, checkpointId, reason: `state write failed: ${(err as Error).message}` }).catch(() => {});
       }
-    })();
+    })();    if (rescale) await this.applyRescale(n, rescale, t0);
+  }
+
+  /**
+   * After barrier n of a rescale of chain R to p′ (DESIGN §6): producers into R route with p′, consumers of R
+   * read from p′ producers, and R's own subtasks wait for n to complete, then load the key groups (or source
+   * splits) their new range gains from it and drop the rest; those with index ≥ p′ stop.
+   */
+  private async applyRescale(n: number, r: RescaleSpec, alignedAt: number): Promise<void> {
+    const { task, deps } = this;
+    const target = this.chains.find((c) => c.id === r.chainId);
+    if (!target) return;
+    const oldP = target.parallelism;
+    const plan: JobPlan = { vertices: { ...this.plan.vertices } };
+    for (const v of target.vertices) plan.vertices[v.id] = { ...this.vertexPlan(v.id), parallelism: r.parallelism };
+    this.plan = plan;
+    this.chains = buildChains(this.graph, plan);
+
+    for (const route of this.routes) {
+      if (!target.vertices.some((v) => v.id === route.edge.to) || route.edge.partitioning === 'forward') continue;
+      const edgeIndex = this.graph.edges.indexOf(route.edge);
+      // The barrier went out on every old channel; from here records are routed over p′ channels.
+      route.writers = Array.from(
+        { length: r.parallelism },
+        (_, j) => route.writers[j] ?? new ChannelWriter(this.redis, deps.keys.channel(task.jobId, task.attempt, edgeIndex, task.index, j), this.settings),
+      );
+      route.parallelism = r.parallelism;
+    }
+
+    if (this.aligner)
+      for (const edge of this.chain.inputs) {
+        if (!target.vertices.some((v) => v.id === edge.from) || edge.partitioning === 'forward') continue;
+        const edgeIndex = this.graph.edges.indexOf(edge);
+        for (let i = r.parallelism; i < oldP; i++) {
+          const key = deps.keys.channel(task.jobId, task.attempt, edgeIndex, i, task.index);
+          this.aligner.removeChannel(key);
+          this.inputs = this.inputs.filter((c) => c.key !== key);
+        }
+        for (let i = oldP; i < r.parallelism; i++) {
+          const key = deps.keys.channel(task.jobId, task.attempt, edgeIndex, i, task.index);
+          this.aligner.addChannel(key);
+          this.inputs.push({ key, lastId: '0-0', lastSeq: 0 });
+        }
+      }
+
+    if (target.id !== this.chain.id) return;
+    const done = await this.waitForCommand(
+      (c) => c.type === 'complete' && c.checkpoint === n,
+      (c) => c.type === 'abort' && c.checkpoint === n,
+    );
+    // A failed rescale checkpoint makes the control plane recover the whole job; this attempt is over.
+    if (!done || done.type !== 'complete') return void (this.outcome ??= 'canceled');
+    if (task.index >= r.parallelism) {
+      this.outcome = 'stopped';
+      return;
+    }
+    const t1 = now();
+    let loaded = 0;
+    let bytes = 0;
+    for (const kv of this.keyed) {
+      const { maxParallelism } = this.vertexPlan(kv.vertex.id);
+      const next = rangeFor(task.index, r.parallelism, maxParallelism);
+      for (const c of await readChunks(deps.prisma, done.checkpointId, kv.vertex.id, 'KEYED', next.start, next.end)) {
+        if (c.part >= kv.range.start && c.part <= kv.range.end) continue;
+        kv.backend.restore(c.part, c.data);
+        loaded++;
+        bytes += c.data.byteLength;
+      }
+      kv.backend.retainOnly(next);
+      kv.range = next;
+    }
+    const src = this.source;
+    if (src) {
+      const splits = EventGenerator.splitsFor(task.index, r.parallelism, src.gen.config.splits);
+      const chunks = await readChunks(deps.prisma, done.checkpointId, src.vertex.id, 'OPERATOR', splits[0]!, splits[splits.length - 1]!);
+      for (const c of chunks) {
+        if (src.offsets.has(c.part)) continue;
+        src.offsets.set(c.part, decodeValue<{ offset: number }>(c.data).offset);
+        loaded++;
+        bytes += c.data.byteLength;
+      }
+      for (const split of [...src.offsets.keys()]) if (!splits.includes(split)) src.offsets.delete(split);
+      src.splits = splits;
+      src.sizes = new Map(splits.map((x) => [x, src.gen.splitSize(x)]));
+      src.rate = src.ratePerSplit * splits.length;
+    }
+    this.task.parallelism = r.parallelism;
+    this.chain = this.chains.find((c) => c.id === this.chain.id)!;
+    await this.emit({
+      type: 'rescaled',
+      scalingId: r.scalingId,
+      keyGroupsLoaded: loaded,
+      bytesLoaded: bytes,
+      restoreMs: Math.round(now() - t1),
+      pauseMs: Math.round(now() - alignedAt),
+    });
   }
 
   private async finish(): Promise<void> {
@@ -629,6 +799,13 @@ class Subtask {
     await Promise.all(this.sinks.map((s) => s.close()));
     this.blocking.disconnect();
   }
+}
+
+/** Whether stream entry id `a` comes after `b` (ids are `ms-seq`). */
+function isAfter(a: string, b: string): boolean {
+  const [am, as] = a.split('-').map(Number);
+  const [bm, bs] = b.split('-').map(Number);
+  return am! > bm! || (am === bm && as! > bs!);
 }
 
 function isKey(v: unknown): v is Key {

@@ -1,4 +1,4 @@
-import { deployJobBody, idParams, listJobsQuery, sampleParams, type Job as JobDto, type JobDetail } from '@keyflow/api';
+import { deployJobBody, idParams, listJobsQuery, rescaleJobBody, sampleParams, type Job as JobDto, type JobDetail } from '@keyflow/api';
 import { operatorSpec, validateGraph } from '@keyflow/core';
 import type { Job, Pipeline, PipelineVersion, PrismaClient } from '@keyflow/db';
 import type { RedisKeys } from '@keyflow/runtime';
@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { checkpointDto } from '../checkpointCoordinator.ts';
 import { RequestError, type JobManager } from '../jobManager.ts';
 import type { MetricsAggregator } from '../metrics.ts';
+import { scalingDto, type ScalingCoordinator } from '../scalingCoordinator.ts';
 
 type JobRow = Job & { pipeline: Pipeline; pipelineVersion: PipelineVersion };
 
@@ -34,8 +35,9 @@ export function jobRoutes(deps: {
   keys: RedisKeys;
   jobs: JobManager;
   metrics: MetricsAggregator;
+  scaling: ScalingCoordinator;
 }): FastifyPluginAsyncZod {
-  const { prisma, redis, keys, jobs, metrics } = deps;
+  const { prisma, redis, keys, jobs, metrics, scaling } = deps;
   const include = { pipeline: true, pipelineVersion: true } as const;
   const byId = async (id: string) => {
     const j = await prisma.job.findUnique({ where: { id }, include });
@@ -81,6 +83,19 @@ export function jobRoutes(deps: {
         latestCheckpoints: checkpoints.map((c) => checkpointDto(c, acked(c))),
         sinkGuarantees,
       };
+    });
+
+    app.patch('/jobs/:id', { schema: { params: idParams, body: rescaleJobBody } }, async (req, reply) => {
+      await byId(req.params.id);
+      const events = await scaling.request(req.params.id, req.body.parallelism);
+      reply.code(202);
+      return { scalingEvents: events.map(scalingDto) };
+    });
+
+    app.get('/jobs/:id/scaling', { schema: { params: idParams } }, async (req) => {
+      await byId(req.params.id);
+      const rows = await prisma.scalingEvent.findMany({ where: { jobId: req.params.id }, orderBy: { id: 'desc' }, take: 100 });
+      return rows.map(scalingDto);
     });
 
     app.post('/jobs/:id/stop', { schema: { params: idParams } }, async (req, reply) => {

@@ -1,0 +1,134 @@
+import { EventGenerator, type GraphInput } from '@keyflow/core';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, waitFor, type Stack } from './harness.ts';
+
+const settings = { seed: 21, rate: 80_000, keys: 100_000, skew: 'zipf', total: 2_000_000, splits: 16 } as const;
+const graph: GraphInput = {
+  vertices: [
+    { id: 'events', type: 'generator', parallelism: 1, settings },
+    { id: 'count', type: 'count', parallelism: 1 },
+    { id: 'sink', type: 'postgres', parallelism: 1, settings: { table: 'rescaled_counts', valueField: 'count', flushIntervalMs: 500 } },
+  ],
+  edges: [
+    { from: 'events', to: 'count', partitioning: 'hash', key: 'user' },
+    { from: 'count', to: 'sink', partitioning: 'forward' },
+  ],
+};
+
+describe('live rescale', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ workers: 2, slots: 4, env: { RESCALE_SLOT_TIMEOUT_MS: '3000' } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  /** Each running subtask of a job and when it started, from the workers' heartbeats. */
+  const subtasks = async (jobId: string) =>
+    new Map(
+      (await stack.client.listWorkers()).flatMap((w) =>
+        w.subtasks.filter((s) => s.jobId === jobId).map((s) => [`${s.vertexId}#${s.index}@${s.attempt}`, s.since] as const),
+      ),
+    );
+
+  it('keeps every count exact while count goes 1→2→4→3→1 and the generator 1→2, without restarting anything else', async () => {
+    const p = await stack.client.createPipeline({ name: `rescale-${stack.prefix}`, graph });
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
+    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+    const before = await subtasks(job.id);
+    expect([...before.keys()].sort()).toEqual(['count#0@1', 'events#0@1']);
+
+    const rescale = async (vertexId: string, parallelism: number) => {
+      const { scalingEvents } = await stack.client.rescaleJob(job.id, { parallelism: { [vertexId]: parallelism } });
+      const id = scalingEvents[0]!.id;
+      const done = await waitFor(
+        async () => {
+          const e = (await stack.client.listScalingEvents(job.id)).find((x) => x.id === id)!;
+          if (e.status === 'FAILED' || e.status === 'ROLLED_BACK') throw new Error(`rescale ${id} ${e.status}: ${e.reason}`);
+          return e.status === 'COMPLETED' && e;
+        },
+        60_000,
+        `${vertexId} to reach parallelism ${parallelism}`,
+      );
+      expect(done.toParallelism).toBe(parallelism);
+      for (const phase of ['subtasksStartedAt', 'alignedAt', 'snapshottedAt', 'restoredAt', 'runningAt'] as const) expect(done[phase]).not.toBeNull();
+      expect(done.pauseMs).not.toBeNull();
+      return done;
+    };
+
+    const first = await rescale('count', 2);
+    expect(first.keyGroupsMoved).toBeGreaterThan(0); // half of the key groups moved to the new subtask
+    await rescale('events', 2);
+    await rescale('count', 4);
+    await rescale('count', 3);
+    await rescale('count', 1);
+
+    const mid = await stack.client.getJob(job.id);
+    expect(mid.state).toBe('RUNNING'); // the rescales happened while records flowed
+    expect(mid.attempt).toBe(1);
+    expect(mid.plan.vertices.count!.parallelism).toBe(1);
+    expect(mid.plan.vertices.sink!.parallelism).toBe(1);
+    expect(mid.plan.vertices.events!.parallelism).toBe(2);
+    // The subtasks that no rescale touched kept running as the same subtasks.
+    const after = await subtasks(job.id);
+    expect(after.get('count#0@1')).toBe(before.get('count#0@1'));
+    expect(after.get('events#0@1')).toBe(before.get('events#0@1'));
+    expect(after.has('events#1@1')).toBe(true);
+
+    const done = await waitFor(
+      async () => {
+        const j = await stack.client.getJob(job.id);
+        if (j.state === 'FAILED' || j.state === 'CANCELED') throw new Error(`job ${j.state}: ${j.failureReason}`);
+        return j.state === 'FINISHED' && j;
+      },
+      120_000,
+      'the job to finish',
+    );
+    expect(done.events.filter((e) => e.toState === 'RECOVERING')).toEqual([]);
+
+    const gen = new EventGenerator({ ...settings, zipfExponent: 1 });
+    const expected = new Map<string, number>();
+    for (let i = 0; i < settings.total; i++) {
+      const u = gen.eventAt(i).user;
+      expected.set(u, (expected.get(u) ?? 0) + 1);
+    }
+    const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await client.connect();
+    const { rows } = await client.query<{ key: string; value: number }>('SELECT key, value FROM rescaled_counts');
+    await client.end();
+    const actual = new Map(rows.map((r) => [r.key, Number(r.value)]));
+    expect(actual.size).toBe(expected.size);
+    expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
+  });
+
+  it('refuses parallelism outside 1…maxParallelism with 422 naming the limit', async () => {
+    const p = await stack.client.createPipeline({ name: `limits-${stack.prefix}`, graph: { ...graph, vertices: graph.vertices.map((v) => (v.id === 'sink' ? { ...v, settings: { table: 'limit_counts' } } : v)) } });
+    const job = await stack.client.deployJob({ pipelineId: p.id });
+    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+    await expect(stack.client.rescaleJob(job.id, { parallelism: { count: 129 } })).rejects.toMatchObject({
+      status: 422,
+      body: { message: expect.stringContaining('between 1 and 128') },
+    });
+    await expect(stack.client.rescaleJob(job.id, { parallelism: { count: 0 } })).rejects.toMatchObject({ status: 422 });
+    await expect(stack.client.rescaleJob(job.id, { parallelism: { events: 17 } })).rejects.toMatchObject({
+      status: 422,
+      body: { message: expect.stringContaining('between 1 and 16') },
+    });
+    await expect(stack.client.rescaleJob(job.id, { parallelism: { nope: 2 } })).rejects.toMatchObject({ status: 404 });
+
+    // More subtasks than free slots (8 in all, 2 used): the event waits for slots, then rolls back; the job goes on.
+    const { scalingEvents } = await stack.client.rescaleJob(job.id, { parallelism: { count: 12 } });
+    const rolledBack = await waitFor(
+      async () => (await stack.client.listScalingEvents(job.id)).find((e) => e.id === scalingEvents[0]!.id && e.status === 'ROLLED_BACK'),
+      30_000,
+      'the rescale to roll back',
+    );
+    expect(rolledBack.reason).toMatch(/free worker slots/);
+    const j = await stack.client.getJob(job.id);
+    expect(j.state).toBe('RUNNING');
+    expect(j.plan.vertices.count!.parallelism).toBe(1);
+    await stack.client.cancelJob(job.id);
+  });
+});
