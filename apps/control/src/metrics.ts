@@ -16,7 +16,23 @@ export class MetricsAggregator {
   private readonly latest = new Map<string, Map<string, SubtaskSample>>();
   private readonly totals = new Map<string, Map<string, { recordsIn: number; recordsOut: number; deadLetters: number }>>();
 
+  private readonly keyGroupRecords = new Map<string, Map<string, Map<number, number>>>();
+
+  /** Records seen per key group of each keyed operator since the job started (or the control plane did). */
+  keyGroups(jobId: string): Map<string, Map<number, number>> {
+    return this.keyGroupRecords.get(jobId) ?? new Map();
+  }
+
   record(e: MetricsEvent): void {
+    if (e.keyGroups) {
+      let job = this.keyGroupRecords.get(e.jobId);
+      if (!job) this.keyGroupRecords.set(e.jobId, (job = new Map()));
+      for (const [vid, pairs] of Object.entries(e.keyGroups)) {
+        let counts = job.get(vid);
+        if (!counts) job.set(vid, (counts = new Map()));
+        for (const [kg, n] of pairs) counts.set(kg, (counts.get(kg) ?? 0) + n);
+      }
+    }
     let job = this.latest.get(e.jobId);
     if (!job) this.latest.set(e.jobId, (job = new Map()));
     job.set(`${e.vertexId}#${e.index}`, { at: Date.now(), event: e });
@@ -43,6 +59,7 @@ export class MetricsAggregator {
 
   forget(jobId: string): void {
     this.latest.delete(jobId);
+    this.keyGroupRecords.delete(jobId);
     this.totals.delete(jobId);
   }
 

@@ -117,8 +117,9 @@ export class ScalingCoordinator {
 
   private async waitUntil(check: () => boolean, timeoutMs: number, job: ActiveJob): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
+    const attempt = job.attempt;
     while (!check()) {
-      if (Date.now() > deadline || this.jobs.active.get(job.id) !== job) return false;
+      if (Date.now() > deadline || this.jobs.active.get(job.id) !== job || job.attempt !== attempt) return false;
       await sleep(50);
     }
     return true;
@@ -136,6 +137,9 @@ export class ScalingCoordinator {
       else await sleep(50);
     }
     const chain = chainOf(job.chains, event.vertexId)!;
+    const attempt = job.attempt;
+    // A recovery (a worker lost mid-rescale) starts a new attempt from a completed checkpoint: the rescale is over.
+    const superseded = () => this.jobs.active.get(job.id) !== job || job.attempt !== attempt;
     const from = chain.parallelism;
     const to = event.toParallelism;
     if (from === to) {
@@ -154,6 +158,10 @@ export class ScalingCoordinator {
       await this.update(event.id, { status: 'WAITING_FOR_SLOTS' });
       await this.scheduler.enqueueSubtasks(job, chain, added, { plan, joinRescale: event.id });
       const started = await this.waitUntil(() => added.every((i) => job.running.has(subtaskKey(chain.id, i))), this.opts.slotTimeoutMs, job);
+      if (!started && superseded()) {
+        await this.update(event.id, { status: 'FAILED', reason: 'the job recovered while the rescale waited for slots' });
+        return;
+      }
       if (!started) {
         const up = added.filter((i) => job.running.has(subtaskKey(chain.id, i))).length;
         await this.scheduler.command(job.id, { type: 'rescale-rollback', attempt: job.attempt, scalingId: event.id });
@@ -170,10 +178,9 @@ export class ScalingCoordinator {
     const pending = await this.checkpoints.trigger(job, 'RESCALE', { rescale: spec });
     await this.update(event.id, { checkpointId: pending.id });
     const result = await this.checkpoints.settled(pending);
-    if (!result.ok) {
-      await this.update(event.id, { status: 'FAILED', reason: `rescale checkpoint ${pending.number} failed: ${result.reason}` });
-      if (this.jobs.active.get(job.id) === job)
-        await this.jobs.recover(job, `rescale of ${event.vertexId} failed; recovering at the last completed checkpoint`);
+    if (!result.ok || superseded()) {
+      await this.update(event.id, { status: 'FAILED', reason: `rescale checkpoint ${pending.number} failed: ${result.ok ? 'the job recovered' : result.reason}` });
+      if (!superseded()) await this.jobs.recover(job, `rescale of ${event.vertexId} failed; recovering at the last completed checkpoint`);
       return;
     }
     const snapshottedAt = new Date();
@@ -194,9 +201,12 @@ export class ScalingCoordinator {
     const wanted = Array.from({ length: to }, (_, i) => subtaskKey(chain.id, i));
     const got = () => this.rescaled.get(event.id) ?? new Map<string, RescaledEvent>();
     const restored = await this.waitUntil(() => wanted.every((k) => got().has(k)), this.opts.restoreTimeoutMs, job);
-    if (!restored) {
-      await this.update(event.id, { status: 'FAILED', reason: `subtasks did not load their state within ${this.opts.restoreTimeoutMs} ms` });
-      if (this.jobs.active.get(job.id) === job) await this.jobs.recover(job, `rescale of ${event.vertexId} did not finish restoring`);
+    if (!restored || superseded()) {
+      await this.update(event.id, {
+        status: 'FAILED',
+        reason: superseded() ? 'the job recovered before the rescaled subtasks were running' : `subtasks did not load their state within ${this.opts.restoreTimeoutMs} ms`,
+      });
+      if (!superseded()) await this.jobs.recover(job, `rescale of ${event.vertexId} did not finish restoring`);
       return;
     }
     const events = [...got().values()];

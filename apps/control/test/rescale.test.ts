@@ -60,6 +60,11 @@ describe('live rescale', () => {
 
     const first = await rescale('count', 2);
     expect(first.keyGroupsMoved).toBeGreaterThan(0); // half of the key groups moved to the new subtask
+    const [view] = await stack.client.keyGroups(job.id);
+    expect(view!.subtasks.map((s) => [s.start, s.end])).toEqual([
+      [0, 63],
+      [64, 127],
+    ]);
     await rescale('events', 2);
     await rescale('count', 4);
     await rescale('count', 3);
@@ -117,6 +122,21 @@ describe('live rescale', () => {
       body: { message: expect.stringContaining('between 1 and 16') },
     });
     await expect(stack.client.rescaleJob(job.id, { parallelism: { nope: 2 } })).rejects.toMatchObject({ status: 404 });
+
+    // The key-group view: one subtask owns all 128 key groups, and zipf keys make some groups far busier.
+    const view = await waitFor(
+      async () => {
+        const [v] = await stack.client.keyGroups(job.id);
+        return v && v.records.reduce((a, b) => a + b, 0) > 10_000 && v;
+      },
+      30_000,
+      'records per key group',
+    );
+    expect(view.vertexId).toBe('count');
+    expect(view.subtasks).toEqual([{ index: 0, start: 0, end: 127, records: view.records.reduce((a, b) => a + b, 0) }]);
+    expect(view.records).toHaveLength(128);
+    const mean = view.records.reduce((a, b) => a + b, 0) / 128;
+    expect(Math.max(...view.records)).toBeGreaterThan(2 * mean);
 
     // More subtasks than free slots (8 in all, 2 used): the event waits for slots, then rolls back; the job goes on.
     const { scalingEvents } = await stack.client.rescaleJob(job.id, { parallelism: { count: 12 } });

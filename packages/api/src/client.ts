@@ -11,6 +11,7 @@ import {
   pipelineSchema,
   sampleSchema,
   scalingEventSchema,
+  keyGroupViewSchema,
   type RescaleJobBody,
   workerSchema,
   type ApiError,
@@ -67,6 +68,7 @@ export function createKeyflowClient(baseUrl = '', fetchImpl: typeof fetch = fetc
       call(z.array(deadLetterSchema), 'GET', `/jobs/${id}/vertices/${vertexId}/dead-letters`),
     rescaleJob: (id: string, body: RescaleJobBody) =>
       call(z.object({ scalingEvents: z.array(scalingEventSchema) }), 'PATCH', `/jobs/${id}`, body),
+    keyGroups: (id: string) => call(z.array(keyGroupViewSchema), 'GET', `/jobs/${id}/key-groups`),
     listScalingEvents: (id: string) => call(z.array(scalingEventSchema), 'GET', `/jobs/${id}/scaling`),
     listWorkers: () => call(z.array(workerSchema), 'GET', '/workers'),
   };

@@ -167,6 +167,17 @@ export const scalingEventSchema = z.object({
   pauseMs: z.number().nullable(),
   reason: z.string().nullable(),
 });
+/** Who owns which key groups of a keyed operator, and the records each key group saw (skew shows here). */
+export const keyGroupViewSchema = z.object({
+  vertexId: z.string(),
+  maxParallelism: z.number(),
+  parallelism: z.number(),
+  subtasks: z.array(z.object({ index: z.number(), start: z.number(), end: z.number(), records: z.number() })),
+  /** Records per key group, index = key group. */
+  records: z.array(z.number()),
+});
+export type KeyGroupView = z.infer<typeof keyGroupViewSchema>;
+
 export const rescaleJobBody = z
   .object({
     /** New parallelism per operator id; each becomes one scaling event, run in order. */

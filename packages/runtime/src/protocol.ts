@@ -96,6 +96,8 @@ export type WorkerEvent =
       /** Share of the window spent waiting on full output channels, 0…1. */
       backpressure: number;
       vertices: Record<string, VertexMetrics>;
+      /** Records per key group since the last metrics event, for the keyed operator at the chain's head: [keyGroup, count] pairs. */
+      keyGroups?: Record<string, [number, number][]>;
     });
 
 export type WorkerEventType = WorkerEvent['type'];

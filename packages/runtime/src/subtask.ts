@@ -131,6 +131,8 @@ class Subtask {
   private pendingWrite: Promise<void> = Promise.resolve();
   private keyField: string | undefined;
   private keyedHead: KeyedVertex | undefined;
+  /** Records per key group of the keyed head since the last metrics event (the key-group view shows skew). */
+  private keyGroupRecords = new Uint32Array(0);
 
   constructor(
     private readonly task: TaskData,
@@ -267,7 +269,10 @@ class Subtask {
           backend = new KeyedStateBackend(maxParallelism);
           const kv = { vertex: v, backend, range: rangeFor(task.index, parallelism, maxParallelism) };
           this.keyed.push(kv);
-          if (i === 0) this.keyedHead = kv;
+          if (i === 0) {
+            this.keyedHead = kv;
+            this.keyGroupRecords = new Uint32Array(maxParallelism);
+          }
         }
         const op = createOperator(v, { backend, deadLetter: (r, reason) => this.deadLetter(v.id, r, reason) });
         const key = () => backend?.currentKey;
@@ -322,6 +327,7 @@ class Subtask {
       if (kg < kv.range.start || kg > kv.range.end)
         return this.deadLetter(kv.vertex.id, rec, `key group ${kg} is not owned by subtask ${this.task.index}`);
       kv.backend.setCurrentKey(key, kg);
+      this.keyGroupRecords[kg]!++;
     }
     this.head.emit(rec);
   }
@@ -621,7 +627,14 @@ class Subtask {
       vertices[id] = { ...m };
       m.recordsIn = m.recordsOut = m.deadLetters = 0;
     }
-    await this.emit({ type: 'metrics', windowMs: Math.round(windowMs), backpressure: Math.min(1, waited / windowMs), vertices });
+    let keyGroups: Record<string, [number, number][]> | undefined;
+    if (this.keyedHead) {
+      const pairs: [number, number][] = [];
+      this.keyGroupRecords.forEach((n, kg) => n && pairs.push([kg, n]));
+      this.keyGroupRecords.fill(0);
+      keyGroups = { [this.keyedHead.vertex.id]: pairs };
+    }
+    await this.emit({ type: 'metrics', windowMs: Math.round(windowMs), backpressure: Math.min(1, waited / windowMs), vertices, ...(keyGroups && { keyGroups }) });
     if (this.deadLetterSamples.size) {
       const multi = this.redis.multi();
       for (const [vid, lines] of this.deadLetterSamples) {

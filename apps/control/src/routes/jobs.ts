@@ -1,5 +1,5 @@
-import { deployJobBody, idParams, listJobsQuery, rescaleJobBody, sampleParams, type Job as JobDto, type JobDetail } from '@keyflow/api';
-import { operatorSpec, validateGraph } from '@keyflow/core';
+import { deployJobBody, idParams, type KeyGroupView, listJobsQuery, rescaleJobBody, sampleParams, type Job as JobDto, type JobDetail } from '@keyflow/api';
+import { operatorSpec, rangeFor, validateGraph, type JobPlan } from '@keyflow/core';
 import type { Job, Pipeline, PipelineVersion, PrismaClient } from '@keyflow/db';
 import type { RedisKeys } from '@keyflow/runtime';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -90,6 +90,26 @@ export function jobRoutes(deps: {
       const events = await scaling.request(req.params.id, req.body.parallelism);
       reply.code(202);
       return { scalingEvents: events.map(scalingDto) };
+    });
+
+    app.get('/jobs/:id/key-groups', { schema: { params: idParams } }, async (req): Promise<KeyGroupView[]> => {
+      const j = await byId(req.params.id);
+      const graph = validateGraph(j.pipelineVersion.graph);
+      if (!graph.ok) return [];
+      const plan = (jobs.active.get(j.id)?.plan ?? j.plan) as JobPlan;
+      const seen = metrics.keyGroups(j.id);
+      return graph.graph.vertices
+        .filter((v) => operatorSpec(v.type)?.kind === 'keyed')
+        .map((v) => {
+          const { parallelism, maxParallelism } = plan.vertices[v.id]!;
+          const counts = seen.get(v.id);
+          const records = Array.from({ length: maxParallelism }, (_, kg) => counts?.get(kg) ?? 0);
+          const subtasks = Array.from({ length: parallelism }, (_, index) => {
+            const { start, end } = rangeFor(index, parallelism, maxParallelism);
+            return { index, start, end, records: records.slice(start, end + 1).reduce((a, b) => a + b, 0) };
+          });
+          return { vertexId: v.id, maxParallelism, parallelism, subtasks, records };
+        });
     });
 
     app.get('/jobs/:id/scaling', { schema: { params: idParams } }, async (req) => {
