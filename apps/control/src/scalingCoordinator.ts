@@ -185,7 +185,9 @@ export class ScalingCoordinator {
     }
     const snapshottedAt = new Date();
     const acks = await this.prisma.checkpointAck.findMany({ where: { checkpointId: pending.id, vertexId: { in: chain.vertices.map((v) => v.id) } } });
-    const alignedAt = new Date(Math.max(...acks.map((a) => a.ackedAt.getTime() - a.asyncMs - a.syncMs)));
+    const alignedTimes = acks.map((a) => a.ackedAt.getTime() - a.asyncMs - a.syncMs);
+    const alignedAt = new Date(Math.max(...alignedTimes));
+    const firstAligned = Math.min(...alignedTimes);
 
     // From here the job runs at the new parallelism.
     job.plan = plan;
@@ -212,6 +214,8 @@ export class ScalingCoordinator {
     const events = [...got().values()];
     this.rescaled.delete(event.id);
     const now = new Date();
+    // The moved key groups were processed by nobody from the old owners' alignment until the last new owner loaded them.
+    const pauseMs = Math.max(0, ...events.map((e) => e.pauseMs), ...(added.length || to < from ? [now.getTime() - firstAligned] : []));
     await this.jobs.move(job, 'RUNNING', `rescaled ${event.vertexId} from ${from} to ${to}`);
     await this.update(event.id, {
       status: 'COMPLETED',
@@ -219,7 +223,7 @@ export class ScalingCoordinator {
       runningAt: now,
       keyGroupsMoved: events.reduce((n, e) => n + e.keyGroupsLoaded, 0),
       bytesMoved: BigInt(events.reduce((n, e) => n + e.bytesLoaded, 0)),
-      pauseMs: Math.max(0, ...events.map((e) => e.pauseMs)),
+      pauseMs,
     });
   }
 }

@@ -6,5 +6,9 @@ export { ensureDatabase, migrate, type MigrateOptions, type MigrateResult } from
 
 /** A Prisma client on `databaseUrl` through the node-postgres driver adapter. */
 export function createPrisma(databaseUrl: string): PrismaClient {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }) });
+  return new PrismaClient({
+    adapter: new PrismaPg({ connectionString: databaseUrl }),
+    // Prisma's defaults (2 s to start, 5 s to finish) fail lifecycle transitions on a busy 2-core machine.
+    transactionOptions: { maxWait: 10_000, timeout: 30_000 },
+  });
 }

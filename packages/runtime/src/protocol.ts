@@ -37,6 +37,8 @@ export type Command =
     }
   | { type: 'complete'; attempt: number; checkpoint: number; checkpointId: number; rescale?: RescaleSpec }
   | { type: 'rescale-rollback'; attempt: number; scalingId: number }
+  /** Every subtask of the rescaled chain has written its part of the rescale checkpoint: moved state can be loaded. */
+  | { type: 'rescale-ready'; attempt: number; checkpoint: number; checkpointId: number; rescale: RescaleSpec }
   | { type: 'abort'; attempt: number; checkpoint: number; reason: string }
   | { type: 'stop'; attempt: number }
   | { type: 'cancel'; attempt: number };

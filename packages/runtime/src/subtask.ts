@@ -360,8 +360,11 @@ class Subtask {
   async run(): Promise<SubtaskOutcome> {
     if (this.task.joinRescale !== undefined) {
       const t0 = now();
-      const done = await this.waitForCommand((c) => c.type === 'complete' && c.rescale?.scalingId === this.task.joinRescale, (c) => c.type === 'rescale-rollback' && c.scalingId === this.task.joinRescale);
-      if (!done || done.type !== 'complete') return (this.outcome ??= 'canceled');
+      const done = await this.waitForCommand(
+        (c) => c.type === 'rescale-ready' && c.rescale.scalingId === this.task.joinRescale,
+        (c) => c.type === 'rescale-rollback' && c.scalingId === this.task.joinRescale,
+      );
+      if (!done || done.type !== 'rescale-ready') return (this.outcome ??= 'canceled');
       const restored = await this.restore(done.checkpointId);
       await this.emit({
         type: 'rescaled',
@@ -657,7 +660,11 @@ class Subtask {
   private async checkpoint(n: number, checkpointId: number, alignmentMs: number, rescale?: RescaleSpec): Promise<void> {
     const t0 = now();
     await Promise.all(this.routes.flatMap((r) => r.writers.map((w) => w.flush(true))));
-    await this.flushSinks();
+    if (this.sinkFlushFailure) throw this.sinkFlushFailure;
+    // Sinks take what they hold now and write it beside processing, in order after any write in flight;
+    // the acknowledgement waits for it (pre-commit).
+    const sinkWrites = Promise.all(this.sinks.map((s) => s.flush()));
+    sinkWrites.catch(() => {}); // awaited below; this only keeps an early failure from counting as unhandled
     const chunks: StateChunkData[] = [];
     const vertices: Record<string, VertexAck> = {};
     for (const v of this.chain.vertices) vertices[v.id] = { bytes: 0, keyGroups: 0 };
@@ -683,6 +690,7 @@ class Subtask {
       await previous;
       const t1 = now();
       try {
+        await sinkWrites;
         await writeChunks(this.deps.prisma, checkpointId, chunks);
         await this.emit({
           type: 'ack',
@@ -694,7 +702,7 @@ class Subtask {
           vertices,
         });
       } catch (err) {
-        await this.emit({ type: 'decline', checkpoint: n, checkpointId, reason: `state write failed: ${(err as Error).message}` }).catch(() => {});
+        await this.emit({ type: 'decline', checkpoint: n, checkpointId, reason: `writing its part failed: ${(err as Error).message}` }).catch(() => {});
       }
     })();    if (rescale) await this.applyRescale(n, rescale, t0);
   }
@@ -742,15 +750,25 @@ class Subtask {
       }
 
     if (target.id !== this.chain.id) return;
-    const done = await this.waitForCommand(
-      (c) => c.type === 'complete' && c.checkpoint === n,
-      (c) => c.type === 'abort' && c.checkpoint === n,
-    );
-    // A failed rescale checkpoint makes the control plane recover the whole job; this attempt is over.
-    if (!done || done.type !== 'complete') return void (this.outcome ??= 'canceled');
     if (task.index >= r.parallelism) {
+      // Scaled away: its state is in the checkpoint (close() waits for the write); nothing reaches it any more.
       this.outcome = 'stopped';
       return;
+    }
+    // Key groups (or splits) this subtask keeps are processed on at once; only ones it gains wait for their state.
+    const gains = this.keyed.some((kv) => {
+      const next = rangeFor(task.index, r.parallelism, this.vertexPlan(kv.vertex.id).maxParallelism);
+      return next.start < kv.range.start || next.end > kv.range.end;
+    }) || (this.source !== undefined && EventGenerator.splitsFor(task.index, r.parallelism, this.source.gen.config.splits).some((x) => !this.source!.offsets.has(x)));
+    let checkpointId = 0;
+    if (gains) {
+      const done = await this.waitForCommand(
+        (c) => c.type === 'rescale-ready' && c.checkpoint === n,
+        (c) => c.type === 'abort' && c.checkpoint === n,
+      );
+      // A failed rescale checkpoint makes the control plane recover the whole job; this attempt is over.
+      if (!done || done.type !== 'rescale-ready') return void (this.outcome ??= 'canceled');
+      checkpointId = done.checkpointId;
     }
     const t1 = now();
     let loaded = 0;
@@ -758,7 +776,7 @@ class Subtask {
     for (const kv of this.keyed) {
       const { maxParallelism } = this.vertexPlan(kv.vertex.id);
       const next = rangeFor(task.index, r.parallelism, maxParallelism);
-      for (const c of await readChunks(deps.prisma, done.checkpointId, kv.vertex.id, 'KEYED', next.start, next.end)) {
+      for (const c of gains ? await readChunks(deps.prisma, checkpointId, kv.vertex.id, 'KEYED', next.start, next.end) : []) {
         if (c.part >= kv.range.start && c.part <= kv.range.end) continue;
         kv.backend.restore(c.part, c.data);
         loaded++;
@@ -770,7 +788,7 @@ class Subtask {
     const src = this.source;
     if (src) {
       const splits = EventGenerator.splitsFor(task.index, r.parallelism, src.gen.config.splits);
-      const chunks = await readChunks(deps.prisma, done.checkpointId, src.vertex.id, 'OPERATOR', splits[0]!, splits[splits.length - 1]!);
+      const chunks = gains ? await readChunks(deps.prisma, checkpointId, src.vertex.id, 'OPERATOR', splits[0]!, splits[splits.length - 1]!) : [];
       for (const c of chunks) {
         if (src.offsets.has(c.part)) continue;
         src.offsets.set(c.part, decodeValue<{ offset: number }>(c.data).offset);
