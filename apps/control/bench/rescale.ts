@@ -67,7 +67,7 @@ async function recovery(s: ReturnType<typeof sampler>, from: number, before: num
     const now = performance.now();
     if (now - from >= 1000) {
       const rate = s.rateAt(now);
-      lowest = Math.min(lowest, rate);
+      lowest = Math.min(lowest, Math.max(0, rate));
       if (rate >= 0.9 * before) return { toRateMs: Math.round(now - from), dip: Number((1 - lowest / before).toFixed(3)) };
     }
     if (now > deadline) throw new Error('throughput did not come back within 120 s');
