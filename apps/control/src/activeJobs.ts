@@ -41,6 +41,8 @@ export interface ActiveJob {
   pending?: PendingCheckpoint;
   /** When the job last restarted, for the restart bound. */
   restarts: number[];
+  /** Subtasks no live worker reports, since when (failure detection). */
+  missingSince: Map<string, number>;
 }
 
 export const subtaskKey = (chainId: string, index: number) => `${chainId}#${index}`;
@@ -65,6 +67,7 @@ export function activeJobOf(job: Job & { pipelineVersion: PipelineVersion }): Ac
     checkpointTimeoutMs: job.checkpointTimeoutMs,
     lastCheckpointAt: Date.now(),
     restarts: [],
+    missingSince: new Map(),
   };
 }
 

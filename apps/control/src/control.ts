@@ -68,7 +68,10 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
       .catch((err) => log('checkpoint tick failed', { error: (err as Error).message }))
       .finally(() => (ticking = false));
   }, 100);
-  const metricsTick = setInterval(() => jobs.emitMetrics(), 1000);
+  const metricsTick = setInterval(() => {
+    jobs.emitMetrics();
+    void jobs.checkLiveness(env.HEARTBEAT_TIMEOUT_MS).catch((err) => log('liveness check failed', { error: (err as Error).message }));
+  }, 1000);
 
   const address = await app.listen({ host: env.CONTROL_HOST, port: env.CONTROL_PORT });
   log('control plane listening', { url: address });

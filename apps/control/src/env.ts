@@ -12,6 +12,8 @@ export const controlEnv = z.object({
   /** Restarts allowed per job within RESTART_WINDOW_MS before it fails for good. */
   MAX_RESTARTS: z.coerce.number().int().min(0).default(3),
   RESTART_WINDOW_MS: z.coerce.number().int().min(1000).default(600_000),
+  /** A RUNNING job's subtask that no live worker reports for this long is lost, and the job recovers. */
+  HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(500).default(3000),
   /** How long a rescale waits for free worker slots before it is rolled back. */
   RESCALE_SLOT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   /** How long rescaled subtasks may take to load their state once the rescale checkpoint completed. */

@@ -286,6 +286,44 @@ export class JobManager {
     });
   }
 
+  /**
+   * Failure detection from heartbeats: a RUNNING job whose subtask no live worker has reported for
+   * `timeoutMs` lost it (its worker died or hangs), and recovers — long before BullMQ's lock would expire.
+   */
+  async checkLiveness(timeoutMs: number): Promise<void> {
+    const now = Date.now();
+    const workers = await listWorkers(this.redis, this.keys);
+    const alive = new Set(
+      workers
+        .filter((w) => now - new Date(w.lastHeartbeat).getTime() < timeoutMs)
+        .flatMap((w) => w.subtasks.map((s) => `${s.jobId}@${s.attempt}/${subtaskKey(s.vertexId, s.index)}`)),
+    );
+    for (const job of this.active.values()) {
+      if ((job.state === 'SCHEDULING' || job.state === 'RECOVERING') && job.subtasks.every((k) => job.running.has(k)))
+        // Normally the last `running` event moves the job; this catches a transition that failed on the way.
+        await this.serial(job.id, async () => {
+          if (job.state === 'SCHEDULING' || job.state === 'RECOVERING') await this.move(job, 'RUNNING', 'all subtasks running');
+        });
+      if (job.state !== 'RUNNING') {
+        job.missingSince.clear();
+        continue;
+      }
+      for (const key of job.subtasks) {
+        if (job.finished.has(key) || alive.has(`${job.id}@${job.attempt}/${key}`)) job.missingSince.delete(key);
+        else if (!job.missingSince.has(key)) job.missingSince.set(key, now);
+      }
+      const lost = [...job.missingSince].filter(([, since]) => now - since >= timeoutMs).map(([key]) => key);
+      if (lost.length) {
+        const attempt = job.attempt;
+        job.missingSince.clear();
+        await this.serial(job.id, async () => {
+          if (this.active.get(job.id) === job && job.attempt === attempt)
+            await this.recover(job, `no heartbeat for ${lost.join(', ')} within ${timeoutMs} ms (worker lost)`);
+        });
+      }
+    }
+  }
+
   emitMetrics(): void {
     for (const id of this.metrics.jobIds()) {
       const snap = this.metrics.snapshot(id);

@@ -41,6 +41,8 @@ export class JobLifecycle {
   async transition(jobId: string, to: JobState, reason?: string, data: { attempt?: number } = {}): Promise<Job> {
     const job = await this.prisma.$transaction(async (tx) => {
       const current = await tx.job.findUniqueOrThrow({ where: { id: jobId } });
+      // Already there (an earlier attempt at this transition committed after its caller gave up): nothing to do.
+      if (current.state === to && data.attempt === undefined) return { updated: current, event: undefined, from: current.state };
       if (!transitions[current.state].includes(to)) throw new IllegalTransition(jobId, current.state, to);
       const updated = await tx.job.update({
         where: { id: jobId, state: current.state },
@@ -56,6 +58,7 @@ export class JobLifecycle {
       });
       return { updated, event, from: current.state };
     });
+    if (!job.event) return job.updated;
     this.emitter.jobState({
       jobId,
       attempt: job.updated.attempt,

@@ -29,8 +29,8 @@ async function sql<T extends pg.QueryResultRow>(text: string): Promise<T[]> {
 describe('recovery', () => {
   let stack: Stack;
   beforeAll(async () => {
-    // A short lock makes a dead worker's subtasks stall quickly; two restarts at most.
-    stack = await startStack({ workers: 2, env: { WORKER_LOCK_MS: '3000', MAX_RESTARTS: '2' } });
+    // Heartbeats find a dead worker long before its task locks (30 s) expire; two restarts at most.
+    stack = await startStack({ workers: 2, env: { WORKER_LOCK_MS: '30000', HEARTBEAT_TIMEOUT_MS: '2000', MAX_RESTARTS: '2' } });
   });
   afterAll(async () => {
     await stack?.close();
@@ -55,7 +55,7 @@ describe('recovery', () => {
       'the job to recover',
     );
     const recovering = recovered.events.find((e) => e.toState === 'RECOVERING')!;
-    expect(recovering.reason).toMatch(/lost|failed/);
+    expect(recovering.reason).toMatch(/no heartbeat for .* within 2000 ms \(worker lost\)/);
     expect(recovered.attempt).toBe(2);
 
     const done = await waitFor(
