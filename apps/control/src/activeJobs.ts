@@ -41,6 +41,8 @@ export interface ActiveJob {
   pending?: PendingCheckpoint;
   /** When the job last restarted, for the restart bound. */
   restarts: number[];
+  /** A rescale holds the job: no periodic checkpoint may start (the rescale's own checkpoint must be next). */
+  rescaling: boolean;
   /** Subtasks no live worker reports, since when (failure detection). */
   missingSince: Map<string, number>;
 }
@@ -68,6 +70,7 @@ export function activeJobOf(job: Job & { pipelineVersion: PipelineVersion }): Ac
     lastCheckpointAt: Date.now(),
     restarts: [],
     missingSince: new Map(),
+    rescaling: false,
   };
 }
 

@@ -49,7 +49,7 @@ export class CheckpointCoordinator {
   async tick(jobs: Iterable<ActiveJob>): Promise<void> {
     const now = Date.now();
     for (const job of jobs)
-      if (job.state === 'RUNNING' && !job.pending && job.finished.size === 0 && now - job.lastCheckpointAt >= job.checkpointIntervalMs)
+      if (job.state === 'RUNNING' && !job.pending && !job.rescaling && job.finished.size === 0 && now - job.lastCheckpointAt >= job.checkpointIntervalMs)
         await this.trigger(job, 'PERIODIC');
   }
 

@@ -187,6 +187,7 @@ export class JobManager {
     const job = this.activeOr409(jobId);
     if (job.state !== 'RUNNING') throw new RequestError(409, `job ${jobId} is ${job.state}; checkpoints need a RUNNING job`);
     if (job.pending) throw new RequestError(409, `checkpoint ${job.pending.number} is still in flight`);
+    if (job.rescaling) throw new RequestError(409, 'a rescale is in progress; its checkpoint comes first');
     return this.checkpoints.trigger(job, 'PERIODIC');
   }
 

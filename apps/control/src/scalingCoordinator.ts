@@ -132,10 +132,20 @@ export class ScalingCoordinator {
         await this.update(event.id, { status: 'FAILED', reason: 'the job ended before the rescale could start' });
         return;
       }
-      if (job.state === 'RUNNING' && !job.pending) break;
+      if (job.state === 'RUNNING' && !job.pending && !job.rescaling) break;
       if (job.pending) await this.checkpoints.settled(job.pending);
       else await sleep(50);
     }
+    // Taken with no await since the check above, so no periodic checkpoint can slip in before the rescale's.
+    job.rescaling = true;
+    try {
+      await this.rescale(job, event);
+    } finally {
+      job.rescaling = false;
+    }
+  }
+
+  private async rescale(job: ActiveJob, event: ScalingEvent): Promise<void> {
     const chain = chainOf(job.chains, event.vertexId)!;
     const attempt = job.attempt;
     // A recovery (a worker lost mid-rescale) starts a new attempt from a completed checkpoint: the rescale is over.

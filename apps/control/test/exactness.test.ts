@@ -1,7 +1,6 @@
 import { EventGenerator, KeyedStateBackend, decodeValue, type GraphInput } from '@keyflow/core';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, waitFor, type Stack } from './harness.ts';
+import { generatorCounts, startStack, tableCounts, waitForFinished, type Stack } from './harness.ts';
 
 const TOTAL = 1_000_000;
 const KEYS = 50_000;
@@ -34,22 +33,11 @@ function expectedCounts(offsets?: Map<number, number>): Map<string, number> {
   return counts;
 }
 
-async function tableCounts(table: string): Promise<Map<string, number>> {
-  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ key: string; value: number }>(`SELECT key, value FROM "${table}"`);
-    return new Map(rows.map((r) => [r.key, Number(r.value)]));
-  } finally {
-    await client.end();
-  }
-}
-
 describe('keyed count pipeline on Postgres, Redis and BullMQ workers', () => {
   let stack: Stack;
   let pipelineId: string;
   let jobId: string;
-  const full = expectedCounts();
+  const full = generatorCounts({ ...generatorSettings, total: TOTAL });
 
   beforeAll(async () => {
     stack = await startStack({ workers: 2 });
@@ -63,15 +51,7 @@ describe('keyed count pipeline on Postgres, Redis and BullMQ workers', () => {
     pipelineId = p.id;
     const job = await stack.client.deployJob({ pipelineId, checkpointIntervalMs: 500 });
     jobId = job.id;
-    const done = await waitFor(
-      async () => {
-        const j = await stack.client.getJob(jobId);
-        if (j.state === 'FAILED' || j.state === 'CANCELED') throw new Error(`job ${j.state}: ${j.failureReason}`);
-        return j.state === 'FINISHED' && j;
-      },
-      110_000,
-      'the bounded job to finish',
-    );
+    const done = await waitForFinished(stack, jobId, 110_000);
     expect(done.events.map((e) => e.toState)).toEqual(['CREATED', 'SCHEDULING', 'RUNNING', 'FINISHED']);
 
     const actual = await tableCounts('exact_counts_1');
@@ -120,15 +100,7 @@ describe('keyed count pipeline on Postgres, Redis and BullMQ workers', () => {
 
     await stack.client.createVersion(pipelineId, pipeline('exact_counts_2'));
     const job = await stack.client.deployJob({ pipelineId, restoreFromCheckpointId: checkpoint.id, checkpointIntervalMs: 500 });
-    const done = await waitFor(
-      async () => {
-        const j = await stack.client.getJob(job.id);
-        if (j.state === 'FAILED' || j.state === 'CANCELED') throw new Error(`job ${j.state}: ${j.failureReason}`);
-        return j.state === 'FINISHED' && j;
-      },
-      110_000,
-      'the restored job to finish',
-    );
+    const done = await waitForFinished(stack, job.id, 110_000);
     // Every key group of the checkpoint was loaded by the subtask that owns it.
     const running = done.events.find((e) => e.toState === 'RUNNING')!;
     expect(running.reason).toContain(`restored ${keyedChunks} key groups`);

@@ -2,8 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createKeyflowClient, type KeyflowClient } from '@keyflow/api';
+import { EventGenerator, type GeneratorConfig } from '@keyflow/core';
 import { createPrisma, type PrismaClient } from '@keyflow/db';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { startControl, type ControlHandle } from '../src/control.ts';
 import { controlEnv } from '../src/env.ts';
 
@@ -102,5 +104,41 @@ export async function waitFor<T>(check: () => Promise<T | undefined | null | fal
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits until a job ends FINISHED; fails at once if it ends FAILED or CANCELED instead. */
+export async function waitForFinished(stack: Stack, jobId: string, timeoutMs: number) {
+  return waitFor(
+    async () => {
+      const j = await stack.client.getJob(jobId);
+      if (j.state === 'FAILED' || j.state === 'CANCELED') throw new Error(`job ${j.state}: ${j.failureReason}`);
+      return j.state === 'FINISHED' && j;
+    },
+    timeoutMs,
+    `job ${jobId} to finish`,
+  );
+}
+
+/** Every user's count over all events of a bounded generator, computed without the engine. */
+export function generatorCounts(settings: Omit<GeneratorConfig, 'zipfExponent'> & { zipfExponent?: number; total: number }): Map<string, number> {
+  const gen = new EventGenerator({ zipfExponent: 1, ...settings });
+  const counts = new Map<string, number>();
+  for (let i = 0; i < settings.total; i++) {
+    const user = gen.eventAt(i).user;
+    counts.set(user, (counts.get(user) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** A postgres sink's table as key → numeric value. */
+export async function tableCounts(table: string): Promise<Map<string, number>> {
+  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ key: string; value: number }>(`SELECT key, value FROM "${table}"`);
+    return new Map(rows.map((r) => [r.key, Number(r.value)]));
+  } finally {
+    await client.end();
   }
 }

@@ -1,7 +1,7 @@
-import { EventGenerator, type GraphInput } from '@keyflow/core';
+import type { GraphInput } from '@keyflow/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, waitFor, type Stack } from './harness.ts';
+import { generatorCounts, startStack, tableCounts, waitFor, waitForFinished, type Stack } from './harness.ts';
 
 const settings = { seed: 5, rate: 100_000, keys: 20_000, skew: 'zipf', total: 1_500_000, splits: 8 } as const;
 const graph = (table: string): GraphInput => ({
@@ -58,25 +58,11 @@ describe('recovery', () => {
     expect(recovering.reason).toMatch(/no heartbeat for .* within 2000 ms \(worker lost\)/);
     expect(recovered.attempt).toBe(2);
 
-    const done = await waitFor(
-      async () => {
-        const j = await stack.client.getJob(job.id);
-        if (j.state === 'FAILED') throw new Error(`job failed: ${j.failureReason}`);
-        return j.state === 'FINISHED' && j;
-      },
-      110_000,
-      'the job to finish',
-    );
+    const done = await waitForFinished(stack, job.id, 110_000);
     expect(done.attempt).toBe(2);
 
-    const gen = new EventGenerator({ ...settings, zipfExponent: 1 });
-    const expected = new Map<string, number>();
-    for (let i = 0; i < settings.total; i++) {
-      const u = gen.eventAt(i).user;
-      expected.set(u, (expected.get(u) ?? 0) + 1);
-    }
-    const rows = await sql<{ key: string; value: number }>('SELECT key, value FROM recovered_counts');
-    const actual = new Map(rows.map((r) => [r.key, Number(r.value)]));
+    const expected = generatorCounts(settings);
+    const actual = await tableCounts('recovered_counts');
     expect(actual.size).toBe(expected.size);
     expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
   });

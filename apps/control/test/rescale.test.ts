@@ -1,7 +1,6 @@
-import { EventGenerator, type GraphInput } from '@keyflow/core';
-import pg from 'pg';
+import type { GraphInput } from '@keyflow/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, waitFor, type Stack } from './harness.ts';
+import { generatorCounts, startStack, tableCounts, waitFor, waitForFinished, type Stack } from './harness.ts';
 
 const settings = { seed: 21, rate: 80_000, keys: 100_000, skew: 'zipf', total: 2_000_000, splits: 16 } as const;
 const graph: GraphInput = {
@@ -82,28 +81,11 @@ describe('live rescale', () => {
     expect(after.get('events#0@1')).toBe(before.get('events#0@1'));
     expect(after.has('events#1@1')).toBe(true);
 
-    const done = await waitFor(
-      async () => {
-        const j = await stack.client.getJob(job.id);
-        if (j.state === 'FAILED' || j.state === 'CANCELED') throw new Error(`job ${j.state}: ${j.failureReason}`);
-        return j.state === 'FINISHED' && j;
-      },
-      120_000,
-      'the job to finish',
-    );
+    const done = await waitForFinished(stack, job.id, 120_000);
     expect(done.events.filter((e) => e.toState === 'RECOVERING')).toEqual([]);
 
-    const gen = new EventGenerator({ ...settings, zipfExponent: 1 });
-    const expected = new Map<string, number>();
-    for (let i = 0; i < settings.total; i++) {
-      const u = gen.eventAt(i).user;
-      expected.set(u, (expected.get(u) ?? 0) + 1);
-    }
-    const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await client.connect();
-    const { rows } = await client.query<{ key: string; value: number }>('SELECT key, value FROM rescaled_counts');
-    await client.end();
-    const actual = new Map(rows.map((r) => [r.key, Number(r.value)]));
+    const expected = generatorCounts(settings);
+    const actual = await tableCounts('rescaled_counts');
     expect(actual.size).toBe(expected.size);
     expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
   });
