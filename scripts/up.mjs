@@ -1,5 +1,6 @@
 // `npm run up`: installs what is missing, finds or starts Postgres and Redis, migrates, starts the
-// control plane and two workers, and deploys the demo pipeline. Ctrl-C stops all it started.
+// control plane, two workers and the dashboard (built when its sources changed), and deploys the demo
+// pipeline. Ctrl-C stops all it started.
 import { execFile } from 'node:child_process';
 import { relative } from 'node:path';
 import { ensureDependencies, packageScript, ROOT } from './lib/deps.mjs';
@@ -16,9 +17,13 @@ import {
   startRedisChild,
   tcpReachable,
 } from './lib/services.mjs';
+import { ensureWebBuild, webStartCommand } from './lib/web.mjs';
 
 const CONTROL_PORT = Number(process.env.CONTROL_PORT || 4000);
 const API = `http://127.0.0.1:${CONTROL_PORT}/api`;
+const WEB_HOST = process.env.WEB_HOST || '127.0.0.1';
+const WEB_PORT = Number(process.env.WEB_PORT || 3000);
+const DASHBOARD = `http://${WEB_HOST}:${WEB_PORT}`;
 const PREFIX = process.env.KEYFLOW_PREFIX || 'kf';
 const HEALTH_DEADLINE_MS = 120_000;
 const ACTIVE_STATES = ['CREATED', 'SCHEDULING', 'RUNNING', 'RESCALING', 'RECOVERING'];
@@ -127,6 +132,22 @@ async function api(method, path, body) {
   return text ? JSON.parse(text) : null;
 }
 
+/** Waits until the dashboard serves its pages and reaches the API through its proxy. */
+async function waitForDashboard(web) {
+  const deadline = Date.now() + HEALTH_DEADLINE_MS;
+  while (Date.now() < deadline) {
+    if (!web.running) return false;
+    try {
+      const response = await fetch(`${DASHBOARD}/api/health`, { signal: AbortSignal.timeout(2000) });
+      if (response.status === 200) return true;
+    } catch {
+      // not listening yet
+    }
+    await sleep(500);
+  }
+  return false;
+}
+
 async function waitForHealth(control) {
   const deadline = Date.now() + HEALTH_DEADLINE_MS;
   while (Date.now() < deadline) {
@@ -167,6 +188,15 @@ async function deployDemo() {
 
 async function main() {
   await ensureDependencies({ log: say });
+  if (await tcpReachable(WEB_HOST, WEB_PORT)) {
+    throw new Error(`Port ${WEB_PORT} is in use: is Keyflow already running? Stop it, or set WEB_PORT.`);
+  }
+  // The dashboard builds (when its sources changed) while the databases and the engine start.
+  const webLog = fileLogger('web-build', (line) => /error|failed|warn/i.test(line));
+  const webBuild = ensureWebBuild({ log: say, onOutput: webLog }).then(
+    () => null,
+    (error) => error,
+  );
   const databaseUrl = await findPostgres();
   const redisUrl = await findRedis();
 
@@ -223,20 +253,36 @@ async function main() {
     say(`could not deploy the demo: ${error.message}`);
   }
 
+  let dashboard = false;
+  const buildError = await webBuild;
+  if (buildError) say(`the dashboard could not be built, so it is not running: ${buildError.message}`);
+  else {
+    const cmd = webStartCommand({ port: WEB_PORT, host: WEB_HOST, controlUrl: `http://127.0.0.1:${CONTROL_PORT}` });
+    const web = startService('web', cmd.command, cmd.args, { cwd: cmd.cwd, env: cmd.env });
+    services.push(web);
+    stops.push(() => web.stop());
+    web.exited.then(({ code, signal }) => {
+      if (!stopping) say(`the dashboard exited (${signal ?? `code ${code}`}); the engine keeps running.`);
+    });
+    dashboard = await waitForDashboard(web);
+    if (!dashboard && !stopping) say(`the dashboard did not answer at ${DASHBOARD}.\n${lastLines(web)}`);
+  }
+  if (stopping) return;
+
   const logs = relative(process.cwd(), LOG_DIR) || '.';
   const lines = [
     '',
-    'Keyflow is running.',
+    dashboard ? `Dashboard: ${DASHBOARD}` : 'Dashboard: not running (see above)',
     `  API:       ${API}`,
     ...(job
       ? [
-          `  Demo job:  ${job.id}`,
+          `  Demo job:  ${job.id}${dashboard ? `  ${DASHBOARD}/jobs/${job.id}` : ''}`,
           `  Watch it:  curl ${API}/jobs/${job.id}`,
           `             npm run watch -- ${job.id}`,
         ]
       : ['  Demo job:  not deployed (see above)']),
-    `  Logs:      ${logs}/control.log, ${logs}/worker-1.log, ${logs}/worker-2.log`,
-    'Press Ctrl-C to stop everything.',
+    `  Logs:      ${logs}/control.log, ${logs}/worker-1.log, ${logs}/worker-2.log, ${logs}/web.log`,
+    'Keyflow is running. Press Ctrl-C to stop everything.',
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -1,0 +1,5 @@
+import { JobList } from './JobList';
+
+export default function HomePage() {
+  return <JobList />;
+}

@@ -1,0 +1,8 @@
+import { PipelineEditor } from './PipelineEditor';
+
+export const metadata = { title: 'Pipeline · Keyflow' };
+
+export default async function PipelinePage({ params }: { params: Promise<{ id: string }> }) {
+  const { id } = await params;
+  return <PipelineEditor id={id} />;
+}

@@ -1,0 +1,35 @@
+'use client';
+import { useEffect, useRef } from 'react';
+
+/** A modal question with a destructive confirm button (native <dialog>, so focus and Escape behave). */
+export function ConfirmDialog(props: {
+  open: boolean;
+  title: string;
+  children?: React.ReactNode;
+  confirmLabel: string;
+  busy?: boolean;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const d = ref.current;
+    if (!d) return;
+    if (props.open && !d.open) d.showModal();
+    if (!props.open && d.open) d.close();
+  }, [props.open]);
+  return (
+    <dialog ref={ref} className="dialog" onCancel={props.onCancel} aria-labelledby="confirm-title">
+      <h2 id="confirm-title">{props.title}</h2>
+      <div className="dialog-body">{props.children}</div>
+      <div className="dialog-actions">
+        <button type="button" onClick={props.onCancel}>
+          Cancel
+        </button>
+        <button type="button" className="danger" disabled={props.busy} onClick={props.onConfirm} autoFocus>
+          {props.busy ? 'Working…' : props.confirmLabel}
+        </button>
+      </div>
+    </dialog>
+  );
+}

@@ -1,0 +1,173 @@
+'use client';
+import { ApiRequestError, type Pipeline } from '@keyflow/api';
+import type { GraphIssue } from '@keyflow/core';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { ReactFlowProvider } from '@xyflow/react';
+import { useRouter } from 'next/navigation';
+import { useEffect, useMemo, useState } from 'react';
+import { api, errorMessage, queryKeys } from '@/lib/api';
+import { BuilderCanvas } from './BuilderCanvas';
+import { emptyDoc, fromGraph, toGraph, type BuilderDoc } from './builderGraph';
+import { layoutDoc } from './layout';
+import { Palette } from './Palette';
+import { SettingsPanel } from './SettingsPanel';
+import { useBuilder } from './useBuilder';
+
+const DEFAULT_CHECKPOINT_INTERVAL_S = 10;
+
+function initialDoc(graph: unknown): BuilderDoc {
+  if (graph === undefined) return emptyDoc;
+  const { doc, placed } = fromGraph(graph);
+  return placed ? doc : layoutDoc(doc);
+}
+
+const sameGraph = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+interface Props {
+  /** The pipeline being edited; none for a new one. */
+  pipeline?: Pipeline;
+  /** The version shown on the canvas. */
+  version?: number;
+}
+
+function BuilderScreen({ pipeline, version }: Props) {
+  const router = useRouter();
+  const client = useQueryClient();
+  const shown = pipeline?.versions?.find((v) => v.version === version);
+  const savedGraph = useMemo(() => (shown ? toGraph(initialDoc(shown.graph)) : undefined), [shown]);
+  const builder = useBuilder(useMemo(() => initialDoc(shown?.graph), [shown]));
+  const [name, setName] = useState(pipeline?.name ?? '');
+  const [intervalS, setIntervalS] = useState(DEFAULT_CHECKPOINT_INTERVAL_S);
+  const [serverIssues, setServerIssues] = useState<GraphIssue[]>([]);
+
+  const { load } = builder;
+  useEffect(() => load(initialDoc(shown?.graph)), [shown, load]);
+
+  const graph = toGraph(builder.doc);
+  const dirty = savedGraph ? !sameGraph(graph, savedGraph) : builder.doc.nodes.length > 0;
+  useEffect(() => {
+    if (!dirty) return;
+    const warn = (e: BeforeUnloadEvent) => e.preventDefault();
+    window.addEventListener('beforeunload', warn);
+    return () => window.removeEventListener('beforeunload', warn);
+  }, [dirty]);
+  const valid = builder.issues.all.length === 0 && builder.doc.nodes.length > 0;
+
+  /** Saves the canvas as a new pipeline or a new version; answers the pipeline and the version saved. */
+  const save = useMutation({
+    mutationFn: async (): Promise<{ pipeline: Pipeline; version: number }> => {
+      setServerIssues([]);
+      const saved = pipeline ? await api.createVersion(pipeline.id, graph) : await api.createPipeline({ name: name.trim(), graph });
+      return { pipeline: saved, version: saved.latestVersion };
+    },
+    onSuccess: ({ pipeline: saved, version: v }) => {
+      client.setQueryData(queryKeys.pipeline(saved.id), saved);
+      void client.invalidateQueries({ queryKey: queryKeys.pipelines, exact: true });
+      if (!pipeline || v !== version) router.replace(`/pipelines/${saved.id}?version=${v}`);
+    },
+    onError: (error) => {
+      if (error instanceof ApiRequestError && error.body.issues) setServerIssues(error.body.issues);
+    },
+  });
+
+  const deploy = useMutation({
+    mutationFn: async () => {
+      const target = dirty ? await save.mutateAsync() : { pipeline: pipeline!, version: version! };
+      return api.deployJob({ pipelineId: target.pipeline.id, version: target.version, checkpointIntervalMs: Math.round(intervalS * 1000) });
+    },
+    onSuccess: (job) => {
+      void client.invalidateQueries({ queryKey: queryKeys.jobs, exact: true });
+      router.push(`/jobs/${job.id}`);
+    },
+  });
+
+  const nameProblem = !pipeline && !name.trim() ? 'Give the pipeline a name to save it' : undefined;
+  const busy = save.isPending || deploy.isPending;
+  const error = deploy.error ?? save.error;
+
+  return (
+    <div className="builder">
+      <div className="toolbar" role="toolbar" aria-label="Pipeline">
+        {pipeline ? (
+          <h1 className="toolbar-title">{pipeline.name}</h1>
+        ) : (
+          <input className="name-input" aria-label="Pipeline name" placeholder="Pipeline name" value={name} maxLength={100} onChange={(e) => setName(e.target.value)} />
+        )}
+        {pipeline && (
+          <select
+            aria-label="Version"
+            value={version}
+            onChange={(e) => router.replace(`/pipelines/${pipeline.id}?version=${e.target.value}`)}
+          >
+            {pipeline.versions?.map((v) => (
+              <option key={v.version} value={v.version}>
+                version {v.version}
+                {v.version === pipeline.latestVersion ? ' (latest)' : ''}
+              </option>
+            ))}
+          </select>
+        )}
+        <span className={`dirty ${dirty ? 'on' : ''}`} data-testid="save-state">
+          {dirty ? 'Unsaved changes' : `Saved as version ${version}`}
+        </span>
+        <span className="spacer" />
+        <button type="button" onClick={builder.undo} disabled={!builder.canUndo} title="Undo (Ctrl+Z)">
+          ↶ Undo
+        </button>
+        <button type="button" onClick={builder.redo} disabled={!builder.canRedo} title="Redo (Ctrl+Shift+Z)">
+          ↷ Redo
+        </button>
+        <button type="button" onClick={builder.autoLayout} disabled={!builder.doc.nodes.length}>
+          Auto layout
+        </button>
+        <button
+          type="button"
+          onClick={() => save.mutate()}
+          disabled={busy || !dirty || !!nameProblem || !builder.doc.nodes.length}
+          title={nameProblem ?? (valid ? undefined : 'The control plane will refuse an invalid pipeline; see the problems listed')}
+        >
+          {save.isPending ? 'Saving…' : pipeline ? 'Save as new version' : 'Save pipeline'}
+        </button>
+        <label className="interval" title="How often the job checkpoints">
+          checkpoint every
+          <input type="number" min={0.1} step={0.5} value={intervalS} aria-label="Checkpoint interval (s)" onChange={(e) => setIntervalS(Number(e.target.value) || DEFAULT_CHECKPOINT_INTERVAL_S)} />s
+        </label>
+        <button
+          type="button"
+          className="primary"
+          onClick={() => deploy.mutate()}
+          disabled={busy || !valid || !!nameProblem}
+          title={valid ? (dirty ? 'Saves a new version, then deploys it' : `Deploys version ${version}`) : 'Fix the problems first'}
+        >
+          {deploy.isPending ? 'Deploying…' : 'Deploy'}
+        </button>
+      </div>
+      {(error || serverIssues.length > 0) && (
+        <div className="banner banner-error" role="alert">
+          <strong>{deploy.error ? 'Could not deploy.' : 'Could not save.'}</strong> {error && errorMessage(error)}
+          {serverIssues.length > 0 && (
+            <ul>
+              {serverIssues.map((i, n) => (
+                <li key={n}>{i.message}</li>
+              ))}
+            </ul>
+          )}
+        </div>
+      )}
+      <div className="builder-body">
+        <Palette onAdd={(type) => builder.addOperator(type)} />
+        <BuilderCanvas builder={builder} />
+        <SettingsPanel builder={builder} />
+      </div>
+    </div>
+  );
+}
+
+/** The pipeline builder: palette, canvas and side panel, with save and deploy. */
+export function PipelineBuilder(props: Props) {
+  return (
+    <ReactFlowProvider>
+      <BuilderScreen {...props} />
+    </ReactFlowProvider>
+  );
+}

@@ -1,0 +1,176 @@
+import type { JobMetrics } from '@keyflow/api';
+import type { SliderLimits } from '@/features/job/scaling';
+import {
+  connectionProblem,
+  edgeId,
+  graphSchema,
+  maxParallelismOf,
+  operatorSpec,
+  validateGraph,
+  type Edge,
+  type GraphInput,
+  type GraphIssue,
+  type OperatorKind,
+  type Partitioning,
+  type Vertex,
+} from '@keyflow/core';
+import type { Edge as FlowEdge, Node as FlowNode } from '@xyflow/react';
+
+// The builder's document is React Flow's nodes and edges; these pure functions translate it to and from the
+// pipeline graph the API stores, and apply core's graph rules (the same module the server validates with).
+
+export type VertexDraft = Omit<Vertex, 'position'>;
+
+export interface OperatorNodeData extends Record<string, unknown> {
+  vertex: VertexDraft;
+  /** What is wrong with this operator, from validateGraph. */
+  issues?: string[];
+  /** On the job page: the live figures and the planned parallelism. */
+  live?: { metrics?: JobMetrics['vertices'][string]; parallelism: number; maxParallelism?: number; jobId?: string; rescalable?: boolean; scaling?: SliderLimits };
+}
+
+export interface PartitionEdgeData extends Record<string, unknown> {
+  partitioning: Partitioning;
+  key?: string;
+  issues?: string[];
+}
+
+export type OperatorNode = FlowNode<OperatorNodeData, OperatorKind>;
+export type PartitionEdge = FlowEdge<PartitionEdgeData>;
+
+export interface BuilderDoc {
+  nodes: OperatorNode[];
+  edges: PartitionEdge[];
+}
+
+export const emptyDoc: BuilderDoc = { nodes: [], edges: [] };
+
+export const kindOf = (type: string): OperatorKind => operatorSpec(type)?.kind ?? 'transform';
+
+export function edgeLabel(d: Pick<PartitionEdgeData, 'partitioning' | 'key'>): string {
+  return d.partitioning === 'hash' ? `hash(${d.key ?? '?'})` : d.partitioning;
+}
+
+/** The graph the API takes, from the canvas. */
+export function toGraph(doc: BuilderDoc): GraphInput {
+  return {
+    vertices: doc.nodes.map((n) => ({
+      ...n.data.vertex,
+      position: { x: Math.round(n.position.x), y: Math.round(n.position.y) },
+    })),
+    edges: doc.edges.map((e) => ({
+      from: e.source,
+      to: e.target,
+      partitioning: e.data?.partitioning ?? 'forward',
+      ...(e.data?.partitioning === 'hash' && e.data.key ? { key: e.data.key } : {}),
+    })),
+  };
+}
+
+export function toFlowEdge(e: Pick<Edge, 'from' | 'to' | 'partitioning' | 'key' | 'id'>): PartitionEdge {
+  return {
+    id: edgeId(e),
+    type: 'partition',
+    source: e.from,
+    target: e.to,
+    data: { partitioning: e.partitioning, ...(e.key !== undefined && { key: e.key }) },
+    label: edgeLabel(e),
+  };
+}
+
+/** The canvas of a stored graph; `placed` says whether every operator had a position (else lay it out). */
+export function fromGraph(input: unknown): { doc: BuilderDoc; placed: boolean } {
+  const parsed = graphSchema.safeParse(input);
+  if (!parsed.success) return { doc: emptyDoc, placed: true };
+  const { vertices, edges } = parsed.data;
+  const nodes: OperatorNode[] = vertices.map(({ position, ...vertex }, i) => ({
+    id: vertex.id,
+    type: kindOf(vertex.type),
+    position: position ?? { x: i * 260, y: 0 },
+    data: { vertex },
+  }));
+  return { doc: { nodes, edges: edges.map(toFlowEdge) }, placed: vertices.every((v) => v.position) };
+}
+
+/** An id for a new operator of `type`: the type itself, or the type with the first free number. */
+export function newVertexId(type: string, taken: Iterable<string>): string {
+  const ids = new Set(taken);
+  if (!ids.has(type)) return type;
+  for (let n = 2; ; n++) if (!ids.has(`${type}${n}`)) return `${type}${n}`;
+}
+
+export function newOperatorNode(type: string, position: { x: number; y: number }, doc: BuilderDoc): OperatorNode {
+  const id = newVertexId(type, doc.nodes.map((n) => n.id));
+  return { id, type: kindOf(type), position, data: { vertex: { id, type, parallelism: 1, settings: {} } } };
+}
+
+/** The field a keyed operator downstream of `vertexId` would key by: generator events by user, keyed results by key. */
+export function suggestKey(graph: Pick<GraphInput, 'vertices' | 'edges'>, vertexId: string, seen = new Set<string>()): string {
+  const v = graph.vertices.find((x) => x.id === vertexId);
+  if (!v || seen.has(vertexId)) return 'key';
+  seen.add(vertexId);
+  const kind = operatorSpec(v.type)?.kind;
+  if (v.type === 'generator') return 'user';
+  if (kind === 'keyed') return 'key';
+  const input = graph.edges.find((e) => e.to === vertexId);
+  return input ? suggestKey(graph, input.from, seen) : 'key';
+}
+
+/** How a new edge from `from` to `to` is partitioned: by key into keyed operators, else forward when it can chain. */
+export function defaultEdge(graph: Pick<GraphInput, 'vertices' | 'edges'>, from: string, to: string): Edge {
+  const a = graph.vertices.find((v) => v.id === from);
+  const b = graph.vertices.find((v) => v.id === to);
+  if (b && operatorSpec(b.type)?.kind === 'keyed') return { from, to, partitioning: 'hash', key: suggestKey(graph, from) };
+  const partitioning: Partitioning = a && b && a.parallelism === b.parallelism ? 'forward' : 'rebalance';
+  return { from, to, partitioning };
+}
+
+/** Why the canvas refuses to connect `from` to `to`, or undefined: core's rule, with the partitioning the edge would get. */
+export function connectionRefusal(doc: BuilderDoc, from: string | null, to: string | null): string | undefined {
+  if (!from || !to) return 'connect an output to an input';
+  const graph = toGraph(doc) as Pick<GraphInput, 'vertices' | 'edges'> & { vertices: Vertex[]; edges: Edge[] };
+  return connectionProblem(graph, from, to, defaultEdge(graph, from, to).partitioning);
+}
+
+/** Zod's wording for a missing value is "Invalid input: expected string, received undefined": say "required". */
+export function friendlyMessage(message: string): string {
+  if (/received undefined/.test(message)) return 'required';
+  return message.replace(/^Invalid input: /, '');
+}
+
+export interface IssueIndex {
+  /** Issues of each operator, by id. */
+  vertices: Map<string, GraphIssue[]>;
+  /** Issues of each edge, by `from->to`. */
+  edges: Map<string, GraphIssue[]>;
+  /** Each operator's messages per field (`parallelism`, `settings.table`, ...), for inline errors. */
+  fields: Map<string, Map<string, string>>;
+  all: GraphIssue[];
+}
+
+/** The issues validateGraph finds in the canvas, indexed by the operator, edge and field they belong to. */
+export function indexIssues(doc: BuilderDoc): IssueIndex {
+  const result = validateGraph(toGraph(doc));
+  const index: IssueIndex = { vertices: new Map(), edges: new Map(), fields: new Map(), all: [] };
+  if (result.ok) return index;
+  for (const issue of result.issues) {
+    const clean = { ...issue, message: friendlyMessage(issue.message) };
+    index.all.push(clean);
+    const [list, i, ...field] = issue.path;
+    if (issue.edgeId) index.edges.set(issue.edgeId, [...(index.edges.get(issue.edgeId) ?? []), clean]);
+    const vertexId = issue.vertexId ?? (list === 'vertices' && typeof i === 'number' ? doc.nodes[i]?.id : undefined);
+    if (vertexId) {
+      index.vertices.set(vertexId, [...(index.vertices.get(vertexId) ?? []), clean]);
+      if (list === 'vertices' && field.length) {
+        const fields = index.fields.get(vertexId) ?? new Map<string, string>();
+        const name = field.join('.');
+        if (!fields.has(name)) fields.set(name, clean.message);
+        index.fields.set(vertexId, fields);
+      }
+    }
+  }
+  return index;
+}
+
+/** The highest parallelism an operator may have (its maxParallelism; a source's splits). */
+export const parallelismLimit = (v: VertexDraft) => maxParallelismOf(v);

@@ -1,0 +1,64 @@
+import { operatorSpec } from '@keyflow/core';
+import { Handle, Position } from '@xyflow/react';
+import { backpressureColor, backpressureLevel } from '@/features/job/backpressure';
+import { ParallelismSlider } from '@/features/job/ParallelismSlider';
+import { formatCount, formatRate } from '@/lib/format';
+import type { OperatorNodeData } from '../builderGraph';
+
+const KIND_ICON = { source: '▶', transform: 'ƒ', keyed: '◆', sink: '■' } as const;
+
+/** The body every operator node shares; the node type decides which handles it has. */
+export function OperatorCard({ data, selected, input, output }: { data: OperatorNodeData; selected?: boolean; input: boolean; output: boolean }) {
+  const { vertex, issues, live } = data;
+  const spec = operatorSpec(vertex.type);
+  const kind = spec?.kind ?? 'transform';
+  const metrics = live?.metrics;
+  const level = backpressureLevel(metrics?.backpressure);
+  const parallelism = live?.parallelism ?? vertex.parallelism;
+  const classes = ['op', `op-${kind}`, selected && 'selected', issues?.length && 'has-issues', live && `bp-${level}`].filter(Boolean);
+  return (
+    <div
+      className={classes.join(' ')}
+      data-testid={`node-${vertex.id}`}
+      data-issues={issues?.length ?? 0}
+      style={live ? { borderColor: backpressureColor[level] } : undefined}
+      title={issues?.length ? issues.join('\n') : spec?.description}
+    >
+      {input && <Handle type="target" position={Position.Left} isConnectable={!live} />}
+      <div className="op-head">
+        <span className="op-icon" aria-hidden>
+          {KIND_ICON[kind]}
+        </span>
+        <span className="op-name">{vertex.name || spec?.label || vertex.type}</span>
+        <span className="op-par" title={live?.maxParallelism ? `parallelism ${parallelism}, maxParallelism ${live.maxParallelism}` : 'parallelism'}>
+          ×{parallelism}
+        </span>
+      </div>
+      <div className="op-sub">
+        {vertex.id} · {spec?.label ?? vertex.type}
+      </div>
+      {!!issues?.length && (
+        <div className="op-issues" role="note">
+          ⚠ {issues.length === 1 ? issues[0] : `${issues.length} problems`}
+        </div>
+      )}
+      {live && (
+        <div className="op-live" data-testid={`live-${vertex.id}`}>
+          <span title="records in per second">in {formatRate(metrics?.recordsInPerSec ?? 0)}</span>
+          <span title="records out per second">out {formatRate(metrics?.recordsOutPerSec ?? 0)}</span>
+          <span className="bp" title="share of time waiting on full output channels (backpressure)">
+            <span className="bp-bar">
+              <span style={{ width: `${Math.round((metrics?.backpressure ?? 0) * 100)}%`, background: backpressureColor[level] }} />
+            </span>
+            {Math.round((metrics?.backpressure ?? 0) * 100)}% bp
+          </span>
+          {!!metrics?.deadLetters && <span className="dead">{formatCount(metrics.deadLetters)} dead letters</span>}
+        </div>
+      )}
+      {live?.jobId && live.scaling && (
+        <ParallelismSlider jobId={live.jobId} vertexId={vertex.id} parallelism={parallelism} limits={live.scaling} enabled={!!live.rescalable} />
+      )}
+      {output && <Handle type="source" position={Position.Right} isConnectable={!live} />}
+    </div>
+  );
+}

@@ -1,0 +1,100 @@
+'use client';
+import type { JobDetail } from '@keyflow/api';
+import { Background, Controls, MarkerType, ReactFlow, ReactFlowProvider, type NodeChange } from '@xyflow/react';
+import { useCallback, useMemo, useState } from 'react';
+import { fromGraph, type OperatorNode, type PartitionEdge } from '@/features/builder/builderGraph';
+import { layoutDoc } from '@/features/builder/layout';
+import { edgeTypes } from '@/features/builder/edges';
+import { nodeTypes } from '@/features/builder/nodes';
+import { formatRate } from '@/lib/format';
+import { backpressureColor, backpressureLevel } from './backpressure';
+import { sliderLimits } from './scaling';
+
+/** The job's graph, read-only: each operator's parallelism, live rates and backpressure; edges coloured by the backpressure of their producer. */
+function Graph({ job, selected, onSelect }: { job: JobDetail; selected?: string; onSelect: (vertexId?: string) => void }) {
+  // Laid out afresh, as Flink does, with room on every edge for its partitioning and rate.
+  const base = useMemo(() => layoutDoc(fromGraph(job.graph).doc, { ranksep: 150 }), [job.graph]);
+  const running = job.state === 'RUNNING' || job.state === 'RESCALING';
+  // The nodes are rebuilt on every metrics event: they carry the sizes React Flow measured, or it would hide
+  // them again until it measures anew.
+  const [measured, setMeasured] = useState<Record<string, { width: number; height: number }>>({});
+  const onNodesChange = useCallback((changes: NodeChange<OperatorNode>[]) => {
+    const sizes = changes.flatMap((c) => (c.type === 'dimensions' && c.dimensions ? [[c.id, c.dimensions] as const] : []));
+    if (sizes.length) setMeasured((m) => ({ ...m, ...Object.fromEntries(sizes) }));
+  }, []);
+
+  const nodes: OperatorNode[] = base.nodes.map((n) => {
+    const plan = job.plan.vertices[n.id];
+    return {
+      ...n,
+      measured: measured[n.id],
+      selected: n.id === selected,
+      draggable: false,
+      connectable: false,
+      data: {
+        ...n.data,
+        live: {
+          metrics: job.metrics?.vertices[n.id],
+          parallelism: plan?.parallelism ?? n.data.vertex.parallelism,
+          maxParallelism: plan?.maxParallelism,
+          jobId: job.id,
+          scaling: sliderLimits(job.graph, job.plan, n.id),
+          rescalable: running,
+        },
+      },
+    };
+  });
+  const edges: PartitionEdge[] = base.edges.map((e) => {
+    const producer = job.metrics?.vertices[e.source];
+    const level = backpressureLevel(producer?.backpressure);
+    const color = running ? backpressureColor[level] : '#9aa5b1';
+    return {
+      ...e,
+      animated: running && (producer?.recordsOutPerSec ?? 0) > 0,
+      style: { stroke: color, strokeWidth: level === 'ok' ? 2 : 3 },
+      markerEnd: { type: MarkerType.ArrowClosed, color },
+      label: `${e.label}${running && producer ? ` · ${formatRate(producer.recordsOutPerSec)}` : ''}`,
+      className: `edge-bp-${level}`,
+    };
+  });
+
+  return (
+    <ReactFlow
+      nodes={nodes}
+      edges={edges}
+      nodeTypes={nodeTypes}
+      edgeTypes={edgeTypes}
+      onNodesChange={onNodesChange}
+      nodesDraggable={false}
+      nodesConnectable={false}
+      elementsSelectable
+      onNodeClick={(_, n) => onSelect(n.id === selected ? undefined : n.id)}
+      onPaneClick={() => onSelect(undefined)}
+      fitView
+      fitViewOptions={{ padding: 0.2, maxZoom: 1.1 }}
+      proOptions={{ hideAttribution: true }}
+      deleteKeyCode={null}
+    >
+      <Background gap={20} />
+      <Controls showInteractive={false} />
+    </ReactFlow>
+  );
+}
+
+export function JobGraph(props: { job: JobDetail; selected?: string; onSelect: (vertexId?: string) => void }) {
+  return (
+    <div className="job-graph" data-testid="job-graph">
+      <ReactFlowProvider>
+        <Graph {...props} />
+      </ReactFlowProvider>
+      <div className="legend">
+        backpressure:
+        {(['ok', 'low', 'high'] as const).map((l) => (
+          <span key={l}>
+            <span className="swatch" style={{ background: backpressureColor[l] }} /> {l === 'ok' ? 'OK ≤ 10%' : l === 'low' ? 'LOW ≤ 50%' : 'HIGH > 50%'}
+          </span>
+        ))}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,190 @@
+import { EventEmitter } from 'node:events';
+import type { Checkpoint, CheckpointDetail, Job, JobDetail } from '@keyflow/api';
+import { QueryClient, QueryObserver } from '@tanstack/react-query';
+import { describe, expect, it } from 'vitest';
+import { queryKeys } from './api';
+import { bindEventsToCache, checkpointsWithAck, checkpointsWithResult, checkpointsWithTriggered, jobsWithState, withSeenHistory } from './liveCache';
+
+const JOB = '11111111-1111-4111-8111-111111111111';
+const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+
+const job: Job = {
+  id: JOB,
+  pipelineId: '22222222-2222-4222-8222-222222222222',
+  pipelineName: 'p',
+  version: 1,
+  state: 'RUNNING',
+  attempt: 1,
+  plan: { vertices: { src: { parallelism: 1, maxParallelism: 16 } } },
+  checkpointIntervalMs: 1000,
+  restoredFromId: null,
+  failureReason: null,
+  createdAt: at(0),
+  updatedAt: at(0),
+  endedAt: null,
+};
+const detail: JobDetail = { ...job, graph: {}, events: [], metrics: null, latestCheckpoints: [], sinkGuarantees: {} };
+
+const completed = (id: number, number: number, extra: Partial<Checkpoint> = {}): Checkpoint => ({
+  id,
+  jobId: JOB,
+  number,
+  attempt: 1,
+  kind: 'PERIODIC',
+  status: 'COMPLETED',
+  acknowledged: 2,
+  totalSubtasks: 2,
+  triggeredAt: at(number),
+  completedAt: at(number + 1),
+  durationMs: 120,
+  bytes: 2048,
+  alignmentMs: 3,
+  failureReason: null,
+  ...extra,
+});
+
+function setup() {
+  const client = new QueryClient();
+  const socket = new EventEmitter();
+  client.setQueryData(queryKeys.jobs, [job]);
+  client.setQueryData(queryKeys.job(JOB), detail);
+  client.setQueryData<CheckpointDetail[]>(queryKeys.checkpoints(JOB), []);
+  const unbind = bindEventsToCache(socket, client);
+  return { client, socket, unbind };
+}
+
+describe('socket events update the query cache', () => {
+  it('a lifecycle transition moves the job in the list and in its detail, and is appended to its events once', () => {
+    const { client, socket } = setup();
+    const e = { jobId: JOB, attempt: 1, from: 'RUNNING', to: 'STOPPING', reason: 'stop requested', at: at(5) } as const;
+    socket.emit('job:state', e);
+    socket.emit('job:state', e);
+    expect(client.getQueryData<Job[]>(queryKeys.jobs)![0]!.state).toBe('STOPPING');
+    const d = client.getQueryData<JobDetail>(queryKeys.job(JOB))!;
+    expect(d.state).toBe('STOPPING');
+    expect(d.events).toEqual([{ at: at(5), attempt: 1, fromState: 'RUNNING', toState: 'STOPPING', reason: 'stop requested' }]);
+  });
+
+  it('a terminal state sets the end time and a failure its reason', () => {
+    const { client, socket } = setup();
+    socket.emit('job:state', { jobId: JOB, attempt: 2, from: 'RECOVERING', to: 'FAILED', reason: 'too many restarts', at: at(9) });
+    const d = client.getQueryData<JobDetail>(queryKeys.job(JOB))!;
+    expect(d).toMatchObject({ state: 'FAILED', attempt: 2, endedAt: at(9), failureReason: 'too many restarts' });
+  });
+
+  it('a job the list does not know makes the list stale, to be fetched again', () => {
+    const { client, socket } = setup();
+    socket.emit('job:state', { jobId: '33333333-3333-4333-8333-333333333333', attempt: 1, from: null, to: 'CREATED', reason: null, at: at(1) });
+    expect(client.getQueryState(queryKeys.jobs)!.isInvalidated).toBe(true);
+    expect(jobsWithState([job], { jobId: 'other', attempt: 1, from: null, to: 'CREATED', reason: null, at: at(1) })).toBeUndefined();
+  });
+
+  it('a checkpoint appears pending, counts its acknowledgements, then completes with its size and duration', () => {
+    const { client, socket } = setup();
+    socket.emit('checkpoint:triggered', { jobId: JOB, checkpointId: 41, number: 7, kind: 'PERIODIC', totalSubtasks: 2, at: at(10) });
+    let list = client.getQueryData<CheckpointDetail[]>(queryKeys.checkpoints(JOB))!;
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatchObject({ id: 41, number: 7, status: 'PENDING', acknowledged: 0, totalSubtasks: 2 });
+
+    const ack = { jobId: JOB, checkpointId: 41, number: 7, vertexId: 'src', subtaskIndex: 0, ackedAt: at(10), alignmentMs: 0, syncMs: 1, asyncMs: 4, bytes: 100, totalSubtasks: 2 };
+    socket.emit('checkpoint:ack', { ...ack, acknowledged: 1 });
+    socket.emit('checkpoint:ack', { ...ack, acknowledged: 1 });
+    list = client.getQueryData<CheckpointDetail[]>(queryKeys.checkpoints(JOB))!;
+    expect(list[0]).toMatchObject({ acknowledged: 1, bytes: 100 });
+    expect(list[0]!.acks).toHaveLength(1);
+
+    socket.emit('checkpoint:completed', completed(41, 7));
+    list = client.getQueryData<CheckpointDetail[]>(queryKeys.checkpoints(JOB))!;
+    expect(list[0]).toMatchObject({ status: 'COMPLETED', durationMs: 120, bytes: 2048, acknowledged: 2 });
+    expect(list[0]!.acks).toHaveLength(1);
+    expect(client.getQueryData<JobDetail>(queryKeys.job(JOB))!.latestCheckpoints.map((c) => c.status)).toEqual(['COMPLETED']);
+  });
+
+  it('a failed checkpoint keeps its reason; newer checkpoints stay first', () => {
+    const { client, socket } = setup();
+    socket.emit('checkpoint:completed', completed(40, 6));
+    socket.emit('checkpoint:failed', completed(41, 7, { status: 'FAILED', completedAt: null, durationMs: null, failureReason: 'timed out after 1000 ms waiting for sink#0' }));
+    const list = client.getQueryData<CheckpointDetail[]>(queryKeys.checkpoints(JOB))!;
+    expect(list.map((c) => [c.number, c.status])).toEqual([
+      [7, 'FAILED'],
+      [6, 'COMPLETED'],
+    ]);
+    expect(list[0]!.failureReason).toMatch(/timed out/);
+  });
+
+  it('metrics replace the job’s live figures', () => {
+    const { client, socket } = setup();
+    const metrics = {
+      jobId: JOB,
+      at: at(3),
+      vertices: { src: { recordsInPerSec: 0, recordsOutPerSec: 900, backpressure: 0.2, deadLetters: 0, recordsIn: 0, recordsOut: 2700 } },
+      subtasks: [],
+    };
+    socket.emit('job:metrics', metrics);
+    expect(client.getQueryData<JobDetail>(queryKeys.job(JOB))!.metrics).toEqual(metrics);
+  });
+
+  it('events for queries not in the cache change nothing, and unbinding stops the updates', () => {
+    const { client, socket, unbind } = setup();
+    socket.emit('checkpoint:completed', { ...completed(1, 1), jobId: 'not-cached' });
+    expect(client.getQueryData(queryKeys.checkpoints('not-cached'))).toBeUndefined();
+    unbind();
+    expect(socket.listenerCount('job:state')).toBe(0);
+    socket.emit('job:state', { jobId: JOB, attempt: 1, from: 'RUNNING', to: 'CANCELED', reason: null, at: at(4) });
+    expect(client.getQueryData<Job[]>(queryKeys.jobs)![0]!.state).toBe('RUNNING');
+  });
+});
+
+describe('checkpoint history folds', () => {
+  const pending = { jobId: JOB, checkpointId: 5, number: 5, kind: 'PERIODIC', totalSubtasks: 3, at: at(1) } as const;
+
+  it('add a triggered checkpoint once, sorted newest first', () => {
+    const once = checkpointsWithTriggered([{ ...completed(4, 4), acks: [] }], pending, 1);
+    expect(once.map((c) => c.number)).toEqual([5, 4]);
+    expect(checkpointsWithTriggered(once, pending, 1)).toBe(once);
+  });
+
+  it('ignore acks of unknown checkpoints and never lower a count', () => {
+    const list = [{ ...completed(5, 5, { acknowledged: 3, totalSubtasks: 3 }), acks: [] }];
+    const ack = { jobId: JOB, checkpointId: 5, number: 5, vertexId: 'a', subtaskIndex: 1, ackedAt: at(2), alignmentMs: 0, syncMs: 0, asyncMs: 0, bytes: 1, acknowledged: 1, totalSubtasks: 3 };
+    expect(checkpointsWithAck(list, { ...ack, checkpointId: 99 })).toBe(list);
+    expect(checkpointsWithAck(list, ack)[0]!.acknowledged).toBe(3);
+  });
+
+  it('insert a result that was never seen pending', () => {
+    expect(checkpointsWithResult([], completed(9, 9))[0]).toMatchObject({ id: 9, acks: [] });
+  });
+
+  it('keep rows the server dropped past its retention when it is asked again', () => {
+    const seen = [8, 7, 6, 5].map((n) => ({ ...completed(n, n), acks: [] }));
+    const fresh = [9, 8, 7].map((n) => ({ ...completed(n, n), acks: [] }));
+    expect(withSeenHistory(fresh, seen).map((c) => c.number)).toEqual([9, 8, 7, 6, 5]);
+    expect(withSeenHistory(fresh, undefined)).toBe(fresh);
+  });
+});
+
+describe('events that race a fetch', () => {
+  it('a transition that arrives while the job is being fetched makes it fetch again, so an older answer cannot win', async () => {
+    const client = new QueryClient();
+    const socket = new EventEmitter();
+    bindEventsToCache(socket, client);
+    const answers = [{ ...detail, state: 'SCHEDULING' as const }, { ...detail, state: 'RUNNING' as const }];
+    let calls = 0;
+    // An observer, as the job page has: invalidation refetches the queries someone is looking at.
+    const observer = new QueryObserver(client, {
+      queryKey: queryKeys.job(JOB),
+      queryFn: async () => {
+        const answer = answers[calls++]!;
+        await new Promise((r) => setTimeout(r, 20));
+        return answer;
+      },
+    });
+    const unsubscribe = observer.subscribe(() => {});
+    await new Promise((r) => setTimeout(r, 5));
+    socket.emit('job:state', { jobId: JOB, attempt: 1, from: 'SCHEDULING', to: 'RUNNING', reason: null, at: at(2) });
+    await new Promise((r) => setTimeout(r, 80));
+    unsubscribe();
+    expect(calls).toBe(2);
+    expect(client.getQueryData<JobDetail>(queryKeys.job(JOB))!.state).toBe('RUNNING');
+  });
+});

@@ -1,0 +1,240 @@
+import type { Checkpoint, CheckpointDetail, Job, JobDetail, ServerEventName, ServerEventPayload } from '@keyflow/api';
+import type { QueryClient } from '@tanstack/react-query';
+import { queryKeys } from './api';
+
+// Pure functions that fold one Socket.IO event into cached REST data. Each returns the same object when the
+// event changes nothing, so TanStack Query does not re-render for it.
+
+type StateEvent = ServerEventPayload<'job:state'>;
+type TriggeredEvent = ServerEventPayload<'checkpoint:triggered'>;
+type AckEvent = ServerEventPayload<'checkpoint:ack'>;
+type MetricsEvent = ServerEventPayload<'job:metrics'>;
+type ScalingEvent = ServerEventPayload<'scaling:event'>;
+
+const TERMINAL = new Set(['STOPPED', 'CANCELED', 'FAILED', 'FINISHED']);
+
+/** A job (list row or detail) after a lifecycle transition. */
+export function withJobState<J extends Job>(job: J, e: StateEvent): J {
+  if (job.id !== e.jobId) return job;
+  if (job.state === e.to && job.attempt === e.attempt) return job;
+  return {
+    ...job,
+    state: e.to,
+    attempt: e.attempt,
+    updatedAt: e.at,
+    ...(TERMINAL.has(e.to) && { endedAt: job.endedAt ?? e.at }),
+    ...(e.to === 'FAILED' && { failureReason: e.reason ?? job.failureReason }),
+  };
+}
+
+/** The job list after a transition; `undefined` when the job is not in it (the list must be fetched again). */
+export function jobsWithState(jobs: Job[], e: StateEvent): Job[] | undefined {
+  const index = jobs.findIndex((j) => j.id === e.jobId);
+  if (index < 0) return undefined;
+  const next = withJobState(jobs[index]!, e);
+  if (next === jobs[index]) return jobs;
+  return jobs.map((j, i) => (i === index ? next : j));
+}
+
+/** A job's detail after a transition: new state, and the event appended to its lifecycle history once. */
+export function jobDetailWithState(job: JobDetail, e: StateEvent): JobDetail {
+  if (job.id !== e.jobId) return job;
+  const seen = job.events.some((x) => x.at === e.at && x.toState === e.to && x.attempt === e.attempt);
+  const moved = withJobState(job, e);
+  if (seen && moved === job) return job;
+  return {
+    ...moved,
+    events: seen ? job.events : [...job.events, { at: e.at, attempt: e.attempt, fromState: e.from, toState: e.to, reason: e.reason }],
+  };
+}
+
+/** A pending checkpoint as `checkpoint:triggered` describes it. */
+export function pendingCheckpoint(e: TriggeredEvent, attempt: number): CheckpointDetail {
+  return {
+    id: e.checkpointId,
+    jobId: e.jobId,
+    number: e.number,
+    attempt,
+    kind: e.kind,
+    status: 'PENDING',
+    acknowledged: 0,
+    totalSubtasks: e.totalSubtasks,
+    triggeredAt: e.at,
+    completedAt: null,
+    durationMs: null,
+    bytes: 0,
+    alignmentMs: null,
+    failureReason: null,
+    acks: [],
+  };
+}
+
+/** Newest first, as the API lists them. */
+const byNumberDesc = (a: Checkpoint, b: Checkpoint) => b.number - a.number;
+
+/** The checkpoint history after a checkpoint was triggered (added once, pending). */
+export function checkpointsWithTriggered(list: CheckpointDetail[], e: TriggeredEvent, attempt: number): CheckpointDetail[] {
+  if (list.some((c) => c.id === e.checkpointId)) return list;
+  return [pendingCheckpoint(e, attempt), ...list].sort(byNumberDesc);
+}
+
+/** The checkpoint history after one subtask acknowledged: its count goes up and the ack is kept for the detail. */
+export function checkpointsWithAck(list: CheckpointDetail[], e: AckEvent): CheckpointDetail[] {
+  const index = list.findIndex((c) => c.id === e.checkpointId);
+  if (index < 0) return list;
+  const c = list[index]!;
+  if (c.acks.some((a) => a.vertexId === e.vertexId && a.subtaskIndex === e.subtaskIndex)) return list;
+  const ack = {
+    vertexId: e.vertexId,
+    subtaskIndex: e.subtaskIndex,
+    ackedAt: e.ackedAt,
+    alignmentMs: e.alignmentMs,
+    syncMs: e.syncMs,
+    asyncMs: e.asyncMs,
+    bytes: e.bytes,
+  };
+  const next: CheckpointDetail = {
+    ...c,
+    // A late ack never takes a finished checkpoint's count back.
+    acknowledged: Math.max(c.acknowledged, e.acknowledged),
+    totalSubtasks: e.totalSubtasks,
+    bytes: c.status === 'PENDING' ? c.bytes + e.bytes : c.bytes,
+    acks: [...c.acks, ack],
+  };
+  return list.map((x, i) => (i === index ? next : x));
+}
+
+/** The checkpoint history after a checkpoint completed or failed: its final row replaces the pending one. */
+export function checkpointsWithResult(list: CheckpointDetail[], e: Checkpoint): CheckpointDetail[] {
+  const index = list.findIndex((c) => c.id === e.id);
+  if (index < 0) return [{ ...e, acks: [] }, ...list].sort(byNumberDesc);
+  const c = list[index]!;
+  return list.map((x, i) => (i === index ? { ...c, ...e, acks: c.acks } : x));
+}
+
+/**
+ * A refetched checkpoint history, keeping the older rows this page saw: the control plane deletes checkpoints
+ * past its retention, but their history (duration, size, acks) still belongs on the timeline and in the table.
+ */
+export function withSeenHistory(fresh: CheckpointDetail[], seen: CheckpointDetail[] | undefined, keep = 100): CheckpointDetail[] {
+  if (!seen?.length) return fresh;
+  const oldest = Math.min(...fresh.map((c) => c.number));
+  const ids = new Set(fresh.map((c) => c.id));
+  const older = seen.filter((c) => !ids.has(c.id) && c.number < oldest && c.status !== 'PENDING');
+  return older.length ? [...fresh, ...older].sort(byNumberDesc).slice(0, keep) : fresh;
+}
+
+/** The job detail's latest checkpoints (no acks) after any checkpoint event. */
+export function latestWithCheckpoint(job: JobDetail, c: Checkpoint): JobDetail {
+  if (job.id !== c.jobId) return job;
+  const others = job.latestCheckpoints.filter((x) => x.id !== c.id);
+  const { acks: _acks, ...row } = c as CheckpointDetail;
+  return { ...job, latestCheckpoints: [row, ...others].sort(byNumberDesc).slice(0, 10) };
+}
+
+/** Scaling statuses after which a rescale changes no more. */
+export const SCALING_SETTLED: ReadonlySet<string> = new Set(['COMPLETED', 'ROLLED_BACK', 'FAILED']);
+
+/** A job's scaling events (newest first) after one changed phase: it replaces its row, or is added. */
+export function scalingEventsWith(list: ScalingEvent[], e: ScalingEvent): ScalingEvent[] {
+  const index = list.findIndex((x) => x.id === e.id);
+  if (index < 0) return [e, ...list].sort((a, b) => b.id - a.id);
+  const old = list[index]!;
+  // Events can overtake each other (the socket against a refetch): a settled row never goes back.
+  if (SCALING_SETTLED.has(old.status) && !SCALING_SETTLED.has(e.status)) return list;
+  return list.map((x, i) => (i === index ? e : x));
+}
+
+export function jobDetailWithMetrics(job: JobDetail, e: MetricsEvent): JobDetail {
+  if (job.id !== e.jobId) return job;
+  return { ...job, metrics: e };
+}
+
+/** The subset of a Socket.IO client the binding needs (so tests can drive it with a plain emitter). */
+// Socket.IO types each listener by its event; the binding keeps that pairing itself, in `handlers`.
+type Listener = (payload: any) => void;
+export interface EventSource {
+  on(event: ServerEventName, listener: Listener): unknown;
+  off(event: ServerEventName, listener: Listener): unknown;
+}
+
+/**
+ * Applies every server event to the query cache, so pages that read the cache update live. Returns a function
+ * that removes the listeners.
+ */
+export function bindEventsToCache(socket: EventSource, client: QueryClient): () => void {
+  const attemptOf = (jobId: string) => client.getQueryData<JobDetail>(queryKeys.job(jobId))?.attempt ?? 1;
+  /**
+   * Folds an event into a cached query. While that query is being fetched its answer may predate the event,
+   * so it is fetched again instead (and a query nobody has asked for is left alone).
+   */
+  const refetchSoon = new Set<string>();
+  /** Fetches a query again once its fetch in flight is done (asking now would only join that fetch). */
+  const refetchAfterFetch = (queryKey: readonly unknown[]) => {
+    const query = client.getQueryCache().find({ queryKey, exact: true });
+    if (!query || refetchSoon.has(query.queryHash)) return;
+    refetchSoon.add(query.queryHash);
+    const unsubscribe = client.getQueryCache().subscribe((event) => {
+      if (event.query !== query || query.state.fetchStatus !== 'idle') return;
+      unsubscribe();
+      refetchSoon.delete(query.queryHash);
+      void client.invalidateQueries({ queryKey, exact: true });
+    });
+  };
+  const update = <T>(queryKey: readonly unknown[], f: (data: T) => T) => {
+    const state = client.getQueryState<T>(queryKey);
+    if (!state) return;
+    if (state.fetchStatus === 'fetching') refetchAfterFetch(queryKey);
+    else if (state.data === undefined) void client.invalidateQueries({ queryKey, exact: true });
+    else client.setQueryData<T>(queryKey, (data) => (data === undefined ? data : f(data)));
+  };
+  const updateCheckpoints = (jobId: string, f: (list: CheckpointDetail[]) => CheckpointDetail[]) => update(queryKeys.checkpoints(jobId), f);
+  const updateJob = (jobId: string, f: (job: JobDetail) => JobDetail) => update(queryKeys.job(jobId), f);
+
+  const handlers: Partial<Record<ServerEventName, Listener>> = {
+    'job:state': (e: StateEvent) => {
+      updateJob(e.jobId, (job) => jobDetailWithState(job, e));
+      const jobs = client.getQueryState<Job[]>(queryKeys.jobs);
+      if (jobs?.fetchStatus === 'fetching') refetchAfterFetch(queryKeys.jobs);
+      else if (jobs) {
+        const next = jobs.data && jobsWithState(jobs.data, e);
+        if (next) client.setQueryData(queryKeys.jobs, next);
+        else void client.invalidateQueries({ queryKey: queryKeys.jobs, exact: true });
+      }
+      // A job that ends writes its final savepoint and end time: read them once rather than guess.
+      if (TERMINAL.has(e.to)) void client.invalidateQueries({ queryKey: queryKeys.job(e.jobId) });
+    },
+    'checkpoint:triggered': (e: TriggeredEvent) => {
+      const attempt = attemptOf(e.jobId);
+      updateCheckpoints(e.jobId, (list) => checkpointsWithTriggered(list, e, attempt));
+      updateJob(e.jobId, (job) => latestWithCheckpoint(job, pendingCheckpoint(e, attempt)));
+    },
+    'checkpoint:ack': (e: AckEvent) => {
+      updateCheckpoints(e.jobId, (list) => checkpointsWithAck(list, e));
+    },
+    'checkpoint:completed': (e: Checkpoint) => {
+      updateCheckpoints(e.jobId, (list) => checkpointsWithResult(list, e));
+      updateJob(e.jobId, (job) => latestWithCheckpoint(job, e));
+    },
+    'checkpoint:failed': (e: Checkpoint) => {
+      updateCheckpoints(e.jobId, (list) => checkpointsWithResult(list, e));
+      updateJob(e.jobId, (job) => latestWithCheckpoint(job, e));
+    },
+    'job:metrics': (e: MetricsEvent) => {
+      updateJob(e.jobId, (job) => jobDetailWithMetrics(job, e));
+    },
+    'scaling:event': (e: ScalingEvent) => {
+      update<ScalingEvent[]>(queryKeys.scaling(e.jobId), (list) => scalingEventsWith(list, e));
+      // A settled rescale changed the plan's parallelism and the key-group owners: read them once.
+      if (SCALING_SETTLED.has(e.status)) {
+        void client.invalidateQueries({ queryKey: queryKeys.job(e.jobId), exact: true });
+        void client.invalidateQueries({ queryKey: queryKeys.keyGroups(e.jobId), exact: true });
+      }
+    },
+  };
+  const entries = Object.entries(handlers) as [ServerEventName, Listener][];
+  for (const [event, handler] of entries) socket.on(event, handler);
+  return () => {
+    for (const [event, handler] of entries) socket.off(event, handler);
+  };
+}

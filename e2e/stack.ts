@@ -1,0 +1,131 @@
+// A whole Keyflow for the browser tests: a fresh database, its own Redis key prefix, the control plane on a
+// free port, two workers, and the dashboard built (once per change) and served on a free port.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createMigratedDatabase, dropDatabase, uniqueDatabaseName } from '@keyflow/db/testing';
+import { deleteKeys } from '../scripts/lib/redis.mjs';
+import { ensureWebBuild, webStartCommand } from '../scripts/lib/web.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const LOG_DIR = join(ROOT, '.keyflow', 'logs');
+/** The browser tests' own build folder (apps/web/.next-e2e), so a running `npm run up` keeps its `.next`. */
+const DIST_DIR = '.next-e2e';
+
+export interface E2eStack {
+  webUrl: string;
+  controlUrl: string;
+  stop(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+interface Service {
+  name: string;
+  child: ChildProcess;
+  recent: string[];
+}
+
+/** Starts `command` in its own process group, its output kept in .keyflow/logs/e2e-<name>.log. */
+function start(name: string, command: string, args: string[], cwd: string, env: Record<string, string>): Service {
+  mkdirSync(LOG_DIR, { recursive: true });
+  const log = createWriteStream(join(LOG_DIR, `e2e-${name}.log`));
+  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const recent: string[] = [];
+  for (const stream of [child.stdout!, child.stderr!])
+    stream.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      recent.push(...chunk.toString().split('\n').filter(Boolean));
+      recent.splice(0, Math.max(0, recent.length - 30));
+    });
+  child.on('exit', () => log.end());
+  return { name, child, recent };
+}
+
+async function stopService(s: Service): Promise<void> {
+  if (s.child.exitCode !== null || s.child.signalCode !== null || !s.child.pid) return;
+  const exited = new Promise((resolve) => s.child.once('exit', resolve));
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-s.child.pid!, sig);
+    } catch {
+      // already gone
+    }
+  };
+  signal('SIGTERM');
+  const timer = setTimeout(() => signal('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function waitUntil(what: string, service: Service, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (service.child.exitCode !== null) break;
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what} did not come up; last lines of ${service.name}:\n${service.recent.join('\n')}`);
+}
+
+const answers = (url: string) => async () => (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok;
+
+export async function startE2eStack(log: (line: string) => void = console.log): Promise<E2eStack> {
+  const server = process.env.TEST_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres';
+  const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+  const prefix = `kfe2e-${randomBytes(4).toString('hex')}`;
+  const services: Service[] = [];
+  let databaseUrl: string | undefined;
+
+  const stop = async () => {
+    for (const s of services.reverse()) await stopService(s);
+    if (databaseUrl) await dropDatabase(databaseUrl).catch((e: Error) => log(`could not drop ${databaseUrl}: ${e.message}`));
+    await deleteKeys(redisUrl, [`${prefix}*`, `{${prefix}}*`]).catch((e: Error) => log(`could not delete Redis keys ${prefix}*: ${e.message}`));
+  };
+
+  try {
+    // The build is the slow part; the database and the engine start meanwhile.
+    const build = ensureWebBuild({ distDir: DIST_DIR, log, onOutput: () => {} });
+    databaseUrl = await createMigratedDatabase(server, uniqueDatabaseName());
+    const env = { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, KEYFLOW_PREFIX: prefix, LOG_LEVEL: 'warn' };
+    const controlPort = await freePort();
+    const controlUrl = `http://127.0.0.1:${controlPort}`;
+    const tsx = ['--import', 'tsx', 'src/main.ts'];
+    const control = start('control', process.execPath, tsx, join(ROOT, 'apps', 'control'), { ...env, CONTROL_PORT: String(controlPort) });
+    services.push(control);
+    for (const name of ['worker-1', 'worker-2'])
+      services.push(start(name, process.execPath, tsx, join(ROOT, 'apps', 'worker'), { ...env, WORKER_NAME: name, WORKER_SLOTS: '4' }));
+    await waitUntil('the control plane', control, answers(`${controlUrl}/api/health`), 60_000);
+    await waitUntil(
+      'two workers',
+      control,
+      async () => ((await (await fetch(`${controlUrl}/api/workers`)).json()) as unknown[]).length === 2,
+      60_000,
+    );
+
+    await build;
+    const webPort = await freePort();
+    const webUrl = `http://127.0.0.1:${webPort}`;
+    const cmd = webStartCommand({ port: webPort, controlUrl, distDir: DIST_DIR });
+    const web = start('web', cmd.command, cmd.args, cmd.cwd, cmd.env);
+    services.push(web);
+    await waitUntil('the dashboard', web, answers(`${webUrl}/api/health`), 60_000);
+    log(`stack up: dashboard ${webUrl}, control ${controlUrl}, database ${new URL(databaseUrl).pathname.slice(1)}, prefix ${prefix}`);
+    return { webUrl, controlUrl, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
