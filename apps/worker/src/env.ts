@@ -13,7 +13,7 @@ export const workerEnv = z.object({
   /** Records per channel entry. */
   KEYFLOW_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(4096),
   /** Entries a channel holds before its producer waits (backpressure). */
-  KEYFLOW_CHANNEL_BOUND: z.coerce.number().int().min(2).max(100_000).default(16),
+  KEYFLOW_CHANNEL_BOUND: z.coerce.number().int().min(2).max(100_000).default(32),
   /** How long a partial batch may wait before it is sent (Flink's buffer timeout). */
   KEYFLOW_LINGER_MS: z.coerce.number().int().min(0).max(10_000).default(5),
 });
