@@ -49,7 +49,16 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   registerApi(app, { prisma, redis, keys, metrics, jobs, scaling });
 
   await jobs.resume();
-  const events = consumeWorkerEvents(redis, keys, async (e) => (e.type === 'rescaled' ? scaling.onRescaled(e) : jobs.onEvent(e)), log);
+  // Each job's events are handled in order on that job's own queue; one job's slow step (a recovery's backoff) holds up no other job.
+  const events = consumeWorkerEvents(
+    redis,
+    keys,
+    async (e) => {
+      if (e.type === 'rescaled') return scaling.onRescaled(e);
+      void jobs.onEvent(e).catch((err) => log('event handling failed', { type: e.type, error: (err as Error).stack }));
+    },
+    log,
+  );
 
   // A task job BullMQ failed: it threw, or its worker died and it stalled.
   const queueEvents = new QueueEvents(TASK_QUEUE, { connection: redis.duplicate(), prefix: keys.bullPrefix });
