@@ -29,6 +29,9 @@ export interface JobManagerOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const allUp = (job: ActiveJob) =>
+  (job.state === 'SCHEDULING' || job.state === 'RECOVERING') && job.subtasks.every((k) => job.running.has(k));
+
 /**
  * Runs jobs: deploys them, reacts to their subtasks' events, stops, cancels and recovers them. It moves jobs only
  * through the lifecycle and leaves checkpoints to the checkpoint coordinator.
@@ -253,13 +256,7 @@ export class JobManager {
         job.restored.keyGroups += e.restoredKeyGroups;
         job.restored.bytes += e.restoredBytes;
         job.restored.ms = Math.max(job.restored.ms, e.restoreMs);
-        if ((job.state === 'SCHEDULING' || job.state === 'RECOVERING') && job.subtasks.every((k) => job.running.has(k))) {
-          job.lastCheckpointAt = Date.now();
-          const { keyGroups, bytes, ms } = job.restored;
-          const restored = keyGroups || bytes ? `; restored ${keyGroups} key groups (${bytes} bytes) in ${ms} ms` : '';
-          await this.move(job, 'RUNNING', `${job.state === 'RECOVERING' ? `recovered as attempt ${job.attempt}` : 'all subtasks running'}${restored}`);
-        }
-        return;
+        return this.runWhenAllUp(job);
       case 'ack':
         return this.checkpoints.onAck(job, e);
       case 'decline':
@@ -276,6 +273,15 @@ export class JobManager {
       case 'stopped':
         return;
     }
+  }
+
+  /** Moves a scheduled or recovering job to RUNNING once every subtask of its attempt runs. */
+  private async runWhenAllUp(job: ActiveJob): Promise<void> {
+    if (!allUp(job)) return;
+    job.lastCheckpointAt = Date.now();
+    const { keyGroups, bytes, ms } = job.restored;
+    const restored = keyGroups || bytes ? `; restored ${keyGroups} key groups (${bytes} bytes) in ${ms} ms` : '';
+    await this.move(job, 'RUNNING', `${job.state === 'RECOVERING' ? `recovered as attempt ${job.attempt}` : 'all subtasks running'}${restored}`);
   }
 
   /** A task job BullMQ gave up on (its worker died and the lock expired, or it threw). */
@@ -300,11 +306,8 @@ export class JobManager {
         .flatMap((w) => w.subtasks.map((s) => `${s.jobId}@${s.attempt}/${subtaskKey(s.vertexId, s.index)}`)),
     );
     for (const job of this.active.values()) {
-      if ((job.state === 'SCHEDULING' || job.state === 'RECOVERING') && job.subtasks.every((k) => job.running.has(k)))
-        // Normally the last `running` event moves the job; this catches a transition that failed on the way.
-        await this.serial(job.id, async () => {
-          if (job.state === 'SCHEDULING' || job.state === 'RECOVERING') await this.move(job, 'RUNNING', 'all subtasks running');
-        });
+      // Normally the last `running` event moves the job; this catches a transition that failed on the way.
+      if (allUp(job)) await this.serial(job.id, () => this.runWhenAllUp(job));
       if (job.state !== 'RUNNING') {
         job.missingSince.clear();
         continue;

@@ -332,13 +332,21 @@ class Subtask {
     this.head.emit(rec);
   }
 
-  private async restore(checkpointId: number): Promise<{ bytes: number; keyGroups: number; splits: number }> {
+  /**
+   * Loads from a checkpoint the key groups of each keyed operator's range and the offsets of the source's
+   * splits, leaving out what this subtask already holds (`held`, after a rescale).
+   */
+  private async restore(
+    checkpointId: number,
+    held?: { ranges: Map<KeyedVertex, KeyGroupRange>; splits: Set<number> },
+  ): Promise<{ bytes: number; keyGroups: number; splits: number }> {
     let bytes = 0;
     let keyGroups = 0;
     let splits = 0;
     for (const kv of this.keyed) {
-      const chunks = await readChunks(this.deps.prisma, checkpointId, kv.vertex.id, 'KEYED', kv.range.start, kv.range.end);
-      for (const c of chunks) {
+      const had = held?.ranges.get(kv);
+      for (const c of await readChunks(this.deps.prisma, checkpointId, kv.vertex.id, 'KEYED', kv.range.start, kv.range.end)) {
+        if (had && c.part >= had.start && c.part <= had.end) continue;
         kv.backend.restore(c.part, c.data);
         bytes += c.data.byteLength;
         keyGroups++;
@@ -346,9 +354,9 @@ class Subtask {
     }
     const src = this.source;
     if (src) {
-      const first = src.splits[0]!;
-      const chunks = await readChunks(this.deps.prisma, checkpointId, src.vertex.id, 'OPERATOR', first, src.splits[src.splits.length - 1]!);
+      const chunks = await readChunks(this.deps.prisma, checkpointId, src.vertex.id, 'OPERATOR', src.splits[0]!, src.splits[src.splits.length - 1]!);
       for (const c of chunks) {
+        if (held?.splits.has(c.part)) continue;
         src.offsets.set(c.part, decodeValue<{ offset: number }>(c.data).offset);
         bytes += c.data.byteLength;
         splits++;
@@ -438,8 +446,13 @@ class Subtask {
     }
   }
 
+  /** Every output channel of this subtask. */
+  private writers(): ChannelWriter[] {
+    return this.routes.flatMap((r) => r.writers);
+  }
+
   private routesBuffered(): boolean {
-    return this.routes.some((r) => r.writers.some((w) => w.buffered > 0));
+    return this.writers().some((w) => w.buffered > 0);
   }
 
   private async readCommands(blockMs: number): Promise<void> {
@@ -607,7 +620,7 @@ class Subtask {
   private async afterWork(): Promise<void> {
     const t = now();
     const lingered = t - this.lastFlush >= this.settings.lingerMs;
-    await Promise.all(this.routes.flatMap((r) => r.writers.map((w) => w.flush(lingered))));
+    await Promise.all(this.writers().map((w) => w.flush(lingered)));
     if (lingered) this.lastFlush = t;
     if (this.sinkFlushFailure) throw this.sinkFlushFailure;
     if (this.sinks.length && !this.sinkFlushing && t - this.lastSinkFlush >= this.sinkFlushMs) {
@@ -624,7 +637,7 @@ class Subtask {
     const windowMs = t - this.lastMetrics;
     this.lastMetrics = t;
     let waited = 0;
-    for (const r of this.routes) for (const w of r.writers) waited = Math.max(waited, w.takeBackpressure());
+    for (const w of this.writers()) waited = Math.max(waited, w.takeBackpressure());
     const vertices: Record<string, VertexMetrics> = {};
     for (const [id, m] of this.metrics) {
       vertices[id] = { ...m };
@@ -659,7 +672,7 @@ class Subtask {
    */
   private async checkpoint(n: number, checkpointId: number, alignmentMs: number, rescale?: RescaleSpec): Promise<void> {
     const t0 = now();
-    await Promise.all(this.routes.flatMap((r) => r.writers.map((w) => w.flush(true))));
+    await Promise.all(this.writers().map((w) => w.flush(true)));
     if (this.sinkFlushFailure) throw this.sinkFlushFailure;
     // Sinks take what they hold now and write it beside processing, in order after any write in flight;
     // the acknowledgement waits for it (pre-commit).
@@ -684,7 +697,7 @@ class Subtask {
         vertices[src.vertex.id]!.bytes += data.byteLength;
       }
     const syncMs = now() - t0;
-    await Promise.all(this.routes.flatMap((r) => r.writers.map((w) => w.barrier(n, checkpointId, rescale))));
+    await Promise.all(this.writers().map((w) => w.barrier(n, checkpointId, rescale)));
     const previous = this.pendingWrite;
     this.pendingWrite = (async () => {
       await previous;
@@ -755,12 +768,16 @@ class Subtask {
       this.outcome = 'stopped';
       return;
     }
-    // Key groups (or splits) this subtask keeps are processed on at once; only ones it gains wait for their state.
-    const gains = this.keyed.some((kv) => {
-      const next = rangeFor(task.index, r.parallelism, this.vertexPlan(kv.vertex.id).maxParallelism);
-      return next.start < kv.range.start || next.end > kv.range.end;
-    }) || (this.source !== undefined && EventGenerator.splitsFor(task.index, r.parallelism, this.source.gen.config.splits).some((x) => !this.source!.offsets.has(x)));
-    let checkpointId = 0;
+    // The new ranges and splits; what this subtask keeps is processed on at once, only what it gains waits for its state.
+    const held = { ranges: new Map(this.keyed.map((kv) => [kv, kv.range])), splits: new Set(this.source?.offsets.keys()) };
+    for (const kv of this.keyed) kv.range = rangeFor(task.index, r.parallelism, this.vertexPlan(kv.vertex.id).maxParallelism);
+    const src = this.source;
+    if (src) src.splits = EventGenerator.splitsFor(task.index, r.parallelism, src.gen.config.splits);
+    const gains =
+      this.keyed.some((kv) => kv.range.start < held.ranges.get(kv)!.start || kv.range.end > held.ranges.get(kv)!.end) ||
+      (src?.splits.some((x) => !held.splits.has(x)) ?? false);
+    let t1 = now();
+    let loaded = { bytes: 0, keyGroups: 0, splits: 0 };
     if (gains) {
       const done = await this.waitForCommand(
         (c) => c.type === 'rescale-ready' && c.checkpoint === n,
@@ -768,52 +785,29 @@ class Subtask {
       );
       // A failed rescale checkpoint makes the control plane recover the whole job; this attempt is over.
       if (!done || done.type !== 'rescale-ready') return void (this.outcome ??= 'canceled');
-      checkpointId = done.checkpointId;
+      t1 = now();
+      loaded = await this.restore(done.checkpointId, held);
     }
-    const t1 = now();
-    let loaded = 0;
-    let bytes = 0;
-    for (const kv of this.keyed) {
-      const { maxParallelism } = this.vertexPlan(kv.vertex.id);
-      const next = rangeFor(task.index, r.parallelism, maxParallelism);
-      for (const c of gains ? await readChunks(deps.prisma, checkpointId, kv.vertex.id, 'KEYED', next.start, next.end) : []) {
-        if (c.part >= kv.range.start && c.part <= kv.range.end) continue;
-        kv.backend.restore(c.part, c.data);
-        loaded++;
-        bytes += c.data.byteLength;
-      }
-      kv.backend.retainOnly(next);
-      kv.range = next;
-    }
-    const src = this.source;
+    for (const kv of this.keyed) kv.backend.retainOnly(kv.range);
     if (src) {
-      const splits = EventGenerator.splitsFor(task.index, r.parallelism, src.gen.config.splits);
-      const chunks = gains ? await readChunks(deps.prisma, checkpointId, src.vertex.id, 'OPERATOR', splits[0]!, splits[splits.length - 1]!) : [];
-      for (const c of chunks) {
-        if (src.offsets.has(c.part)) continue;
-        src.offsets.set(c.part, decodeValue<{ offset: number }>(c.data).offset);
-        loaded++;
-        bytes += c.data.byteLength;
-      }
-      for (const split of [...src.offsets.keys()]) if (!splits.includes(split)) src.offsets.delete(split);
-      src.splits = splits;
-      src.sizes = new Map(splits.map((x) => [x, src.gen.splitSize(x)]));
-      src.rate = src.ratePerSplit * splits.length;
+      for (const split of [...src.offsets.keys()]) if (!src.splits.includes(split)) src.offsets.delete(split);
+      src.sizes = new Map(src.splits.map((x) => [x, src.gen.splitSize(x)]));
+      src.rate = src.ratePerSplit * src.splits.length;
     }
     this.task.parallelism = r.parallelism;
     this.chain = this.chains.find((c) => c.id === this.chain.id)!;
     await this.emit({
       type: 'rescaled',
       scalingId: r.scalingId,
-      keyGroupsLoaded: loaded,
-      bytesLoaded: bytes,
+      keyGroupsLoaded: loaded.keyGroups + loaded.splits,
+      bytesLoaded: loaded.bytes,
       restoreMs: Math.round(now() - t1),
       pauseMs: Math.round(now() - alignedAt),
     });
   }
 
   private async finish(): Promise<void> {
-    await Promise.all(this.routes.flatMap((r) => r.writers.map((w) => w.end())));
+    await Promise.all(this.writers().map((w) => w.end()));
     await this.flushSinks();
     await this.pendingWrite;
     await this.reportMetrics(now());
