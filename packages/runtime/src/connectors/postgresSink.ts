@@ -24,7 +24,9 @@ export class PostgresSink implements Sink {
     const key = getField(record, this.settings.keyField);
     if (key === undefined || key === null || typeof key === 'object')
       return this.deadLetter(record, `postgres sink: record lacks a usable key field '${this.settings.keyField}'`);
-    this.latest.set(key as Key, this.settings.valueField ? getField(record, this.settings.valueField) : record);
+    const value = this.settings.valueField ? getField(record, this.settings.valueField) : record;
+    // jsonb holds no undefined: a missing value field is stored as null, as before.
+    this.latest.set(key as Key, value === undefined ? null : value);
   }
 
   async flush(): Promise<void> {
@@ -33,18 +35,17 @@ export class PostgresSink implements Sink {
     const latest = this.latest;
     this.latest = new Map();
     await (this.ready ??= this.open());
-    const keys: string[] = [];
-    const values: string[] = [];
-    for (const [k, v] of latest) {
-      keys.push(String(k));
-      values.push(JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x)) ?? 'null');
-    }
+    // The encoding below takes a while for many keys: let whoever called flush (a barrier) go on first.
+    await new Promise((r) => setImmediate(r));
+    const rows: Record<string, unknown> = Object.create(null);
+    for (const [k, v] of latest) rows[String(k)] = v;
     const table = this.settings.table;
+    // One JSON object, encoded natively, is far cheaper to build than two text arrays of as many elements.
     await this.client.query(
       `INSERT INTO "${table}" (key, value, updated_at)
-       SELECT k, v::jsonb, now() FROM unnest($1::text[], $2::text[]) AS t(k, v)
+       SELECT key, value, now() FROM jsonb_each($1::jsonb)
        ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
-      [keys, values],
+      [toJson(rows)],
     );
   }
 
@@ -64,5 +65,14 @@ export class PostgresSink implements Sink {
 
   async close(): Promise<void> {
     if (this.ready) await this.client.end().catch(() => {});
+  }
+}
+
+/** JSON text of `v`, with bigints as decimal strings (JSON has no bigint; only then is the slower replacer used). */
+function toJson(v: unknown): string {
+  try {
+    return JSON.stringify(v);
+  } catch {
+    return JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x));
   }
 }
