@@ -140,10 +140,6 @@ export class CheckpointCoordinator {
       });
     }
     pending.alignmentMs = Math.max(pending.alignmentMs, e.alignmentMs);
-    const rescale = pending.rescale;
-    if (rescale && e.vertexId === rescale.chainId && ![...pending.waiting].some((k) => k.startsWith(`${rescale.chainId}#`)))
-      // The rescaled chain's state is all written: its subtasks may load what moved without waiting for the rest.
-      await this.scheduler.command(job.id, { type: 'rescale-ready', attempt: job.attempt, checkpoint: pending.number, checkpointId: pending.id, rescale });
     if (pending.waiting.size === 0) await this.complete(job, pending);
   }
 

@@ -16,7 +16,7 @@ export const controlEnv = z.object({
   HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(500).default(3000),
   /** How long a rescale waits for free worker slots before it is rolled back. */
   RESCALE_SLOT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
-  /** How long rescaled subtasks may take to load their state once the rescale checkpoint completed. */
+  /** How long rescaled subtasks may take to load the state handed to them, counted from the rescale checkpoint's completion. */
   RESCALE_RESTORE_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
 });
 

@@ -308,7 +308,8 @@ export class JobManager {
     for (const job of this.active.values()) {
       // Normally the last `running` event moves the job; this catches a transition that failed on the way.
       if (allUp(job)) await this.serial(job.id, () => this.runWhenAllUp(job));
-      if (job.state !== 'RUNNING') {
+      // A rescale in flight counts as running: a worker lost mid-rescale must end it in a recovery, not a hang.
+      if (job.state !== 'RUNNING' && job.state !== 'RESCALING') {
         job.missingSince.clear();
         continue;
       }

@@ -14,7 +14,7 @@ type RescaledEvent = Extract<WorkerEvent, { type: 'rescaled' }>;
 export interface ScalingOptions {
   /** How long a rescale waits for free worker slots for its new subtasks before it is rolled back. */
   slotTimeoutMs: number;
-  /** How long the rescaled subtasks may take to load their state once the checkpoint completed. */
+  /** How long the rescaled subtasks may take to load the state handed to them, once the checkpoint completed. */
   restoreTimeoutMs: number;
   log: (msg: string, extra?: object) => void;
 }
@@ -223,14 +223,15 @@ export class ScalingCoordinator {
     }
     const events = [...got().values()];
     this.rescaled.delete(event.id);
-    const now = new Date();
-    // The moved key groups were processed by nobody from the old owners' alignment until the last new owner loaded them.
-    const pauseMs = Math.max(0, ...events.map((e) => e.pauseMs), ...(added.length || to < from ? [now.getTime() - firstAligned] : []));
+    // The moved key groups were processed by nobody from the first old owner's alignment until the last new owner loaded them.
+    const firstAlignedAt = Math.min(firstAligned, ...events.flatMap((e) => (e.alignedAt === undefined ? [] : [e.alignedAt])));
+    const restoredAt = Math.max(...events.map((e) => e.runningAt));
+    const pauseMs = Math.max(0, ...events.map((e) => e.pauseMs), restoredAt - firstAlignedAt);
     await this.jobs.move(job, 'RUNNING', `rescaled ${event.vertexId} from ${from} to ${to}`);
     await this.update(event.id, {
       status: 'COMPLETED',
-      restoredAt: now,
-      runningAt: now,
+      restoredAt: new Date(restoredAt),
+      runningAt: new Date(),
       keyGroupsMoved: events.reduce((n, e) => n + e.keyGroupsLoaded, 0),
       bytesMoved: BigInt(events.reduce((n, e) => n + e.bytesLoaded, 0)),
       pauseMs,

@@ -37,6 +37,10 @@ export class Scheduler {
   /** Puts the given subtasks of one chain on the queue; a rescale's new subtasks carry its plan and id. */
   async enqueueSubtasks(job: ActiveJob, chain: Chain, indexes: number[], extra: Partial<TaskData> = {}): Promise<void> {
     const parallelism = extra.plan?.vertices[chain.id]?.parallelism ?? chain.parallelism;
+    if (extra.joinRescale !== undefined) {
+      const [last] = await this.redis.xrevrange(this.keys.commands(job.id), '+', '-', 'COUNT', 1);
+      extra = { ...extra, commandsAfter: last?.[0] ?? '0-0' };
+    }
     await this.queue.addBulk(
       indexes.map((index) => ({
         name: `${chain.id}#${index}`,

@@ -36,7 +36,11 @@ describe('live rescale', () => {
     const p = await stack.client.createPipeline({ name: `rescale-${stack.prefix}`, graph });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
     await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
-    const before = await subtasks(job.id);
+    // Workers list their subtasks in their next heartbeat, which may come after the job reports RUNNING.
+    const before = await waitFor(async () => {
+      const s = await subtasks(job.id);
+      return s.size >= 2 && s;
+    }, 10_000, 'both subtasks in the workers\' heartbeats');
     expect([...before.keys()].sort()).toEqual(['count#0@1', 'events#0@1']);
 
     const rescale = async (vertexId: string, parallelism: number) => {

@@ -251,22 +251,18 @@ describe('KeyedStateBackend snapshot and restore', () => {
   });
 
   it.each([
-    [{ start: 0, end: 42 }],
-    [{ start: 43, end: 85 }],
-    [{ start: 86, end: 127 }],
-    [{ start: 5, end: 4 }],
-  ])('retainOnly(%j) drops every key group outside the range', (keep) => {
+    [[0, 42]],
+    [[43, 85, 86]],
+    [[127]],
+    [[]],
+  ])('drop(%j) forgets exactly those key groups, in every state', (dropped) => {
     const keys = keysIn([0, 42, 43, 85, 86, 127], 2);
     const b = new KeyedStateBackend(MAX_P);
     keys.forEach((k, i) => writeAll(b, k, i));
     const before = new Map(keys.map((k) => [k, readAll(b, k)]));
-    b.retainOnly(keep);
-    for (const k of keys) {
-      const kg = keyGroupFor(k, MAX_P);
-      const kept = kg >= keep.start && kg <= keep.end;
-      expect(readAll(b, k)).toEqual(kept ? before.get(k) : EMPTY);
-    }
-    for (let kg = 0; kg < MAX_P; kg++) if (kg < keep.start || kg > keep.end) expect(b.keyCount(kg)).toBe(0);
+    b.drop(dropped);
+    for (const k of keys) expect(readAll(b, k)).toEqual(dropped.includes(keyGroupFor(k, MAX_P)) ? EMPTY : before.get(k));
+    for (const kg of dropped) expect(b.keyCount(kg)).toBe(0);
   });
 
   it('50k keys over maxP 128 split by rangeFor at p=3: each subtask restores its range, the union equals the original', () => {
@@ -306,5 +302,58 @@ describe('KeyedStateBackend snapshot and restore', () => {
       }
     }
     expect(wrong).toEqual([]);
+  });
+});
+
+describe('KeyedStateBackend asynchronous snapshot (copy on write per key group)', () => {
+  const ALL = Array.from({ length: MAX_P }, (_, i) => i);
+  const filled = (keys: string[]) => {
+    const b = new KeyedStateBackend(MAX_P);
+    keys.forEach((k, i) => writeAll(b, k, i));
+    return b;
+  };
+  /** What a backend restored from `parts` holds for `keys`. */
+  const contents = (parts: Map<number, Buffer>, keys: string[]) => {
+    const b = new KeyedStateBackend(MAX_P);
+    for (const [kg, bytes] of parts) b.restore(kg, bytes);
+    return keys.map((k) => readAll(b, k));
+  };
+
+  it('captures the state as of the call while every key is changed before it resolves, and yields in between', async () => {
+    const keys = keysIn(ALL, 40);
+    const b = filled(keys);
+    const expected = contents(b.snapshot(ALL), keys);
+    const pending = b.snapshotAsync(ALL, 200);
+    let yielded = false;
+    setImmediate(() => {
+      yielded = true;
+      // Processing goes on between slices: every key changes, also in groups already copied.
+      keys.forEach((k, i) => writeAll(b, k, 1000 + i));
+    });
+    const parts = await pending;
+    expect(yielded).toBe(true);
+    expect(contents(parts, keys)).toEqual(expected);
+    expect(readAll(b, keys[0]!).v).toBe(1000);
+  });
+
+  it('copies a group before a restore, a drop or another snapshot replaces or reads it', async () => {
+    const keys = keysIn([1, 2, 3], 3);
+    const b = filled(keys);
+    const expected = contents(b.snapshot([1, 2, 3]), keys);
+    const first = b.snapshotAsync([1, 2, 3], 1);
+    const other = new KeyedStateBackend(MAX_P);
+    keysIn([2], 3).forEach((k, i) => writeAll(other, k, 500 + i));
+    b.restore(2, other.snapshot([2]).get(2)!);
+    b.drop([3]);
+    const second = await b.snapshotAsync([1, 2, 3]);
+    expect(contents(await first, keys)).toEqual(expected);
+    expect(second.has(3)).toBe(false);
+    expect(second.get(2)).toEqual(other.snapshot([2]).get(2));
+  });
+
+  it('leaves out groups without state and resolves at once for none', async () => {
+    const b = filled(keysIn([7], 2));
+    expect([...(await b.snapshotAsync([6, 7, 8])).keys()]).toEqual([7]);
+    expect((await b.snapshotAsync([])).size).toBe(0);
   });
 });

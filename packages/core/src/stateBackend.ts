@@ -1,6 +1,6 @@
 import { decodeValue, encodeValue } from './codec.ts';
 import type { Key } from './hashing.ts';
-import { keyGroupFor, type KeyGroupRange } from './keyGroups.ts';
+import { keyGroupFor } from './keyGroups.ts';
 
 /** The state of one key, scoped by the backend's current key. */
 export interface ValueState<T> {
@@ -60,11 +60,16 @@ export class KeyedStateBackend {
   private readonly tables = new Map<string, StateTable>();
   private key: Key = '';
   private kg = 0;
+  /** The running asynchronous snapshot, if any: which key groups it has still to serialize, and what it made. */
+  private copying: { due: Uint8Array; left: number; out: Map<number, Buffer> } | undefined;
 
   constructor(readonly maxParallelism: number) {}
 
   /** Scopes every handle to `key`; pass its key group when the caller already computed it. */
   setCurrentKey(key: Key, keyGroup = keyGroupFor(key, this.maxParallelism)): void {
+    // Copy on write, per key group: a group an asynchronous snapshot has not reached yet is serialized before its
+    // first access after the snapshot began (every handle reads and writes through the current key).
+    if (this.copying?.due[keyGroup]) this.copyDue(keyGroup);
     this.key = key;
     this.kg = keyGroup;
   }
@@ -136,31 +141,79 @@ export class KeyedStateBackend {
     };
   }
 
-  /** Serializes the given key groups; groups without any state are left out. */
+  /** Serializes one key group, or returns undefined when it holds no state. */
+  private encodeGroup(kg: number): Buffer | undefined {
+    const snap: KeyGroupSnapshot = {};
+    let any = false;
+    for (const [name, t] of this.tables) {
+      const g = t.groups[kg];
+      if (!g || g.size === 0) continue;
+      const keys: Key[] = [];
+      const values: unknown[] = [];
+      for (const [k, v] of g) {
+        keys.push(k);
+        values.push(t.kind === 'map' ? [...(v as Map<Key, unknown>)] : v);
+      }
+      snap[name] = { kind: t.kind, keys, values };
+      any = true;
+    }
+    return any ? encodeValue(snap) : undefined;
+  }
+
+  /** Serializes the given key groups now; groups without any state are left out. */
   snapshot(keyGroups: Iterable<number>): Map<number, Buffer> {
     const out = new Map<number, Buffer>();
     for (const kg of keyGroups) {
-      const snap: KeyGroupSnapshot = {};
-      let any = false;
-      for (const [name, t] of this.tables) {
-        const g = t.groups[kg];
-        if (!g || g.size === 0) continue;
-        const keys: Key[] = [];
-        const values: unknown[] = [];
-        for (const [k, v] of g) {
-          keys.push(k);
-          values.push(t.kind === 'map' ? [...(v as Map<Key, unknown>)] : v);
-        }
-        snap[name] = { kind: t.kind, keys, values };
-        any = true;
-      }
-      if (any) out.set(kg, encodeValue(snap));
+      const bytes = this.encodeGroup(kg);
+      if (bytes) out.set(kg, bytes);
     }
     return out;
   }
 
+  /**
+   * Serializes the given key groups as they are now, but in the background: the caller goes on updating state
+   * at once (Flink's asynchronous snapshot of the heap backend, with copy-on-write per key group). Between
+   * slices of about `sliceEntries` entries it yields to the event loop. Groups without state are left out.
+   */
+  async snapshotAsync(keyGroups: Iterable<number>, sliceEntries = 20_000): Promise<Map<number, Buffer>> {
+    this.settle();
+    const due = new Uint8Array(this.maxParallelism);
+    const order: number[] = [];
+    for (const kg of keyGroups) if (!due[kg]) (due[kg] = 1), order.push(kg);
+    if (order.length === 0) return new Map();
+    const copying = (this.copying = { due, left: order.length, out: new Map<number, Buffer>() });
+    let sinceYield = 0;
+    for (const kg of order) {
+      if (copying.left === 0) break;
+      if (!due[kg]) continue;
+      sinceYield += this.keyCount(kg);
+      this.copyDue(kg);
+      if (sinceYield >= sliceEntries && copying.left > 0) {
+        sinceYield = 0;
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    return copying.out;
+  }
+
+  private copyDue(kg: number): void {
+    const c = this.copying!;
+    c.due[kg] = 0;
+    const bytes = this.encodeGroup(kg);
+    if (bytes) c.out.set(kg, bytes);
+    if (--c.left === 0) this.copying = undefined;
+  }
+
+  /** Finishes a running asynchronous snapshot at once (before another one starts). */
+  private settle(): void {
+    const c = this.copying;
+    if (!c) return;
+    for (let kg = 0; kg < this.maxParallelism && this.copying === c; kg++) if (c.due[kg]) this.copyDue(kg);
+  }
+
   /** Loads one key group's bytes as made by `snapshot`, replacing what the group held. */
   restore(keyGroup: number, bytes: Uint8Array): void {
+    if (this.copying?.due[keyGroup]) this.copyDue(keyGroup);
     const snap = decodeValue<KeyGroupSnapshot>(bytes);
     for (const t of this.tables.values()) t.groups[keyGroup] = undefined;
     for (const [name, { kind, keys, values }] of Object.entries(snap)) {
@@ -172,10 +225,12 @@ export class KeyedStateBackend {
     }
   }
 
-  /** Forgets every key group outside `keep` (after a rescale took them elsewhere). */
-  retainOnly(keep: KeyGroupRange): void {
-    for (const t of this.tables.values())
-      for (let kg = 0; kg < this.maxParallelism; kg++) if (kg < keep.start || kg > keep.end) t.groups[kg] = undefined;
+  /** Forgets the given key groups (a rescale took them elsewhere). */
+  drop(keyGroups: Iterable<number>): void {
+    for (const kg of keyGroups) {
+      if (this.copying?.due[kg]) this.copyDue(kg);
+      for (const t of this.tables.values()) t.groups[kg] = undefined;
+    }
   }
 
   /** Entries held over all state tables (a key with two states counts twice), in one key group or in all. */

@@ -16,6 +16,8 @@ export function redisKeys(prefix: string) {
     fence: (jobId: string) => `${prefix}:{${jobId}}:fence`,
     channel: (jobId: string, attempt: number, edge: number, from: number, to: number) =>
       `${prefix}:{${jobId}}:${attempt}:ch:${edge}:${from}:${to}`,
+    /** A rescale's direct state handover to one subtask of the rescaled chain: moved key groups and source offsets. */
+    handover: (jobId: string, attempt: number, scalingId: number, to: number) => `${prefix}:{${jobId}}:${attempt}:handover:${scalingId}:${to}`,
     channelPattern: (jobId: string, attempt: number | '*') => `${prefix}:{${jobId}}:${attempt}:ch:*`,
     sample: (jobId: string, vertexId: string) => `${prefix}:{${jobId}}:sample:${vertexId}`,
     deadLetters: (jobId: string, vertexId: string) => `${prefix}:{${jobId}}:dlq:${vertexId}`,

@@ -11,8 +11,10 @@ export interface TaskData {
   restoreFrom?: number;
   /** The plan to run with, when it is not yet the job's stored plan (a subtask started by a rescale). */
   plan?: JobPlan;
-  /** Started by this rescale: waits for its checkpoint to complete, then loads its state from it. */
+  /** Started by this rescale: waits for the old owners to hand over its key groups and splits (handover.ts). */
   joinRescale?: number;
+  /** Read the job's commands after this stream id: a rescale's new subtask must see a rollback sent before it started. */
+  commandsAfter?: string;
 }
 
 /** A live rescale of one chain (DESIGN §6), carried by its checkpoint's trigger, barrier and completion. */
@@ -37,8 +39,6 @@ export type Command =
     }
   | { type: 'complete'; attempt: number; checkpoint: number; checkpointId: number; rescale?: RescaleSpec }
   | { type: 'rescale-rollback'; attempt: number; scalingId: number }
-  /** Every subtask of the rescaled chain has written its part of the rescale checkpoint: moved state can be loaded. */
-  | { type: 'rescale-ready'; attempt: number; checkpoint: number; checkpointId: number; rescale: RescaleSpec }
   | { type: 'abort'; attempt: number; checkpoint: number; reason: string }
   | { type: 'stop'; attempt: number }
   | { type: 'cancel'; attempt: number };
@@ -87,6 +87,10 @@ export type WorkerEvent =
       restoreMs: number;
       /** Barrier aligned → processing again, for this subtask. */
       pauseMs: number;
+      /** When its barrier aligned (epoch ms), for subtasks that were running before the rescale. */
+      alignedAt?: number;
+      /** When it went on with its new range and splits loaded (epoch ms). */
+      runningAt: number;
     })
   | (SubtaskRef & { type: 'finished' })
   | (SubtaskRef & { type: 'stopped' })

@@ -34,6 +34,7 @@ import type { PrismaClient } from '@keyflow/db';
 import type { Redis } from 'ioredis';
 import { ChannelWriter, parseEntry, type ChannelSettings } from './channels.ts';
 import { readChunks, writeChunks, type StateChunkData } from './checkpointStorage.ts';
+import { HandoverReceiver, sendHandover } from './handover.ts';
 import { LogSink } from './connectors/logSink.ts';
 import { PostgresSink } from './connectors/postgresSink.ts';
 import type { Sink } from './connectors/sink.ts';
@@ -162,8 +163,11 @@ class Subtask {
     this.chain = chain;
     for (const v of chain.vertices) this.metrics.set(v.id, { recordsIn: 0, recordsOut: 0, deadLetters: 0 });
 
-    const last = await this.redis.xrevrange(deps.keys.commands(task.jobId), '+', '-', 'COUNT', 1);
-    this.cmdLastId = last[0]?.[0] ?? '0-0';
+    if (task.commandsAfter !== undefined) this.cmdLastId = task.commandsAfter;
+    else {
+      const last = await this.redis.xrevrange(deps.keys.commands(task.jobId), '+', '-', 'COUNT', 1);
+      this.cmdLastId = last[0]?.[0] ?? '0-0';
+    }
 
     this.buildRoutes(chains);
     this.head = this.buildChainOutputs();
@@ -332,21 +336,13 @@ class Subtask {
     this.head.emit(rec);
   }
 
-  /**
-   * Loads from a checkpoint the key groups of each keyed operator's range and the offsets of the source's
-   * splits, leaving out what this subtask already holds (`held`, after a rescale).
-   */
-  private async restore(
-    checkpointId: number,
-    held?: { ranges: Map<KeyedVertex, KeyGroupRange>; splits: Set<number> },
-  ): Promise<{ bytes: number; keyGroups: number; splits: number }> {
+  /** Loads from a checkpoint the key groups of each keyed operator's range and the offsets of the source's splits. */
+  private async restore(checkpointId: number): Promise<{ bytes: number; keyGroups: number; splits: number }> {
     let bytes = 0;
     let keyGroups = 0;
     let splits = 0;
     for (const kv of this.keyed) {
-      const had = held?.ranges.get(kv);
       for (const c of await readChunks(this.deps.prisma, checkpointId, kv.vertex.id, 'KEYED', kv.range.start, kv.range.end)) {
-        if (had && c.part >= had.start && c.part <= had.end) continue;
         kv.backend.restore(c.part, c.data);
         bytes += c.data.byteLength;
         keyGroups++;
@@ -356,7 +352,6 @@ class Subtask {
     if (src) {
       const chunks = await readChunks(this.deps.prisma, checkpointId, src.vertex.id, 'OPERATOR', src.splits[0]!, src.splits[src.splits.length - 1]!);
       for (const c of chunks) {
-        if (held?.splits.has(c.part)) continue;
         src.offsets.set(c.part, decodeValue<{ offset: number }>(c.data).offset);
         bytes += c.data.byteLength;
         splits++;
@@ -367,20 +362,23 @@ class Subtask {
 
   async run(): Promise<SubtaskOutcome> {
     if (this.task.joinRescale !== undefined) {
+      // Started by a rescale: everything in its range arrives from the old owners once they aligned.
       const t0 = now();
-      const done = await this.waitForCommand(
-        (c) => c.type === 'rescale-ready' && c.rescale.scalingId === this.task.joinRescale,
-        (c) => c.type === 'rescale-rollback' && c.scalingId === this.task.joinRescale,
-      );
-      if (!done || done.type !== 'rescale-ready') return (this.outcome ??= 'canceled');
-      const restored = await this.restore(done.checkpointId);
+      const src = this.source;
+      if (this.sinks.length && this.keyed.length) this.sinkGate = this.task.joinRescale;
+      const loaded = await this.receiveHandover(this.task.joinRescale, [
+        ...this.keyed.map((kv) => ({ vertexId: kv.vertex.id, scope: 'KEYED' as const, parts: keyGroupsOf(kv.range) })),
+        ...(src ? [{ vertexId: src.vertex.id, scope: 'OPERATOR' as const, parts: src.splits }] : []),
+      ]);
+      if (!loaded) return (this.outcome ??= 'canceled');
       await this.emit({
         type: 'rescaled',
         scalingId: this.task.joinRescale,
-        keyGroupsLoaded: restored.keyGroups + restored.splits,
-        bytesLoaded: restored.bytes,
+        keyGroupsLoaded: loaded.parts,
+        bytesLoaded: loaded.bytes,
         restoreMs: Math.round(now() - t0),
         pauseMs: 0,
+        runningAt: Date.now(),
       });
     }
     if (this.source) await this.runSource();
@@ -501,31 +499,53 @@ class Subtask {
         this.outcome = 'canceled';
         return;
       case 'complete':
+        if (cmd.rescale && cmd.rescale.scalingId === this.sinkGate) this.sinkGate = undefined;
         return;
     }
   }
 
   /**
-   * Reads commands until one matches `done` (returned) or `fail` (undefined), handling stop and cancel as usual;
-   * also gives up when the subtask is fenced off.
+   * Waits for the state a rescale hands this subtask (`expected` parts per operator), loading each slice as it
+   * arrives, while handling stop, cancel and the rescale's rollback as usual; undefined when the subtask ends
+   * before it got everything (also when the rescale's checkpoint `abortOn` is aborted: its senders may be gone).
    */
-  private async waitForCommand(done: (c: Command) => boolean, fail: (c: Command) => boolean): Promise<Command | undefined> {
-    const key = this.deps.keys.commands(this.task.jobId);
-    while (!this.outcome) {
-      const res = await this.blocking.xread('COUNT', 16, 'BLOCK', 200, 'STREAMS', key, this.cmdLastId);
-      for (const [, entries] of res ?? [])
-        for (const [id, fields] of entries) {
+  private async receiveHandover(
+    scalingId: number,
+    expected: ConstructorParameters<typeof HandoverReceiver>[0],
+    abortOn?: number,
+  ): Promise<HandoverReceiver | undefined> {
+    const { task, deps } = this;
+    const receiver = new HandoverReceiver(expected);
+    const cmdKey = deps.keys.commands(task.jobId);
+    const key = deps.keys.handover(task.jobId, task.attempt, scalingId, task.index);
+    let lastId = '0-0';
+    while (!receiver.done && !this.outcome) {
+      const res = (await this.blocking.xreadBuffer('COUNT', 16, 'BLOCK', 200, 'STREAMS', cmdKey, key, this.cmdLastId, lastId)) as
+        | [Buffer, [Buffer, Buffer[]][]][]
+        | null;
+      for (const [keyBuf, entries] of res ?? [])
+        for (const [idBuf, fields] of entries) {
+          const id = idBuf.toString();
+          if (keyBuf.toString() === key) {
+            lastId = id;
+            receiver.apply(fields[1]!, (m, part, data) => {
+              if (m.scope === 'KEYED') this.keyed.find((kv) => kv.vertex.id === m.vertexId)?.backend.restore(part, data);
+              else this.source?.offsets.set(part, decodeValue<{ offset: number }>(data).offset);
+            });
+            continue;
+          }
           this.cmdLastId = id;
-          const cmd = this.parseCommand(fields[1]);
+          const cmd = this.parseCommand(fields[1]?.toString());
           if (!cmd) continue;
-          if (done(cmd)) return cmd;
-          if (fail(cmd)) return undefined;
-          // While waiting, a subtask takes part in no checkpoint (a joining one has no state yet).
-          if (cmd.type !== 'trigger') await this.handleCommand(fields[1]);
+          if ((cmd.type === 'rescale-rollback' && cmd.scalingId === scalingId) || (cmd.type === 'abort' && cmd.checkpoint === abortOn))
+            this.outcome ??= 'canceled';
+          // While waiting, a subtask takes part in no checkpoint (the rescale holds periodic ones back).
+          else if (cmd.type !== 'trigger') await this.handleCommand(fields[1]?.toString());
         }
       if (now() - this.lastMetrics >= this.settings.metricsIntervalMs) await this.reportMetrics(now());
     }
-    return undefined;
+    void this.redis.del(key).catch(() => {});
+    return receiver.done && !this.outcome ? receiver : undefined;
   }
 
   private async runInputs(): Promise<void> {
@@ -604,6 +624,11 @@ class Subtask {
     }
   }
 
+  /**
+   * A rescale that handed this subtask keys: its sinks hold their writes until the rescale's checkpoint
+   * completes, because the old owners' sinks write those keys' values from before the barrier up to then.
+   */
+  private sinkGate: number | undefined;
   private pendingCheckpointId: number | undefined;
   private pendingRescale: RescaleSpec | undefined;
   private sinkFlushing: Promise<unknown> | undefined;
@@ -623,7 +648,7 @@ class Subtask {
     await Promise.all(this.writers().map((w) => w.flush(lingered)));
     if (lingered) this.lastFlush = t;
     if (this.sinkFlushFailure) throw this.sinkFlushFailure;
-    if (this.sinks.length && !this.sinkFlushing && t - this.lastSinkFlush >= this.sinkFlushMs) {
+    if (this.sinks.length && this.sinkGate === undefined && !this.sinkFlushing && t - this.lastSinkFlush >= this.sinkFlushMs) {
       // Periodic sink writes run beside processing; barriers and the end wait for them (flushSinks).
       this.lastSinkFlush = t;
       this.sinkFlushing = Promise.all(this.sinks.map((s) => s.flush()))
@@ -672,6 +697,9 @@ class Subtask {
    */
   private async checkpoint(n: number, checkpointId: number, alignmentMs: number, rescale?: RescaleSpec): Promise<void> {
     const t0 = now();
+    const alignedAt = Date.now();
+    // Only one checkpoint is in flight at a time: a later barrier means the rescale's checkpoint completed.
+    this.sinkGate = undefined;
     await Promise.all(this.writers().map((w) => w.flush(true)));
     if (this.sinkFlushFailure) throw this.sinkFlushFailure;
     // Sinks take what they hold now and write it beside processing, in order after any write in flight;
@@ -681,14 +709,22 @@ class Subtask {
     const chunks: StateChunkData[] = [];
     const vertices: Record<string, VertexAck> = {};
     for (const v of this.chain.vertices) vertices[v.id] = { bytes: 0, keyGroups: 0 };
-    for (const kv of this.keyed) {
+    const add = (kv: KeyedVertex, parts: Map<number, Buffer>) => {
       const ack = vertices[kv.vertex.id]!;
-      for (const [kg, data] of kv.backend.snapshot(keyGroupsOf(kv.range))) {
+      for (const [kg, data] of parts) {
         chunks.push({ vertexId: kv.vertex.id, scope: 'KEYED', part: kg, data });
         ack.bytes += data.byteLength;
         ack.keyGroups++;
       }
-    }
+      return parts;
+    };
+    const snapshot = (kv: KeyedVertex, keyGroups: number[]) => add(kv, kv.backend.snapshot(keyGroups));
+    // A rescale of this chain: what leaves this subtask goes to its new owners first, the rest after.
+    const handedOver = rescale?.chainId === this.chain.id ? this.handOver(rescale, snapshot) : undefined;
+    // What stays is copied in the background while processing goes on.
+    const kept = this.keyed.map((kv) => kv.backend.snapshotAsync(keyGroupsOf(kv.range)).then((parts) => void add(kv, parts)));
+    // Awaited in the write below; these only keep an early failure from counting as unhandled.
+    for (const p of [handedOver, ...kept]) p?.catch(() => {});
     const src = this.source;
     if (src)
       for (const [split, offset] of src.offsets) {
@@ -703,6 +739,9 @@ class Subtask {
       await previous;
       const t1 = now();
       try {
+        // A handover Redis did not take means a new owner lacks state: the checkpoint must fail, and the job recover.
+        await handedOver;
+        await Promise.all(kept);
         await sinkWrites;
         await writeChunks(this.deps.prisma, checkpointId, chunks);
         await this.emit({
@@ -717,15 +756,46 @@ class Subtask {
       } catch (err) {
         await this.emit({ type: 'decline', checkpoint: n, checkpointId, reason: `writing its part failed: ${(err as Error).message}` }).catch(() => {});
       }
-    })();    if (rescale) await this.applyRescale(n, rescale, t0);
+    })();
+    if (rescale) await this.applyRescale(n, rescale, t0, alignedAt);
+  }
+
+  /**
+   * Sends the key groups and source splits that rescale `r` takes away from this subtask to their new owners
+   * (see handover.ts), serializing them through `snapshot` so they are also part of the checkpoint, and drops
+   * them here: from the barrier on, no record for them reaches this subtask.
+   */
+  private handOver(r: RescaleSpec, snapshot: (kv: KeyedVertex, keyGroups: number[]) => Map<number, Uint8Array>): Promise<unknown> {
+    const { task, deps } = this;
+    const sends: Promise<unknown>[] = [];
+    const send = (to: number, vertexId: string, scope: 'KEYED' | 'OPERATOR', covers: number[], snap: (parts: number[]) => Map<number, Uint8Array>) =>
+      sends.push(sendHandover(this.redis, deps.keys.handover(task.jobId, task.attempt, r.scalingId, to), { from: task.index, vertexId, scope }, covers, snap));
+    for (const kv of this.keyed) {
+      const leaving = groupBy(keyGroupsOf(kv.range), (kg) => subtaskFor(kg, r.parallelism, kv.backend.maxParallelism));
+      leaving.delete(task.index);
+      for (const [to, kgs] of leaving) {
+        send(to, kv.vertex.id, 'KEYED', kgs, (parts) => snapshot(kv, parts));
+        kv.backend.drop(kgs);
+      }
+    }
+    const src = this.source;
+    if (src) {
+      const owner = new Map<number, number>();
+      for (let j = 0; j < r.parallelism; j++) for (const x of EventGenerator.splitsFor(j, r.parallelism, src.gen.config.splits)) owner.set(x, j);
+      const leaving = groupBy(src.splits, (x) => owner.get(x)!);
+      leaving.delete(task.index);
+      for (const [to, splits] of leaving)
+        send(to, src.vertex.id, 'OPERATOR', splits, (parts) => new Map(parts.flatMap((x) => (src.offsets.has(x) ? [[x, encodeValue({ offset: src.offsets.get(x) })]] : []))));
+    }
+    return Promise.all(sends);
   }
 
   /**
    * After barrier n of a rescale of chain R to p′ (DESIGN §6): producers into R route with p′, consumers of R
-   * read from p′ producers, and R's own subtasks wait for n to complete, then load the key groups (or source
-   * splits) their new range gains from it and drop the rest; those with index ≥ p′ stop.
+   * read from p′ producers, and R's own subtasks load the key groups (or source splits) their new range gains
+   * as the old owners hand them over (see handOver), without waiting for n to complete; those with index ≥ p′ stop.
    */
-  private async applyRescale(n: number, r: RescaleSpec, alignedAt: number): Promise<void> {
+  private async applyRescale(n: number, r: RescaleSpec, alignedMono: number, alignedAt: number): Promise<void> {
     const { task, deps } = this;
     const target = this.chains.find((c) => c.id === r.chainId);
     if (!target) return;
@@ -764,31 +834,27 @@ class Subtask {
 
     if (target.id !== this.chain.id) return;
     if (task.index >= r.parallelism) {
-      // Scaled away: its state is in the checkpoint (close() waits for the write); nothing reaches it any more.
+      // Scaled away: its state went to the new owners and is in the checkpoint (close() waits for the write).
       this.outcome = 'stopped';
       return;
     }
     // The new ranges and splits; what this subtask keeps is processed on at once, only what it gains waits for its state.
-    const held = { ranges: new Map(this.keyed.map((kv) => [kv, kv.range])), splits: new Set(this.source?.offsets.keys()) };
-    for (const kv of this.keyed) kv.range = rangeFor(task.index, r.parallelism, this.vertexPlan(kv.vertex.id).maxParallelism);
+    const gained: ConstructorParameters<typeof HandoverReceiver>[0] = this.keyed.map((kv) => {
+      const held = kv.range;
+      kv.range = rangeFor(task.index, r.parallelism, this.vertexPlan(kv.vertex.id).maxParallelism);
+      return { vertexId: kv.vertex.id, scope: 'KEYED', parts: keyGroupsOf(kv.range).filter((kg) => kg < held.start || kg > held.end) };
+    });
     const src = this.source;
-    if (src) src.splits = EventGenerator.splitsFor(task.index, r.parallelism, src.gen.config.splits);
-    const gains =
-      this.keyed.some((kv) => kv.range.start < held.ranges.get(kv)!.start || kv.range.end > held.ranges.get(kv)!.end) ||
-      (src?.splits.some((x) => !held.splits.has(x)) ?? false);
-    let t1 = now();
-    let loaded = { bytes: 0, keyGroups: 0, splits: 0 };
-    if (gains) {
-      const done = await this.waitForCommand(
-        (c) => c.type === 'rescale-ready' && c.checkpoint === n,
-        (c) => c.type === 'abort' && c.checkpoint === n,
-      );
-      // A failed rescale checkpoint makes the control plane recover the whole job; this attempt is over.
-      if (!done || done.type !== 'rescale-ready') return void (this.outcome ??= 'canceled');
-      t1 = now();
-      loaded = await this.restore(done.checkpointId, held);
+    if (src) {
+      const held = new Set(src.splits);
+      src.splits = EventGenerator.splitsFor(task.index, r.parallelism, src.gen.config.splits);
+      gained.push({ vertexId: src.vertex.id, scope: 'OPERATOR', parts: src.splits.filter((x) => !held.has(x)) });
     }
-    for (const kv of this.keyed) kv.backend.retainOnly(kv.range);
+    const t1 = now();
+    if (this.sinks.length && gained.some((g) => g.scope === 'KEYED' && [...g.parts].length > 0)) this.sinkGate = r.scalingId;
+    const loaded = await this.receiveHandover(r.scalingId, gained, n);
+    // A failed rescale checkpoint makes the control plane recover the whole job; this attempt is over.
+    if (!loaded) return void (this.outcome ??= 'canceled');
     if (src) {
       for (const split of [...src.offsets.keys()]) if (!src.splits.includes(split)) src.offsets.delete(split);
       src.sizes = new Map(src.splits.map((x) => [x, src.gen.splitSize(x)]));
@@ -799,15 +865,21 @@ class Subtask {
     await this.emit({
       type: 'rescaled',
       scalingId: r.scalingId,
-      keyGroupsLoaded: loaded.keyGroups + loaded.splits,
+      keyGroupsLoaded: loaded.parts,
       bytesLoaded: loaded.bytes,
       restoreMs: Math.round(now() - t1),
-      pauseMs: Math.round(now() - alignedAt),
+      pauseMs: Math.round(now() - alignedMono),
+      alignedAt,
+      runningAt: Date.now(),
     });
   }
 
   private async finish(): Promise<void> {
     await Promise.all(this.writers().map((w) => w.end()));
+    while (this.sinkGate !== undefined && !this.outcome) {
+      await this.readCommands(200);
+      if (now() - this.lastMetrics >= this.settings.metricsIntervalMs) await this.reportMetrics(now());
+    }
     await this.flushSinks();
     await this.pendingWrite;
     await this.reportMetrics(now());
@@ -831,6 +903,17 @@ function isAfter(a: string, b: string): boolean {
   const [am, as] = a.split('-').map(Number);
   const [bm, bs] = b.split('-').map(Number);
   return am! > bm! || (am === bm && as! > bs!);
+}
+
+function groupBy<T>(items: Iterable<T>, by: (item: T) => number): Map<number, T[]> {
+  const out = new Map<number, T[]>();
+  for (const item of items) {
+    const k = by(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
+  }
+  return out;
 }
 
 function isKey(v: unknown): v is Key {

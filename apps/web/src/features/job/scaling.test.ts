@@ -35,8 +35,8 @@ const aligned = scaling(1, { status: 'ALIGNING', subtasksStartedAt: at(40), alig
 const completed = scaling(1, {
   ...aligned,
   status: 'COMPLETED',
-  snapshottedAt: at(120),
-  restoredAt: at(180),
+  restoredAt: at(120),
+  snapshottedAt: at(180),
   runningAt: at(181),
   keyGroupsMoved: 64,
   bytesMoved: 4096,
@@ -60,8 +60,8 @@ describe('how a rescale reads', () => {
       ['requested', 0],
       ['new subtasks started', 40],
       ['barrier aligned', 95],
-      ['snapshot', null],
       ['state restored', null],
+      ['checkpoint completed', null],
       ['running', null],
     ]);
     expect(scalingPhases(completed).at(-1)).toEqual({ label: 'running', at: at(181), sinceRequestMs: 181 });

@@ -11,8 +11,9 @@ export const SCALING_PHASES = [
   { key: 'requestedAt', label: 'requested' },
   { key: 'subtasksStartedAt', label: 'new subtasks started' },
   { key: 'alignedAt', label: 'barrier aligned' },
-  { key: 'snapshottedAt', label: 'snapshot' },
+  // Moved state is handed over directly at the barrier, so new owners run before the checkpoint is written.
   { key: 'restoredAt', label: 'state restored' },
+  { key: 'snapshottedAt', label: 'checkpoint completed' },
   { key: 'runningAt', label: 'running' },
 ] as const satisfies readonly { key: keyof ScalingEvent; label: string }[];
 

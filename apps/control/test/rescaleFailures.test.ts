@@ -1,0 +1,102 @@
+import type { GraphInput } from '@keyflow/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generatorCounts, startStack, tableCounts, waitFor, waitForFinished, type Stack } from './harness.ts';
+
+const events = { seed: 33, rate: 60_000, keys: 10_000, skew: 'zipf', splits: 8 } as const;
+const graph = (table: string, total?: number): GraphInput => ({
+  vertices: [
+    { id: 'events', type: 'generator', parallelism: 1, settings: { ...events, ...(total && { total }) } },
+    { id: 'count', type: 'count', parallelism: 1 },
+    { id: 'sink', type: 'postgres', parallelism: 1, settings: { table, valueField: 'count', flushIntervalMs: 300 } },
+  ],
+  edges: [
+    { from: 'events', to: 'count', partitioning: 'hash', key: 'user' },
+    { from: 'count', to: 'sink', partitioning: 'forward' },
+  ],
+});
+
+describe('a rescale that cannot finish', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    // Four slots in all: a job of two subtasks leaves two free, too few to take count from 1 to 4.
+    stack = await startStack({
+      workers: 2,
+      slots: 2,
+      env: { RESCALE_SLOT_TIMEOUT_MS: '6000', HEARTBEAT_TIMEOUT_MS: '1500', WORKER_LOCK_MS: '30000' },
+    });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  const scalingEvent = async (jobId: string, id: number) => (await stack.client.listScalingEvents(jobId)).find((e) => e.id === id)!;
+  const jobSubtasks = async (jobId: string) =>
+    (await stack.client.listWorkers()).flatMap((w) => w.subtasks.filter((s) => s.jobId === jobId).map((s) => `${s.vertexId}#${s.index}@${s.attempt}`)).sort();
+
+  it('waits for slots, visibly, then rolls back with the reason and leaves the job as it was', async () => {
+    const p = await stack.client.createPipeline({ name: `slots-${stack.prefix}`, graph: graph('slot_counts') });
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
+    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+
+    const { scalingEvents } = await stack.client.rescaleJob(job.id, { parallelism: { count: 4 } });
+    const id = scalingEvents[0]!.id;
+    await waitFor(async () => (await scalingEvent(job.id, id)).status === 'WAITING_FOR_SLOTS', 10_000, 'the rescale to wait for slots');
+    expect((await stack.client.getJob(job.id)).state).toBe('RESCALING');
+
+    const rolledBack = await waitFor(
+      async () => {
+        const e = await scalingEvent(job.id, id);
+        return e.status === 'ROLLED_BACK' && e;
+      },
+      30_000,
+      'the rescale to roll back',
+    );
+    expect(rolledBack.reason).toMatch(/waited 6000 ms for 3 free worker slots/);
+
+    const after = await stack.client.getJob(job.id);
+    expect(after.state).toBe('RUNNING');
+    expect(after.attempt).toBe(1);
+    expect(after.plan.vertices.count!.parallelism).toBe(1);
+    // The subtasks started for the rescale are gone; the job's own kept running and go on counting.
+    await waitFor(async () => (await jobSubtasks(job.id)).join() === 'count#0@1,events#0@1', 10_000, 'only the job’s own subtasks to run');
+    const before = (await stack.client.getJob(job.id)).metrics?.vertices.count?.recordsIn ?? 0;
+    await waitFor(async () => ((await stack.client.getJob(job.id)).metrics?.vertices.count?.recordsIn ?? 0) > before, 10_000, 'count to go on');
+    await stack.client.cancelJob(job.id);
+  });
+
+  it('a worker lost while a rescale waits ends the rescale, recovers the job at its old parallelism, and every count stays exact', async () => {
+    const settingsTotal = 600_000;
+    const p = await stack.client.createPipeline({ name: `lost-${stack.prefix}`, graph: graph('lost_counts', settingsTotal) });
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
+    await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 30_000, 'a completed checkpoint');
+    await waitFor(async () => (await jobSubtasks(job.id)).length === 2, 10_000, 'both subtasks in the heartbeats');
+
+    const { scalingEvents } = await stack.client.rescaleJob(job.id, { parallelism: { count: 4 } });
+    const id = scalingEvents[0]!.id;
+    await waitFor(async () => (await scalingEvent(job.id, id)).status === 'WAITING_FOR_SLOTS', 10_000, 'the rescale to wait for slots');
+    const victim = (await stack.client.listWorkers()).find((w) => w.subtasks.some((s) => s.jobId === job.id))!;
+    stack.workers.find((w) => w.pid === victim.pid)!.kill('SIGKILL');
+    await stack.addWorker();
+
+    const failed = await waitFor(
+      async () => {
+        const e = await scalingEvent(job.id, id);
+        return e.status === 'FAILED' && e;
+      },
+      30_000,
+      'the rescale to fail',
+    );
+    // Depending on when the loss is noticed: while it still waited, or in its checkpoint once the new worker's slots let it go on.
+    expect(failed.reason).toMatch(/the job recovered|attempt 1 ended/);
+
+    const done = await waitForFinished(stack, job.id, 90_000);
+    expect(done.attempt).toBeGreaterThanOrEqual(2);
+    expect(done.plan.vertices.count!.parallelism).toBe(1);
+    expect(done.events.some((e) => e.toState === 'RECOVERING' && /worker lost/.test(e.reason ?? ''))).toBe(true);
+
+    const expected = generatorCounts({ ...events, total: settingsTotal });
+    const actual = await tableCounts('lost_counts');
+    expect(actual.size).toBe(expected.size);
+    expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
+  });
+});
