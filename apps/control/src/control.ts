@@ -55,6 +55,7 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
     keys,
     async (e) => {
       if (e.type === 'rescaled') return scaling.onRescaled(e);
+      if (e.type === 'precopied') return scaling.onPrecopied(e.scalingId, e.index);
       void jobs.onEvent(e).catch((err) => log('event handling failed', { type: e.type, error: (err as Error).stack }));
     },
     log,

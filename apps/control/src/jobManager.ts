@@ -271,6 +271,8 @@ export class JobManager {
           await this.recover(job, `${key} failed: ${e.error}`);
         return;
       case 'stopped':
+        // A subtask a rescale took away (or a stop ended) sends no heartbeats any more, and is not lost.
+        job.running.delete(key);
         return;
     }
   }
@@ -313,8 +315,10 @@ export class JobManager {
         job.missingSince.clear();
         continue;
       }
-      for (const key of job.subtasks) {
-        if (job.finished.has(key) || alive.has(`${job.id}@${job.attempt}/${key}`)) job.missingSince.delete(key);
+      const watched = new Set(job.subtasks.filter((key) => job.running.has(key) && !job.finished.has(key)));
+      for (const key of job.missingSince.keys()) if (!watched.has(key)) job.missingSince.delete(key);
+      for (const key of watched) {
+        if (alive.has(`${job.id}@${job.attempt}/${key}`)) job.missingSince.delete(key);
         else if (!job.missingSince.has(key)) job.missingSince.set(key, now);
       }
       const lost = [...job.missingSince].filter(([, since]) => now - since >= timeoutMs).map(([key]) => key);

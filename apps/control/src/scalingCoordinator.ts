@@ -1,5 +1,5 @@
 import type { ScalingEvent as ScalingEventDto } from '@keyflow/api';
-import { buildChains, chainOf, type JobPlan } from '@keyflow/core';
+import { buildChains, chainOf, operatorSpec, type JobPlan } from '@keyflow/core';
 import type { PrismaClient, ScalingEvent, ScalingStatus } from '@keyflow/db';
 import type { RescaleSpec, WorkerEvent } from '@keyflow/runtime';
 import { subtaskKey, type ActiveJob } from './activeJobs.ts';
@@ -10,6 +10,9 @@ import type { MetricsAggregator } from './metrics.ts';
 import type { Scheduler } from './scheduler.ts';
 
 type RescaledEvent = Extract<WorkerEvent, { type: 'rescaled' }>;
+
+/** How long a rescale waits for its pre-copy before it sends the barrier anyway (what is not copied then goes whole). */
+const PRECOPY_WAIT_MS = 20_000;
 
 export interface ScalingOptions {
   /** How long a rescale waits for free worker slots for its new subtasks before it is rolled back. */
@@ -53,6 +56,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class ScalingCoordinator {
   private readonly queues = new Map<string, Promise<void>>();
   private readonly rescaled = new Map<number, Map<string, RescaledEvent>>();
+  private readonly precopied = new Map<number, Set<number>>();
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -101,6 +105,12 @@ export class ScalingCoordinator {
       this.queues.set(jobId, next);
     }
     return events;
+  }
+
+  onPrecopied(scalingId: number, index: number): void {
+    let got = this.precopied.get(scalingId);
+    if (!got) this.precopied.set(scalingId, (got = new Set()));
+    got.add(index);
   }
 
   onRescaled(e: RescaledEvent): void {
@@ -184,6 +194,18 @@ export class ScalingCoordinator {
       }
     }
     await this.update(event.id, { status: 'ALIGNING', subtasksStartedAt: new Date() });
+
+    if (chain.vertices.some((v) => operatorSpec(v.type)?.kind === 'keyed')) {
+      // Pre-copy: the old owners send what will leave them while they run on; the barrier then moves only what changed.
+      await this.scheduler.command(job.id, { type: 'rescale-prepare', attempt: job.attempt, rescale: spec });
+      const copied = () => this.precopied.get(event.id) ?? new Set<number>();
+      await this.waitUntil(() => Array.from({ length: from }, (_, i) => i).every((i) => copied().has(i)), PRECOPY_WAIT_MS, job);
+      this.precopied.delete(event.id);
+      if (superseded()) {
+        await this.update(event.id, { status: 'FAILED', reason: 'the job recovered during the rescale' });
+        return;
+      }
+    }
 
     const pending = await this.checkpoints.trigger(job, 'RESCALE', { rescale: spec });
     await this.update(event.id, { checkpointId: pending.id });

@@ -250,21 +250,6 @@ describe('KeyedStateBackend snapshot and restore', () => {
     expect(() => dst.restore(5, src.snapshot([5]).get(5)!)).toThrow("state 's' is a list state, not a value state");
   });
 
-  it.each([
-    [[0, 42]],
-    [[43, 85, 86]],
-    [[127]],
-    [[]],
-  ])('drop(%j) forgets exactly those key groups, in every state', (dropped) => {
-    const keys = keysIn([0, 42, 43, 85, 86, 127], 2);
-    const b = new KeyedStateBackend(MAX_P);
-    keys.forEach((k, i) => writeAll(b, k, i));
-    const before = new Map(keys.map((k) => [k, readAll(b, k)]));
-    b.drop(dropped);
-    for (const k of keys) expect(readAll(b, k)).toEqual(dropped.includes(keyGroupFor(k, MAX_P)) ? EMPTY : before.get(k));
-    for (const kg of dropped) expect(b.keyCount(kg)).toBe(0);
-  });
-
   it('50k keys over maxP 128 split by rangeFor at p=3: each subtask restores its range, the union equals the original', () => {
     const n = 50_000;
     const src = new KeyedStateBackend(MAX_P);
@@ -336,7 +321,7 @@ describe('KeyedStateBackend asynchronous snapshot (copy on write per key group)'
     expect(readAll(b, keys[0]!).v).toBe(1000);
   });
 
-  it('copies a group before a restore, a drop or another snapshot replaces or reads it', async () => {
+  it('copies a group before a restore, a detach or another snapshot replaces or takes it', async () => {
     const keys = keysIn([1, 2, 3], 3);
     const b = filled(keys);
     const expected = contents(b.snapshot([1, 2, 3]), keys);
@@ -344,7 +329,7 @@ describe('KeyedStateBackend asynchronous snapshot (copy on write per key group)'
     const other = new KeyedStateBackend(MAX_P);
     keysIn([2], 3).forEach((k, i) => writeAll(other, k, 500 + i));
     b.restore(2, other.snapshot([2]).get(2)!);
-    b.drop([3]);
+    b.detach([3]);
     const second = await b.snapshotAsync([1, 2, 3]);
     expect(contents(await first, keys)).toEqual(expected);
     expect(second.has(3)).toBe(false);
@@ -355,5 +340,63 @@ describe('KeyedStateBackend asynchronous snapshot (copy on write per key group)'
     const b = filled(keysIn([7], 2));
     expect([...(await b.snapshotAsync([6, 7, 8])).keys()]).toEqual([7]);
     expect((await b.snapshotAsync([])).size).toBe(0);
+  });
+});
+
+describe('KeyedStateBackend pre-copy: a copy, then only what changed', () => {
+  it('a copy plus its delta rebuild each tracked group exactly, through updates, new keys, clears and reads', () => {
+    const keys = keysIn([3, 4, 9], 6);
+    const src = new KeyedStateBackend(MAX_P);
+    keys.forEach((k, i) => writeAll(src, k, i));
+    src.trackChanges([3, 4]);
+    const copies = new Map([3, 4].map((kg) => [kg, src.copyTracked(kg)!]));
+    // After the copy: change some keys, add new ones, clear states, and only read others.
+    keys.forEach((k, i) => {
+      if (i % 3 === 0) writeAll(src, k, 100 + i);
+      else if (i % 3 === 1) {
+        src.setCurrentKey(k);
+        src.valueState<number>('v').clear();
+        src.mapState<string, number>('m').remove('x');
+        src.listState<string>('l').clear();
+      } else readAll(src, k);
+    });
+    const added = keysIn([3, 4], 2).map((k) => `${k}-new`).filter((k) => [3, 4].includes(keyGroupFor(k, MAX_P)));
+    added.forEach((k, i) => writeAll(src, k, 500 + i));
+
+    const dst = new KeyedStateBackend(MAX_P);
+    for (const [kg, copy] of copies) {
+      dst.restore(kg, copy);
+      dst.applyDelta(kg, src.delta(kg));
+    }
+    for (const k of [...keys, ...added]) {
+      const kg = keyGroupFor(k, MAX_P);
+      expect(readAll(dst, k)).toEqual(kg === 9 ? EMPTY : readAll(src, k));
+    }
+    expect(dst.keyCount()).toBe(src.keyCount(3) + src.keyCount(4));
+  });
+
+  it('a group untouched since its copy has an empty delta', () => {
+    const keys = keysIn([5], 3);
+    const b = new KeyedStateBackend(MAX_P);
+    keys.forEach((k, i) => writeAll(b, k, i));
+    b.trackChanges([5]);
+    b.copyTracked(5);
+    writeAll(b, keysIn([6], 1)[0]!, 1); // another group
+    const dst = new KeyedStateBackend(MAX_P);
+    dst.applyDelta(5, b.delta(5));
+    expect(dst.keyCount()).toBe(0);
+  });
+
+  it('detach takes groups out at once and serializes them later as they were', () => {
+    const keys = keysIn([1, 2], 3);
+    const b = new KeyedStateBackend(MAX_P);
+    keys.forEach((k, i) => writeAll(b, k, i));
+    const expected = b.snapshot([1, 2]);
+    const encode = b.detach([1, 2]);
+    expect(b.keyCount()).toBe(0);
+    // The groups are this backend's again, fresh: the detached copy does not see what is written now.
+    keys.forEach((k) => writeAll(b, k, 99));
+    expect(new Map([1, 2].map((kg) => [kg, encode(kg)]))).toEqual(expected);
+    expect(encode(1)).toBeUndefined(); // each group is handed out once
   });
 });

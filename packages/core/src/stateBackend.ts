@@ -50,6 +50,11 @@ class StateTable {
 
 /** The serialized form of one key group: per state name its kind and its keys and values side by side. */
 type KeyGroupSnapshot = Record<string, { kind: Kind; keys: Key[]; values: unknown[] }>;
+/** What changed in one key group since a copy of it: per state name the keys set (with their values) and removed. */
+type KeyGroupDelta = Record<string, { kind: Kind; keys: Key[]; values: unknown[]; removed: Key[] }>;
+
+const copyValue = (kind: Kind, v: unknown) => (kind === 'map' ? [...(v as Map<Key, unknown>)] : v);
+const loadValue = (kind: Kind, v: unknown) => (kind === 'map' ? new Map(v as [Key, unknown][]) : v);
 
 /**
  * Keyed state in memory, partitioned by key group, as Flink's heap backend: handles are scoped to the current
@@ -62,6 +67,8 @@ export class KeyedStateBackend {
   private kg = 0;
   /** The running asynchronous snapshot, if any: which key groups it has still to serialize, and what it made. */
   private copying: { due: Uint8Array; left: number; out: Map<number, Buffer> } | undefined;
+  /** Per key group under change tracking, the keys accessed since it was last copied (see copyTracked). */
+  private changes: (Set<Key> | undefined)[] | undefined;
 
   constructor(readonly maxParallelism: number) {}
 
@@ -70,6 +77,7 @@ export class KeyedStateBackend {
     // Copy on write, per key group: a group an asynchronous snapshot has not reached yet is serialized before its
     // first access after the snapshot began (every handle reads and writes through the current key).
     if (this.copying?.due[keyGroup]) this.copyDue(keyGroup);
+    this.changes?.[keyGroup]?.add(key);
     this.key = key;
     this.kg = keyGroup;
   }
@@ -143,21 +151,72 @@ export class KeyedStateBackend {
 
   /** Serializes one key group, or returns undefined when it holds no state. */
   private encodeGroup(kg: number): Buffer | undefined {
-    const snap: KeyGroupSnapshot = {};
-    let any = false;
+    return encodeGroups([...this.tables].map(([name, t]) => [name, t.kind, t.groups[kg]]));
+  }
+
+  /**
+   * Takes the given key groups out of this backend (a rescale moves them elsewhere) and returns a function that
+   * serializes what they held, later: nothing changes them any more.
+   */
+  detach(keyGroups: Iterable<number>): (kg: number) => Buffer | undefined {
+    const taken = new Map<number, [string, Kind, Map<Key, unknown> | undefined][]>();
+    for (const kg of keyGroups) {
+      if (this.copying?.due[kg]) this.copyDue(kg);
+      taken.set(kg, [...this.tables].map(([name, t]) => [name, t.kind, t.groups[kg]]));
+      for (const t of this.tables.values()) t.groups[kg] = undefined;
+      if (this.changes) this.changes[kg] = undefined;
+    }
+    return (kg) => {
+      const groups = taken.get(kg);
+      taken.delete(kg);
+      return groups && encodeGroups(groups);
+    };
+  }
+
+  /**
+   * Starts recording which keys of the given groups are accessed (a rescale's pre-copy: the groups are copied
+   * while processing goes on, then only what changed since is sent at the barrier).
+   */
+  trackChanges(keyGroups: Iterable<number>): void {
+    this.changes ??= new Array(this.maxParallelism);
+    for (const kg of keyGroups) this.changes[kg] = new Set();
+  }
+
+  /** Serializes a tracked key group as it is now; what changes from here on makes up its `delta`. */
+  copyTracked(kg: number): Buffer | undefined {
+    this.changes?.[kg]?.clear();
+    return this.encodeGroup(kg);
+  }
+
+  /** What changed in a tracked key group since `copyTracked`: the keys accessed, with their state now or as removed. */
+  delta(kg: number): Buffer {
+    const accessed = this.changes?.[kg] ?? new Set<Key>();
+    const out: KeyGroupDelta = {};
     for (const [name, t] of this.tables) {
       const g = t.groups[kg];
-      if (!g || g.size === 0) continue;
-      const keys: Key[] = [];
-      const values: unknown[] = [];
-      for (const [k, v] of g) {
-        keys.push(k);
-        values.push(t.kind === 'map' ? [...(v as Map<Key, unknown>)] : v);
+      const d: KeyGroupDelta[string] = { kind: t.kind, keys: [], values: [], removed: [] };
+      for (const k of accessed) {
+        if (g?.has(k)) d.keys.push(k), d.values.push(copyValue(t.kind, g.get(k)));
+        else d.removed.push(k);
       }
-      snap[name] = { kind: t.kind, keys, values };
-      any = true;
+      if (d.keys.length || d.removed.length) out[name] = d;
     }
-    return any ? encodeValue(snap) : undefined;
+    return encodeValue(out);
+  }
+
+  /** Applies a `delta` on top of the copy loaded before it. */
+  applyDelta(keyGroup: number, bytes: Uint8Array): void {
+    if (this.copying?.due[keyGroup]) this.copyDue(keyGroup);
+    for (const [name, { kind, keys, values, removed }] of Object.entries(decodeValue<KeyGroupDelta>(bytes))) {
+      const g = this.table(name, kind).group(keyGroup);
+      for (let i = 0; i < keys.length; i++) g.set(keys[i]!, loadValue(kind, values[i]));
+      for (const k of removed) g.delete(k);
+    }
+  }
+
+  /** Stops recording changes (the rescale they were for is over). */
+  stopTracking(): void {
+    this.changes = undefined;
   }
 
   /** Serializes the given key groups now; groups without any state are left out. */
@@ -218,18 +277,7 @@ export class KeyedStateBackend {
     for (const t of this.tables.values()) t.groups[keyGroup] = undefined;
     for (const [name, { kind, keys, values }] of Object.entries(snap)) {
       const g = this.table(name, kind).group(keyGroup);
-      for (let i = 0; i < keys.length; i++) {
-        const v = values[i];
-        g.set(keys[i]!, kind === 'map' ? new Map(v as [Key, unknown][]) : v);
-      }
-    }
-  }
-
-  /** Forgets the given key groups (a rescale took them elsewhere). */
-  drop(keyGroups: Iterable<number>): void {
-    for (const kg of keyGroups) {
-      if (this.copying?.due[kg]) this.copyDue(kg);
-      for (const t of this.tables.values()) t.groups[kg] = undefined;
+      for (let i = 0; i < keys.length; i++) g.set(keys[i]!, loadValue(kind, values[i]));
     }
   }
 
@@ -242,4 +290,22 @@ export class KeyedStateBackend {
     }
     return n;
   }
+}
+
+/** Serializes one key group given each state's map for it, or returns undefined when none holds anything. */
+function encodeGroups(groups: [name: string, kind: Kind, group: Map<Key, unknown> | undefined][]): Buffer | undefined {
+  const snap: KeyGroupSnapshot = {};
+  let any = false;
+  for (const [name, kind, g] of groups) {
+    if (!g || g.size === 0) continue;
+    const keys: Key[] = [];
+    const values: unknown[] = [];
+    for (const [k, v] of g) {
+      keys.push(k);
+      values.push(copyValue(kind, v));
+    }
+    snap[name] = { kind, keys, values };
+    any = true;
+  }
+  return any ? encodeValue(snap) : undefined;
 }

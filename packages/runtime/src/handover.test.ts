@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { encodeValue, KeyedStateBackend, keyGroupFor } from '@keyflow/core';
+import { decodeValue, encodeValue, KeyedStateBackend, keyGroupFor } from '@keyflow/core';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HandoverReceiver, sendHandover, type HandoverMessage } from './handover.ts';
+import { HandoverReceiver, sendHandover, type HandoverMessage, type HandoverPart } from './handover.ts';
 
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 const prefix = `${process.env.KEYFLOW_PREFIX ?? 'kft'}-handover-${randomBytes(3).toString('hex')}`;
@@ -25,6 +25,11 @@ function filled(n: number): KeyedStateBackend {
   return b;
 }
 
+function part(b: KeyedStateBackend, kg: number): HandoverPart | undefined {
+  const data = b.snapshot([kg]).get(kg);
+  return data && [kg, data];
+}
+
 async function readAll(key: string): Promise<Buffer[]> {
   const entries = (await redis.xrangeBuffer(key, '-', '+')) as [Buffer, Buffer[]][];
   return entries.map(([, fields]) => fields[1]!);
@@ -36,10 +41,10 @@ describe('state handover', () => {
     const senders = [filled(60_000), filled(60_000)];
     // Sender 0 gives key groups 10..19 (and 20, which holds nothing), sender 1 gives 70..79.
     const covers = [[...Array.from({ length: 10 }, (_, i) => 10 + i), 20], Array.from({ length: 10 }, (_, i) => 70 + i)];
-    senders[0]!.drop([20]);
+    senders[0]!.detach([20]);
     const sent = await Promise.all(
       senders.map((b, from) =>
-        sendHandover(redis, key, { from, vertexId: 'count', scope: 'KEYED' }, covers[from]!, (parts) => b.snapshot(parts), SLICE),
+        sendHandover(redis, key, { from, vertexId: 'count', scope: 'KEYED' }, covers[from]!, (kg) => part(b, kg), { sliceBytes: SLICE }),
       ),
     );
     expect(sent.map((s) => s.parts)).toEqual([10, 10]);
@@ -111,10 +116,72 @@ describe('state handover', () => {
 
   it('sends one message even when nothing leaves, so the receiver can tell it is complete', async () => {
     const key = `${prefix}:b`;
-    const sent = await sendHandover(redis, key, { from: 1, vertexId: 'count', scope: 'KEYED' }, [3, 4], () => new Map());
+    const sent = await sendHandover(redis, key, { from: 1, vertexId: 'count', scope: 'KEYED' }, [3, 4], () => undefined);
     expect(sent).toEqual({ bytes: 0, parts: 0 });
     const receiver = new HandoverReceiver([{ vertexId: 'count', scope: 'KEYED', parts: [3, 4] }]);
     for (const e of await readAll(key)) receiver.apply(e, () => {});
     expect(receiver.done).toBe(true);
+  });
+});
+
+describe('state handover with a pre-copy', () => {
+  it('a pre-copy ahead of the barrier plus deltas at it leave the receiver with the state at the barrier', async () => {
+    const key = `${prefix}:pre`;
+    const b = filled(60_000);
+    const moving = Array.from({ length: 16 }, (_, i) => 100 + i);
+    b.trackChanges(moving);
+    const sentParts: number[] = [];
+    await sendHandover(redis, key, { from: 0, vertexId: 'count', scope: 'KEYED' }, moving, (kg) => {
+      const data = b.copyTracked(kg);
+      return data && [kg, data];
+    }, { sliceBytes: SLICE, precopy: true, between: () => new Promise((r) => setImmediate(r)), onSent: (p) => sentParts.push(...p) });
+    expect(sentParts).toEqual(moving.slice(0, sentParts.length));
+    // Processing goes on after the copy: every third key changes, some keys are new.
+    const count = b.valueState<number>('count');
+    for (let i = 0; i < 70_000; i += 3) {
+      b.setCurrentKey(`user-${i}`);
+      count.update(-i);
+    }
+    const copied = new Set(sentParts);
+    await sendHandover(redis, key, { from: 0, vertexId: 'count', scope: 'KEYED' }, moving, (kg) => {
+      if (copied.has(kg)) return [kg, b.delta(kg), true];
+      const data = b.snapshot([kg]).get(kg);
+      return data && [kg, data];
+    });
+
+    const into = new KeyedStateBackend(MAX_P);
+    const receiver = new HandoverReceiver([{ vertexId: 'count', scope: 'KEYED', parts: moving }]);
+    for (const e of await readAll(key)) receiver.apply(e, (_, kg, data, delta) => (delta ? into.applyDelta(kg, data) : into.restore(kg, data)));
+    expect(receiver.done).toBe(true);
+    const got = into.valueState<number>('count');
+    let n = 0;
+    for (let i = 0; i < 70_000; i++) {
+      const kg = keyGroupFor(`user-${i}`, MAX_P);
+      if (!moving.includes(kg)) continue;
+      b.setCurrentKey(`user-${i}`, kg);
+      into.setCurrentKey(`user-${i}`, kg);
+      expect(got.value()).toBe(count.value());
+      if (count.value() !== undefined) n++;
+    }
+    expect(into.keyCount()).toBe(n);
+  });
+
+  it('stops between slices when told, reporting only the slices it sent', async () => {
+    const b = filled(60_000);
+    const sentParts: number[] = [];
+    let slices = 0;
+    await sendHandover(redis, `${prefix}:stop`, { from: 0, vertexId: 'count', scope: 'KEYED' }, Array.from({ length: 40 }, (_, i) => i), (kg) => part(b, kg), {
+      sliceBytes: SLICE,
+      precopy: true,
+      between: async () => void slices++,
+      stop: () => slices >= 2,
+      onSent: (p) => sentParts.push(...p),
+    });
+    expect(slices).toBe(2);
+    const entries = await readAll(`${prefix}:stop`);
+    expect(entries).toHaveLength(2);
+    const covered = entries.flatMap((e) => (decodeValue(e) as HandoverMessage).parts.map(([kg]) => kg));
+    expect(covered).toEqual(sentParts);
+    expect(entries.every((e) => (decodeValue(e) as HandoverMessage).covers.length === 0)).toBe(true);
   });
 });

@@ -39,6 +39,8 @@ export type Command =
     }
   | { type: 'complete'; attempt: number; checkpoint: number; checkpointId: number; rescale?: RescaleSpec }
   | { type: 'rescale-rollback'; attempt: number; scalingId: number }
+  /** The rescale's barrier comes soon: its chain's subtasks start sending the key groups that will leave them. */
+  | { type: 'rescale-prepare'; attempt: number; rescale: RescaleSpec }
   | { type: 'abort'; attempt: number; checkpoint: number; reason: string }
   | { type: 'stop'; attempt: number }
   | { type: 'cancel'; attempt: number };
@@ -92,6 +94,8 @@ export type WorkerEvent =
       /** When it went on with its new range and splits loaded (epoch ms). */
       runningAt: number;
     })
+  /** This subtask sent all its leaving key groups ahead of the rescale's barrier. */
+  | (SubtaskRef & { type: 'precopied'; scalingId: number })
   | (SubtaskRef & { type: 'finished' })
   | (SubtaskRef & { type: 'stopped' })
   | (SubtaskRef & { type: 'failed'; error: string })

@@ -34,7 +34,7 @@ import type { PrismaClient } from '@keyflow/db';
 import type { Redis } from 'ioredis';
 import { ChannelWriter, parseEntry, type ChannelSettings } from './channels.ts';
 import { readChunks, writeChunks, type StateChunkData } from './checkpointStorage.ts';
-import { HandoverReceiver, sendHandover } from './handover.ts';
+import { HandoverReceiver, sendHandover, type HandoverPart } from './handover.ts';
 import { LogSink } from './connectors/logSink.ts';
 import { PostgresSink } from './connectors/postgresSink.ts';
 import type { Sink } from './connectors/sink.ts';
@@ -498,6 +498,10 @@ class Subtask {
       case 'cancel':
         this.outcome = 'canceled';
         return;
+      case 'rescale-prepare':
+        if (cmd.rescale.chainId === this.chain.id && this.keyed.length && !this.task.joinRescale) this.startPrecopy(cmd.rescale);
+        else if (cmd.rescale.chainId === this.chain.id) await this.emit({ type: 'precopied', scalingId: cmd.rescale.scalingId });
+        return;
       case 'complete':
         if (cmd.rescale && cmd.rescale.scalingId === this.sinkGate) this.sinkGate = undefined;
         return;
@@ -528,9 +532,10 @@ class Subtask {
           const id = idBuf.toString();
           if (keyBuf.toString() === key) {
             lastId = id;
-            receiver.apply(fields[1]!, (m, part, data) => {
-              if (m.scope === 'KEYED') this.keyed.find((kv) => kv.vertex.id === m.vertexId)?.backend.restore(part, data);
-              else this.source?.offsets.set(part, decodeValue<{ offset: number }>(data).offset);
+            receiver.apply(fields[1]!, (m, part, data, delta) => {
+              const backend = m.scope === 'KEYED' ? this.keyed.find((kv) => kv.vertex.id === m.vertexId)?.backend : undefined;
+              if (backend) delta ? backend.applyDelta(part, data) : backend.restore(part, data);
+              else if (m.scope === 'OPERATOR') this.source?.offsets.set(part, decodeValue<{ offset: number }>(data).offset);
             });
             continue;
           }
@@ -629,6 +634,8 @@ class Subtask {
    * completes, because the old owners' sinks write those keys' values from before the barrier up to then.
    */
   private sinkGate: number | undefined;
+  /** A rescale's pre-copy under way: which key groups went, per keyed operator (see startPrecopy). */
+  private precopy: { scalingId: number; stopped: boolean; copied: Map<KeyedVertex, Set<number>> } | undefined;
   private pendingCheckpointId: number | undefined;
   private pendingRescale: RescaleSpec | undefined;
   private sinkFlushing: Promise<unknown> | undefined;
@@ -718,9 +725,9 @@ class Subtask {
       }
       return parts;
     };
-    const snapshot = (kv: KeyedVertex, keyGroups: number[]) => add(kv, kv.backend.snapshot(keyGroups));
     // A rescale of this chain: what leaves this subtask goes to its new owners first, the rest after.
-    const handedOver = rescale?.chainId === this.chain.id ? this.handOver(rescale, snapshot) : undefined;
+    const handedOver = rescale?.chainId === this.chain.id ? this.handOver(rescale, add) : undefined;
+    this.endPrecopy();
     // What stays is copied in the background while processing goes on.
     const kept = this.keyed.map((kv) => kv.backend.snapshotAsync(keyGroupsOf(kv.range)).then((parts) => void add(kv, parts)));
     // Awaited in the write below; these only keep an early failure from counting as unhandled.
@@ -760,24 +767,102 @@ class Subtask {
     if (rescale) await this.applyRescale(n, rescale, t0, alignedAt);
   }
 
+  /** The key groups of `kv` that rescale `r` moves away from this subtask, by new owner. */
+  private leaving(kv: KeyedVertex, r: RescaleSpec): Map<number, number[]> {
+    const leaving = groupBy(keyGroupsOf(kv.range), (kg) => subtaskFor(kg, r.parallelism, kv.backend.maxParallelism));
+    leaving.delete(this.task.index);
+    return leaving;
+  }
+
+  private handoverKey(r: RescaleSpec, to: number): string {
+    return this.deps.keys.handover(this.task.jobId, this.task.attempt, r.scalingId, to);
+  }
+
+  /**
+   * Ahead of rescale `r`'s barrier (DESIGN §6, pre-copy): sends the key groups that will leave this subtask to
+   * their new owners while processing goes on, recording which keys are touched after each group's copy, so
+   * that at the barrier only those go (see handOver). Reports `precopied` when all went.
+   */
+  private startPrecopy(r: RescaleSpec): void {
+    const state = { scalingId: r.scalingId, stopped: false, copied: new Map<KeyedVertex, Set<number>>() };
+    this.precopy = state;
+    void (async () => {
+      for (const kv of this.keyed) {
+        const copied = new Set<number>();
+        state.copied.set(kv, copied);
+        const leaving = this.leaving(kv, r);
+        kv.backend.trackChanges([...leaving.values()].flat());
+        for (const [to, kgs] of leaving) {
+          await sendHandover(
+            this.redis,
+            this.handoverKey(r, to),
+            { from: this.task.index, vertexId: kv.vertex.id, scope: 'KEYED' },
+            kgs,
+            (kg) => {
+              const data = kv.backend.copyTracked(kg);
+              return data && [kg, data];
+            },
+            {
+              precopy: true,
+              between: () => new Promise((resolve) => setImmediate(resolve)),
+              stop: () => state.stopped,
+              onSent: (parts) => parts.forEach((kg) => copied.add(kg)),
+            },
+          );
+          if (state.stopped) return;
+        }
+      }
+      await this.emit({ type: 'precopied', scalingId: r.scalingId });
+    })().catch((err) => {
+      // Nothing counts as copied then: the barrier sends every group whole.
+      state.copied.clear();
+      this.deps.log?.('pre-copy failed', { scalingId: r.scalingId, error: (err as Error).message });
+    });
+  }
+
+  /** Ends a pre-copy: its barrier came (or another one did, and the rescale it was for will not happen). */
+  private endPrecopy(): void {
+    if (!this.precopy) return;
+    this.precopy.stopped = true;
+    this.precopy = undefined;
+    for (const kv of this.keyed) kv.backend.stopTracking();
+  }
+
   /**
    * Sends the key groups and source splits that rescale `r` takes away from this subtask to their new owners
-   * (see handover.ts), serializing them through `snapshot` so they are also part of the checkpoint, and drops
-   * them here: from the barrier on, no record for them reaches this subtask.
+   * (see handover.ts) and takes them out of its state: from the barrier on, no record for them reaches it. A
+   * group pre-copied goes as a delta; the rest whole, also into the checkpoint. The pre-copied groups' whole
+   * state goes into the checkpoint in the background; the returned promise settles once all is sent and added.
    */
-  private handOver(r: RescaleSpec, snapshot: (kv: KeyedVertex, keyGroups: number[]) => Map<number, Uint8Array>): Promise<unknown> {
-    const { task, deps } = this;
-    const sends: Promise<unknown>[] = [];
-    const send = (to: number, vertexId: string, scope: 'KEYED' | 'OPERATOR', covers: number[], snap: (parts: number[]) => Map<number, Uint8Array>) =>
-      sends.push(sendHandover(this.redis, deps.keys.handover(task.jobId, task.attempt, r.scalingId, to), { from: task.index, vertexId, scope }, covers, snap));
+  private handOver(r: RescaleSpec, add: (kv: KeyedVertex, parts: Map<number, Buffer>) => void): Promise<unknown> {
+    const { task } = this;
+    const pre = this.precopy?.scalingId === r.scalingId ? this.precopy : undefined;
+    if (this.precopy) this.precopy.stopped = true;
+    const work: Promise<unknown>[] = [];
+    const send = (to: number, vertexId: string, scope: 'KEYED' | 'OPERATOR', covers: number[], encode: (part: number) => HandoverPart | undefined) =>
+      work.push(sendHandover(this.redis, this.handoverKey(r, to), { from: task.index, vertexId, scope }, covers, encode));
     for (const kv of this.keyed) {
-      const leaving = groupBy(keyGroupsOf(kv.range), (kg) => subtaskFor(kg, r.parallelism, kv.backend.maxParallelism));
-      leaving.delete(task.index);
-      for (const [to, kgs] of leaving) {
-        send(to, kv.vertex.id, 'KEYED', kgs, (parts) => snapshot(kv, parts));
-        kv.backend.drop(kgs);
-      }
+      const copied = pre?.copied.get(kv) ?? new Set<number>();
+      const leaving = this.leaving(kv, r);
+      for (const [to, kgs] of leaving)
+        send(to, kv.vertex.id, 'KEYED', kgs, (kg) => {
+          if (copied.has(kg)) return [kg, kv.backend.delta(kg), true];
+          const data = kv.backend.snapshot([kg]).get(kg);
+          if (data) add(kv, new Map([[kg, data]]));
+          return data && [kg, data];
+        });
+      const encode = kv.backend.detach([...leaving.values()].flat());
+      work.push(
+        (async () => {
+          for (const kg of copied) {
+            const data = encode(kg);
+            if (data) add(kv, new Map([[kg, data]]));
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+        })(),
+      );
     }
+    this.endPrecopy();
     const src = this.source;
     if (src) {
       const owner = new Map<number, number>();
@@ -785,9 +870,9 @@ class Subtask {
       const leaving = groupBy(src.splits, (x) => owner.get(x)!);
       leaving.delete(task.index);
       for (const [to, splits] of leaving)
-        send(to, src.vertex.id, 'OPERATOR', splits, (parts) => new Map(parts.flatMap((x) => (src.offsets.has(x) ? [[x, encodeValue({ offset: src.offsets.get(x) })]] : []))));
+        send(to, src.vertex.id, 'OPERATOR', splits, (x) => (src.offsets.has(x) ? [x, encodeValue({ offset: src.offsets.get(x) })] : undefined));
     }
-    return Promise.all(sends);
+    return Promise.all(work);
   }
 
   /**
