@@ -186,12 +186,12 @@ export class JobManager {
     await this.end(job, 'CANCELED', 'canceled by request');
   }
 
-  async triggerCheckpoint(jobId: string) {
+  async triggerCheckpoint(jobId: string, kind: 'PERIODIC' | 'SAVEPOINT' = 'PERIODIC') {
     const job = this.activeOr409(jobId);
     if (job.state !== 'RUNNING') throw new RequestError(409, `job ${jobId} is ${job.state}; checkpoints need a RUNNING job`);
     if (job.pending) throw new RequestError(409, `checkpoint ${job.pending.number} is still in flight`);
     if (job.rescaling) throw new RequestError(409, 'a rescale is in progress; its checkpoint comes first');
-    return this.checkpoints.trigger(job, 'PERIODIC');
+    return this.checkpoints.trigger(job, kind);
   }
 
   /** Ends a job for good: fences its subtasks off, stops them, and deletes its channels. */

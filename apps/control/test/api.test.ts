@@ -463,6 +463,47 @@ describe('REST API', () => {
       await stack.client.cancelJob(job.id);
     });
 
+    it('takes a savepoint on demand, keeps it past retention, lists it, and deletes it (only savepoints)', async () => {
+      const { job } = await deployRunning(countGraph(), { checkpointIntervalMs: 500 });
+      // A periodic checkpoint in flight answers 409; the next try gets through.
+      const res = await waitFor(
+        async () => {
+          const r = await raw('POST', `/jobs/${job.id}/savepoints`);
+          if (r.status !== 202 && r.status !== 409) throw new Error(`answered ${r.status}: ${r.body.message}`);
+          return r.status === 202 && r;
+        },
+        10_000,
+        'a savepoint to start',
+      );
+      expect(res.body).toMatchObject({ jobId: job.id, kind: 'SAVEPOINT', status: 'PENDING' });
+      const savepointId = res.body.id as number;
+      // Retention keeps three periodic checkpoints; wait until more than that completed after the savepoint.
+      const after = await waitFor(
+        async () => {
+          const all = await stack.client.listCheckpoints(job.id);
+          const periodic = all.filter((c) => c.kind === 'PERIODIC' && c.status === 'COMPLETED' && c.id > savepointId);
+          const olderKept = all.some((c) => c.kind === 'PERIODIC' && c.status === 'COMPLETED' && c.id < savepointId);
+          return periodic.length >= 3 && !olderKept && all;
+        },
+        30_000,
+        'retention to drop the checkpoints before the savepoint',
+      );
+      expect(after.find((c) => c.id === savepointId)).toMatchObject({ kind: 'SAVEPOINT', status: 'COMPLETED' });
+      const chunks = () => stack.prisma.stateChunk.count({ where: { checkpointId: savepointId } });
+      expect(await chunks()).toBeGreaterThan(0);
+
+      const periodic = after.find((c) => c.kind === 'PERIODIC')!;
+      const refused = await failure(stack.client.deleteSavepoint(periodic.id));
+      expect(refused.status).toBe(409);
+      expect(refused.body.message).toContain('only savepoints');
+      expect(await stack.client.deleteSavepoint(savepointId)).toEqual({ ok: true });
+      expect((await stack.client.listCheckpoints(job.id)).some((c) => c.id === savepointId)).toBe(false);
+      expect(await chunks()).toBe(0);
+      expect((await failure(stack.client.deleteSavepoint(savepointId))).status).toBe(404);
+      expect((await raw('DELETE', '/checkpoints/not-a-number')).status).toBe(400);
+      await stack.client.cancelJob(job.id);
+    });
+
     it('routes records that lack the key to dead letters and keeps running', async () => {
       const { job } = await deployRunning(countGraph('nosuchfield'), { checkpointIntervalMs: 1000 });
       const stillRunning = async () => {

@@ -30,6 +30,8 @@ const routes: [method: string, path: string][] = [
   ['POST', '/jobs/:job/cancel'],
   ['GET', '/jobs/:job/checkpoints'],
   ['POST', '/jobs/:job/checkpoints'],
+  ['POST', '/jobs/:job/savepoints'],
+  ['DELETE', '/checkpoints/:checkpoint'],
   ['GET', '/jobs/:job/vertices/:vertex/sample'],
   ['GET', '/jobs/:job/vertices/:vertex/dead-letters'],
   ['GET', '/pipelines'],
@@ -100,7 +102,8 @@ describe('REST API under generated malformed requests', () => {
         const path = template
           .replace(':job', encodeURIComponent(job))
           .replace(':pipeline', encodeURIComponent(pipeline))
-          .replace(':vertex', encodeURIComponent(vertex));
+          .replace(':vertex', encodeURIComponent(vertex))
+          .replace(':checkpoint', encodeURIComponent(job.length > 30 ? '1' : job));
         const qs = new URLSearchParams(query).toString();
         // fetch sends no body with a GET.
         if (method === 'GET') body = { kind: 'none', value: undefined };

@@ -63,6 +63,9 @@ export function createKeyflowClient(baseUrl = '', fetchImpl: typeof fetch = fetc
     cancelJob: (id: string) => call(jobSchema, 'POST', `/jobs/${id}/cancel`),
     listCheckpoints: (id: string) => call(z.array(checkpointDetailSchema), 'GET', `/jobs/${id}/checkpoints`),
     triggerCheckpoint: (id: string) => call(checkpointSchema, 'POST', `/jobs/${id}/checkpoints`),
+    /** A savepoint: a checkpoint retention never removes, to start a job from later. */
+    triggerSavepoint: (id: string) => call(checkpointSchema, 'POST', `/jobs/${id}/savepoints`),
+    deleteSavepoint: (checkpointId: number) => call(ok, 'DELETE', `/checkpoints/${checkpointId}`),
     sample: (id: string, vertexId: string) => call(z.array(sampleSchema), 'GET', `/jobs/${id}/vertices/${vertexId}/sample`),
     deadLetters: (id: string, vertexId: string) =>
       call(z.array(deadLetterSchema), 'GET', `/jobs/${id}/vertices/${vertexId}/dead-letters`),

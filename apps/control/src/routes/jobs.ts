@@ -1,4 +1,4 @@
-import { deployJobBody, idParams, type KeyGroupView, listJobsQuery, rescaleJobBody, sampleParams, type Job as JobDto, type JobDetail } from '@keyflow/api';
+import { checkpointIdParams, deployJobBody, idParams, type KeyGroupView, listJobsQuery, rescaleJobBody, sampleParams, type Job as JobDto, type JobDetail } from '@keyflow/api';
 import { operatorSpec, rangeFor, validateGraph, type JobPlan } from '@keyflow/core';
 import type { Job, Pipeline, PipelineVersion, PrismaClient } from '@keyflow/db';
 import type { RedisKeys } from '@keyflow/runtime';
@@ -153,12 +153,27 @@ export function jobRoutes(deps: {
       }));
     });
 
-    app.post('/jobs/:id/checkpoints', { schema: { params: idParams } }, async (req, reply) => {
-      await byId(req.params.id);
-      const pending = await jobs.triggerCheckpoint(req.params.id);
-      const row = await prisma.checkpoint.findUniqueOrThrow({ where: { id: pending.id } });
-      reply.code(202);
-      return checkpointDto(row, 0);
+    for (const [path, kind] of [
+      ['/jobs/:id/checkpoints', 'PERIODIC'],
+      ['/jobs/:id/savepoints', 'SAVEPOINT'],
+    ] as const)
+      app.post(path, { schema: { params: idParams } }, async (req, reply) => {
+        await byId(req.params.id);
+        const pending = await jobs.triggerCheckpoint(req.params.id, kind);
+        const row = await prisma.checkpoint.findUniqueOrThrow({ where: { id: pending.id } });
+        reply.code(202);
+        return checkpointDto(row, 0);
+      });
+
+    app.delete('/checkpoints/:id', { schema: { params: checkpointIdParams } }, async (req) => {
+      const row = await prisma.checkpoint.findUnique({ where: { id: req.params.id } });
+      if (!row) throw new RequestError(404, `no checkpoint ${req.params.id}`);
+      if (row.kind !== 'SAVEPOINT')
+        throw new RequestError(409, `checkpoint ${row.id} is a ${row.kind} checkpoint: only savepoints are deleted by hand; retention removes the others`);
+      if (row.status === 'PENDING') throw new RequestError(409, `savepoint ${row.id} is still being taken`);
+      // Its acknowledgements and state chunks go with it.
+      await prisma.checkpoint.delete({ where: { id: row.id } });
+      return { ok: true };
     });
 
     const lines = async (key: string) => (await redis.lrange(key, 0, 999)).map((l) => JSON.parse(l));
