@@ -153,6 +153,7 @@ describe('state handover with a pre-copy', () => {
     const receiver = new HandoverReceiver([{ vertexId: 'count', scope: 'KEYED', parts: moving }]);
     for (const e of await readAll(key)) receiver.apply(e, (_, kg, data, delta) => (delta ? into.applyDelta(kg, data) : into.restore(kg, data)));
     expect(receiver.done).toBe(true);
+    expect(receiver.parts).toBe(moving.length); // each group once, though it came as a copy and a delta
     const got = into.valueState<number>('count');
     let n = 0;
     for (let i = 0; i < 70_000; i++) {

@@ -93,8 +93,14 @@ export async function sendHandover(
 /** What one receiver still waits for, per operator and scope, and what it loaded. */
 export class HandoverReceiver {
   private readonly missing = new Map<string, Set<number>>();
+  private readonly loaded = new Set<string>();
+  /** Bytes received, pre-copies and deltas included. */
   bytes = 0;
-  parts = 0;
+
+  /** Distinct parts loaded (a pre-copied group and its delta count once). */
+  get parts(): number {
+    return this.loaded.size;
+  }
 
   constructor(expected: { vertexId: string; scope: HandoverMessage['scope']; parts: Iterable<number> }[]) {
     for (const e of expected) {
@@ -119,7 +125,7 @@ export class HandoverReceiver {
       if (!missing?.has(part)) continue;
       load(m, part, data, delta === true);
       this.bytes += data.byteLength;
-      this.parts++;
+      this.loaded.add(`${id}:${part}`);
     }
     if (!missing) return;
     for (const part of m.covers) missing.delete(part);
