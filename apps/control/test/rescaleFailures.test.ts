@@ -29,7 +29,16 @@ describe('a rescale that cannot finish', () => {
     await stack?.close();
   });
 
-  const scalingEvent = async (jobId: string, id: number) => (await stack.client.listScalingEvents(jobId)).find((e) => e.id === id)!;
+  /** Waits until scaling event `id` of a job reaches `status`, and returns it. */
+  const scalingReaches = (jobId: string, id: number, status: string, timeoutMs: number) =>
+    waitFor(
+      async () => {
+        const e = (await stack.client.listScalingEvents(jobId)).find((x) => x.id === id)!;
+        return e.status === status && e;
+      },
+      timeoutMs,
+      `scaling event ${id} to be ${status}`,
+    );
   const jobSubtasks = async (jobId: string) =>
     (await stack.client.listWorkers()).flatMap((w) => w.subtasks.filter((s) => s.jobId === jobId).map((s) => `${s.vertexId}#${s.index}@${s.attempt}`)).sort();
 
@@ -40,17 +49,10 @@ describe('a rescale that cannot finish', () => {
 
     const { scalingEvents } = await stack.client.rescaleJob(job.id, { parallelism: { count: 4 } });
     const id = scalingEvents[0]!.id;
-    await waitFor(async () => (await scalingEvent(job.id, id)).status === 'WAITING_FOR_SLOTS', 10_000, 'the rescale to wait for slots');
+    await scalingReaches(job.id, id, 'WAITING_FOR_SLOTS', 10_000);
     expect((await stack.client.getJob(job.id)).state).toBe('RESCALING');
 
-    const rolledBack = await waitFor(
-      async () => {
-        const e = await scalingEvent(job.id, id);
-        return e.status === 'ROLLED_BACK' && e;
-      },
-      30_000,
-      'the rescale to roll back',
-    );
+    const rolledBack = await scalingReaches(job.id, id, 'ROLLED_BACK', 30_000);
     expect(rolledBack.reason).toMatch(/waited 6000 ms for 3 free worker slots/);
 
     const after = await stack.client.getJob(job.id);
@@ -73,19 +75,12 @@ describe('a rescale that cannot finish', () => {
 
     const { scalingEvents } = await stack.client.rescaleJob(job.id, { parallelism: { count: 4 } });
     const id = scalingEvents[0]!.id;
-    await waitFor(async () => (await scalingEvent(job.id, id)).status === 'WAITING_FOR_SLOTS', 10_000, 'the rescale to wait for slots');
+    await scalingReaches(job.id, id, 'WAITING_FOR_SLOTS', 10_000);
     const victim = (await stack.client.listWorkers()).find((w) => w.subtasks.some((s) => s.jobId === job.id))!;
     stack.workers.find((w) => w.pid === victim.pid)!.kill('SIGKILL');
     await stack.addWorker();
 
-    const failed = await waitFor(
-      async () => {
-        const e = await scalingEvent(job.id, id);
-        return e.status === 'FAILED' && e;
-      },
-      30_000,
-      'the rescale to fail',
-    );
+    const failed = await scalingReaches(job.id, id, 'FAILED', 30_000);
     // Depending on when the loss is noticed: while it still waited, or in its checkpoint once the new worker's slots let it go on.
     expect(failed.reason).toMatch(/the job recovered|attempt 1 ended/);
 

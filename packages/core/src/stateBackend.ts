@@ -53,6 +53,9 @@ type KeyGroupSnapshot = Record<string, { kind: Kind; keys: Key[]; values: unknow
 /** What changed in one key group since a copy of it: per state name the keys set (with their values) and removed. */
 type KeyGroupDelta = Record<string, { kind: Kind; keys: Key[]; values: unknown[]; removed: Key[] }>;
 
+/** One key group's share of every state: per state its name, kind and map (undefined when it holds nothing). */
+type StateGroups = [name: string, kind: Kind, group: Map<Key, unknown> | undefined][];
+
 const copyValue = (kind: Kind, v: unknown) => (kind === 'map' ? [...(v as Map<Key, unknown>)] : v);
 const loadValue = (kind: Kind, v: unknown) => (kind === 'map' ? new Map(v as [Key, unknown][]) : v);
 
@@ -149,9 +152,14 @@ export class KeyedStateBackend {
     };
   }
 
+  /** Each state's map for one key group. */
+  private groupsOf(kg: number): StateGroups {
+    return [...this.tables].map(([name, t]) => [name, t.kind, t.groups[kg]]);
+  }
+
   /** Serializes one key group, or returns undefined when it holds no state. */
   private encodeGroup(kg: number): Buffer | undefined {
-    return encodeGroups([...this.tables].map(([name, t]) => [name, t.kind, t.groups[kg]]));
+    return encodeGroups(this.groupsOf(kg));
   }
 
   /**
@@ -159,10 +167,10 @@ export class KeyedStateBackend {
    * serializes what they held, later: nothing changes them any more.
    */
   detach(keyGroups: Iterable<number>): (kg: number) => Buffer | undefined {
-    const taken = new Map<number, [string, Kind, Map<Key, unknown> | undefined][]>();
+    const taken = new Map<number, StateGroups>();
     for (const kg of keyGroups) {
       if (this.copying?.due[kg]) this.copyDue(kg);
-      taken.set(kg, [...this.tables].map(([name, t]) => [name, t.kind, t.groups[kg]]));
+      taken.set(kg, this.groupsOf(kg));
       for (const t of this.tables.values()) t.groups[kg] = undefined;
       if (this.changes) this.changes[kg] = undefined;
     }
@@ -293,7 +301,7 @@ export class KeyedStateBackend {
 }
 
 /** Serializes one key group given each state's map for it, or returns undefined when none holds anything. */
-function encodeGroups(groups: [name: string, kind: Kind, group: Map<Key, unknown> | undefined][]): Buffer | undefined {
+function encodeGroups(groups: StateGroups): Buffer | undefined {
   const snap: KeyGroupSnapshot = {};
   let any = false;
   for (const [name, kind, g] of groups) {

@@ -26,7 +26,7 @@ export interface HandoverMessage {
 export type HandoverPart = [part: number, data: Uint8Array, delta?: true];
 
 /** Stream entries of at most about this many bytes, so the receiver decodes while the sender still encodes. */
-export const HANDOVER_SLICE_BYTES = 512 * 1024;
+const HANDOVER_SLICE_BYTES = 512 * 1024;
 /** A handover nobody reads (its receiver died) goes away on its own. */
 const HANDOVER_TTL_MS = 10 * 60_000;
 
@@ -102,7 +102,7 @@ export class HandoverReceiver {
     return this.loaded.size;
   }
 
-  constructor(expected: { vertexId: string; scope: HandoverMessage['scope']; parts: Iterable<number> }[]) {
+  constructor(expected: { vertexId: string; scope: HandoverMessage['scope']; parts: readonly number[] }[]) {
     for (const e of expected) {
       const set = new Set(e.parts);
       if (set.size) this.missing.set(`${e.scope}:${e.vertexId}`, set);

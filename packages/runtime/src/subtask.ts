@@ -727,6 +727,7 @@ class Subtask {
     };
     // A rescale of this chain: what leaves this subtask goes to its new owners first, the rest after.
     const handedOver = rescale?.chainId === this.chain.id ? this.handOver(rescale, add) : undefined;
+    // After handOver took its deltas; any other barrier means the pre-copy's rescale will not come.
     this.endPrecopy();
     // What stays is copied in the background while processing goes on.
     const kept = this.keyed.map((kv) => kv.backend.snapshotAsync(keyGroupsOf(kv.range)).then((parts) => void add(kv, parts)));
@@ -767,11 +768,16 @@ class Subtask {
     if (rescale) await this.applyRescale(n, rescale, t0, alignedAt);
   }
 
-  /** The key groups of `kv` that rescale `r` moves away from this subtask, by new owner. */
-  private leaving(kv: KeyedVertex, r: RescaleSpec): Map<number, number[]> {
-    const leaving = groupBy(keyGroupsOf(kv.range), (kg) => subtaskFor(kg, r.parallelism, kv.backend.maxParallelism));
+  /** Of the parts (key groups or splits) this subtask holds, those that go to another subtask, by new owner. */
+  private leaving(parts: Iterable<number>, newOwner: (part: number) => number): Map<number, number[]> {
+    const leaving = groupBy(parts, newOwner);
     leaving.delete(this.task.index);
     return leaving;
+  }
+
+  /** The key groups of `kv` that rescale `r` moves away from this subtask, by new owner. */
+  private leavingKeyGroups(kv: KeyedVertex, r: RescaleSpec): Map<number, number[]> {
+    return this.leaving(keyGroupsOf(kv.range), (kg) => subtaskFor(kg, r.parallelism, kv.backend.maxParallelism));
   }
 
   private handoverKey(r: RescaleSpec, to: number): string {
@@ -790,7 +796,7 @@ class Subtask {
       for (const kv of this.keyed) {
         const copied = new Set<number>();
         state.copied.set(kv, copied);
-        const leaving = this.leaving(kv, r);
+        const leaving = this.leavingKeyGroups(kv, r);
         kv.backend.trackChanges([...leaving.values()].flat());
         for (const [to, kgs] of leaving) {
           await sendHandover(
@@ -836,14 +842,14 @@ class Subtask {
    */
   private handOver(r: RescaleSpec, add: (kv: KeyedVertex, parts: Map<number, Buffer>) => void): Promise<unknown> {
     const { task } = this;
+    // The pre-copy cannot go on meanwhile: everything up to the sends below runs without yielding.
     const pre = this.precopy?.scalingId === r.scalingId ? this.precopy : undefined;
-    if (this.precopy) this.precopy.stopped = true;
     const work: Promise<unknown>[] = [];
     const send = (to: number, vertexId: string, scope: 'KEYED' | 'OPERATOR', covers: number[], encode: (part: number) => HandoverPart | undefined) =>
       work.push(sendHandover(this.redis, this.handoverKey(r, to), { from: task.index, vertexId, scope }, covers, encode));
     for (const kv of this.keyed) {
       const copied = pre?.copied.get(kv) ?? new Set<number>();
-      const leaving = this.leaving(kv, r);
+      const leaving = this.leavingKeyGroups(kv, r);
       for (const [to, kgs] of leaving)
         send(to, kv.vertex.id, 'KEYED', kgs, (kg) => {
           if (copied.has(kg)) return [kg, kv.backend.delta(kg), true];
@@ -862,14 +868,11 @@ class Subtask {
         })(),
       );
     }
-    this.endPrecopy();
     const src = this.source;
     if (src) {
       const owner = new Map<number, number>();
       for (let j = 0; j < r.parallelism; j++) for (const x of EventGenerator.splitsFor(j, r.parallelism, src.gen.config.splits)) owner.set(x, j);
-      const leaving = groupBy(src.splits, (x) => owner.get(x)!);
-      leaving.delete(task.index);
-      for (const [to, splits] of leaving)
+      for (const [to, splits] of this.leaving(src.splits, (x) => owner.get(x)!))
         send(to, src.vertex.id, 'OPERATOR', splits, (x) => (src.offsets.has(x) ? [x, encodeValue({ offset: src.offsets.get(x) })] : undefined));
     }
     return Promise.all(work);
@@ -936,7 +939,7 @@ class Subtask {
       gained.push({ vertexId: src.vertex.id, scope: 'OPERATOR', parts: src.splits.filter((x) => !held.has(x)) });
     }
     const t1 = now();
-    if (this.sinks.length && gained.some((g) => g.scope === 'KEYED' && [...g.parts].length > 0)) this.sinkGate = r.scalingId;
+    if (this.sinks.length && gained.some((g) => g.scope === 'KEYED' && g.parts.length > 0)) this.sinkGate = r.scalingId;
     const loaded = await this.receiveHandover(r.scalingId, gained, n);
     // A failed rescale checkpoint makes the control plane recover the whole job; this attempt is over.
     if (!loaded) return void (this.outcome ??= 'canceled');
