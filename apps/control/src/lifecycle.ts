@@ -7,7 +7,8 @@ export const transitions: Record<JobState, readonly JobState[]> = {
   SCHEDULING: ['RUNNING', 'RECOVERING', 'CANCELED', 'FAILED'],
   RUNNING: ['RESCALING', 'RECOVERING', 'STOPPING', 'CANCELED', 'FAILED', 'FINISHED'],
   RESCALING: ['RUNNING', 'RECOVERING', 'CANCELED', 'FAILED'],
-  RECOVERING: ['RUNNING', 'CANCELED', 'FAILED'],
+  // A failure of the new attempt before it runs (its restore fails) starts another attempt.
+  RECOVERING: ['RUNNING', 'RECOVERING', 'CANCELED', 'FAILED'],
   STOPPING: ['STOPPED', 'RUNNING', 'RECOVERING', 'CANCELED', 'FAILED'],
   STOPPED: [],
   CANCELED: [],

@@ -53,6 +53,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const keep = (b: Buffer) => {
+      // KEYFLOW_TEST_LOGS=1 shows the workers' logs as they come (to see why a test waits in vain).
+      if (process.env.KEYFLOW_TEST_LOGS) process.stderr.write(`[${name}] ${b}`);
       logs.push(`[${name}] ${b}`);
       if (logs.length > 200) logs.shift();
     };

@@ -1,4 +1,5 @@
-import type { GraphInput } from '@keyflow/core';
+import { postgresSinkSettings, type GraphInput, type Rec } from '@keyflow/core';
+import { ChannelWriter, defaultRuntimeSettings, PostgresSink, redisKeys, SinkFencedError, withScripts } from '@keyflow/runtime';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatorCounts, startStack, tableCounts, waitFor, waitForFinished, type Stack } from './harness.ts';
@@ -65,6 +66,61 @@ describe('recovery', () => {
     const actual = await tableCounts('recovered_counts');
     expect(actual.size).toBe(expected.size);
     expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
+  });
+
+  it('a frozen worker comes back as a zombie of the old attempt and changes nothing that counts', async () => {
+    const table = 'zombie_counts';
+    // The first test killed a worker: the recovery needs one that is neither dead nor frozen.
+    await stack.addWorker('worker-spare');
+    const p = await stack.client.createPipeline({ name: `zombie-${stack.prefix}`, graph: graph(table) });
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
+    await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
+
+    // Freeze (not kill) a worker running a sink subtask: its subtasks stay alive, holding what they had.
+    const workers = await stack.client.listWorkers();
+    const frozen = workers.find((w) => w.subtasks.some((s) => s.jobId === job.id && s.vertexId === 'count'))!;
+    const child = stack.workers.find((w) => w.pid === frozen.pid)!;
+    child.kill('SIGSTOP');
+    try {
+      await waitFor(async () => (await stack.client.getJob(job.id)).events.some((e) => e.fromState === 'RECOVERING' && e.toState === 'RUNNING'), 60_000, 'the recovery');
+    } finally {
+      child.kill('SIGCONT');
+    }
+
+    // Everything an old attempt can still touch, written on purpose: its channels and its sink.
+    const keys = redisKeys(stack.prefix);
+    const writer = new ChannelWriter(withScripts(stack.redis), keys.channel(job.id, 1, 0, 0, 0), defaultRuntimeSettings);
+    for (let i = 0; i < 1000; i++) writer.push({ user: 'u1', item: 'zombie', amount: 1, ts: 0 });
+    await writer.flush(true);
+    const zombieSink = new PostgresSink(
+      postgresSinkSettings.parse({ table, valueField: 'count' }),
+      process.env.DATABASE_URL!,
+      { jobId: job.id, vertexId: 'sink', attempt: 1, index: 0 },
+      () => {},
+    );
+    try {
+      zombieSink.process({ key: 'u1', count: 1_000_000 } as unknown as Rec);
+      await expect(zombieSink.preCommit(1_000)).rejects.toBeInstanceOf(SinkFencedError);
+      await expect(zombieSink.commit(1_000)).rejects.toBeInstanceOf(SinkFencedError);
+    } finally {
+      await zombieSink.close();
+    }
+
+    // The thawed worker's old subtasks end by themselves (fenced or canceled), without another recovery.
+    await waitFor(
+      async () => !(await stack.client.listWorkers()).some((w) => w.subtasks.some((s) => s.jobId === job.id && s.attempt === 1)),
+      30_000,
+      'the zombie subtasks to end',
+    );
+    const done = await waitForFinished(stack, job.id, 110_000);
+    expect(done.attempt).toBe(2);
+
+    const expected = generatorCounts(settings);
+    const actual = await tableCounts(table);
+    expect(actual.size).toBe(expected.size);
+    expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
+    expect(await sql(`SELECT attempt FROM keyflow_sink_fence WHERE job_id = '${job.id}'`)).toEqual([{ attempt: 2 }]);
+    expect(await sql(`SELECT count(*)::int AS n FROM keyflow_sink_pending WHERE job_id = '${job.id}'`)).toEqual([{ n: 0 }]);
   });
 
   it('fails the job with the reason once its restarts are used up', async () => {

@@ -54,9 +54,25 @@ export const postgresSinkSettings = z
       .describe('Table to upsert into; created if missing'),
     keyField: fieldName.default('key').describe('Field that is the primary key'),
     valueField: fieldName.optional().describe('Field stored as the value; empty = the whole record'),
-    flushIntervalMs: z.number().int().min(50).max(60_000).default(1000).describe('Upsert the latest values this often'),
+    delivery: z
+      .enum(['exactly-once', 'at-least-once'])
+      .default('exactly-once')
+      .describe('exactly-once: rows change only when a checkpoint completes; at-least-once: sooner, but a recovery rewrites'),
+    flushIntervalMs: z.number().int().min(50).max(60_000).default(1000).describe('at-least-once: upsert the latest values this often'),
   })
   .strict();
+
+/** A sink's delivery guarantee (DESIGN §8). */
+export type Delivery = 'exactly-once' | 'at-least-once';
+
+/** What a sink vertex guarantees; undefined for operators that are no sink. */
+export function sinkDelivery(vertex: { type: string; settings?: unknown }): Delivery | undefined {
+  if (vertex.type === 'postgres') {
+    const s = postgresSinkSettings.safeParse(vertex.settings ?? {});
+    return s.success ? s.data.delivery : 'exactly-once';
+  }
+  return operatorSpec(vertex.type)?.kind === 'sink' ? 'at-least-once' : undefined;
+}
 
 export interface OperatorSpec {
   type: string;
@@ -91,7 +107,7 @@ export const operatorCatalog = {
     type: 'postgres',
     kind: 'sink',
     label: 'Postgres',
-    description: 'Upserts the latest value per key into a table',
+    description: 'Upserts the latest value per key into a table, exactly-once by default',
     settings: postgresSinkSettings,
   },
 } as const satisfies Record<string, OperatorSpec>;

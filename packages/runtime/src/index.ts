@@ -4,4 +4,5 @@ export * from './scripts.ts';
 export * from './channels.ts';
 export * from './checkpointStorage.ts';
 export * from './subtask.ts';
-export type { Sink } from './connectors/sink.ts';
+export { SinkFencedError, type Sink, type SinkContext } from './connectors/sink.ts';
+export { PostgresSink, isTransient } from './connectors/postgresSink.ts';

@@ -36,8 +36,8 @@ import { ChannelWriter, parseEntry, type ChannelSettings } from './channels.ts';
 import { readChunks, writeChunks, type StateChunkData } from './checkpointStorage.ts';
 import { HandoverReceiver, sendHandover, type HandoverPart } from './handover.ts';
 import { LogSink } from './connectors/logSink.ts';
-import { PostgresSink } from './connectors/postgresSink.ts';
-import type { Sink } from './connectors/sink.ts';
+import { isTransient, PostgresSink } from './connectors/postgresSink.ts';
+import { SinkFencedError, type Sink } from './connectors/sink.ts';
 import type { RedisKeys } from './keys.ts';
 import type { Command, RescaleSpec, TaskData, VertexAck, VertexMetrics, WorkerEvent } from './protocol.ts';
 import { withScripts, type KeyflowRedis } from './scripts.ts';
@@ -169,11 +169,21 @@ class Subtask {
       this.cmdLastId = last[0]?.[0] ?? '0-0';
     }
 
+    // Which checkpoint a transactional sink settles older attempts' output against (see Sink.open).
+    if (task.joinRescale === undefined) {
+      const from =
+        task.restoreFrom === undefined
+          ? undefined
+          : await deps.prisma.checkpoint.findUnique({ where: { id: task.restoreFrom }, select: { jobId: true, number: true } });
+      this.recoverFrom = from?.jobId === task.jobId ? from.number : 0;
+      this.lastCompleted = this.recoverFrom;
+    }
     this.buildRoutes(chains);
     this.head = this.buildChainOutputs();
     this.buildInputs(chains);
     const started = now();
     const restored = task.restoreFrom !== undefined ? await this.restore(task.restoreFrom) : { bytes: 0, keyGroups: 0, splits: 0 };
+    await Promise.all(this.sinks.map((s) => s.open()));
     await this.emit({
       type: 'running',
       workerId: deps.workerId,
@@ -296,7 +306,8 @@ class Subtask {
     if (v.type === 'postgres') {
       const s = postgresSinkSettings.parse(v.settings);
       this.sinkFlushMs = Math.min(this.sinkFlushMs, s.flushIntervalMs);
-      return new PostgresSink(s, this.deps.databaseUrl, dl);
+      const { jobId, attempt, index } = this.task;
+      return new PostgresSink(s, this.deps.databaseUrl, { jobId, vertexId: v.id, attempt, index, recoverFrom: this.recoverFrom }, dl);
     }
     if (v.type === 'log') return new LogSink(logSinkSettings.parse(v.settings), this.redis, this.deps.keys.sample(this.task.jobId, v.id));
     throw new Error(`unknown sink type ${v.type}`);
@@ -365,7 +376,7 @@ class Subtask {
       // Started by a rescale: everything in its range arrives from the old owners once they aligned.
       const t0 = now();
       const src = this.source;
-      if (this.sinks.length && this.keyed.length) this.sinkGate = this.task.joinRescale;
+      if (this.gatedSinks() && this.keyed.length) this.sinkGate = this.task.joinRescale;
       const loaded = await this.receiveHandover(this.task.joinRescale, [
         ...this.keyed.map((kv) => ({ vertexId: kv.vertex.id, scope: 'KEYED' as const, parts: keyGroupsOf(kv.range) })),
         ...(src ? [{ vertexId: src.vertex.id, scope: 'OPERATOR' as const, parts: src.splits }] : []),
@@ -504,6 +515,7 @@ class Subtask {
         return;
       case 'complete':
         if (cmd.rescale && cmd.rescale.scalingId === this.sinkGate) this.sinkGate = undefined;
+        this.commitSinks(cmd.checkpoint);
         return;
     }
   }
@@ -640,12 +652,42 @@ class Subtask {
   private pendingRescale: RescaleSpec | undefined;
   private sinkFlushing: Promise<unknown> | undefined;
   private sinkFlushFailure: unknown;
+  /** The checkpoint this attempt restarted from (0: none of this job's); undefined for a subtask a rescale started. */
+  private recoverFrom: number | undefined;
+  /** The newest checkpoint known to have completed. */
+  private lastCompleted = 0;
+  /** Sink commits, in order of their checkpoints. */
+  private sinkCommits: Promise<void> = Promise.resolve();
+  /** A commit that failed for a passing reason; the next one covers it (commits take every checkpoint up to theirs). */
+  private commitFailed = false;
 
-  /** Writes everything the sinks hold, after any periodic write still running. */
-  private async flushSinks(): Promise<void> {
-    await this.sinkFlushing;
-    if (this.sinkFlushFailure) throw this.sinkFlushFailure;
-    await Promise.all(this.sinks.map((s) => s.flush()));
+  /** Sinks that write before their checkpoint completes: after a rescale they must wait for the old owners' last writes. */
+  private gatedSinks(): boolean {
+    return this.sinks.some((s) => s.delivery === 'at-least-once');
+  }
+
+  /**
+   * Checkpoint n completed: transactional sinks make its output visible. A zombie's commit is refused (the
+   * subtask ends, fenced); one that fails for a passing reason (Postgres away) is covered by the next; any
+   * other failure fails the subtask.
+   */
+  private commitSinks(n: number): void {
+    this.lastCompleted = Math.max(this.lastCompleted, n);
+    this.sinkCommits = this.sinkCommits
+      .then(() => Promise.all(this.sinks.map((s) => s.commit(n))))
+      .then(
+        () => void (this.commitFailed = false),
+        (err) => this.onSinkFailure(err, `committing checkpoint ${n}`),
+      );
+  }
+
+  /** Sorts a sink's failure: fenced ends the subtask, a passing one is logged (and retried), the rest fail it. */
+  private onSinkFailure(err: unknown, what: string): void {
+    if (err instanceof SinkFencedError) this.outcome ??= 'fenced';
+    else if (isTransient(err)) {
+      this.commitFailed ||= what.startsWith('committing');
+      this.deps.log?.(`sink: ${what} failed, will retry`, { error: (err as Error).message });
+    } else this.sinkFlushFailure ??= err;
   }
 
   /** Sends full batches (waiting under backpressure), lingering partial ones, periodic sink flushes and metrics. */
@@ -655,11 +697,11 @@ class Subtask {
     await Promise.all(this.writers().map((w) => w.flush(lingered)));
     if (lingered) this.lastFlush = t;
     if (this.sinkFlushFailure) throw this.sinkFlushFailure;
-    if (this.sinks.length && this.sinkGate === undefined && !this.sinkFlushing && t - this.lastSinkFlush >= this.sinkFlushMs) {
-      // Periodic sink writes run beside processing; barriers and the end wait for them (flushSinks).
+    if (this.gatedSinks() && this.sinkGate === undefined && !this.sinkFlushing && t - this.lastSinkFlush >= this.sinkFlushMs) {
+      // Periodic writes of at-least-once sinks run beside processing; barriers and the end wait for them.
       this.lastSinkFlush = t;
       this.sinkFlushing = Promise.all(this.sinks.map((s) => s.flush()))
-        .catch((err) => void (this.sinkFlushFailure = err))
+        .catch((err) => this.onSinkFailure(err, 'a periodic write'))
         .finally(() => (this.sinkFlushing = undefined));
     }
     if (t - this.lastMetrics >= this.settings.metricsIntervalMs) await this.reportMetrics(t);
@@ -711,7 +753,7 @@ class Subtask {
     if (this.sinkFlushFailure) throw this.sinkFlushFailure;
     // Sinks take what they hold now and write it beside processing, in order after any write in flight;
     // the acknowledgement waits for it (pre-commit).
-    const sinkWrites = Promise.all(this.sinks.map((s) => s.flush()));
+    const sinkWrites = Promise.all(this.sinks.map((s) => s.preCommit(n)));
     sinkWrites.catch(() => {}); // awaited below; this only keeps an early failure from counting as unhandled
     const chunks: StateChunkData[] = [];
     const vertices: Record<string, VertexAck> = {};
@@ -762,6 +804,8 @@ class Subtask {
           vertices,
         });
       } catch (err) {
+        // What a sink could not pre-commit stays with it, for the next checkpoint.
+        if (err instanceof SinkFencedError) this.outcome ??= 'fenced';
         await this.emit({ type: 'decline', checkpoint: n, checkpointId, reason: `writing its part failed: ${(err as Error).message}` }).catch(() => {});
       }
     })();
@@ -939,7 +983,7 @@ class Subtask {
       gained.push({ vertexId: src.vertex.id, scope: 'OPERATOR', parts: src.splits.filter((x) => !held.has(x)) });
     }
     const t1 = now();
-    if (this.sinks.length && gained.some((g) => g.scope === 'KEYED' && g.parts.length > 0)) this.sinkGate = r.scalingId;
+    if (this.gatedSinks() && gained.some((g) => g.scope === 'KEYED' && g.parts.length > 0)) this.sinkGate = r.scalingId;
     const loaded = await this.receiveHandover(r.scalingId, gained, n);
     // A failed rescale checkpoint makes the control plane recover the whole job; this attempt is over.
     if (!loaded) return void (this.outcome ??= 'canceled');
@@ -968,8 +1012,12 @@ class Subtask {
       await this.readCommands(200);
       if (now() - this.lastMetrics >= this.settings.metricsIntervalMs) await this.reportMetrics(now());
     }
-    await this.flushSinks();
+    await this.sinkFlushing;
+    if (this.sinkFlushFailure) throw this.sinkFlushFailure;
     await this.pendingWrite;
+    await this.sinkCommits;
+    if (this.sinkFlushFailure) throw this.sinkFlushFailure;
+    await Promise.all(this.sinks.map((s) => s.finish(this.lastCompleted)));
     await this.reportMetrics(now());
     await this.emit({ type: 'finished' });
     this.outcome = 'finished';
@@ -977,6 +1025,13 @@ class Subtask {
 
   async close(): Promise<void> {
     await this.pendingWrite.catch(() => {});
+    await this.sinkCommits;
+    // Stopped after a savepoint whose commit failed for a passing reason: nothing would commit it later.
+    for (let i = 0; this.outcome === 'stopped' && this.commitFailed && i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 500 * 2 ** i));
+      this.commitSinks(this.lastCompleted);
+      await this.sinkCommits;
+    }
     if (this.outcome && this.outcome !== 'finished') {
       await this.reportMetrics(now()).catch(() => {});
       if (this.outcome === 'stopped' || this.outcome === 'canceled') await this.emit({ type: 'stopped' }).catch(() => {});

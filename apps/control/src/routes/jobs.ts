@@ -1,5 +1,5 @@
 import { checkpointIdParams, deployJobBody, idParams, type KeyGroupView, listJobsQuery, rescaleJobBody, sampleParams, type Job as JobDto, type JobDetail } from '@keyflow/api';
-import { operatorSpec, rangeFor, validateGraph, type JobPlan } from '@keyflow/core';
+import { operatorSpec, rangeFor, sinkDelivery, validateGraph, type JobPlan } from '@keyflow/core';
 import type { Job, Pipeline, PipelineVersion, PrismaClient } from '@keyflow/db';
 import type { RedisKeys } from '@keyflow/runtime';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -72,9 +72,10 @@ export function jobRoutes(deps: {
       const graph = validateGraph(j.pipelineVersion.graph);
       const sinkGuarantees: JobDetail['sinkGuarantees'] = {};
       if (graph.ok)
-        for (const v of graph.graph.vertices)
-          // Upserts of the latest value per key are replayed after recovery: at-least-once until sinks commit per checkpoint.
-          if (operatorSpec(v.type)?.kind === 'sink') sinkGuarantees[v.id] = 'at-least-once';
+        for (const v of graph.graph.vertices) {
+          const delivery = sinkDelivery(v);
+          if (delivery) sinkGuarantees[v.id] = delivery;
+        }
       return {
         ...jobDto(j),
         graph: j.pipelineVersion.graph,

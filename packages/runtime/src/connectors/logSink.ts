@@ -4,6 +4,8 @@ import type { Sink } from './sink.ts';
 
 /** Keeps the latest records of a subtask readable through the API, in a bounded Redis list per operator. */
 export class LogSink implements Sink {
+  /** A sample, rewritten by a recovery's replay. */
+  readonly delivery = 'at-least-once';
   private recent: Rec[] = [];
 
   constructor(
@@ -26,6 +28,18 @@ export class LogSink implements Sink {
       .lpush(this.key, ...lines)
       .ltrim(this.key, 0, this.settings.sampleSize - 1)
       .exec();
+  }
+
+  async open(): Promise<void> {}
+
+  preCommit(): Promise<void> {
+    return this.flush();
+  }
+
+  async commit(): Promise<void> {}
+
+  finish(): Promise<void> {
+    return this.flush();
   }
 
   async close(): Promise<void> {}

@@ -1,23 +1,51 @@
-import { getField, type Key, type PostgresSinkSettings, type Rec } from '@keyflow/core';
+import { getField, type Delivery, type Key, type PostgresSinkSettings, type Rec } from '@keyflow/core';
 import pg from 'pg';
-import type { Sink } from './sink.ts';
+import { SinkFencedError, type Sink, type SinkContext } from './sink.ts';
+
+/** Pre-committed output of transactional sinks, and which attempt of a job owns each sink (its fence). */
+const PENDING = 'keyflow_sink_pending';
+const FENCE = 'keyflow_sink_fence';
 
 /**
  * Upserts the latest value per key into a user table (key text primary key, value jsonb). Updates to one key
- * between two flushes collapse into one row write. Plain SQL through `pg`: the table is the user's, not part of
- * Keyflow's Prisma schema, and a bulk `unnest` upsert is one round trip per flush.
+ * between two writes collapse into one row write. Plain SQL through `pg`: the table is the user's, not part of
+ * Keyflow's Prisma schema, and one `jsonb_each` upsert is one round trip per write.
+ *
+ * Exactly-once (the default; DESIGN §8) is a two-phase commit over the user's database. At barrier n a subtask
+ * pre-commits: it inserts what it holds, as one jsonb row tagged (job, sink, attempt, n), into
+ * `keyflow_sink_pending`. When n completes, whichever of the sink's subtasks gets there first commits, in one
+ * transaction, every pending row of the attempt up to n, newest value per key first, and deletes them. Commits
+ * of one sink are serialized by an advisory lock, so an older checkpoint's values never land after a newer one's.
+ * `keyflow_sink_fence` holds the attempt that owns the sink: a new attempt raises it (under the lock) and, in the
+ * same transaction, commits what older attempts pre-committed for checkpoints up to the one it restarts from and
+ * discards the rest. Pre-commits and commits check the fence in their transaction, holding the row: a zombie
+ * subtask of an older attempt can neither add output nor commit any.
  */
 export class PostgresSink implements Sink {
+  readonly delivery: Delivery;
   private latest = new Map<Key, unknown>();
+  private readonly pool: pg.Pool;
   private ready: Promise<void> | undefined;
-  private readonly client: pg.Client;
+  /** Every write, in call order: one connection, no interleaved transactions. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly settings: PostgresSinkSettings,
     connectionString: string,
+    private readonly ctx: SinkContext,
     private readonly deadLetter: (record: unknown, reason: string) => void,
   ) {
-    this.client = new pg.Client({ connectionString });
+    this.delivery = settings.delivery;
+    // One connection at a time; the pool replaces it when Postgres dropped it (an outage the sink outlives).
+    // A frozen process holding the fence row in an open transaction would block a new attempt's claim for
+    // good: Postgres ends such a session after 10 s.
+    this.pool = new pg.Pool({ connectionString, max: 1, connectionTimeoutMillis: 10_000, idle_in_transaction_session_timeout: 10_000 });
+    this.pool.on('error', () => {}); // an idle connection that died; the next write gets a fresh one
+  }
+
+  async open(): Promise<void> {
+    await this.setup();
+    if (this.delivery === 'exactly-once') await this.claim();
   }
 
   process(record: Rec): void {
@@ -29,43 +57,192 @@ export class PostgresSink implements Sink {
     this.latest.set(key as Key, value === undefined ? null : value);
   }
 
-  async flush(): Promise<void> {
-    if (this.latest.size === 0) return;
-    // Taken before any await: records processed while the upsert runs go into the next flush.
-    const latest = this.latest;
-    this.latest = new Map();
-    await (this.ready ??= this.open());
-    // The encoding below takes a while for many keys: let whoever called flush (a barrier) go on first.
-    await new Promise((r) => setImmediate(r));
-    const rows: Record<string, unknown> = Object.create(null);
-    for (const [k, v] of latest) rows[String(k)] = v;
-    const table = this.settings.table;
-    // One JSON object, encoded natively, is far cheaper to build than two text arrays of as many elements.
-    await this.client.query(
-      `INSERT INTO "${table}" (key, value, updated_at)
-       SELECT key, value, now() FROM jsonb_each($1::jsonb)
-       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
-      [toJson(rows)],
+  flush(): Promise<void> {
+    if (this.delivery === 'exactly-once') return Promise.resolve();
+    return this.write((rows) => this.serial((c) => c.query(upsertSql(this.settings.table, '$1::jsonb'), [rows])));
+  }
+
+  preCommit(checkpoint: number): Promise<void> {
+    if (this.delivery === 'at-least-once') return this.flush();
+    const { jobId, vertexId, attempt, index } = this.ctx;
+    return this.write((rows) =>
+      this.transaction(async (c) => {
+        await this.checkFence(c);
+        await c.query(
+          `INSERT INTO ${PENDING} (job_id, sink, attempt, checkpoint, subtask, rows) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+           ON CONFLICT (job_id, sink, attempt, checkpoint, subtask) DO UPDATE SET rows = ${PENDING}.rows || EXCLUDED.rows`,
+          [jobId, vertexId, attempt, checkpoint, index, rows],
+        );
+      }),
     );
   }
 
-  private async open(): Promise<void> {
-    await this.client.connect();
-    const table = this.settings.table;
-    // Parallel subtasks create the table at once; the advisory lock keeps CREATE TABLE IF NOT EXISTS from racing.
-    await this.client.query('SELECT pg_advisory_lock(hashtext($1))', [table]);
-    try {
-      await this.client.query(
-        `CREATE TABLE IF NOT EXISTS "${table}" (key text PRIMARY KEY, value jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
-      );
-    } finally {
-      await this.client.query('SELECT pg_advisory_unlock(hashtext($1))', [table]);
-    }
+  commit(checkpoint: number): Promise<void> {
+    if (this.delivery === 'at-least-once') return Promise.resolve();
+    return this.transaction(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName()]);
+      await this.checkFence(c);
+      await this.moveToTable(c, 'attempt = $3 AND checkpoint <= $4', [this.ctx.attempt, checkpoint]);
+    });
+  }
+
+  async finish(lastCompleted: number): Promise<void> {
+    if (this.delivery === 'at-least-once') return this.flush();
+    // No checkpoint follows the end of the input: this subtask's remainder is committed with what completed.
+    await this.preCommit(2 ** 31 - 1);
+    await this.transaction(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName()]);
+      await this.checkFence(c);
+      await this.moveToTable(c, 'attempt = $3 AND (checkpoint <= $4 OR subtask = $5)', [this.ctx.attempt, lastCompleted, this.ctx.index]);
+    });
   }
 
   async close(): Promise<void> {
-    if (this.ready) await this.client.end().catch(() => {});
+    await this.queue.catch(() => {});
+    await this.pool.end().catch(() => {});
   }
+
+  /**
+   * Takes the sink for this attempt: raises the fence and, when the attempt restarts from checkpoint n, commits
+   * what older attempts pre-committed up to n and discards the rest (their records are replayed).
+   */
+  private claim(): Promise<void> {
+    const { jobId, vertexId, attempt, recoverFrom } = this.ctx;
+    return this.transaction(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName()]);
+      const { rows } = await c.query<{ attempt: number }>(
+        `INSERT INTO ${FENCE} (job_id, sink, attempt) VALUES ($1, $2, $3)
+         ON CONFLICT (job_id, sink) DO UPDATE SET attempt = GREATEST(${FENCE}.attempt, EXCLUDED.attempt) RETURNING attempt`,
+        [jobId, vertexId, attempt],
+      );
+      if (rows[0]!.attempt !== attempt) throw new SinkFencedError(attempt, rows[0]!.attempt);
+      if (recoverFrom === undefined) return;
+      await this.moveToTable(c, 'attempt < $3 AND checkpoint <= $4', [attempt, recoverFrom]);
+      await c.query(`DELETE FROM ${PENDING} WHERE job_id = $1 AND sink = $2 AND attempt < $3`, [jobId, vertexId, attempt]);
+    });
+  }
+
+  /** Upserts the pending rows of this sink that `where` selects into the table, newest checkpoint first per key, and deletes them. */
+  private async moveToTable(c: pg.PoolClient, where: string, params: unknown[]): Promise<void> {
+    await c.query(
+      `WITH moved AS (
+         DELETE FROM ${PENDING} WHERE job_id = $1 AND sink = $2 AND ${where} RETURNING checkpoint, rows
+       ), latest AS (
+         SELECT DISTINCT ON (e.key) e.key, e.value FROM moved, jsonb_each(moved.rows) e ORDER BY e.key, moved.checkpoint DESC
+       )
+       INSERT INTO "${this.settings.table}" (key, value, updated_at) SELECT key, value, now() FROM latest
+       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
+      [this.ctx.jobId, this.ctx.vertexId, ...params],
+    );
+  }
+
+  /** Holds the fence row for the transaction: a new attempt cannot take the sink over until it ends. */
+  private async checkFence(c: pg.PoolClient): Promise<void> {
+    const { rows } = await c.query<{ attempt: number }>(`SELECT attempt FROM ${FENCE} WHERE job_id = $1 AND sink = $2 FOR SHARE`, [
+      this.ctx.jobId,
+      this.ctx.vertexId,
+    ]);
+    const current = rows[0]?.attempt;
+    if (current !== this.ctx.attempt) throw new SinkFencedError(this.ctx.attempt, current ?? 0);
+  }
+
+  private lockName(): string {
+    return `keyflow_sink:${this.ctx.jobId}:${this.ctx.vertexId}`;
+  }
+
+  /**
+   * Writes what is buffered with `fn`. Taken before any await: records processed meanwhile go into the next
+   * write. If the write fails, what it took goes back under anything newer, so the next write includes it.
+   */
+  private async write(fn: (rows: string) => Promise<unknown>): Promise<void> {
+    if (this.latest.size === 0) return;
+    const taken = this.latest;
+    this.latest = new Map();
+    try {
+      await this.setup();
+      // Encoding many keys takes a while: let whoever called (a barrier) go on first.
+      await new Promise((r) => setImmediate(r));
+      const rows: Record<string, unknown> = Object.create(null);
+      for (const [k, v] of taken) rows[String(k)] = v;
+      // One JSON object, encoded natively, is far cheaper to build than two text arrays of as many elements.
+      await fn(toJson(rows));
+    } catch (err) {
+      for (const [k, v] of taken) if (!this.latest.has(k)) this.latest.set(k, v);
+      throw err;
+    }
+  }
+
+  private serial<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      const c = await this.pool.connect();
+      // A checked-out client's connection errors are not the pool's to handle: the query in flight rejects with them.
+      const ignore = () => {};
+      c.on('error', ignore);
+      try {
+        const out = await fn(c);
+        c.off('error', ignore);
+        c.release();
+        return out;
+      } catch (err) {
+        c.off('error', ignore);
+        // A connection that failed mid-way is not reused.
+        c.release(isTransient(err) ? (err as Error) : undefined);
+        throw err;
+      }
+    });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private transaction(fn: (c: pg.PoolClient) => Promise<void>): Promise<void> {
+    return this.serial(async (c) => {
+      await c.query('BEGIN');
+      try {
+        await fn(c);
+        await c.query('COMMIT');
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    });
+  }
+
+  /** Creates the table (and for exactly-once the pending and fence tables) once; retried after a failure. */
+  private setup(): Promise<void> {
+    this.ready ??= this.serial(async (c) => {
+      // Parallel subtasks create the tables at once; the advisory lock keeps CREATE TABLE IF NOT EXISTS from racing.
+      await c.query(`SELECT pg_advisory_lock(hashtext('keyflow_sink_setup'))`);
+      try {
+        await c.query(
+          `CREATE TABLE IF NOT EXISTS "${this.settings.table}" (key text PRIMARY KEY, value jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
+        );
+        if (this.delivery === 'exactly-once') {
+          await c.query(`CREATE TABLE IF NOT EXISTS ${FENCE} (job_id text, sink text, attempt int NOT NULL, PRIMARY KEY (job_id, sink))`);
+          await c.query(
+            `CREATE TABLE IF NOT EXISTS ${PENDING} (job_id text, sink text, attempt int, checkpoint int, subtask int,
+               rows jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (job_id, sink, attempt, checkpoint, subtask))`,
+          );
+        }
+      } finally {
+        await c.query(`SELECT pg_advisory_unlock(hashtext('keyflow_sink_setup'))`);
+      }
+    }).catch((err) => {
+      this.ready = undefined;
+      throw err;
+    });
+    return this.ready;
+  }
+}
+
+/**
+ * Whether a Postgres error may pass by itself (the server unreachable, restarting, out of connections, a
+ * conflict) rather than being about what was written: those are retried, the others fail the subtask.
+ */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof SinkFencedError) return false;
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true; // a network error, or a timeout of the driver
+  return /^(08|53|57P|40)/.test(code);
 }
 
 /** JSON text of `v`, with bigints as decimal strings (JSON has no bigint; only then is the slower replacer used). */
@@ -75,4 +252,10 @@ function toJson(v: unknown): string {
   } catch {
     return JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x));
   }
+}
+
+function upsertSql(table: string, json: string): string {
+  return `INSERT INTO "${table}" (key, value, updated_at)
+          SELECT key, value, now() FROM jsonb_each(${json})
+          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`;
 }
