@@ -43,8 +43,8 @@ export interface ActiveJob {
   restarts: number[];
   /** A rescale holds the job: no periodic checkpoint may start (the rescale's own checkpoint must be next). */
   rescaling: boolean;
-  /** Subtasks no live worker reports, since when (failure detection). */
-  missingSince: Map<string, number>;
+  /** When a worker last reported each running subtask in a heartbeat (failure detection). */
+  lastSeen: Map<string, number>;
 }
 
 export const subtaskKey = (chainId: string, index: number) => `${chainId}#${index}`;
@@ -69,7 +69,7 @@ export function activeJobOf(job: Job & { pipelineVersion: PipelineVersion }): Ac
     checkpointTimeoutMs: job.checkpointTimeoutMs,
     lastCheckpointAt: Date.now(),
     restarts: [],
-    missingSince: new Map(),
+    lastSeen: new Map(),
     rescaling: false,
   };
 }

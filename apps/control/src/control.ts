@@ -9,6 +9,7 @@ import type { ControlEnv } from './env.ts';
 import { JobManager } from './jobManager.ts';
 import { JobLifecycle } from './lifecycle.ts';
 import { MetricsAggregator } from './metrics.ts';
+import { Recoveries } from './recoveries.ts';
 import { ScalingCoordinator } from './scalingCoordinator.ts';
 import { Scheduler } from './scheduler.ts';
 import { createApp, createSocketServer, registerApi } from './server.ts';
@@ -36,7 +37,8 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   const metrics = new MetricsAggregator();
   const lifecycle = new JobLifecycle(prisma, emitter);
   const checkpoints = new CheckpointCoordinator(prisma, scheduler, emitter, env.CHECKPOINT_RETENTION);
-  const jobs = new JobManager(prisma, redis, keys, lifecycle, scheduler, checkpoints, metrics, emitter, {
+  const recoveries = new Recoveries(prisma, emitter);
+  const jobs = new JobManager(prisma, redis, keys, lifecycle, scheduler, checkpoints, metrics, emitter, recoveries, {
     maxRestarts: env.MAX_RESTARTS,
     restartWindowMs: env.RESTART_WINDOW_MS,
     log,
@@ -46,7 +48,7 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
     restoreTimeoutMs: env.RESCALE_RESTORE_TIMEOUT_MS,
     log,
   });
-  registerApi(app, { prisma, redis, keys, metrics, jobs, scaling });
+  registerApi(app, { prisma, redis, keys, metrics, jobs, scaling, recoveries });
 
   await jobs.resume();
   // Each job's events are handled in order on that job's own queue; one job's slow step (a recovery's backoff) holds up no other job.
@@ -78,10 +80,16 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
       .catch((err) => log('checkpoint tick failed', { error: (err as Error).message }))
       .finally(() => (ticking = false));
   }, 100);
-  const metricsTick = setInterval(() => {
-    jobs.emitMetrics();
-    void jobs.checkLiveness(env.HEARTBEAT_TIMEOUT_MS).catch((err) => log('liveness check failed', { error: (err as Error).message }));
-  }, 1000);
+  const metricsTick = setInterval(() => jobs.emitMetrics(), 1000);
+  let checking = false;
+  const livenessTick = setInterval(() => {
+    if (checking) return;
+    checking = true;
+    void jobs
+      .checkLiveness(env.HEARTBEAT_TIMEOUT_MS)
+      .catch((err) => log('liveness check failed', { error: (err as Error).message }))
+      .finally(() => (checking = false));
+  }, 250);
 
   const address = await app.listen({ host: env.CONTROL_HOST, port: env.CONTROL_PORT });
   log('control plane listening', { url: address });
@@ -92,6 +100,7 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
     async close() {
       clearInterval(tick);
       clearInterval(metricsTick);
+      clearInterval(livenessTick);
       await events.stop();
       await queueEvents.close();
       io.close();

@@ -12,8 +12,8 @@ export const controlEnv = z.object({
   /** Restarts allowed per job within RESTART_WINDOW_MS before it fails for good. */
   MAX_RESTARTS: z.coerce.number().int().min(0).default(3),
   RESTART_WINDOW_MS: z.coerce.number().int().min(1000).default(600_000),
-  /** A RUNNING job's subtask that no live worker reports for this long is lost, and the job recovers. */
-  HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(500).default(3000),
+  /** A RUNNING job's subtask that no worker's heartbeat (every 500 ms) has listed for this long is lost, and the job recovers. */
+  HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(500).default(2500),
   /** How long a rescale waits for free worker slots before it is rolled back. */
   RESCALE_SLOT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   /** How long rescaled subtasks may take to load the state handed to them, counted from the rescale checkpoint's completion. */

@@ -8,6 +8,7 @@ import type { CheckpointCoordinator } from './checkpointCoordinator.ts';
 import type { Emitter } from './emitter.ts';
 import { activeStates, type JobLifecycle } from './lifecycle.ts';
 import type { MetricsAggregator } from './metrics.ts';
+import type { Recoveries } from './recoveries.ts';
 import type { Scheduler } from './scheduler.ts';
 import { listWorkers } from './workers.ts';
 
@@ -49,6 +50,7 @@ export class JobManager {
     private readonly checkpoints: CheckpointCoordinator,
     private readonly metrics: MetricsAggregator,
     private readonly emitter: Emitter,
+    private readonly recoveries: Recoveries,
     private readonly opts: JobManagerOptions,
   ) {}
 
@@ -199,18 +201,26 @@ export class JobManager {
     this.active.delete(job.id);
     await this.move(job, to, reason);
     await this.scheduler.fence(job.id, 'ended');
+    await this.record(job, () => this.recoveries.close(job.id, 'FAILED', `job ${to.toLowerCase()}: ${reason}`));
     await this.checkpoints.abandon(job, `job ${to.toLowerCase()}`);
     if (to !== 'FINISHED') await this.scheduler.stopAttempt(job, job.attempt);
     await this.scheduler.deleteChannels(job.id, '*');
     this.metrics.resetRates(job.id);
   }
 
-  /** Restarts every subtask as a new attempt from the last completed checkpoint (DESIGN §7). */
-  async recover(job: ActiveJob, reason: string): Promise<void> {
+  /**
+   * Restarts every subtask as a new attempt from the last completed checkpoint (DESIGN §7). `failedAt` is when
+   * the failure happened as far as the control plane can tell (a lost worker's last heartbeat), for the timeline.
+   */
+  async recover(job: ActiveJob, reason: string, failedAt?: number): Promise<void> {
     const now = Date.now();
     job.restarts = job.restarts.filter((t) => now - t < this.opts.restartWindowMs);
     if (job.restarts.length >= this.opts.maxRestarts) {
-      await this.end(job, 'FAILED', `${reason}; gave up after ${job.restarts.length} restarts within ${this.opts.restartWindowMs} ms`);
+      const gaveUp = `gave up after ${job.restarts.length} restarts within ${this.opts.restartWindowMs} ms`;
+      await this.record(job, () =>
+        this.recoveries.gaveUp(job.id, { attempt: job.attempt, cause: reason, detectedAt: now, reason: gaveUp, ...(failedAt !== undefined && { failedAt }) }),
+      );
+      await this.end(job, 'FAILED', `${reason}; ${gaveUp}`);
       return;
     }
     job.restarts.push(now);
@@ -220,6 +230,7 @@ export class JobManager {
     await this.move(job, 'RECOVERING', reason, job.attempt);
     job.running.clear();
     job.finished.clear();
+    job.lastSeen.clear();
     job.restored = { keyGroups: 0, bytes: 0, ms: 0 };
     this.metrics.resetRates(job.id);
     await this.checkpoints.abandon(job, `attempt ${old} ended: ${reason}`);
@@ -229,13 +240,29 @@ export class JobManager {
     const latest = await this.prisma.checkpoint.findFirst({
       where: { jobId: job.id, status: 'COMPLETED' },
       orderBy: { number: 'desc' },
-      select: { id: true },
+      select: { id: true, number: true },
     });
     const row = await this.prisma.job.findUniqueOrThrow({ where: { id: job.id }, select: { restoredFromId: true } });
+    const from = latest ?? (row.restoredFromId !== null ? await this.prisma.checkpoint.findUnique({ where: { id: row.restoredFromId }, select: { id: true, number: true } }) : null);
+    const attempt = job.attempt;
+    await this.record(job, () =>
+      this.recoveries.started(job.id, {
+        attempt,
+        cause: reason,
+        detectedAt: now,
+        ...(failedAt !== undefined && { failedAt }),
+        ...(from && { checkpoint: from }),
+      }),
+    );
     // Exponential backoff between restarts of one job.
     await sleep(Math.min(200 * 2 ** (job.restarts.length - 1), 30_000));
-    if (this.active.get(job.id) !== job || job.state !== 'RECOVERING') return;
-    await this.scheduler.enqueue(job, latest?.id ?? row.restoredFromId ?? undefined);
+    if (this.active.get(job.id) !== job || job.state !== 'RECOVERING' || job.attempt !== attempt) return;
+    await this.scheduler.enqueue(job, from?.id);
+  }
+
+  /** Writes a recovery record; the timeline is worth less than the recovery itself, so a failure here is only logged. */
+  private async record(job: ActiveJob, write: () => Promise<void>): Promise<void> {
+    await write().catch((err) => this.opts.log('recovery record failed', { jobId: job.id, error: (err as Error).message }));
   }
 
   async onEvent(e: WorkerEvent): Promise<void> {
@@ -268,7 +295,7 @@ export class JobManager {
         return;
       case 'failed':
         if (job.state !== 'CREATED')
-          await this.recover(job, `${key} failed: ${e.error}`);
+          await this.recover(job, `${key} failed: ${e.error}`, Date.now());
         return;
       case 'stopped':
         // A subtask a rescale took away (or a stop ended) sends no heartbeats any more, and is not lost.
@@ -283,7 +310,9 @@ export class JobManager {
     job.lastCheckpointAt = Date.now();
     const { keyGroups, bytes, ms } = job.restored;
     const restored = keyGroups || bytes ? `; restored ${keyGroups} key groups (${bytes} bytes) in ${ms} ms` : '';
-    await this.move(job, 'RUNNING', `${job.state === 'RECOVERING' ? `recovered as attempt ${job.attempt}` : 'all subtasks running'}${restored}`);
+    const recovered = job.state === 'RECOVERING';
+    await this.move(job, 'RUNNING', `${recovered ? `recovered as attempt ${job.attempt}` : 'all subtasks running'}${restored}`);
+    if (recovered) await this.record(job, () => this.recoveries.running(job.id, job.attempt, job.restored));
   }
 
   /** A task job BullMQ gave up on (its worker died and the lock expired, or it threw). */
@@ -296,38 +325,44 @@ export class JobManager {
   }
 
   /**
-   * Failure detection from heartbeats: a RUNNING job whose subtask no live worker has reported for
-   * `timeoutMs` lost it (its worker died or hangs), and recovers — long before BullMQ's lock would expire.
+   * Failure detection from heartbeats: a RUNNING job's subtask whose worker has not reported it for `timeoutMs`
+   * is lost (the worker died, hangs, or dropped it), and the job recovers — long before BullMQ's lock would expire.
+   * The time counts from the last heartbeat that listed the subtask, so detection takes `timeoutMs`, not more.
    */
   async checkLiveness(timeoutMs: number): Promise<void> {
     const now = Date.now();
-    const workers = await listWorkers(this.redis, this.keys);
-    const alive = new Set(
-      workers
-        .filter((w) => now - new Date(w.lastHeartbeat).getTime() < timeoutMs)
-        .flatMap((w) => w.subtasks.map((s) => `${s.jobId}@${s.attempt}/${subtaskKey(s.vertexId, s.index)}`)),
-    );
+    const seen = new Map<string, number>();
+    for (const w of await listWorkers(this.redis, this.keys)) {
+      const at = new Date(w.lastHeartbeat).getTime();
+      for (const s of w.subtasks) {
+        const key = `${s.jobId}@${s.attempt}/${subtaskKey(s.vertexId, s.index)}`;
+        seen.set(key, Math.max(at, seen.get(key) ?? 0));
+      }
+    }
     for (const job of this.active.values()) {
       // Normally the last `running` event moves the job; this catches a transition that failed on the way.
       if (allUp(job)) await this.serial(job.id, () => this.runWhenAllUp(job));
       // A rescale in flight counts as running: a worker lost mid-rescale must end it in a recovery, not a hang.
       if (job.state !== 'RUNNING' && job.state !== 'RESCALING') {
-        job.missingSince.clear();
+        job.lastSeen.clear();
         continue;
       }
       const watched = new Set(job.subtasks.filter((key) => job.running.has(key) && !job.finished.has(key)));
-      for (const key of job.missingSince.keys()) if (!watched.has(key)) job.missingSince.delete(key);
+      for (const key of job.lastSeen.keys()) if (!watched.has(key)) job.lastSeen.delete(key);
       for (const key of watched) {
-        if (alive.has(`${job.id}@${job.attempt}/${key}`)) job.missingSince.delete(key);
-        else if (!job.missingSince.has(key)) job.missingSince.set(key, now);
+        const at = seen.get(`${job.id}@${job.attempt}/${key}`);
+        // A subtask not listed yet (its worker's next heartbeat is due) is given the whole timeout from now.
+        if (at !== undefined) job.lastSeen.set(key, Math.max(at, job.lastSeen.get(key) ?? 0));
+        else if (!job.lastSeen.has(key)) job.lastSeen.set(key, now);
       }
-      const lost = [...job.missingSince].filter(([, since]) => now - since >= timeoutMs).map(([key]) => key);
+      const lost = [...job.lastSeen].filter(([, at]) => now - at >= timeoutMs);
       if (lost.length) {
         const attempt = job.attempt;
-        job.missingSince.clear();
+        const failedAt = Math.min(...lost.map(([, at]) => at));
+        job.lastSeen.clear();
         await this.serial(job.id, async () => {
           if (this.active.get(job.id) === job && job.attempt === attempt)
-            await this.recover(job, `no heartbeat for ${lost.join(', ')} within ${timeoutMs} ms (worker lost)`);
+            await this.recover(job, `no heartbeat for ${lost.map(([key]) => key).join(', ')} within ${timeoutMs} ms (worker lost)`, failedAt);
         });
       }
     }

@@ -8,6 +8,7 @@ import { Server } from 'socket.io';
 import { JOBS_ROOM } from './emitter.ts';
 import type { JobManager } from './jobManager.ts';
 import type { MetricsAggregator } from './metrics.ts';
+import type { Recoveries } from './recoveries.ts';
 import type { ScalingCoordinator } from './scalingCoordinator.ts';
 import { installErrorHandler } from './routes/errors.ts';
 import { jobRoutes } from './routes/jobs.ts';
@@ -21,6 +22,7 @@ export interface ApiDeps {
   metrics: MetricsAggregator;
   jobs: JobManager;
   scaling: ScalingCoordinator;
+  recoveries: Recoveries;
 }
 
 export type SocketServer = Server<ClientToServerEvents, ServerToClientEvents>;

@@ -127,6 +127,7 @@ describe('REST API', () => {
         ['POST', `/jobs/${id}/cancel`],
         ['GET', `/jobs/${id}/checkpoints`],
         ['POST', `/jobs/${id}/checkpoints`],
+        ['GET', `/jobs/${id}/recoveries`],
         ['GET', `/jobs/${id}/vertices/log/sample`],
         ['GET', `/jobs/${id}/vertices/log/dead-letters`],
       ] as const) {

@@ -31,6 +31,7 @@ const routes: [method: string, path: string][] = [
   ['GET', '/jobs/:job/checkpoints'],
   ['POST', '/jobs/:job/checkpoints'],
   ['POST', '/jobs/:job/savepoints'],
+  ['GET', '/jobs/:job/recoveries'],
   ['DELETE', '/checkpoints/:checkpoint'],
   ['GET', '/jobs/:job/vertices/:vertex/sample'],
   ['GET', '/jobs/:job/vertices/:vertex/dead-letters'],

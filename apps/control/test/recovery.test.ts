@@ -45,6 +45,8 @@ describe('recovery', () => {
     const workers = await stack.client.listWorkers();
     const victim = workers.find((w) => w.subtasks.some((s) => s.jobId === job.id))!;
     const child = stack.workers.find((w) => w.pid === victim.pid)!;
+    const lastCompleted = (await stack.client.listCheckpoints(job.id)).find((c) => c.status === 'COMPLETED')!;
+    const killedAt = Date.now();
     child.kill('SIGKILL');
 
     const recovered = await waitFor(
@@ -58,6 +60,19 @@ describe('recovery', () => {
     const recovering = recovered.events.find((e) => e.toState === 'RECOVERING')!;
     expect(recovering.reason).toMatch(/no heartbeat for .* within 2000 ms \(worker lost\)/);
     expect(recovered.attempt).toBe(2);
+
+    // The job page's timeline: cause, when the failure was seen, the checkpoint used, how long until running again.
+    const [recovery] = await waitFor(async () => {
+      const list = await stack.client.listRecoveries(job.id);
+      return list[0]?.status === 'RUNNING' && list;
+    }, 10_000, 'the recovery record to say RUNNING');
+    expect(recovery).toMatchObject({ attempt: 2, cause: recovering.reason, status: 'RUNNING' });
+    // The checkpoint it restored is the last one completed before the kill, or one completed while the worker was dying.
+    expect(recovery!.checkpointNumber).toBeGreaterThanOrEqual(lastCompleted.number);
+    expect(Date.parse(recovery!.detectedAt) - killedAt).toBeGreaterThanOrEqual(1000);
+    expect(recovery!.detectionMs).toBeGreaterThanOrEqual(2000);
+    expect(recovery!.recoveryMs).not.toBeNull();
+    expect(recovery!.keyGroupsRestored).toBeGreaterThan(0);
 
     const done = await waitForFinished(stack, job.id, 110_000);
     expect(done.attempt).toBe(2);
@@ -139,5 +154,9 @@ describe('recovery', () => {
     expect(failed.events.filter((e) => e.toState === 'RECOVERING')).toHaveLength(2);
     expect(failed.failureReason).toMatch(/gave up after 2 restarts/);
     expect(failed.failureReason).toMatch(/column "key" is of type integer/);
+    // Two recoveries that never ran (the second superseded the first), then the failure the job gave up on.
+    const recoveries = await stack.client.listRecoveries(job.id);
+    expect(recoveries.map((r) => r.status)).toEqual(['FAILED', 'FAILED', 'SUPERSEDED']);
+    expect(recoveries[0]!.reason).toMatch(/gave up after 2 restarts/);
   });
 });

@@ -10,6 +10,8 @@ export const workerEnv = z.object({
   WORKER_NAME: z.string().min(1).default(`${hostname()}-${process.pid}`),
   /** How long a task job's lock lasts without renewal; a dead worker's subtasks are seen as stalled after it. */
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(10_000),
+  /** How often the worker reports itself and its subtasks; the control plane's HEARTBEAT_TIMEOUT_MS must be several of these. */
+  WORKER_HEARTBEAT_MS: z.coerce.number().int().min(100).max(10_000).default(500),
   /** Records per channel entry. */
   KEYFLOW_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(4096),
   /** Entries a channel holds before its producer waits (backpressure). */

@@ -84,12 +84,12 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
         subtasks: JSON.stringify(subtasks),
         lastHeartbeat: String(Date.now()),
       })
-      .pexpire(key, 5000)
+      .pexpire(key, Math.max(5000, 4 * env.WORKER_HEARTBEAT_MS))
       .sadd(keys.workers, id)
       .exec();
   };
   await beat();
-  const timer = setInterval(() => void beat().catch((err) => log('heartbeat failed', { error: err.message })), 1000);
+  const timer = setInterval(() => void beat().catch((err) => log('heartbeat failed', { error: err.message })), env.WORKER_HEARTBEAT_MS);
   log('worker started', { slots: env.WORKER_SLOTS, pid: process.pid });
 
   return {

@@ -10,6 +10,7 @@ import {
   jobSchema,
   pipelineSchema,
   sampleSchema,
+  recoverySchema,
   scalingEventSchema,
   keyGroupViewSchema,
   type RescaleJobBody,
@@ -73,6 +74,7 @@ export function createKeyflowClient(baseUrl = '', fetchImpl: typeof fetch = fetc
       call(z.object({ scalingEvents: z.array(scalingEventSchema) }), 'PATCH', `/jobs/${id}`, body),
     keyGroups: (id: string) => call(z.array(keyGroupViewSchema), 'GET', `/jobs/${id}/key-groups`),
     listScalingEvents: (id: string) => call(z.array(scalingEventSchema), 'GET', `/jobs/${id}/scaling`),
+    listRecoveries: (id: string) => call(z.array(recoverySchema), 'GET', `/jobs/${id}/recoveries`),
     listWorkers: () => call(z.array(workerSchema), 'GET', '/workers'),
   };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkpointAckSchema, checkpointKindSchema, checkpointSchema, jobMetricsSchema, jobStateSchema, scalingEventSchema } from './rest.ts';
+import { checkpointAckSchema, checkpointKindSchema, checkpointSchema, jobMetricsSchema, jobStateSchema, recoverySchema, scalingEventSchema } from './rest.ts';
 
 /** Socket.IO events the control plane sends to a job's room (`job:subscribe` with the job id joins it). */
 export const serverEvents = {
@@ -31,6 +31,8 @@ export const serverEvents = {
   'job:metrics': jobMetricsSchema,
   /** A scaling event changed phase or status. */
   'scaling:event': scalingEventSchema,
+  /** A recovery started, ran again, failed or was superseded. */
+  'job:recovery': recoverySchema,
 } as const;
 
 export type ServerEventName = keyof typeof serverEvents;

@@ -169,6 +169,37 @@ export const scalingEventSchema = z.object({
   pauseMs: z.number().nullable(),
   reason: z.string().nullable(),
 });
+export const recoveryStatusSchema = z.enum(['RESTORING', 'RUNNING', 'FAILED', 'SUPERSEDED']);
+/**
+ * One recovery of a job (DESIGN §7): what failed, when it happened and when the control plane noticed, which
+ * checkpoint the new attempt restarted from, and when every subtask ran again. RESTORING until then; FAILED when
+ * the job gave up; SUPERSEDED when another failure started a further recovery first.
+ */
+export const recoverySchema = z.object({
+  id: z.number(),
+  jobId: z.string(),
+  /** The attempt the recovery started. */
+  attempt: z.number(),
+  cause: z.string(),
+  /** When the failure happened, as far as known (a lost worker's last heartbeat; a subtask's failure report). */
+  failedAt: z.string().nullable(),
+  detectedAt: z.string(),
+  checkpointId: z.number().nullable(),
+  checkpointNumber: z.number().nullable(),
+  runningAt: z.string().nullable(),
+  /** failedAt → detectedAt. */
+  detectionMs: z.number().nullable(),
+  /** detectedAt → runningAt: stopping the old attempt, backoff, scheduling and restoring state. */
+  recoveryMs: z.number().nullable(),
+  /** The longest state load of one subtask. */
+  restoreMs: z.number().nullable(),
+  keyGroupsRestored: z.number(),
+  bytesRestored: z.number(),
+  status: recoveryStatusSchema,
+  reason: z.string().nullable(),
+});
+export type Recovery = z.infer<typeof recoverySchema>;
+
 /** Who owns which key groups of a keyed operator, and the records each key group saw (skew shows here). */
 export const keyGroupViewSchema = z.object({
   vertexId: z.string(),

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { checkpointDto } from '../checkpointCoordinator.ts';
 import { RequestError, type JobManager } from '../jobManager.ts';
 import type { MetricsAggregator } from '../metrics.ts';
+import type { Recoveries } from '../recoveries.ts';
 import { scalingDto, type ScalingCoordinator } from '../scalingCoordinator.ts';
 
 type JobRow = Job & { pipeline: Pipeline; pipelineVersion: PipelineVersion };
@@ -36,8 +37,9 @@ export function jobRoutes(deps: {
   jobs: JobManager;
   metrics: MetricsAggregator;
   scaling: ScalingCoordinator;
+  recoveries: Recoveries;
 }): FastifyPluginAsyncZod {
-  const { prisma, redis, keys, jobs, metrics, scaling } = deps;
+  const { prisma, redis, keys, jobs, metrics, scaling, recoveries } = deps;
   const include = { pipeline: true, pipelineVersion: true } as const;
   const byId = async (id: string) => {
     const j = await prisma.job.findUnique({ where: { id }, include });
@@ -175,6 +177,11 @@ export function jobRoutes(deps: {
       // Its acknowledgements and state chunks go with it.
       await prisma.checkpoint.delete({ where: { id: row.id } });
       return { ok: true };
+    });
+
+    app.get('/jobs/:id/recoveries', { schema: { params: idParams } }, async (req) => {
+      await byId(req.params.id);
+      return recoveries.list(req.params.id);
     });
 
     const lines = async (key: string) => (await redis.lrange(key, 0, 999)).map((l) => JSON.parse(l));
