@@ -7,6 +7,7 @@ import { CheckpointCoordinator } from './checkpointCoordinator.ts';
 import { Emitter } from './emitter.ts';
 import type { ControlEnv } from './env.ts';
 import { JobManager } from './jobManager.ts';
+import { ControlLease } from './lease.ts';
 import { JobLifecycle } from './lifecycle.ts';
 import { MetricsAggregator } from './metrics.ts';
 import { Recoveries } from './recoveries.ts';
@@ -50,7 +51,37 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   });
   registerApi(app, { prisma, redis, keys, metrics, jobs, scaling, recoveries });
 
-  await jobs.resume();
+  // Only the control plane that holds the lease coordinates; another stands by, serving reads, until it is free.
+  const lease = new ControlLease(env.DATABASE_URL, env.KEYFLOW_PREFIX, log);
+  let standingBy = false;
+  const lead = async () => {
+    const held = await lease.check(jobs.coordinating);
+    if (held && !jobs.coordinating) {
+      try {
+        await jobs.resume();
+        standingBy = false;
+        log('coordinating the jobs');
+      } catch (err) {
+        jobs.release();
+        log('taking up the jobs failed; trying again', { error: (err as Error).message });
+      }
+    } else if (!held && jobs.coordinating) {
+      jobs.release();
+      log('another control plane took the lease; standing by');
+    } else if (!held && !standingBy) {
+      standingBy = true;
+      log('another control plane coordinates the jobs; standing by');
+    }
+  };
+  await lead();
+  let leading = false;
+  const leaseTick = setInterval(() => {
+    if (leading) return;
+    leading = true;
+    void lead()
+      .catch((err) => log('lease check failed', { error: (err as Error).message }))
+      .finally(() => (leading = false));
+  }, 1000);
   // Each job's events are handled in order on that job's own queue; one job's slow step (a recovery's backoff) holds up no other job.
   const events = consumeWorkerEvents(
     redis,
@@ -86,7 +117,8 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
     if (checking) return;
     checking = true;
     void jobs
-      .checkLiveness(env.HEARTBEAT_TIMEOUT_MS)
+      .checkRedis()
+      .then(() => jobs.checkLiveness(env.HEARTBEAT_TIMEOUT_MS))
       .catch((err) => log('liveness check failed', { error: (err as Error).message }))
       .finally(() => (checking = false));
   }, 250);
@@ -94,21 +126,27 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   const address = await app.listen({ host: env.CONTROL_HOST, port: env.CONTROL_PORT });
   log('control plane listening', { url: address });
 
+  let closed: Promise<void> | undefined;
   return {
     url: address,
     jobs,
-    async close() {
-      clearInterval(tick);
-      clearInterval(metricsTick);
-      clearInterval(livenessTick);
-      await events.stop();
-      await queueEvents.close();
-      io.close();
-      await app.close();
-      await queue.close();
-      for (const job of jobs.active.values()) if (job.pending) clearTimeout(job.pending.timer);
-      redis.disconnect();
-      await prisma.$disconnect();
-    },
+    close: () => (closed ??= shutdown()),
   };
+
+  async function shutdown(): Promise<void> {
+    clearInterval(tick);
+    clearInterval(metricsTick);
+    clearInterval(livenessTick);
+    clearInterval(leaseTick);
+    await events.stop();
+    await queueEvents.close();
+    io.close();
+    await app.close();
+    await queue.close();
+    jobs.release();
+    redis.disconnect();
+    await prisma.$disconnect();
+    // Last: another control plane may take over only once this one has stopped acting.
+    await lease.release();
+  }
 }

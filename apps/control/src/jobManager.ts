@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { DeployJobBody } from '@keyflow/api';
 import { initialPlan, validateGraph, type JobPlan } from '@keyflow/core';
 import type { Job, PrismaClient } from '@keyflow/db';
@@ -15,7 +16,7 @@ import { listWorkers } from './workers.ts';
 /** A request the API answers with a 4xx: status and a message for the user. */
 export class RequestError extends Error {
   constructor(
-    readonly status: 404 | 409 | 422,
+    readonly status: 404 | 409 | 422 | 503,
     message: string,
   ) {
     super(message);
@@ -40,6 +41,10 @@ const allUp = (job: ActiveJob) =>
 export class JobManager {
   readonly active = new Map<string, ActiveJob>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Whether this control plane holds the lease and coordinates the jobs (else it stands by). */
+  coordinating = false;
+  /** The Redis epoch this control plane saw last; a missing one means Redis lost its data. */
+  private epoch?: string;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -66,12 +71,16 @@ export class JobManager {
     return run;
   }
 
-  /** Takes up the jobs that were active when the control plane last stopped. */
+  /** Takes up the jobs that were active when the control plane last stopped (or when it took over the lease). */
   async resume(): Promise<void> {
+    this.active.clear();
     await this.prisma.checkpoint.updateMany({
       where: { status: 'PENDING' },
       data: { status: 'FAILED', failureReason: 'the control plane restarted while it was pending' },
     });
+    await this.redis.set(this.keys.epoch, randomUUID(), 'NX');
+    this.epoch = (await this.redis.get(this.keys.epoch)) ?? undefined;
+    this.coordinating = true;
     const jobs = await this.prisma.job.findMany({ where: { state: { in: [...activeStates] } }, include: { pipelineVersion: true } });
     if (!jobs.length) return;
     const alive = new Set(
@@ -92,7 +101,44 @@ export class JobManager {
     }
   }
 
+  /** Stops coordinating (another control plane took the lease): the jobs run on and are its to coordinate now. */
+  release(): void {
+    this.coordinating = false;
+    for (const job of this.active.values()) if (job.pending) clearTimeout(job.pending.timer);
+    this.active.clear();
+  }
+
+  /** Refuses a change while this control plane stands by: another one coordinates the jobs. */
+  assertCoordinating(): void {
+    if (!this.coordinating) throw new RequestError(503, 'this control plane is standing by: another one coordinates the jobs (or it is still taking over)');
+  }
+
+  /**
+   * Redis that comes back empty after a restart has lost every channel, command and task job: each active job
+   * recovers from its last checkpoint in Postgres. An epoch key tells: it is gone only if Redis lost its data.
+   */
+  async checkRedis(): Promise<void> {
+    if (!this.coordinating) return;
+    const epoch = await this.redis.get(this.keys.epoch);
+    if (epoch !== null && epoch === this.epoch) return;
+    if (epoch !== null) {
+      this.epoch = epoch;
+      return;
+    }
+    await this.redis.set(this.keys.epoch, randomUUID(), 'NX');
+    this.epoch = (await this.redis.get(this.keys.epoch)) ?? undefined;
+    this.opts.log('Redis lost its data; recovering every active job from its last checkpoint', { jobs: this.active.size });
+    for (const job of [...this.active.values()]) {
+      const attempt = job.attempt;
+      await this.serial(job.id, async () => {
+        if (this.active.get(job.id) === job && job.attempt === attempt)
+          await this.recover(job, 'Redis restarted without its data (channels, commands and tasks lost)', Date.now());
+      }).catch((err) => this.opts.log('recovery failed', { jobId: job.id, error: (err as Error).message }));
+    }
+  }
+
   async deploy(body: DeployJobBody): Promise<Job> {
+    this.assertCoordinating();
     const version = await this.prisma.pipelineVersion.findFirst({
       where: { pipelineId: body.pipelineId, ...(body.version !== undefined && { version: body.version }) },
       orderBy: { version: 'desc' },
@@ -155,6 +201,7 @@ export class JobManager {
   }
 
   private async stopNow(jobId: string): Promise<void> {
+    this.assertCoordinating();
     const job = this.activeOr409(jobId);
     if (job.state !== 'RUNNING') throw new RequestError(409, `job ${jobId} is ${job.state}; only a RUNNING job can be stopped`);
     await this.move(job, 'STOPPING', 'stop with savepoint requested');
@@ -179,6 +226,7 @@ export class JobManager {
   }
 
   private async cancelNow(jobId: string): Promise<void> {
+    this.assertCoordinating();
     const job = this.active.get(jobId);
     if (!job) {
       const row = await this.prisma.job.findUnique({ where: { id: jobId } });
@@ -189,6 +237,7 @@ export class JobManager {
   }
 
   async triggerCheckpoint(jobId: string, kind: 'PERIODIC' | 'SAVEPOINT' = 'PERIODIC') {
+    this.assertCoordinating();
     const job = this.activeOr409(jobId);
     if (job.state !== 'RUNNING') throw new RequestError(409, `job ${jobId} is ${job.state}; checkpoints need a RUNNING job`);
     if (job.pending) throw new RequestError(409, `checkpoint ${job.pending.number} is still in flight`);

@@ -70,6 +70,7 @@ export class ScalingCoordinator {
 
   /** Validates and queues rescales; each operator becomes one scaling event. */
   async request(jobId: string, parallelism: Record<string, number>): Promise<ScalingEvent[]> {
+    this.jobs.assertCoordinating();
     const job = this.jobs.active.get(jobId);
     if (!job || !['RUNNING', 'RESCALING'].includes(job.state))
       throw new RequestError(409, `job ${jobId} is ${job?.state ?? 'not running'}; only a running job can be rescaled`);

@@ -9,6 +9,8 @@ export function redisKeys(prefix: string) {
     /** Worker → control: acknowledgements, lifecycle and metrics events of every job. */
     events: `${prefix}:events`,
     workers: `${prefix}:workers`,
+    /** Set by the control plane that coordinates; gone means Redis lost its data (restarted empty). */
+    epoch: `${prefix}:epoch`,
     worker: (workerId: string) => `${prefix}:worker:${workerId}`,
     /** Control → subtasks: commands (checkpoint triggers, stop, cancel) of one job. */
     commands: (jobId: string) => `${prefix}:{${jobId}}:cmd`,

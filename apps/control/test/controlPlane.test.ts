@@ -1,0 +1,117 @@
+import { createKeyflowClient } from '@keyflow/api';
+import type { GraphInput } from '@keyflow/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startControl, type ControlHandle } from '../src/control.ts';
+import { controlEnv } from '../src/env.ts';
+import { generatorCounts, startStack, tableCounts, waitFor, waitForFinished, type Stack } from './harness.ts';
+
+const settings = { seed: 11, rate: 60_000, keys: 5_000, skew: 'zipf', total: 900_000, splits: 4 } as const;
+const graph = (table: string): GraphInput => ({
+  vertices: [
+    { id: 'events', type: 'generator', parallelism: 1, settings },
+    { id: 'count', type: 'count', parallelism: 2 },
+    { id: 'sink', type: 'postgres', parallelism: 2, settings: { table, valueField: 'count' } },
+  ],
+  edges: [
+    { from: 'events', to: 'count', partitioning: 'hash', key: 'user' },
+    { from: 'count', to: 'sink', partitioning: 'forward' },
+  ],
+});
+
+async function expectExact(table: string) {
+  const expected = generatorCounts(settings);
+  const actual = await tableCounts(table);
+  expect(actual.size).toBe(expected.size);
+  expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
+}
+
+describe('control plane', () => {
+  let stack: Stack;
+  const extra: ControlHandle[] = [];
+  const env = { HEARTBEAT_TIMEOUT_MS: '2500', WORKER_LOCK_MS: '30000' };
+  beforeAll(async () => {
+    stack = await startStack({ workers: 2, env });
+  });
+  afterAll(async () => {
+    for (const c of extra) await c.close();
+    await stack?.close();
+  });
+  const secondControl = async () => {
+    const c = await startControl(controlEnv.parse({ ...process.env, ...env, KEYFLOW_PREFIX: stack.prefix, CONTROL_PORT: '0' }));
+    extra.push(c);
+    return c;
+  };
+
+  it('a second control plane stands by while one holds the lease, and takes the running job over without restarting it', async () => {
+    const p = await stack.client.createPipeline({ name: `lease-${stack.prefix}`, graph: graph('lease_counts') });
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
+    await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
+
+    const standby = await secondControl();
+    const standbyClient = createKeyflowClient(standby.url);
+    expect(standby.jobs.coordinating).toBe(false);
+    expect(standby.jobs.active.size).toBe(0);
+    // It answers reads, and refuses changes with a reason instead of coordinating alongside the other.
+    expect((await standbyClient.getJob(job.id)).state).toBe('RUNNING');
+    await expect(standbyClient.triggerCheckpoint(job.id)).rejects.toThrow(/standing by/);
+
+    await stack.control.close();
+    const tookOverAt = Date.now();
+    await waitFor(() => standby.jobs.coordinating, 15_000, 'the standby to take the lease');
+    // The subtasks ran on meanwhile: the job is taken up as it is, not recovered.
+    const after = await waitFor(
+      async () => (await standbyClient.listCheckpoints(job.id)).find((c) => c.status === 'COMPLETED' && Date.parse(c.triggeredAt) > tookOverAt),
+      30_000,
+      'a checkpoint completed under the new control plane',
+    );
+    expect(after.number).toBeGreaterThan(1);
+    const done = await waitFor(
+      async () => {
+        const j = await standbyClient.getJob(job.id);
+        if (j.state === 'FAILED' || j.state === 'CANCELED') throw new Error(`job ${j.state}: ${j.failureReason}`);
+        return j.state === 'FINISHED' && j;
+      },
+      120_000,
+      'the job to finish',
+    );
+    expect(done.attempt).toBe(1);
+    expect(done.events.map((e) => e.toState)).not.toContain('RECOVERING');
+    await expectExact('lease_counts');
+  });
+});
+
+describe('Redis that loses its data', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ workers: 2, env: { HEARTBEAT_TIMEOUT_MS: '2500', WORKER_LOCK_MS: '30000' } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('every active job recovers from its last checkpoint in Postgres, and the counts stay exact', async () => {
+    const p = await stack.client.createPipeline({ name: `emptied-${stack.prefix}`, graph: graph('emptied_counts') });
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
+    await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
+
+    // All of this Keyflow's keys gone at once, as after a restart without persistence (other tests share this Redis).
+    const keys = await stack.redis.keys(`${stack.prefix}:*`);
+    await stack.redis.unlink(...keys);
+
+    const recovered = await waitFor(
+      async () => {
+        const j = await stack.client.getJob(job.id);
+        return j.events.some((e) => e.fromState === 'RECOVERING' && e.toState === 'RUNNING') && j;
+      },
+      60_000,
+      'the job to recover',
+    );
+    expect(recovered.events.find((e) => e.toState === 'RECOVERING')!.reason).toMatch(/Redis restarted without its data/);
+    const [recovery] = await stack.client.listRecoveries(job.id);
+    expect(recovery!.checkpointNumber).toBeGreaterThanOrEqual(1);
+
+    const done = await waitForFinished(stack, job.id, 120_000);
+    expect(done.attempt).toBeGreaterThanOrEqual(2);
+    await expectExact('emptied_counts');
+  });
+});
