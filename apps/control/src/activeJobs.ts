@@ -38,6 +38,12 @@ export interface ActiveJob {
   checkpointIntervalMs: number;
   checkpointTimeoutMs: number;
   lastCheckpointAt: number;
+  /** Checkpoints failed in a row, and what the job tolerates before it fails over. */
+  checkpointFailures: number;
+  tolerableCheckpointFailures: number;
+  lastCheckpointFailure?: string;
+  /** Too many checkpoints failed: the job fails over as soon as it can (Postgres may be unreachable). */
+  failoverDue?: string;
   pending?: PendingCheckpoint;
   /** When the job last restarted, for the restart bound. */
   restarts: number[];
@@ -68,6 +74,8 @@ export function activeJobOf(job: Job & { pipelineVersion: PipelineVersion }): Ac
     checkpointIntervalMs: job.checkpointIntervalMs,
     checkpointTimeoutMs: job.checkpointTimeoutMs,
     lastCheckpointAt: Date.now(),
+    checkpointFailures: 0,
+    tolerableCheckpointFailures: job.tolerableCheckpointFailures,
     restarts: [],
     lastSeen: new Map(),
     rescaling: false,

@@ -1,4 +1,4 @@
-import type { Checkpoint as CheckpointDto } from '@keyflow/api';
+import type { CheckpointFailures as CheckpointFailuresDto, Checkpoint as CheckpointDto } from '@keyflow/api';
 import type { Checkpoint, CheckpointKind, PrismaClient } from '@keyflow/db';
 import type { RescaleSpec, WorkerEvent } from '@keyflow/runtime';
 import { operatorSubtasks, subtaskKey, type ActiveJob, type PendingCheckpoint } from './activeJobs.ts';
@@ -45,16 +45,32 @@ export class CheckpointCoordinator {
     private readonly retention: number,
   ) {}
 
-  /** Triggers periodic checkpoints that are due. */
+  /** Triggers periodic checkpoints that are due; one that cannot start (Postgres unreachable) counts as failed. */
   async tick(jobs: Iterable<ActiveJob>): Promise<void> {
     const now = Date.now();
     for (const job of jobs)
-      if (job.state === 'RUNNING' && !job.pending && !job.rescaling && job.finished.size === 0 && now - job.lastCheckpointAt >= job.checkpointIntervalMs)
-        await this.trigger(job, 'PERIODIC');
+      if (
+        job.state === 'RUNNING' &&
+        !job.pending &&
+        !job.rescaling &&
+        !job.failoverDue &&
+        job.finished.size === 0 &&
+        now - job.lastCheckpointAt >= job.checkpointIntervalMs
+      )
+        await this.trigger(job, 'PERIODIC').catch((err) => {
+          if (job.pending) return;
+          job.lastCheckpointAt = Date.now();
+          this.countFailure(job, `could not be started: ${briefError(err)}`);
+        });
   }
 
   async trigger(job: ActiveJob, kind: CheckpointKind, opts: { stopAfter?: boolean; rescale?: RescaleSpec } = {}): Promise<PendingCheckpoint> {
     if (job.pending) throw new CheckpointInFlight(job.id, job.pending.number);
+    // A checkpoint that failed while Postgres was unreachable is still PENDING there: none is in flight now.
+    await this.prisma.checkpoint.updateMany({
+      where: { jobId: job.id, status: 'PENDING' },
+      data: { status: 'FAILED', failureReason: 'failed while its outcome could not be recorded (Postgres unreachable)' },
+    });
     const last = await this.prisma.checkpoint.findFirst({ where: { jobId: job.id }, orderBy: { number: 'desc' }, select: { number: true } });
     const totalSubtasks = operatorSubtasks(job);
     const row = await this.prisma.checkpoint.create({
@@ -119,7 +135,11 @@ export class CheckpointCoordinator {
       asyncMs: e.asyncMs,
       bytes: BigInt(e.vertices[v.id]?.bytes ?? 0),
     }));
-    await this.prisma.checkpointAck.createMany({ data: acks, skipDuplicates: true });
+    try {
+      await this.prisma.checkpointAck.createMany({ data: acks, skipDuplicates: true });
+    } catch (err) {
+      return this.fail(job, pending, `recording ${key}'s acknowledgement failed: ${briefError(err)}`);
+    }
     const ackedAt = new Date().toISOString();
     for (const a of acks) {
       pending.acknowledged++;
@@ -152,9 +172,21 @@ export class CheckpointCoordinator {
     if (job.pending?.waiting.has(key)) await this.fail(job, job.pending, `${key} finished before acknowledging`);
   }
 
-  /** Abandons the pending checkpoint (its attempt is gone). */
+  /** Abandons the pending checkpoint (its attempt is gone); that is no failure of checkpointing. */
   async abandon(job: ActiveJob, reason: string): Promise<void> {
-    if (job.pending) await this.fail(job, job.pending, reason);
+    if (job.pending) await this.fail(job, job.pending, reason, { counts: false });
+  }
+
+  /**
+   * One more checkpoint failed in a row (Flink's tolerable checkpoint failures): past what the job tolerates it
+   * is due to fail over, which the job manager does as soon as it can.
+   */
+  private countFailure(job: ActiveJob, reason: string): void {
+    job.checkpointFailures++;
+    job.lastCheckpointFailure = reason;
+    if (job.checkpointFailures > job.tolerableCheckpointFailures && !job.failoverDue)
+      job.failoverDue = `${job.checkpointFailures} checkpoints failed in a row (${job.tolerableCheckpointFailures} tolerated); the last ${reason}`;
+    this.emitter.emit(job.id, 'checkpoint:failures', checkpointFailures(job));
   }
 
   private async complete(job: ActiveJob, pending: PendingCheckpoint): Promise<void> {
@@ -162,7 +194,8 @@ export class CheckpointCoordinator {
     job.pending = undefined;
     job.lastCheckpointAt = Date.now();
     const completedAt = new Date();
-    const row = await this.prisma.$transaction(async (tx) => {
+    const row = await this.prisma
+      .$transaction(async (tx) => {
       const done = await tx.checkpoint.update({
         where: { id: pending.id },
         data: {
@@ -182,7 +215,17 @@ export class CheckpointCoordinator {
       });
       if (old.length) await tx.checkpoint.deleteMany({ where: { id: { in: old.map((o) => o.id) } } });
       return done;
-    });
+    })
+      .catch((err: unknown) => new Error(briefError(err)));
+    if (row instanceof Error) {
+      // Not recorded as completed, so not completed: no sink may commit it, and no recovery will restore it.
+      job.pending = pending;
+      return this.fail(job, pending, `completing it failed: ${row.message}`);
+    }
+    if (job.checkpointFailures > 0) {
+      job.checkpointFailures = 0;
+      this.emitter.emit(job.id, 'checkpoint:failures', checkpointFailures(job));
+    }
     this.emitter.emit(job.id, 'checkpoint:completed', checkpointDto(row, pending.acknowledged));
     await this.scheduler.command(job.id, {
       type: 'complete',
@@ -194,20 +237,57 @@ export class CheckpointCoordinator {
     pending.settle?.({ ok: true });
   }
 
-  private async fail(job: ActiveJob, pending: PendingCheckpoint, reason: string): Promise<void> {
+  private async fail(job: ActiveJob, pending: PendingCheckpoint, reason: string, opts: { counts?: boolean } = {}): Promise<void> {
     if (job.pending !== pending) return;
     clearTimeout(pending.timer);
     job.pending = undefined;
     job.lastCheckpointAt = Date.now();
-    const row = await this.prisma.$transaction(async (tx) => {
-      await tx.stateChunk.deleteMany({ where: { checkpointId: pending.id } });
-      return tx.checkpoint.update({
-        where: { id: pending.id },
-        data: { status: 'FAILED', failureReason: reason, durationMs: Date.now() - pending.triggeredAt },
-      });
-    });
-    this.emitter.emit(job.id, 'checkpoint:failed', checkpointDto(row, pending.acknowledged));
+    const durationMs = Date.now() - pending.triggeredAt;
+    const row = await this.prisma
+      .$transaction(async (tx) => {
+        await tx.stateChunk.deleteMany({ where: { checkpointId: pending.id } });
+        return tx.checkpoint.update({ where: { id: pending.id }, data: { status: 'FAILED', failureReason: reason, durationMs } });
+      })
+      // Postgres unreachable: the row stays PENDING until the next checkpoint's trigger marks it failed.
+      .catch(() => undefined);
+    const dto = row
+      ? checkpointDto(row, pending.acknowledged)
+      : {
+          id: pending.id,
+          jobId: job.id,
+          number: pending.number,
+          attempt: job.attempt,
+          kind: pending.kind,
+          status: 'FAILED' as const,
+          acknowledged: pending.acknowledged,
+          totalSubtasks: pending.totalSubtasks,
+          triggeredAt: new Date(pending.triggeredAt).toISOString(),
+          completedAt: null,
+          durationMs,
+          bytes: pending.bytes,
+          alignmentMs: pending.alignmentMs,
+          failureReason: reason,
+        };
+    this.emitter.emit(job.id, 'checkpoint:failed', dto);
+    if (opts.counts !== false) this.countFailure(job, `failed: ${reason}`);
     await this.scheduler.command(job.id, { type: 'abort', attempt: job.attempt, checkpoint: pending.number, reason });
     pending.settle?.({ ok: false, reason });
   }
+}
+
+/** An error's gist on one line: Prisma's messages start with where the call was made and end with what went wrong. */
+export function briefError(err: unknown): string {
+  const lines = (err instanceof Error ? err.message : String(err)).split('\n').filter((l) => l.trim());
+  return lines.at(-1)?.trim() ?? 'unknown error';
+}
+
+/** A job's checkpoint failures in a row, as the API and the `checkpoint:failures` event give them. */
+export function checkpointFailures(job: ActiveJob): CheckpointFailuresDto {
+  return {
+    jobId: job.id,
+    consecutive: job.checkpointFailures,
+    tolerable: job.tolerableCheckpointFailures,
+    lastReason: job.lastCheckpointFailure ?? null,
+    at: new Date().toISOString(),
+  };
 }

@@ -19,6 +19,7 @@ import { consumeWorkerEvents } from './workerEvents.ts';
 export interface ControlHandle {
   url: string;
   jobs: JobManager;
+  metrics: MetricsAggregator;
   close(): Promise<void>;
 }
 
@@ -130,6 +131,7 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   return {
     url: address,
     jobs,
+    metrics,
     close: () => (closed ??= shutdown()),
   };
 

@@ -157,6 +157,7 @@ export class JobManager {
         restoredFromId: body.restoreFromCheckpointId ?? null,
         ...(body.checkpointIntervalMs !== undefined && { checkpointIntervalMs: body.checkpointIntervalMs }),
         ...(body.checkpointTimeoutMs !== undefined && { checkpointTimeoutMs: body.checkpointTimeoutMs }),
+        ...(body.tolerableCheckpointFailures !== undefined && { tolerableCheckpointFailures: body.tolerableCheckpointFailures }),
       },
     });
     await this.lifecycle.created(row);
@@ -274,9 +275,20 @@ export class JobManager {
     }
     job.restarts.push(now);
     const old = job.attempt;
+    const was = job.state;
     // Bumped before any await: events and failures of the old attempt are ignored from here on.
     job.attempt = old + 1;
-    await this.move(job, 'RECOVERING', reason, job.attempt);
+    try {
+      await this.move(job, 'RECOVERING', reason, job.attempt);
+    } catch (err) {
+      // Not recorded (Postgres unreachable): nothing changed, the old attempt runs on and the recovery is tried again.
+      job.attempt = old;
+      job.state = was;
+      job.restarts.pop();
+      throw err;
+    }
+    job.checkpointFailures = 0;
+    job.failoverDue = undefined;
     job.running.clear();
     job.finished.clear();
     job.lastSeen.clear();
@@ -391,6 +403,13 @@ export class JobManager {
     for (const job of this.active.values()) {
       // Normally the last `running` event moves the job; this catches a transition that failed on the way.
       if (allUp(job)) await this.serial(job.id, () => this.runWhenAllUp(job));
+      if (job.failoverDue && job.state === 'RUNNING') {
+        const reason = job.failoverDue;
+        await this.serial(job.id, async () => {
+          if (this.active.get(job.id) === job && job.failoverDue) await this.recover(job, reason, Date.now());
+        }).catch((err) => this.opts.log('fail-over not possible yet', { jobId: job.id, error: (err as Error).message }));
+        continue;
+      }
       // A rescale in flight counts as running: a worker lost mid-rescale must end it in a recovery, not a hang.
       if (job.state !== 'RUNNING' && job.state !== 'RESCALING') {
         job.lastSeen.clear();

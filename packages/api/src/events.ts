@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkpointAckSchema, checkpointKindSchema, checkpointSchema, jobMetricsSchema, jobStateSchema, recoverySchema, scalingEventSchema } from './rest.ts';
+import { checkpointAckSchema, checkpointFailuresSchema, checkpointKindSchema, checkpointSchema, jobMetricsSchema, jobStateSchema, recoverySchema, scalingEventSchema } from './rest.ts';
 
 /** Socket.IO events the control plane sends to a job's room (`job:subscribe` with the job id joins it). */
 export const serverEvents = {
@@ -28,6 +28,8 @@ export const serverEvents = {
   }),
   'checkpoint:completed': checkpointSchema,
   'checkpoint:failed': checkpointSchema,
+  /** A checkpoint failed (or could not even start) or one completed again: the job's count of failures in a row. */
+  'checkpoint:failures': checkpointFailuresSchema,
   'job:metrics': jobMetricsSchema,
   /** A scaling event changed phase or status. */
   'scaling:event': scalingEventSchema,

@@ -33,6 +33,8 @@ export const deployJobBody = z
     restoreFromCheckpointId: z.number().int().positive().optional(),
     checkpointIntervalMs: z.number().int().min(100).max(3_600_000).optional(),
     checkpointTimeoutMs: z.number().int().min(1000).max(3_600_000).optional(),
+    /** Checkpoints that may fail in a row (e.g. while Postgres is unreachable) before the job fails over; 3 when left out. */
+    tolerableCheckpointFailures: z.number().int().min(0).max(1000).optional(),
   })
   .strict();
 export const idParams = z.object({ id: z.uuid() }).strict();
@@ -121,11 +123,20 @@ export const jobSchema = z.object({
   attempt: z.number(),
   plan: z.object({ vertices: z.record(z.string(), vertexPlanSchema) }),
   checkpointIntervalMs: z.number(),
+  tolerableCheckpointFailures: z.number(),
   restoredFromId: z.number().nullable(),
   failureReason: z.string().nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
   endedAt: z.string().nullable(),
+});
+/** Checkpoints of a running job that failed in a row, against what it tolerates before it fails over. */
+export const checkpointFailuresSchema = z.object({
+  jobId: z.string(),
+  consecutive: z.number(),
+  tolerable: z.number(),
+  lastReason: z.string().nullable(),
+  at: z.string(),
 });
 export const jobDetailSchema = jobSchema.extend({
   graph: z.unknown(),
@@ -134,6 +145,8 @@ export const jobDetailSchema = jobSchema.extend({
   latestCheckpoints: z.array(checkpointSchema),
   /** Whether each sink's output is exactly-once or at-least-once. */
   sinkGuarantees: z.record(z.string(), z.enum(['exactly-once', 'at-least-once'])),
+  /** For a job this control plane coordinates: its checkpoints that failed in a row. */
+  checkpointFailures: checkpointFailuresSchema.nullable(),
 });
 export const workerSchema = z.object({
   id: z.string(),
@@ -228,6 +241,7 @@ export type Pipeline = z.infer<typeof pipelineSchema>;
 export type PipelineVersion = z.infer<typeof pipelineVersionSchema>;
 export type Job = z.infer<typeof jobSchema>;
 export type JobDetail = z.infer<typeof jobDetailSchema>;
+export type CheckpointFailures = z.infer<typeof checkpointFailuresSchema>;
 export type JobEvent = z.infer<typeof jobEventSchema>;
 export type JobMetrics = z.infer<typeof jobMetricsSchema>;
 export type Checkpoint = z.infer<typeof checkpointSchema>;

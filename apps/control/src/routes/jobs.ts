@@ -4,7 +4,7 @@ import type { Job, Pipeline, PipelineVersion, PrismaClient } from '@keyflow/db';
 import type { RedisKeys } from '@keyflow/runtime';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
-import { checkpointDto } from '../checkpointCoordinator.ts';
+import { checkpointDto, checkpointFailures } from '../checkpointCoordinator.ts';
 import { RequestError, type JobManager } from '../jobManager.ts';
 import type { MetricsAggregator } from '../metrics.ts';
 import type { Recoveries } from '../recoveries.ts';
@@ -22,6 +22,7 @@ function jobDto(j: JobRow): JobDto {
     attempt: j.attempt,
     plan: j.plan as JobDto['plan'],
     checkpointIntervalMs: j.checkpointIntervalMs,
+    tolerableCheckpointFailures: j.tolerableCheckpointFailures,
     restoredFromId: j.restoredFromId,
     failureReason: j.failureReason,
     createdAt: j.createdAt.toISOString(),
@@ -85,6 +86,7 @@ export function jobRoutes(deps: {
         metrics: metrics.snapshot(j.id),
         latestCheckpoints: checkpoints.map((c) => checkpointDto(c, acked(c))),
         sinkGuarantees,
+        checkpointFailures: ((a) => (a ? checkpointFailures(a) : null))(jobs.active.get(j.id)),
       };
     });
 

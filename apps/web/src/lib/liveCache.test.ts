@@ -3,7 +3,7 @@ import type { Checkpoint, CheckpointDetail, Job, JobDetail } from '@keyflow/api'
 import { QueryClient, QueryObserver } from '@tanstack/react-query';
 import { describe, expect, it } from 'vitest';
 import { queryKeys } from './api';
-import { bindEventsToCache, checkpointsWithAck, checkpointsWithResult, checkpointsWithTriggered, jobsWithState, withSeenHistory } from './liveCache';
+import { bindEventsToCache, checkpointsWithAck, checkpointsWithResult, checkpointsWithTriggered, jobsWithState, withoutCheckpoint, withSeenHistory } from './liveCache';
 
 const JOB = '11111111-1111-4111-8111-111111111111';
 const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
@@ -17,13 +17,14 @@ const job: Job = {
   attempt: 1,
   plan: { vertices: { src: { parallelism: 1, maxParallelism: 16 } } },
   checkpointIntervalMs: 1000,
+  tolerableCheckpointFailures: 3,
   restoredFromId: null,
   failureReason: null,
   createdAt: at(0),
   updatedAt: at(0),
   endedAt: null,
 };
-const detail: JobDetail = { ...job, graph: {}, events: [], metrics: null, latestCheckpoints: [], sinkGuarantees: {} };
+const detail: JobDetail = { ...job, graph: {}, events: [], metrics: null, latestCheckpoints: [], sinkGuarantees: {}, checkpointFailures: null };
 
 const completed = (id: number, number: number, extra: Partial<Checkpoint> = {}): Checkpoint => ({
   id,
@@ -124,6 +125,19 @@ describe('socket events update the query cache', () => {
     expect(client.getQueryData<JobDetail>(queryKeys.job(JOB))!.metrics).toEqual(metrics);
   });
 
+  it('a completed checkpoint, or a savepoint begun, makes the retained checkpoints stale: retention deleted some unannounced', () => {
+    const { client, socket } = setup();
+    const retained = () => client.getQueryState(queryKeys.retainedCheckpoints(JOB))!.isInvalidated;
+    client.setQueryData<CheckpointDetail[]>(queryKeys.retainedCheckpoints(JOB), []);
+    socket.emit('checkpoint:triggered', { jobId: JOB, checkpointId: 41, number: 7, kind: 'PERIODIC', totalSubtasks: 2, at: at(10) });
+    expect(retained()).toBe(false);
+    socket.emit('checkpoint:triggered', { jobId: JOB, checkpointId: 42, number: 8, kind: 'SAVEPOINT', totalSubtasks: 2, at: at(11) });
+    expect(retained()).toBe(true);
+    client.setQueryData<CheckpointDetail[]>(queryKeys.retainedCheckpoints(JOB), []);
+    socket.emit('checkpoint:completed', completed(41, 7));
+    expect(retained()).toBe(true);
+  });
+
   it('events for queries not in the cache change nothing, and unbinding stops the updates', () => {
     const { client, socket, unbind } = setup();
     socket.emit('checkpoint:completed', { ...completed(1, 1), jobId: 'not-cached' });
@@ -153,6 +167,12 @@ describe('checkpoint history folds', () => {
 
   it('insert a result that was never seen pending', () => {
     expect(checkpointsWithResult([], completed(9, 9))[0]).toMatchObject({ id: 9, acks: [] });
+  });
+
+  it('drop a deleted savepoint, and stay the same list when it was not there', () => {
+    const list = [9, 8].map((n) => ({ ...completed(n, n), acks: [] }));
+    expect(withoutCheckpoint(list, 8).map((c) => c.id)).toEqual([9]);
+    expect(withoutCheckpoint(list, 1)).toBe(list);
   });
 
   it('keep rows the server dropped past its retention when it is asked again', () => {
