@@ -17,8 +17,8 @@ export interface PendingCheckpoint {
   timer: NodeJS.Timeout;
   /** The rescale this checkpoint carries, if it is one. */
   rescale?: RescaleSpec;
-  /** Called once the checkpoint completed or failed. */
-  settle?: (result: { ok: true } | { ok: false; reason: string }) => void;
+  /** Called once the checkpoint completed or failed, for everyone waiting on it. */
+  settle: ((result: { ok: true } | { ok: false; reason: string }) => void)[];
 }
 
 /** What the control plane keeps in memory about a job it coordinates. */
@@ -45,6 +45,8 @@ export interface ActiveJob {
   /** Too many checkpoints failed: the job fails over as soon as it can (Postgres may be unreachable). */
   failoverDue?: string;
   pending?: PendingCheckpoint;
+  /** A checkpoint is being started (its row written): no other may start meanwhile. */
+  triggering?: boolean;
   /** When the job last restarted, for the restart bound. */
   restarts: number[];
   /** A rescale holds the job: no periodic checkpoint may start (the rescale's own checkpoint must be next). */

@@ -8,8 +8,8 @@ import type { Scheduler } from './scheduler.ts';
 type AckEvent = Extract<WorkerEvent, { type: 'ack' }>;
 
 export class CheckpointInFlight extends Error {
-  constructor(jobId: string, n: number) {
-    super(`checkpoint ${n} of job ${jobId} is still in flight`);
+  constructor(jobId: string, n?: number) {
+    super(n === undefined ? `a checkpoint of job ${jobId} is being started` : `checkpoint ${n} of job ${jobId} is still in flight`);
   }
 }
 
@@ -52,13 +52,14 @@ export class CheckpointCoordinator {
       if (
         job.state === 'RUNNING' &&
         !job.pending &&
+        !job.triggering &&
         !job.rescaling &&
         !job.failoverDue &&
         job.finished.size === 0 &&
         now - job.lastCheckpointAt >= job.checkpointIntervalMs
       )
         await this.trigger(job, 'PERIODIC').catch((err) => {
-          if (job.pending) return;
+          if (job.pending || err instanceof CheckpointInFlight) return;
           job.lastCheckpointAt = Date.now();
           this.countFailure(job, `could not be started: ${briefError(err)}`);
         });
@@ -66,6 +67,17 @@ export class CheckpointCoordinator {
 
   async trigger(job: ActiveJob, kind: CheckpointKind, opts: { stopAfter?: boolean; rescale?: RescaleSpec } = {}): Promise<PendingCheckpoint> {
     if (job.pending) throw new CheckpointInFlight(job.id, job.pending.number);
+    // Taken before the first await: a trigger racing this one (the periodic tick, a savepoint) finds it.
+    if (job.triggering) throw new CheckpointInFlight(job.id);
+    job.triggering = true;
+    try {
+      return await this.start(job, kind, opts);
+    } finally {
+      job.triggering = false;
+    }
+  }
+
+  private async start(job: ActiveJob, kind: CheckpointKind, opts: { stopAfter?: boolean; rescale?: RescaleSpec }): Promise<PendingCheckpoint> {
     // A checkpoint that failed while Postgres was unreachable is still PENDING there: none is in flight now.
     await this.prisma.checkpoint.updateMany({
       where: { jobId: job.id, status: 'PENDING' },
@@ -86,6 +98,7 @@ export class CheckpointCoordinator {
       totalSubtasks,
       bytes: 0,
       alignmentMs: 0,
+      settle: [],
       ...(opts.rescale && { rescale: opts.rescale }),
       timer: setTimeout(
         () => void this.fail(job, pending, `timed out after ${job.checkpointTimeoutMs} ms waiting for ${[...pending.waiting].join(', ')}`),
@@ -116,7 +129,7 @@ export class CheckpointCoordinator {
   /** Waits until a pending checkpoint completes or fails. */
   settled(pending: PendingCheckpoint): Promise<{ ok: true } | { ok: false; reason: string }> {
     return new Promise((resolve) => {
-      pending.settle = resolve;
+      pending.settle.push(resolve);
     });
   }
 
@@ -234,7 +247,7 @@ export class CheckpointCoordinator {
       checkpointId: pending.id,
       ...(pending.rescale && { rescale: pending.rescale }),
     });
-    pending.settle?.({ ok: true });
+    for (const settle of pending.settle) settle({ ok: true });
   }
 
   private async fail(job: ActiveJob, pending: PendingCheckpoint, reason: string, opts: { counts?: boolean } = {}): Promise<void> {
@@ -271,7 +284,7 @@ export class CheckpointCoordinator {
     this.emitter.emit(job.id, 'checkpoint:failed', dto);
     if (opts.counts !== false) this.countFailure(job, `failed: ${reason}`);
     await this.scheduler.command(job.id, { type: 'abort', attempt: job.attempt, checkpoint: pending.number, reason });
-    pending.settle?.({ ok: false, reason });
+    for (const settle of pending.settle) settle({ ok: false, reason });
   }
 }
 

@@ -145,8 +145,17 @@ export class JobManager {
     });
     if (!version)
       throw new RequestError(404, body.version ? `pipeline ${body.pipelineId} has no version ${body.version}` : `no pipeline ${body.pipelineId}`);
-    const valid = validateGraph(version.graph);
+    let valid = validateGraph(version.graph);
     if (!valid.ok) throw new RequestError(422, `version ${version.version} is invalid: ${valid.issues[0]?.message}`);
+    if (body.parallelism) {
+      const ids = new Set(valid.graph.vertices.map((v) => v.id));
+      const unknown = Object.keys(body.parallelism).filter((id) => !ids.has(id));
+      if (unknown.length) throw new RequestError(422, `parallelism: version ${version.version} has no operator ${unknown.map((id) => `'${id}'`).join(', ')}`);
+      // The graph's rules (forward edges need equal parallelism at both ends, maxParallelism) hold for the job's parallelism too.
+      const p = body.parallelism;
+      valid = validateGraph({ ...valid.graph, vertices: valid.graph.vertices.map((v) => ({ ...v, parallelism: p[v.id] ?? v.parallelism })) });
+      if (!valid.ok) throw new RequestError(422, `parallelism: ${valid.issues[0]?.message}`);
+    }
     const plan = initialPlan(valid.graph);
     if (body.restoreFromCheckpointId !== undefined) await this.adoptMaxParallelism(plan, body.restoreFromCheckpointId, body.pipelineId);
     const row = await this.prisma.job.create({
@@ -241,8 +250,13 @@ export class JobManager {
     this.assertCoordinating();
     const job = this.activeOr409(jobId);
     if (job.state !== 'RUNNING') throw new RequestError(409, `job ${jobId} is ${job.state}; checkpoints need a RUNNING job`);
-    if (job.pending) throw new RequestError(409, `checkpoint ${job.pending.number} is still in flight`);
     if (job.rescaling) throw new RequestError(409, 'a rescale is in progress; its checkpoint comes first');
+    if (job.pending && kind === 'PERIODIC') throw new RequestError(409, `checkpoint ${job.pending.number} is still in flight`);
+    // A savepoint asked for while a checkpoint is in flight is taken right after it, as Flink does.
+    // (Not on the job's serial queue: the acknowledgements that settle the checkpoint in flight come through it.)
+    for (let i = 0; job.pending && i < 3; i++) await this.checkpoints.settled(job.pending);
+    if (this.active.get(jobId) !== job || job.state !== 'RUNNING' || job.rescaling)
+      throw new RequestError(409, `job ${jobId} is ${job.state}${job.rescaling ? ' and rescaling' : ''}; the savepoint was not taken`);
     return this.checkpoints.trigger(job, kind);
   }
 

@@ -33,6 +33,8 @@ export const deployJobBody = z
     restoreFromCheckpointId: z.number().int().positive().optional(),
     checkpointIntervalMs: z.number().int().min(100).max(3_600_000).optional(),
     checkpointTimeoutMs: z.number().int().min(1000).max(3_600_000).optional(),
+    /** Parallelism per operator for this job, instead of the version's (e.g. to start from a savepoint at another parallelism). */
+    parallelism: z.record(z.string().min(1).max(64), z.number().int().min(1).max(32_768)).optional(),
     /** Checkpoints that may fail in a row (e.g. while Postgres is unreachable) before the job fails over; 3 when left out. */
     tolerableCheckpointFailures: z.number().int().min(0).max(1000).optional(),
   })

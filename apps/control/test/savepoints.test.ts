@@ -1,0 +1,74 @@
+import type { GraphInput } from '@keyflow/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generatorCounts, startStack, tableCounts, waitFor, waitForFinished, type Stack } from './harness.ts';
+
+const settings = { seed: 31, rate: 50_000, keys: 8_000, skew: 'zipf', total: 900_000, splits: 8 } as const;
+const graph = (table: string): GraphInput => ({
+  vertices: [
+    { id: 'events', type: 'generator', parallelism: 1, settings },
+    { id: 'count', type: 'count', parallelism: 2 },
+    { id: 'sink', type: 'postgres', parallelism: 2, settings: { table, valueField: 'count' } },
+  ],
+  edges: [
+    { from: 'events', to: 'count', partitioning: 'hash', key: 'user' },
+    { from: 'count', to: 'sink', partitioning: 'forward' },
+  ],
+});
+
+describe('savepoints', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ workers: 2, slots: 6, env: { CHECKPOINT_RETENTION: '1' } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('outlive retention, stop a job, and start it again at another parallelism with exact counts', async () => {
+    const p = await stack.client.createPipeline({ name: `savepoints-${stack.prefix}`, graph: graph('savepoint_counts') });
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 300 });
+    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+
+    const manual = await stack.client.triggerSavepoint(job.id);
+    expect(manual.kind).toBe('SAVEPOINT');
+    // Periodic checkpoints come and go (retention keeps one); the savepoint stays.
+    await waitFor(
+      async () => (await stack.client.listCheckpoints(job.id)).filter((c) => c.kind === 'PERIODIC' && c.status === 'COMPLETED' && c.number > manual.number + 2).length > 0,
+      60_000,
+      'periodic checkpoints after the savepoint',
+    );
+    const kept = await stack.client.listCheckpoints(job.id);
+    expect(kept.filter((c) => c.kind === 'PERIODIC' && c.status === 'COMPLETED')).toHaveLength(1);
+    expect(kept.find((c) => c.id === manual.id)?.status).toBe('COMPLETED');
+
+    await stack.client.stopJob(job.id);
+    const stopped = await waitFor(async () => {
+      const j = await stack.client.getJob(job.id);
+      return j.state === 'STOPPED' && j;
+    }, 60_000, 'the job to stop with a savepoint');
+    const final = (await stack.client.listCheckpoints(job.id)).find((c) => c.kind === 'SAVEPOINT' && c.id !== manual.id && c.status === 'COMPLETED')!;
+    expect(stopped.events.at(-1)!.reason).toBe(`stopped with savepoint ${final.number}`);
+
+    // The first savepoint is deleted by hand; any other kind of checkpoint is refused.
+    await stack.client.deleteSavepoint(manual.id);
+    expect((await stack.client.listCheckpoints(job.id)).some((c) => c.id === manual.id)).toBe(false);
+    const periodic = (await stack.client.listCheckpoints(job.id)).find((c) => c.kind === 'PERIODIC')!;
+    await expect(stack.client.deleteSavepoint(periodic.id)).rejects.toThrow(/only savepoints are deleted by hand/);
+
+    // A parallelism the graph's rules refuse (a forward edge between unequal ends) is answered 422.
+    await expect(stack.client.deployJob({ pipelineId: p.id, restoreFromCheckpointId: final.id, parallelism: { count: 3 } })).rejects.toThrow(/forward/);
+    await expect(stack.client.deployJob({ pipelineId: p.id, restoreFromCheckpointId: final.id, parallelism: { nope: 3 } })).rejects.toThrow(/no operator 'nope'/);
+
+    // Started again from the stop's savepoint with count and its sink at 3: the state spreads over three subtasks.
+    const resumed = await stack.client.deployJob({ pipelineId: p.id, restoreFromCheckpointId: final.id, parallelism: { count: 3, sink: 3 }, checkpointIntervalMs: 500 });
+    expect(resumed.plan.vertices.count!.parallelism).toBe(3);
+    expect(resumed.plan.vertices.count!.maxParallelism).toBe(stopped.plan.vertices.count!.maxParallelism);
+    const done = await waitForFinished(stack, resumed.id, 120_000);
+    expect(done.events.find((e) => e.toState === 'RUNNING')!.reason).toMatch(/restored \d+ key groups/);
+
+    const expected = generatorCounts(settings);
+    const actual = await tableCounts('savepoint_counts');
+    expect(actual.size).toBe(expected.size);
+    expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
+  });
+});
