@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Rec } from '../codec.ts';
 import type { Key } from '../hashing.ts';
-import { createOperator } from './index.ts';
+import { createOperator, guarded } from './index.ts';
 import { KeyedStateBackend } from '../stateBackend.ts';
 
 /** One operator over its own backend: feeds records (setting the current key first, as the runtime does). */
@@ -208,5 +208,37 @@ describe('createOperator', () => {
   ])('refuses invalid %s settings', (type, settings) => {
     const ctx = { backend: new KeyedStateBackend(128), deadLetter: () => {} };
     expect(() => createOperator({ id: 'op', type, parallelism: 1, settings }, ctx)).toThrow();
+  });
+});
+
+describe('an operator that throws', () => {
+  it('dead-letters the record with the reason and goes on with the next', () => {
+    const dead: { record: unknown; reason: string }[] = [];
+    const out: Rec[] = [];
+    const op = guarded(
+      'map',
+      { process: (r, _k, o) => (r.bad ? (null as unknown as Rec).x : o.emit(r)) as void },
+      { deadLetter: (record, reason) => dead.push({ record, reason }) },
+    );
+    const emit = { emit: (r: Rec) => out.push(r) };
+    for (const r of [{ n: 1 }, { n: 2, bad: true }, { n: 3 }]) op.process(r, undefined, emit);
+    expect(out).toEqual([{ n: 1 }, { n: 3 }]);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.record).toEqual({ n: 2, bad: true });
+    expect(dead[0]!.reason).toMatch(/^map threw: .*null/);
+  });
+
+  it('does not take what its downstream throws for its own failure', () => {
+    const dead: unknown[] = [];
+    const op = guarded('count', { process: (r, _k, o) => o.emit(r) }, { deadLetter: (r) => dead.push(r) });
+    const boom = new Error('downstream failed');
+    expect(() =>
+      op.process({ n: 1 }, undefined, {
+        emit: () => {
+          throw boom;
+        },
+      }),
+    ).toThrow(boom);
+    expect(dead).toEqual([]);
   });
 });
