@@ -1,5 +1,5 @@
 import { createPrisma } from '@keyflow/db';
-import { redisKeys, TASK_QUEUE, type TaskData } from '@keyflow/runtime';
+import { redisKeys, TASK_QUEUE, watchRedis, type TaskData } from '@keyflow/runtime';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -26,15 +26,16 @@ export interface ControlHandle {
 /** Starts the control plane: REST API, Socket.IO, job lifecycle and coordinators. */
 export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   const keys = redisKeys(env.KEYFLOW_PREFIX);
-  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
-  const prisma = createPrisma(env.DATABASE_URL);
   const logger = pino({ base: { component: 'control' }, level: process.env.LOG_LEVEL ?? 'info' });
   const log = (msg: string, extra: object = {}) => logger.info(extra, msg);
+  const redis = watchRedis(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }), 'control', log);
+  const prisma = createPrisma(env.DATABASE_URL);
 
   const app = createApp();
   const io = createSocketServer(app);
   const emitter = new Emitter(io);
-  const queue = new Queue<TaskData>(TASK_QUEUE, { connection: redis.duplicate(), prefix: keys.bullPrefix });
+  const queue = new Queue<TaskData>(TASK_QUEUE, { connection: watchRedis(redis.duplicate(), 'task queue', log), prefix: keys.bullPrefix });
+  queue.on('error', () => {}); // its connection's errors are logged above
   const scheduler = new Scheduler(queue, redis, keys);
   const metrics = new MetricsAggregator();
   const lifecycle = new JobLifecycle(prisma, emitter);
@@ -96,7 +97,8 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   );
 
   // A task job BullMQ failed: it threw, or its worker died and it stalled.
-  const queueEvents = new QueueEvents(TASK_QUEUE, { connection: redis.duplicate(), prefix: keys.bullPrefix });
+  const queueEvents = new QueueEvents(TASK_QUEUE, { connection: watchRedis(redis.duplicate(), 'task queue events', log), prefix: keys.bullPrefix });
+  queueEvents.on('error', () => {}); // its connection's errors are logged above
   queueEvents.on('failed', ({ jobId, failedReason }) => {
     const [id, attempt, vertexId, index] = jobId.split('.');
     if (id && attempt && vertexId && index)

@@ -132,7 +132,8 @@ export class JobManager {
       const attempt = job.attempt;
       await this.serial(job.id, async () => {
         if (this.active.get(job.id) === job && job.attempt === attempt)
-          await this.recover(job, 'Redis restarted without its data (channels, commands and tasks lost)', Date.now());
+          // When Redis lost its data is not known (only when it was noticed): the timeline shows no detection time.
+          await this.recover(job, 'Redis restarted without its data (channels, commands and tasks lost)');
       }).catch((err) => this.opts.log('recovery failed', { jobId: job.id, error: (err as Error).message }));
     }
   }

@@ -1,4 +1,4 @@
-import type { RedisKeys, WorkerEvent } from '@keyflow/runtime';
+import { watchRedis, type RedisKeys, type WorkerEvent } from '@keyflow/runtime';
 import type { Redis } from 'ioredis';
 
 /**
@@ -11,7 +11,7 @@ export function consumeWorkerEvents(
   handle: (e: WorkerEvent) => Promise<void>,
   log: (msg: string, extra?: object) => void,
 ): { stop(): Promise<void> } {
-  const conn = redis.duplicate();
+  const conn = watchRedis(redis.duplicate(), 'worker events', log);
   let running = true;
   const loop = (async () => {
     let lastId = '$';

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { createPrisma } from '@keyflow/db';
-import { redisKeys, runSubtask, TASK_QUEUE, type RuntimeSettings, type TaskData } from '@keyflow/runtime';
+import { redisKeys, runSubtask, TASK_QUEUE, watchRedis, type RuntimeSettings, type TaskData } from '@keyflow/runtime';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -23,12 +23,12 @@ interface Running {
  */
 export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSettings>): Promise<WorkerHandle> {
   const keys = redisKeys(env.KEYFLOW_PREFIX);
-  const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
-  const prisma = createPrisma(env.DATABASE_URL);
-  const running = new Map<string, Running>();
   const id = env.WORKER_NAME;
   const logger = pino({ base: { worker: id }, level: process.env.LOG_LEVEL ?? 'info' });
   const log = (msg: string, extra: object = {}) => logger.info(extra, msg);
+  const redis = watchRedis(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }), 'worker', log);
+  const prisma = createPrisma(env.DATABASE_URL);
+  const running = new Map<string, Running>();
 
   const worker = new Worker<TaskData, string>(
     TASK_QUEUE,
@@ -58,7 +58,7 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
       }
     },
     {
-      connection: redis.duplicate(),
+      connection: watchRedis(redis.duplicate(), 'task queue', log),
       prefix: keys.bullPrefix,
       concurrency: env.WORKER_SLOTS,
       lockDuration: env.WORKER_LOCK_MS,

@@ -6,3 +6,4 @@ export * from './checkpointStorage.ts';
 export * from './subtask.ts';
 export { SinkFencedError, type Sink, type SinkContext } from './connectors/sink.ts';
 export { PostgresSink, isTransient } from './connectors/postgresSink.ts';
+export { watchRedis } from './redisConnection.ts';

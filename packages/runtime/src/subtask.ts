@@ -40,6 +40,7 @@ import { isTransient, PostgresSink } from './connectors/postgresSink.ts';
 import { SinkFencedError, type Sink } from './connectors/sink.ts';
 import type { RedisKeys } from './keys.ts';
 import type { Command, RescaleSpec, TaskData, VertexAck, VertexMetrics, WorkerEvent } from './protocol.ts';
+import { watchRedis } from './redisConnection.ts';
 import { withScripts, type KeyflowRedis } from './scripts.ts';
 
 export interface RuntimeSettings extends ChannelSettings {
@@ -141,7 +142,7 @@ class Subtask {
   ) {
     this.settings = { ...defaultRuntimeSettings, ...deps.settings };
     this.redis = withScripts(deps.redis);
-    this.blocking = deps.redis.duplicate();
+    this.blocking = watchRedis(deps.redis.duplicate(), 'subtask channels', (msg, extra) => deps.log?.(msg, extra));
   }
 
   emit(event: Record<string, unknown> & { type: WorkerEvent['type'] }): Promise<unknown> {
