@@ -12,15 +12,19 @@ import { controlEnv } from '../src/env.ts';
 const workerDir = fileURLToPath(new URL('../../worker', import.meta.url));
 
 export interface Stack {
-  url: string;
+  /** The control plane's URL; it changes when the control plane restarts. */
+  readonly url: string;
   prefix: string;
-  client: KeyflowClient;
-  control: ControlHandle;
+  /** A client of the current control plane. */
+  readonly client: KeyflowClient;
+  readonly control: ControlHandle;
   prisma: PrismaClient;
   redis: Redis;
   workers: ChildProcess[];
   /** Starts one more worker process. */
   addWorker(name?: string): Promise<ChildProcess>;
+  /** Closes the control plane and, `downMs` later, starts a new one on the same environment and prefix, as a redeploy would. */
+  restartControl(downMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -40,9 +44,12 @@ export interface StackOptions {
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const prefix = `${process.env.KEYFLOW_PREFIX ?? 'kft'}-${randomBytes(3).toString('hex')}`;
   const env = controlEnv.parse({ ...process.env, KEYFLOW_PREFIX: prefix, CONTROL_PORT: '0', ...opts.env });
-  const control = await startControl(env);
+  let control = await startControl(env);
+  let client = createKeyflowClient(control.url);
   const prisma = createPrisma(env.DATABASE_URL);
   const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
+  // A test may take Redis away on purpose; ioredis reconnects by itself, and its commands wait for it.
+  redis.on('error', () => {});
   const workers: ChildProcess[] = [];
   const logs: string[] = [];
 
@@ -69,14 +76,26 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   for (let i = 0; i < (opts.workers ?? 2); i++) await addWorker();
 
   return {
-    url: control.url,
+    get url() {
+      return control.url;
+    },
     prefix,
-    client: createKeyflowClient(control.url),
-    control,
+    get client() {
+      return client;
+    },
+    get control() {
+      return control;
+    },
     prisma,
     redis,
     workers,
     addWorker,
+    async restartControl(downMs = 0) {
+      await control.close();
+      await new Promise((r) => setTimeout(r, downMs));
+      control = await startControl(env);
+      client = createKeyflowClient(control.url);
+    },
     async close() {
       await Promise.all(
         workers.map(
