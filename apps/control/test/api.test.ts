@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ApiRequestError, type ApiError, type JobDetail, type JobState } from '@keyflow/api';
 import type { GraphInput } from '@keyflow/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redisKeys } from '@keyflow/runtime';
 import { startStack, waitFor, type Stack } from './harness.ts';
 
 /** An unbounded keyed count into a log sink: 3 subtasks (events#0, count#0 and count#1 chained with log). */
@@ -500,6 +501,23 @@ describe('REST API', () => {
       expect(await chunks()).toBe(0);
       expect((await failure(stack.client.deleteSavepoint(savepointId))).status).toBe(404);
       expect((await raw('DELETE', '/checkpoints/not-a-number')).status).toBe(400);
+      await stack.client.cancelJob(job.id);
+    });
+
+    it('dead-letters a channel entry it cannot read, with the reason and the raw entry, and keeps running', async () => {
+      const { job } = await deployRunning(countGraph(), { checkpointIntervalMs: 1000 });
+      // Something that is no Keyflow entry lands on the channel into count#0 (a foreign writer, a corrupted copy).
+      const key = redisKeys(stack.prefix).channel(job.id, 1, 0, 0, 0);
+      await stack.redis.xadd(key, '*', 't', 'garbage', 'x', 'not a batch');
+      const dead = await waitFor(async () => {
+        const d = await stack.client.deadLetters(job.id, 'count');
+        return d.length > 0 && d;
+      }, 10_000, 'the dead letter');
+      expect(dead[0]!.reason).toMatch(/^malformed channel entry \d+-\d+ on .*:ch:0:0:0$/);
+      expect(dead[0]!.record).toEqual(['t', 'garbage', 'x', 'not a batch'].map((f) => Buffer.from(f).toString('base64')));
+      const j = await stack.client.getJob(job.id);
+      expect({ state: j.state, attempt: j.attempt }).toEqual({ state: 'RUNNING', attempt: 1 });
+      await waitFor(async () => ((await stack.client.getJob(job.id)).metrics?.vertices.count?.deadLetters ?? 0) > 0, 10_000, 'the dead letter counted');
       await stack.client.cancelJob(job.id);
     });
 

@@ -160,3 +160,40 @@ describe('recovery', () => {
     expect(recoveries[0]!.reason).toMatch(/gave up after 2 restarts/);
   });
 });
+
+describe('recovery without heartbeats', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    // Heartbeats would take a minute: BullMQ's stalled-job check on the surviving worker (every 1 s with a 2 s lock) finds the loss.
+    stack = await startStack({ workers: 2, env: { WORKER_LOCK_MS: '2000', HEARTBEAT_TIMEOUT_MS: '60000', MAX_RESTARTS: '2' } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('a killed worker’s stalled task jobs start the recovery, and every count stays exact', async () => {
+    const p = await stack.client.createPipeline({ name: `stalled-${stack.prefix}`, graph: graph('stalled_counts') });
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
+    await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
+
+    const workers = await stack.client.listWorkers();
+    const victim = workers.find((w) => w.subtasks.some((s) => s.jobId === job.id))!;
+    stack.workers.find((w) => w.pid === victim.pid)!.kill('SIGKILL');
+
+    const recovered = await waitFor(
+      async () => {
+        const j = await stack.client.getJob(job.id);
+        return j.events.some((e) => e.fromState === 'RECOVERING' && e.toState === 'RUNNING') && j;
+      },
+      30_000,
+      'the job to recover',
+    );
+    expect(recovered.events.find((e) => e.toState === 'RECOVERING')!.reason).toMatch(/lost: .*stalled/);
+    const done = await waitForFinished(stack, job.id, 110_000);
+    expect(done.attempt).toBe(2);
+    const expected = generatorCounts(settings);
+    const actual = await tableCounts('stalled_counts');
+    expect(actual.size).toBe(expected.size);
+    expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
+  });
+});
