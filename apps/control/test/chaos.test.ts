@@ -67,7 +67,7 @@ describe('chaos', () => {
   let stack: Stack;
   beforeAll(async () => {
     // A Redis of this test's own: restarting it empty touches no other test's keys.
-    redis = await startRedisServer();
+    redis = await startRedisServer({ keys: () => `${stack.prefix}:*` });
     stack = await startStack({
       workers: 3,
       env: { REDIS_URL: redis.url, HEARTBEAT_TIMEOUT_MS: '2500', MAX_RESTARTS: '20', WORKER_LOCK_MS: '30000' },
@@ -154,7 +154,7 @@ describe('chaos', () => {
           const down = Math.floor(random() * 1000);
           await new Promise((r) => setTimeout(r, down));
           await redis.restart();
-          detail = `SIGKILL redis-server :${redis.port}, restarted empty after ${down} ms`;
+          detail = `SIGKILL ${redis.what}, restarted empty after ${down} ms`;
         }
         faults.push({ kind, at, detail });
         console.log(`[chaos] ${elapsed(at)} fault ${i + 1}: ${kind}: ${detail}`);
