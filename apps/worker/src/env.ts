@@ -12,6 +12,8 @@ export const workerEnv = z.object({
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(10_000),
   /** How often the worker reports itself and its subtasks; the control plane's HEARTBEAT_TIMEOUT_MS must be several of these. */
   WORKER_HEARTBEAT_MS: z.coerce.number().int().min(100).max(10_000).default(500),
+  /** How long the worker's main thread may be unresponsive before it stops heartbeating and counts as lost. */
+  WORKER_STUCK_MS: z.coerce.number().int().min(1000).default(30_000),
   /** Records per channel entry. */
   KEYFLOW_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(4096),
   /** Entries a channel holds before its producer waits (backpressure). */

@@ -5,6 +5,7 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { WorkerEnv } from './env.ts';
+import { Heartbeat } from './heartbeat.ts';
 
 export interface WorkerHandle {
   id: string;
@@ -29,6 +30,7 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
   const redis = watchRedis(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }), 'worker', log);
   const prisma = createPrisma(env.DATABASE_URL);
   const running = new Map<string, Running>();
+  let reportSubtasks = () => {};
 
   const worker = new Worker<TaskData, string>(
     TASK_QUEUE,
@@ -37,6 +39,7 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
       const abort = new AbortController();
       const name = `${task.jobId}/${task.vertexId}#${task.index}@${task.attempt}`;
       running.set(job.id!, { task, since: Date.now(), abort });
+      reportSubtasks();
       log('subtask started', { subtask: name });
       try {
         const outcome = await runSubtask(task, {
@@ -55,6 +58,7 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
         throw err;
       } finally {
         running.delete(job.id!);
+        reportSubtasks();
       }
     },
     {
@@ -71,31 +75,28 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
   );
   worker.on('error', (err) => log('queue error', { error: err.message }));
 
-  const beat = async () => {
-    const key = keys.worker(id);
-    const subtasks = [...running.values()].map((r) => ({ ...r.task, since: r.since }));
-    await redis
-      .multi()
-      .hset(key, {
-        id,
-        host: hostname(),
-        pid: String(process.pid),
-        slots: String(env.WORKER_SLOTS),
-        subtasks: JSON.stringify(subtasks),
-        lastHeartbeat: String(Date.now()),
-      })
-      .pexpire(key, Math.max(5000, 4 * env.WORKER_HEARTBEAT_MS))
-      .sadd(keys.workers, id)
-      .exec();
-  };
-  await beat();
-  const timer = setInterval(() => void beat().catch((err) => log('heartbeat failed', { error: err.message })), env.WORKER_HEARTBEAT_MS);
+  // Beaten from a thread of its own; it says which subtasks run whenever that changes.
+  const heartbeat = new Heartbeat(
+    {
+      redisUrl: env.REDIS_URL,
+      key: keys.worker(id),
+      workersKey: keys.workers,
+      fields: { id, host: hostname(), pid: String(process.pid), slots: String(env.WORKER_SLOTS) },
+      intervalMs: env.WORKER_HEARTBEAT_MS,
+      stuckMs: env.WORKER_STUCK_MS,
+    },
+    (error) => log('heartbeat failed', { error }),
+  );
+  const current = () => [...running.values()].map((r) => ({ ...r.task, since: r.since }));
+  reportSubtasks = () => void heartbeat.report(current());
+  // Listed before the log says it started (subtasks it may have picked already included).
+  await heartbeat.report(current());
   log('worker started', { slots: env.WORKER_SLOTS, pid: process.pid });
 
   return {
     id,
     async close() {
-      clearInterval(timer);
+      await heartbeat.stop();
       for (const r of running.values()) r.abort.abort();
       await worker.close();
       await redis.multi().del(keys.worker(id)).srem(keys.workers, id).exec().catch(() => {});
