@@ -343,7 +343,9 @@ export class JobManager {
 
   async onEvent(e: WorkerEvent): Promise<void> {
     if (e.type === 'metrics') {
-      this.metrics.record(e);
+      // An old attempt's last metrics would put its rates back after a recovery reset them.
+      const job = this.active.get(e.jobId);
+      if (!job || e.attempt === job.attempt) this.metrics.record(e);
       return;
     }
     return this.serial(e.jobId, () => this.handle(e));
