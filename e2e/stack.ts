@@ -1,5 +1,6 @@
 // A whole Keyflow for the browser tests: a fresh database, its own Redis key prefix, the control plane on a
-// free port, two workers, and the dashboard built (once per change) and served on a free port.
+// free port, two workers (started again when they die), and the dashboard built (once per change) and served on
+// a free port.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync } from 'node:fs';
@@ -36,25 +37,42 @@ interface Service {
   name: string;
   child: ChildProcess;
   recent: string[];
+  /** Set once the stack stops: a supervised service is not started again after that. */
+  stopping?: boolean;
 }
 
-/** Starts `command` in its own process group, its output kept in .keyflow/logs/e2e-<name>.log. */
-function start(name: string, command: string, args: string[], cwd: string, env: Record<string, string>): Service {
+/**
+ * Starts `command` in its own process group, its output kept in .keyflow/logs/e2e-<name>.log. A supervised
+ * service is started again whenever it exits before the stack stops, as a process manager would restart it: a
+ * test can kill a worker to watch a job recover, and the pool is whole again for the tests after it.
+ */
+function start(name: string, command: string, args: string[], cwd: string, env: Record<string, string>, supervised = false): Service {
   mkdirSync(LOG_DIR, { recursive: true });
   const log = createWriteStream(join(LOG_DIR, `e2e-${name}.log`));
-  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const recent: string[] = [];
-  for (const stream of [child.stdout!, child.stderr!])
-    stream.on('data', (chunk: Buffer) => {
-      log.write(chunk);
-      recent.push(...chunk.toString().split('\n').filter(Boolean));
-      recent.splice(0, Math.max(0, recent.length - 30));
+  const launch = () => {
+    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    for (const stream of [child.stdout!, child.stderr!])
+      stream.on('data', (chunk: Buffer) => {
+        log.write(chunk);
+        recent.push(...chunk.toString().split('\n').filter(Boolean));
+        recent.splice(0, Math.max(0, recent.length - 30));
+      });
+    child.on('exit', (code, signal) => {
+      if (!supervised || service.stopping) return void log.end();
+      log.write(`[e2e] ${name} exited (${signal ?? `exit code ${code}`}): starting it again\n`);
+      setTimeout(() => {
+        if (!service.stopping) service.child = launch();
+      }, 500);
     });
-  child.on('exit', () => log.end());
-  return { name, child, recent };
+    return child;
+  };
+  const service: Service = { name, child: launch(), recent };
+  return service;
 }
 
 async function stopService(s: Service): Promise<void> {
+  s.stopping = true;
   if (s.child.exitCode !== null || s.child.signalCode !== null || !s.child.pid) return;
   const exited = new Promise((resolve) => s.child.once('exit', resolve));
   const signal = (sig: NodeJS.Signals) => {
@@ -106,7 +124,7 @@ export async function startE2eStack(log: (line: string) => void = console.log): 
     const control = start('control', process.execPath, tsx, join(ROOT, 'apps', 'control'), { ...env, CONTROL_PORT: String(controlPort) });
     services.push(control);
     for (const name of ['worker-1', 'worker-2'])
-      services.push(start(name, process.execPath, tsx, join(ROOT, 'apps', 'worker'), { ...env, WORKER_NAME: name, WORKER_SLOTS: '4' }));
+      services.push(start(name, process.execPath, tsx, join(ROOT, 'apps', 'worker'), { ...env, WORKER_NAME: name, WORKER_SLOTS: '4' }, true));
     await waitUntil('the control plane', control, answers(`${controlUrl}/api/health`), 60_000);
     await waitUntil(
       'two workers',

@@ -1,5 +1,5 @@
 'use client';
-import { useEffect, useRef } from 'react';
+import { useEffect, useId, useRef } from 'react';
 
 /** A modal question with a destructive confirm button (native <dialog>, so focus and Escape behave). */
 export function ConfirmDialog(props: {
@@ -12,6 +12,8 @@ export function ConfirmDialog(props: {
   onCancel: () => void;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  // One id per dialog: a page can hold several (cancel a job, delete a savepoint).
+  const titleId = useId();
   useEffect(() => {
     const d = ref.current;
     if (!d) return;
@@ -19,8 +21,8 @@ export function ConfirmDialog(props: {
     if (!props.open && d.open) d.close();
   }, [props.open]);
   return (
-    <dialog ref={ref} className="dialog" onCancel={props.onCancel} aria-labelledby="confirm-title">
-      <h2 id="confirm-title">{props.title}</h2>
+    <dialog ref={ref} className="dialog" onCancel={props.onCancel} aria-labelledby={titleId}>
+      <h2 id={titleId}>{props.title}</h2>
       <div className="dialog-body">{props.children}</div>
       <div className="dialog-actions">
         <button type="button" onClick={props.onCancel}>

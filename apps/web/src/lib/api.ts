@@ -11,9 +11,12 @@ export const queryKeys = {
   jobs: ['jobs'] as const,
   job: (id: string) => ['job', id] as const,
   checkpoints: (id: string) => ['job', id, 'checkpoints'] as const,
+  /** The checkpoints the control plane still keeps (savepoints, and the newest completed ones): what a job can start from. */
+  retainedCheckpoints: (id: string) => ['job', id, 'checkpoints', 'retained'] as const,
   sample: (id: string, vertexId: string) => ['job', id, 'sample', vertexId] as const,
   deadLetters: (id: string, vertexId: string) => ['job', id, 'dead-letters', vertexId] as const,
   scaling: (id: string) => ['job', id, 'scaling'] as const,
+  recoveries: (id: string) => ['job', id, 'recoveries'] as const,
   keyGroups: (id: string) => ['job', id, 'key-groups'] as const,
   workers: ['workers'] as const,
 };

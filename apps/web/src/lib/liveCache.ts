@@ -10,6 +10,7 @@ type TriggeredEvent = ServerEventPayload<'checkpoint:triggered'>;
 type AckEvent = ServerEventPayload<'checkpoint:ack'>;
 type MetricsEvent = ServerEventPayload<'job:metrics'>;
 type ScalingEvent = ServerEventPayload<'scaling:event'>;
+type RecoveryEvent = ServerEventPayload<'job:recovery'>;
 
 const TERMINAL = new Set(['STOPPED', 'CANCELED', 'FAILED', 'FINISHED']);
 
@@ -145,6 +146,24 @@ export function scalingEventsWith(list: ScalingEvent[], e: ScalingEvent): Scalin
   return list.map((x, i) => (i === index ? e : x));
 }
 
+/** Recovery statuses after which a recovery changes no more. */
+export const RECOVERY_SETTLED: ReadonlySet<string> = new Set(['RUNNING', 'FAILED', 'SUPERSEDED']);
+
+/** A job's recoveries (newest first) after one started or settled: it replaces its row, or is added. */
+export function recoveriesWith(list: RecoveryEvent[], e: RecoveryEvent): RecoveryEvent[] {
+  const index = list.findIndex((x) => x.id === e.id);
+  if (index < 0) return [e, ...list].sort((a, b) => b.id - a.id);
+  const old = list[index]!;
+  // A refetch can answer after a newer event: a settled recovery never goes back to RESTORING.
+  if (RECOVERY_SETTLED.has(old.status) && !RECOVERY_SETTLED.has(e.status)) return list;
+  return list.map((x, i) => (i === index ? e : x));
+}
+
+/** The cached checkpoint lists after a checkpoint (here a savepoint deleted by hand) is gone for good. */
+export function withoutCheckpoint<C extends { id: number }>(list: C[], checkpointId: number): C[] {
+  return list.some((c) => c.id === checkpointId) ? list.filter((c) => c.id !== checkpointId) : list;
+}
+
 export function jobDetailWithMetrics(job: JobDetail, e: MetricsEvent): JobDetail {
   if (job.id !== e.jobId) return job;
   return { ...job, metrics: e };
@@ -190,6 +209,8 @@ export function bindEventsToCache(socket: EventSource, client: QueryClient): () 
   };
   const updateCheckpoints = (jobId: string, f: (list: CheckpointDetail[]) => CheckpointDetail[]) => update(queryKeys.checkpoints(jobId), f);
   const updateJob = (jobId: string, f: (job: JobDetail) => JobDetail) => update(queryKeys.job(jobId), f);
+  // A completed checkpoint can make retention delete older ones, which no event reports: read the kept ones again.
+  const refetchRetained = (jobId: string) => void client.invalidateQueries({ queryKey: queryKeys.retainedCheckpoints(jobId), exact: true });
 
   const handlers: Partial<Record<ServerEventName, Listener>> = {
     'job:state': (e: StateEvent) => {
@@ -208,6 +229,7 @@ export function bindEventsToCache(socket: EventSource, client: QueryClient): () 
       const attempt = attemptOf(e.jobId);
       updateCheckpoints(e.jobId, (list) => checkpointsWithTriggered(list, e, attempt));
       updateJob(e.jobId, (job) => latestWithCheckpoint(job, pendingCheckpoint(e, attempt)));
+      if (e.kind === 'SAVEPOINT') refetchRetained(e.jobId);
     },
     'checkpoint:ack': (e: AckEvent) => {
       updateCheckpoints(e.jobId, (list) => checkpointsWithAck(list, e));
@@ -215,10 +237,12 @@ export function bindEventsToCache(socket: EventSource, client: QueryClient): () 
     'checkpoint:completed': (e: Checkpoint) => {
       updateCheckpoints(e.jobId, (list) => checkpointsWithResult(list, e));
       updateJob(e.jobId, (job) => latestWithCheckpoint(job, e));
+      refetchRetained(e.jobId);
     },
     'checkpoint:failed': (e: Checkpoint) => {
       updateCheckpoints(e.jobId, (list) => checkpointsWithResult(list, e));
       updateJob(e.jobId, (job) => latestWithCheckpoint(job, e));
+      if (e.kind === 'SAVEPOINT') refetchRetained(e.jobId);
     },
     'job:metrics': (e: MetricsEvent) => {
       updateJob(e.jobId, (job) => jobDetailWithMetrics(job, e));
@@ -230,6 +254,10 @@ export function bindEventsToCache(socket: EventSource, client: QueryClient): () 
         void client.invalidateQueries({ queryKey: queryKeys.job(e.jobId), exact: true });
         void client.invalidateQueries({ queryKey: queryKeys.keyGroups(e.jobId), exact: true });
       }
+    },
+    'job:recovery': (e: RecoveryEvent) => {
+      // null: the control plane lists no recoveries (see useRecoveries), so the events alone make the list.
+      update<RecoveryEvent[] | null>(queryKeys.recoveries(e.jobId), (list) => recoveriesWith(list ?? [], e));
     },
   };
   const entries = Object.entries(handlers) as [ServerEventName, Listener][];

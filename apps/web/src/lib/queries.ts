@@ -1,5 +1,5 @@
 'use client';
-import type { JobState } from '@keyflow/api';
+import { ApiRequestError, type JobState, type Recovery } from '@keyflow/api';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, queryKeys } from './api';
 import { withSeenHistory } from './liveCache';
@@ -31,6 +31,31 @@ export function useCheckpoints(id: string) {
   });
 }
 
+/**
+ * The checkpoints the control plane still keeps: every savepoint until it is deleted, and the newest completed
+ * others (retention removes older ones without an event). Read again whenever a checkpoint completes.
+ */
+export const useRetainedCheckpoints = (id: string) =>
+  useQuery({ queryKey: queryKeys.retainedCheckpoints(id), queryFn: () => api.listCheckpoints(id) });
+
+/**
+ * A job's recoveries, newest first; `job:recovery` keeps them current (and a reconnect refetches them). null when
+ * the control plane does not list them (a 404: one older than the route); its events still add the recoveries
+ * that happen while the page is open.
+ */
+export const useRecoveries = (id: string) =>
+  useQuery({
+    queryKey: queryKeys.recoveries(id),
+    queryFn: async (): Promise<Recovery[] | null> => {
+      try {
+        return (await api.listRecoveries(id)).sort((a, b) => b.id - a.id);
+      } catch (error) {
+        if (error instanceof ApiRequestError && error.status === 404) return null;
+        throw error;
+      }
+    },
+  });
+
 /** The latest records of a log sink (no event carries them: polled while the job runs). */
 export const useSample = (jobId: string, vertexId: string, live: boolean) =>
   useQuery({
@@ -39,7 +64,7 @@ export const useSample = (jobId: string, vertexId: string, live: boolean) =>
     refetchInterval: live ? 2000 : false,
   });
 
-/** The records an operator could not process, with the reason (polled while the job runs and has some). */
+/** The records an operator could not process, newest first, with the reason (polled while the job runs and has some). */
 export const useDeadLetters = (jobId: string, vertexId: string, live: boolean) =>
   useQuery({
     queryKey: queryKeys.deadLetters(jobId, vertexId),

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   connectionRefusal,
   defaultEdge,
+  deliveryOf,
   emptyDoc,
   fromGraph,
   friendlyMessage,
@@ -130,5 +131,19 @@ describe('the canvas and the stored graph', () => {
   it('a graph without positions asks for a layout; garbage gives an empty canvas', () => {
     expect(fromGraph({ vertices: [{ id: 'a', type: 'generator', parallelism: 1 }], edges: [] }).placed).toBe(false);
     expect(fromGraph('nonsense').doc.nodes).toEqual([]);
+  });
+});
+
+describe('a sink’s delivery guarantee on its node', () => {
+  it.each([
+    [{ type: 'postgres', settings: { table: 'counts' } }, 'exactly-once'],
+    [{ type: 'postgres', settings: { table: 'counts', delivery: 'at-least-once' } }, 'at-least-once'],
+    // Still being filled in: the choice shows before the table is set.
+    [{ type: 'postgres', settings: { delivery: 'at-least-once' } }, 'at-least-once'],
+    [{ type: 'postgres', settings: {} }, 'exactly-once'],
+    [{ type: 'log', settings: {} }, 'at-least-once'],
+    [{ type: 'count', settings: {} }, undefined],
+  ])('%o: %s', (vertex, want) => {
+    expect(deliveryOf(vertex)).toBe(want);
   });
 });

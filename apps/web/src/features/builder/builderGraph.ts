@@ -6,7 +6,10 @@ import {
   graphSchema,
   maxParallelismOf,
   operatorSpec,
+  postgresSinkSettings,
+  sinkDelivery,
   validateGraph,
+  type Delivery,
   type Edge,
   type GraphInput,
   type GraphIssue,
@@ -26,7 +29,16 @@ export interface OperatorNodeData extends Record<string, unknown> {
   /** What is wrong with this operator, from validateGraph. */
   issues?: string[];
   /** On the job page: the live figures and the planned parallelism. */
-  live?: { metrics?: JobMetrics['vertices'][string]; parallelism: number; maxParallelism?: number; jobId?: string; rescalable?: boolean; scaling?: SliderLimits };
+  live?: {
+    metrics?: JobMetrics['vertices'][string];
+    parallelism: number;
+    maxParallelism?: number;
+    jobId?: string;
+    rescalable?: boolean;
+    scaling?: SliderLimits;
+    /** A sink's delivery guarantee, as the control plane reports it for the job. */
+    guarantee?: Delivery;
+  };
 }
 
 export interface PartitionEdgeData extends Record<string, unknown> {
@@ -46,6 +58,16 @@ export interface BuilderDoc {
 export const emptyDoc: BuilderDoc = { nodes: [], edges: [] };
 
 export const kindOf = (type: string): OperatorKind => operatorSpec(type)?.kind ?? 'transform';
+
+/**
+ * A sink's delivery guarantee as its settings stand, also while they are incomplete (core's `sinkDelivery` reads a
+ * postgres sink whose settings do not parse yet as its default); undefined for operators that are no sink.
+ */
+export function deliveryOf(vertex: Pick<VertexDraft, 'type' | 'settings'>): Delivery | undefined {
+  if (vertex.type !== 'postgres') return sinkDelivery(vertex);
+  const chosen = postgresSinkSettings.shape.delivery.safeParse(vertex.settings?.delivery);
+  return chosen.success ? chosen.data : sinkDelivery(vertex);
+}
 
 export function edgeLabel(d: Pick<PartitionEdgeData, 'partitioning' | 'key'>): string {
   return d.partitioning === 'hash' ? `hash(${d.key ?? '?'})` : d.partitioning;

@@ -12,8 +12,9 @@ import { sliderLimits } from './scaling';
 
 /** The job's graph, read-only: each operator's parallelism, live rates and backpressure; edges coloured by the backpressure of their producer. */
 function Graph({ job, selected, onSelect }: { job: JobDetail; selected?: string; onSelect: (vertexId?: string) => void }) {
-  // Laid out afresh, as Flink does, with room on every edge for its partitioning and rate.
-  const base = useMemo(() => layoutDoc(fromGraph(job.graph).doc, { ranksep: 150 }), [job.graph]);
+  // Laid out afresh, as Flink does, with room on every edge for its partitioning and rate, and between operators
+  // of one rank for what a job's node shows (live figures, badges, the slider and its notes).
+  const base = useMemo(() => layoutDoc(fromGraph(job.graph).doc, { ranksep: 150, nodeHeight: 170 }), [job.graph]);
   const running = job.state === 'RUNNING' || job.state === 'RESCALING';
   // The nodes are rebuilt on every metrics event: they carry the sizes React Flow measured, or it would hide
   // them again until it measures anew.
@@ -40,6 +41,7 @@ function Graph({ job, selected, onSelect }: { job: JobDetail; selected?: string;
           jobId: job.id,
           scaling: sliderLimits(job.graph, job.plan, n.id),
           rescalable: running,
+          guarantee: job.sinkGuarantees[n.id],
         },
       },
     };

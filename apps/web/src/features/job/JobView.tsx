@@ -2,26 +2,32 @@
 import type { JobDetail } from '@keyflow/api';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
-import { useRouter } from 'next/navigation';
 import { useState } from 'react';
 import { ConfirmDialog } from '@/components/ConfirmDialog';
 import { StateBadge } from '@/components/StateBadge';
 import { ErrorState, Loading } from '@/components/States';
+import { Tabs } from '@/components/Tabs';
 import { api, errorMessage, queryKeys } from '@/lib/api';
-import { formatAgo, formatCount, formatDateTime, formatDuration, formatRate, formatTime } from '@/lib/format';
-import { isActive, useCheckpoints, useDeadLetters, useJob } from '@/lib/queries';
+import { formatAgo, formatCount, formatDateTime, formatDuration, formatRate } from '@/lib/format';
+import { isActive, useCheckpoints, useJob, useRecoveries } from '@/lib/queries';
 import { useJobRoom } from '@/lib/socket';
 import { useNow } from '@/lib/useNow';
 import { backpressureColor, backpressureLevel } from './backpressure';
 import { CheckpointSummary, CheckpointTable } from './CheckpointTable';
 import { CheckpointTimeline } from './CheckpointTimeline';
+import { DeadLetters, OperatorDeadLetters } from './DeadLetters';
+import { operatorsWithDeadLetters } from './deadLetters';
 import { JobGraph } from './JobGraph';
 import { KeyGroups } from './KeyGroupView';
 import { ScalingTimeline } from './ScalingTimeline';
 import { LifecycleEvents } from './LifecycleEvents';
+import { Recoveries } from './Recoveries';
+import { Savepoints } from './Savepoints';
+import { checkpointName } from './savepoints';
 import { SinkSamples } from './SinkSamples';
+import { useStartFromCheckpoint, useTriggerSavepoint } from './useCheckpointActions';
 
-function Controls({ job }: { job: JobDetail }) {
+function Controls({ job, onSavepoint }: { job: JobDetail; onSavepoint: () => void }) {
   const client = useQueryClient();
   const [confirmCancel, setConfirmCancel] = useState(false);
   // The transitions themselves arrive as `job:state` events; the answer may be older than they are.
@@ -29,22 +35,23 @@ function Controls({ job }: { job: JobDetail }) {
   const stop = useMutation({ mutationFn: () => api.stopJob(job.id), onSuccess: refetch });
   const cancel = useMutation({ mutationFn: () => api.cancelJob(job.id), onSuccess: () => (refetch(), setConfirmCancel(false)) });
   const checkpoint = useMutation({ mutationFn: () => api.triggerCheckpoint(job.id) });
-  const router = useRouter();
+  const savepoint = useTriggerSavepoint(job.id);
   const restoreFrom = job.latestCheckpoints.find((c) => c.status === 'COMPLETED');
-  const restart = useMutation({
-    mutationFn: () =>
-      api.deployJob({ pipelineId: job.pipelineId, version: job.version, restoreFromCheckpointId: restoreFrom!.id, checkpointIntervalMs: job.checkpointIntervalMs }),
-    onSuccess: (next) => {
-      void client.invalidateQueries({ queryKey: queryKeys.jobs, exact: true });
-      router.push(`/jobs/${next.id}`);
-    },
-  });
-  const error = stop.error ?? cancel.error ?? checkpoint.error ?? restart.error;
+  const restart = useStartFromCheckpoint(job);
+  const error = stop.error ?? cancel.error ?? checkpoint.error ?? savepoint.error ?? restart.error;
   const active = isActive(job.state);
   return (
     <div className="controls">
       <button type="button" onClick={() => checkpoint.mutate()} disabled={job.state !== 'RUNNING' || checkpoint.isPending} title="Trigger a checkpoint now">
         Checkpoint now
+      </button>
+      <button
+        type="button"
+        onClick={() => savepoint.mutate(undefined, { onSuccess: onSavepoint })}
+        disabled={job.state !== 'RUNNING' || savepoint.isPending}
+        title="Takes a savepoint and keeps running: retention never removes it, and a new job can start from it"
+      >
+        Savepoint now
       </button>
       <button type="button" onClick={() => stop.mutate()} disabled={job.state !== 'RUNNING' || stop.isPending} title="Takes a savepoint, then stops (STOPPING → STOPPED)">
         {stop.isPending ? 'Stopping…' : 'Stop with savepoint'}
@@ -56,11 +63,11 @@ function Controls({ job }: { job: JobDetail }) {
         <button
           type="button"
           className="primary"
-          onClick={() => restart.mutate()}
+          onClick={() => restart.mutate(restoreFrom.id)}
           disabled={restart.isPending}
-          title={`Deploys version ${job.version} again, restoring state and source offsets from checkpoint #${restoreFrom.number}`}
+          title={`Deploys version ${job.version} again, restoring state and source offsets from ${checkpointName(restoreFrom)}`}
         >
-          {restart.isPending ? 'Deploying…' : `Resume from ${restoreFrom.kind === 'SAVEPOINT' ? 'savepoint' : 'checkpoint'} #${restoreFrom.number}`}
+          {restart.isPending ? 'Deploying…' : `Resume from ${checkpointName(restoreFrom)}`}
         </button>
       )}
       {error && (
@@ -80,27 +87,6 @@ function Controls({ job }: { job: JobDetail }) {
         {cancel.isError && <p className="field-error">{errorMessage(cancel.error)}</p>}
       </ConfirmDialog>
     </div>
-  );
-}
-
-function DeadLetters({ job, vertexId }: { job: JobDetail; vertexId: string }) {
-  const letters = useDeadLetters(job.id, vertexId, job.state === 'RUNNING');
-  if (letters.data === undefined) return letters.isPending ? <Loading label="Loading dead letters…" /> : null;
-  return (
-    <>
-      <h3>Dead letters (latest)</h3>
-      <table className="table nested" data-testid="dead-letters">
-        <tbody>
-          {letters.data.slice(0, 10).map((d, i) => (
-            <tr key={`${d.at}-${i}`}>
-              <td className="muted small">{formatTime(new Date(d.at).toISOString())}</td>
-              <td className="bad-text small">{d.reason}</td>
-              <td className="mono small">{JSON.stringify(d.record)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </>
   );
 }
 
@@ -140,23 +126,34 @@ function Subtasks({ job, vertexId }: { job: JobDetail; vertexId: string }) {
           </tbody>
         </table>
       )}
-      {!!totals?.deadLetters && <DeadLetters job={job} vertexId={vertexId} />}
+      {!!totals?.deadLetters && <OperatorDeadLetters job={job} vertexId={vertexId} name={vertexId} total={totals.deadLetters} />}
     </section>
   );
 }
 
-/** A job, live: its graph with rates and backpressure, state and lifecycle, controls, checkpoints and sink output. */
+type DetailTab = 'checkpoints' | 'savepoints' | 'recoveries' | 'dead-letters';
+
+/** A job, live: its graph with rates and backpressure, state and lifecycle, controls, checkpoints, failures and sink output. */
 export function JobView({ id }: { id: string }) {
   useJobRoom(id);
   const job = useJob(id);
   const checkpoints = useCheckpoints(id);
+  const recoveries = useRecoveries(id);
   const [selected, setSelected] = useState<string>();
+  const [tab, setTab] = useState<DetailTab>('checkpoints');
   const now = useNow();
 
   if (job.isPending) return <Loading label="Loading the job…" />;
   if (job.data === undefined) return <ErrorState what="the job" error={job.error} onRetry={() => void job.refetch()} />;
   const j = job.data;
   const ended = j.endedAt ? new Date(j.endedAt).getTime() : now;
+  const deadLetters = operatorsWithDeadLetters(j.metrics).reduce((n, o) => n + o.total, 0);
+  const tabs = [
+    { id: 'checkpoints', title: 'Checkpoints' },
+    { id: 'savepoints', title: 'Savepoints' },
+    { id: 'recoveries', title: 'Recoveries', count: recoveries.data?.length },
+    { id: 'dead-letters', title: 'Dead letters', count: deadLetters, alarm: true },
+  ] as const;
 
   return (
     <div className="page job-page">
@@ -173,7 +170,7 @@ export function JobView({ id }: { id: string }) {
           </p>
           {j.failureReason && <p className="bad-text">Failed: {j.failureReason}</p>}
         </div>
-        <Controls job={j} />
+        <Controls job={j} onSavepoint={() => setTab('savepoints')} />
       </div>
 
       <JobGraph job={j} selected={selected} onSelect={setSelected} />
@@ -181,19 +178,30 @@ export function JobView({ id }: { id: string }) {
 
       <ScalingTimeline jobId={j.id} />
 
-      <section className="card" data-testid="checkpoints">
-        <h2>Checkpoints</h2>
-        {checkpoints.isPending ? (
-          <Loading label="Loading checkpoints…" />
-        ) : checkpoints.data === undefined ? (
-          <ErrorState what="the checkpoints" error={checkpoints.error} onRetry={() => void checkpoints.refetch()} />
-        ) : (
-          <>
-            <CheckpointSummary checkpoints={checkpoints.data} />
-            <CheckpointTimeline checkpoints={checkpoints.data} />
-            <CheckpointTable checkpoints={checkpoints.data} />
-          </>
-        )}
+      <section className="card" data-testid="job-details">
+        <Tabs label="Job details" tabs={tabs} selected={tab} onSelect={setTab}>
+          {tab === 'checkpoints' ? (
+            <div data-testid="checkpoints">
+              {checkpoints.isPending ? (
+                <Loading label="Loading checkpoints…" />
+              ) : checkpoints.data === undefined ? (
+                <ErrorState what="the checkpoints" error={checkpoints.error} onRetry={() => void checkpoints.refetch()} />
+              ) : (
+                <>
+                  <CheckpointSummary checkpoints={checkpoints.data} />
+                  <CheckpointTimeline checkpoints={checkpoints.data} />
+                  <CheckpointTable checkpoints={checkpoints.data} />
+                </>
+              )}
+            </div>
+          ) : tab === 'savepoints' ? (
+            <Savepoints job={j} />
+          ) : tab === 'recoveries' ? (
+            <Recoveries jobId={j.id} />
+          ) : (
+            <DeadLetters job={j} />
+          )}
+        </Tabs>
       </section>
 
       <section className="card" data-testid="key-groups">

@@ -2,6 +2,7 @@
 import type { JobDetail } from '@keyflow/api';
 import { graphSchema, operatorSpec } from '@keyflow/core';
 import { ErrorState, Loading } from '@/components/States';
+import { deliveryOf } from '@/features/builder/builderGraph';
 import { formatTime } from '@/lib/format';
 import { useSample } from '@/lib/queries';
 
@@ -34,20 +35,24 @@ export function SinkSamples({ job }: { job: JobDetail }) {
   if (sinks.length === 0) return <p className="muted">This job has no sink.</p>;
   return (
     <div className="sinks">
-      {sinks.map((v) => (
-        <section key={v.id}>
-          <h3>
-            {v.name || v.id} <span className="muted small">({v.type}, {job.sinkGuarantees[v.id] ?? 'at-least-once'})</span>
-          </h3>
-          {v.type === 'log' ? (
-            <LogSample jobId={job.id} vertexId={v.id} live={live} />
-          ) : v.type === 'postgres' ? (
-            <p className="muted small">
-              Upserts the latest value per key into table <code>{String(v.settings.table)}</code> of the control plane’s database.
-            </p>
-          ) : null}
-        </section>
-      ))}
+      {sinks.map((v) => {
+        const delivery = job.sinkGuarantees[v.id] ?? deliveryOf(v);
+        return (
+          <section key={v.id}>
+            <h3>
+              {v.name || v.id} <span className="muted small">({v.type}, {delivery})</span>
+            </h3>
+            {v.type === 'log' ? (
+              <LogSample jobId={job.id} vertexId={v.id} live={live} />
+            ) : v.type === 'postgres' ? (
+              <p className="muted small">
+                Upserts the latest value per key into table <code>{String(v.settings.table)}</code> of the control plane’s database
+                {delivery === 'exactly-once' ? ', when each checkpoint completes.' : '.'}
+              </p>
+            ) : null}
+          </section>
+        );
+      })}
     </div>
   );
 }

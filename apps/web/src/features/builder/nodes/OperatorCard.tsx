@@ -3,9 +3,14 @@ import { Handle, Position } from '@xyflow/react';
 import { backpressureColor, backpressureLevel } from '@/features/job/backpressure';
 import { ParallelismSlider } from '@/features/job/ParallelismSlider';
 import { formatCount, formatRate } from '@/lib/format';
-import type { OperatorNodeData } from '../builderGraph';
+import { deliveryOf, type OperatorNodeData } from '../builderGraph';
 
 const KIND_ICON = { source: '▶', transform: 'ƒ', keyed: '◆', sink: '■' } as const;
+
+const GUARANTEE_HELP = {
+  'exactly-once': 'exactly-once: its output changes only when a checkpoint completes, so a recovery writes nothing twice',
+  'at-least-once': 'at-least-once: it writes sooner, but after a recovery it writes again what followed the last checkpoint',
+} as const;
 
 /** The body every operator node shares; the node type decides which handles it has. */
 export function OperatorCard({ data, selected, input, output }: { data: OperatorNodeData; selected?: boolean; input: boolean; output: boolean }) {
@@ -15,6 +20,9 @@ export function OperatorCard({ data, selected, input, output }: { data: Operator
   const metrics = live?.metrics;
   const level = backpressureLevel(metrics?.backpressure);
   const parallelism = live?.parallelism ?? vertex.parallelism;
+  // On the job page the control plane's word; in the builder, what the settings choose.
+  const guarantee = live?.guarantee ?? deliveryOf(vertex);
+  const deadLetters = live ? (metrics?.deadLetters ?? 0) : 0;
   const classes = ['op', `op-${kind}`, selected && 'selected', issues?.length && 'has-issues', live && `bp-${level}`].filter(Boolean);
   return (
     <div
@@ -52,7 +60,24 @@ export function OperatorCard({ data, selected, input, output }: { data: Operator
             </span>
             {Math.round((metrics?.backpressure ?? 0) * 100)}% bp
           </span>
-          {!!metrics?.deadLetters && <span className="dead">{formatCount(metrics.deadLetters)} dead letters</span>}
+        </div>
+      )}
+      {(guarantee || deadLetters > 0) && (
+        <div className="op-badges">
+          {guarantee && (
+            <span className={`op-badge ${guarantee}`} data-testid={`guarantee-${vertex.id}`} title={GUARANTEE_HELP[guarantee]}>
+              {guarantee}
+            </span>
+          )}
+          {deadLetters > 0 && (
+            <span
+              className="op-badge dead"
+              data-testid={`dead-letters-${vertex.id}`}
+              title="Records this operator could not process since the job started (see Dead letters below the graph)"
+            >
+              ⚠ {formatCount(deadLetters)} dead letter{deadLetters === 1 ? '' : 's'}
+            </span>
+          )}
         </div>
       )}
       {live?.jobId && live.scaling && (

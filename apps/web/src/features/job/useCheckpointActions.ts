@@ -1,0 +1,56 @@
+'use client';
+import { ApiRequestError, type CheckpointDetail, type JobDetail } from '@keyflow/api';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useRouter } from 'next/navigation';
+import { api, queryKeys } from '@/lib/api';
+import { withoutCheckpoint } from '@/lib/liveCache';
+
+/**
+ * Deploys the job's pipeline version again as a new job restoring state and source offsets from a completed
+ * checkpoint or savepoint of it, then opens the new job (its parallelism can change there, with the sliders).
+ */
+export function useStartFromCheckpoint(job: Pick<JobDetail, 'pipelineId' | 'version' | 'checkpointIntervalMs'>) {
+  const client = useQueryClient();
+  const router = useRouter();
+  return useMutation({
+    mutationFn: (checkpointId: number) =>
+      api.deployJob({ pipelineId: job.pipelineId, version: job.version, restoreFromCheckpointId: checkpointId, checkpointIntervalMs: job.checkpointIntervalMs }),
+    onSuccess: (next) => {
+      void client.invalidateQueries({ queryKey: queryKeys.jobs, exact: true });
+      router.push(`/jobs/${next.id}`);
+    },
+  });
+}
+
+/** Takes a savepoint now; `checkpoint:triggered` and `checkpoint:completed` bring it onto the page. */
+export function useTriggerSavepoint(jobId: string) {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: () => api.triggerSavepoint(jobId),
+    // The control plane refuses (409) while a periodic checkpoint is in flight, which is often: the savepoint follows it.
+    retry: (failures, error) => failures < 8 && error instanceof ApiRequestError && error.status === 409,
+    retryDelay: 250,
+    onSuccess: () => void client.invalidateQueries({ queryKey: queryKeys.retainedCheckpoints(jobId), exact: true }),
+  });
+}
+
+/**
+ * Deletes a savepoint (the control plane refuses any other kind). It leaves every cached list at once: the history
+ * would keep it otherwise (it keeps the rows retention removed), and the job's latest checkpoints must not offer
+ * to resume from it.
+ */
+export function useDeleteSavepoint(jobId: string) {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (checkpointId: number) => api.deleteSavepoint(checkpointId),
+    onSuccess: (_ok, checkpointId) => {
+      const drop = (list: CheckpointDetail[] | undefined) => list && withoutCheckpoint(list, checkpointId);
+      client.setQueryData(queryKeys.retainedCheckpoints(jobId), drop);
+      client.setQueryData(queryKeys.checkpoints(jobId), drop);
+      client.setQueryData(queryKeys.job(jobId), (job: JobDetail | undefined) =>
+        job && { ...job, latestCheckpoints: withoutCheckpoint(job.latestCheckpoints, checkpointId) },
+      );
+      void client.invalidateQueries({ queryKey: queryKeys.retainedCheckpoints(jobId), exact: true });
+    },
+  });
+}
