@@ -83,10 +83,14 @@ export class CheckpointCoordinator {
       where: { jobId: job.id, status: 'PENDING' },
       data: { status: 'FAILED', failureReason: 'failed while its outcome could not be recorded (Postgres unreachable)' },
     });
-    const last = await this.prisma.checkpoint.findFirst({ where: { jobId: job.id }, orderBy: { number: 'desc' }, select: { number: true } });
+    // Numbers come from the job's counter, not from the newest row: subtasks ignore a barrier whose number they
+    // saw before, so the number of a savepoint deleted by hand must not come again.
     const totalSubtasks = operatorSubtasks(job);
-    const row = await this.prisma.checkpoint.create({
-      data: { jobId: job.id, number: (last?.number ?? 0) + 1, attempt: job.attempt, kind, totalSubtasks },
+    const row = await this.prisma.$transaction(async (tx) => {
+      // (Raw: a checkpoint is no change of the job that should move its updatedAt.)
+      const [{ number }] = await tx.$queryRaw<[{ number: number }]>`
+        UPDATE "Job" SET "lastCheckpointNumber" = "lastCheckpointNumber" + 1 WHERE "id" = ${job.id}::uuid RETURNING "lastCheckpointNumber" AS number`;
+      return tx.checkpoint.create({ data: { jobId: job.id, number, attempt: job.attempt, kind, totalSubtasks } });
     });
     const pending: PendingCheckpoint = {
       id: row.id,

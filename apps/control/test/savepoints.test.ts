@@ -71,4 +71,20 @@ describe('savepoints', () => {
     expect(actual.size).toBe(expected.size);
     expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
   });
+
+  it('never gives a checkpoint the number of a savepoint deleted before it', async () => {
+    const p = await stack.client.createPipeline({ name: `numbers-${stack.prefix}`, graph: graph('numbers_counts') });
+    // No periodic checkpoint comes between: the deleted savepoint is the newest.
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 3_600_000 });
+    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+    const completed = (id: number) => waitFor(async () => (await stack.client.listCheckpoints(job.id)).find((c) => c.id === id && c.status === 'COMPLETED'), 30_000, `checkpoint ${id}`);
+
+    const savepoint = await completed((await stack.client.triggerSavepoint(job.id)).id);
+    await stack.client.deleteSavepoint(savepoint.id);
+    const next = await stack.client.triggerCheckpoint(job.id);
+    expect(next.number).toBe(savepoint.number + 1);
+    // Its barrier is news to every subtask, so it completes (a reused number would be ignored and time out).
+    expect((await completed(next.id)).acknowledged).toBe(next.totalSubtasks);
+    await stack.client.cancelJob(job.id);
+  });
 });
