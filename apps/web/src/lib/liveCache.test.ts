@@ -125,6 +125,15 @@ describe('socket events update the query cache', () => {
     expect(client.getQueryData<JobDetail>(queryKeys.job(JOB))!.metrics).toEqual(metrics);
   });
 
+  it('checkpoint failures in a row show on the job as they come and go', () => {
+    const { client, socket } = setup();
+    const failures = { jobId: JOB, consecutive: 2, tolerable: 3, lastReason: "could not be started: Can't reach database server", at: at(5) };
+    socket.emit('checkpoint:failures', failures);
+    expect(client.getQueryData<JobDetail>(queryKeys.job(JOB))!.checkpointFailures).toEqual(failures);
+    socket.emit('checkpoint:failures', { ...failures, consecutive: 0, at: at(6) });
+    expect(client.getQueryData<JobDetail>(queryKeys.job(JOB))!.checkpointFailures!.consecutive).toBe(0);
+  });
+
   it('a completed checkpoint, or a savepoint begun, makes the retained checkpoints stale: retention deleted some unannounced', () => {
     const { client, socket } = setup();
     const retained = () => client.getQueryState(queryKeys.retainedCheckpoints(JOB))!.isInvalidated;

@@ -244,6 +244,9 @@ export function bindEventsToCache(socket: EventSource, client: QueryClient): () 
       updateJob(e.jobId, (job) => latestWithCheckpoint(job, e));
       if (e.kind === 'SAVEPOINT') refetchRetained(e.jobId);
     },
+    'checkpoint:failures': (e: ServerEventPayload<'checkpoint:failures'>) => {
+      updateJob(e.jobId, (job) => ({ ...job, checkpointFailures: e }));
+    },
     'job:metrics': (e: MetricsEvent) => {
       updateJob(e.jobId, (job) => jobDetailWithMetrics(job, e));
     },

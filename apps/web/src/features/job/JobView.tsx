@@ -169,6 +169,13 @@ export function JobView({ id }: { id: string }) {
             {j.restoredFromId !== null && <> · restored from checkpoint {j.restoredFromId}</>}
           </p>
           {j.failureReason && <p className="bad-text">Failed: {j.failureReason}</p>}
+          {!!j.checkpointFailures?.consecutive && (
+            <p className="bad-text" data-testid="checkpoint-failures">
+              {j.checkpointFailures.consecutive} checkpoint{j.checkpointFailures.consecutive === 1 ? '' : 's'} failed in a row (
+              {j.checkpointFailures.tolerable} tolerated before the job fails over)
+              {j.checkpointFailures.lastReason && <>: {j.checkpointFailures.lastReason}</>}
+            </p>
+          )}
         </div>
         <Controls job={j} onSavepoint={() => setTab('savepoints')} />
       </div>
