@@ -252,12 +252,11 @@ export class JobManager {
     const job = this.activeOr409(jobId);
     if (job.state !== 'RUNNING') throw new RequestError(409, `job ${jobId} is ${job.state}; checkpoints need a RUNNING job`);
     if (job.rescaling) throw new RequestError(409, 'a rescale is in progress; its checkpoint comes first');
-    if (job.pending && kind === 'PERIODIC') throw new RequestError(409, `checkpoint ${job.pending.number} is still in flight`);
-    // A savepoint asked for while a checkpoint is in flight is taken right after it, as Flink does.
+    // A checkpoint or savepoint asked for while one is in flight is taken right after it, as Flink does.
     // (Not on the job's serial queue: the acknowledgements that settle the checkpoint in flight come through it.)
     for (let i = 0; job.pending && i < 3; i++) await this.checkpoints.settled(job.pending);
     if (this.active.get(jobId) !== job || job.state !== 'RUNNING' || job.rescaling)
-      throw new RequestError(409, `job ${jobId} is ${job.state}${job.rescaling ? ' and rescaling' : ''}; the savepoint was not taken`);
+      throw new RequestError(409, `job ${jobId} is ${job.state}${job.rescaling ? ' and rescaling' : ''}; the ${kind === 'SAVEPOINT' ? 'savepoint' : 'checkpoint'} was not taken`);
     return this.checkpoints.trigger(job, kind);
   }
 

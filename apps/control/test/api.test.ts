@@ -439,6 +439,10 @@ describe('REST API', () => {
       const res = await raw('POST', `/jobs/${job.id}/checkpoints`);
       expect(res.status).toBe(202);
       expect(res.body).toMatchObject({ jobId: job.id, number: 1, kind: 'PERIODIC', status: 'PENDING', totalSubtasks: 5 });
+      // Asked for again while that one is in flight: taken right after it, not refused.
+      const again = await raw('POST', `/jobs/${job.id}/checkpoints`);
+      expect(again.status).toBe(202);
+      expect(again.body).toMatchObject({ number: 2, status: 'PENDING' });
       const done = await waitFor(
         async () => (await stack.client.listCheckpoints(job.id)).find((c) => c.id === res.body.id && c.status !== 'PENDING'),
         10_000,
