@@ -44,6 +44,7 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   const jobs = new JobManager(prisma, redis, keys, lifecycle, scheduler, checkpoints, metrics, emitter, recoveries, {
     maxRestarts: env.MAX_RESTARTS,
     restartWindowMs: env.RESTART_WINDOW_MS,
+    databaseUrl: env.DATABASE_URL,
     log,
   });
   const scaling = new ScalingCoordinator(prisma, scheduler, checkpoints, jobs, metrics, emitter, {

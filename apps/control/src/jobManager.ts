@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { DeployJobBody } from '@keyflow/api';
-import { initialPlan, validateGraph, type JobPlan } from '@keyflow/core';
+import { initialPlan, postgresSinkSettings, sinkDelivery, validateGraph, type JobPlan } from '@keyflow/core';
 import type { Job, PrismaClient } from '@keyflow/db';
-import type { RedisKeys, WorkerEvent } from '@keyflow/runtime';
+import { PostgresSink, type RedisKeys, type WorkerEvent } from '@keyflow/runtime';
 import type { Redis } from 'ioredis';
 import { activeJobOf, subtaskKey, type ActiveJob } from './activeJobs.ts';
 import type { CheckpointCoordinator } from './checkpointCoordinator.ts';
@@ -26,6 +26,8 @@ export class RequestError extends Error {
 export interface JobManagerOptions {
   maxRestarts: number;
   restartWindowMs: number;
+  /** The database exactly-once sinks write to (the one subtasks get). */
+  databaseUrl: string;
   log: (msg: string, extra?: object) => void;
 }
 
@@ -270,6 +272,28 @@ export class JobManager {
     if (to !== 'FINISHED') await this.scheduler.stopAttempt(job, job.attempt);
     await this.scheduler.deleteChannels(job.id, '*');
     this.metrics.resetRates(job.id);
+    if (to === 'CANCELED' || to === 'FAILED')
+      await this.settleSinks(job).catch((err) => this.opts.log('settling the sinks failed', { jobId: job.id, error: (err as Error).message }));
+  }
+
+  /**
+   * A job that ends without stopping its subtasks in order (canceled, failed) leaves its exactly-once sinks as a
+   * recovery would find them: what a completed checkpoint covers is committed, the rest discarded, and the last
+   * attempt fenced off (its subtasks may still be stopping). (A stop or a finish commits through the subtasks.)
+   */
+  private async settleSinks(job: ActiveJob): Promise<void> {
+    const sinks = job.graph.vertices.filter((v) => v.type === 'postgres' && sinkDelivery(v) === 'exactly-once');
+    if (!sinks.length) return;
+    const last = await this.prisma.checkpoint.findFirst({ where: { jobId: job.id, status: 'COMPLETED' }, orderBy: { number: 'desc' }, select: { number: true } });
+    for (const v of sinks) {
+      const ctx = { jobId: job.id, vertexId: v.id, attempt: job.attempt + 1, index: 0, recoverFrom: last?.number ?? 0 };
+      const sink = new PostgresSink(postgresSinkSettings.parse(v.settings ?? {}), this.opts.databaseUrl, ctx, () => {});
+      try {
+        await sink.open();
+      } finally {
+        await sink.close();
+      }
+    }
   }
 
   /**

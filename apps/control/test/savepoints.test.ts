@@ -1,4 +1,5 @@
-import type { GraphInput } from '@keyflow/core';
+import { KeyedStateBackend, type GraphInput } from '@keyflow/core';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatorCounts, startStack, tableCounts, waitFor, waitForFinished, type Stack } from './harness.ts';
 
@@ -86,5 +87,36 @@ describe('savepoints', () => {
     // Its barrier is news to every subtask, so it completes (a reused number would be ignored and time out).
     expect((await completed(next.id)).acknowledged).toBe(next.totalSubtasks);
     await stack.client.cancelJob(job.id);
+  });
+
+  it('cancel leaves the exactly-once sink at the last completed checkpoint: covered output committed, the rest discarded', async () => {
+    const p = await stack.client.createPipeline({ name: `cancel-${stack.prefix}`, graph: graph('canceled_counts') });
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 700 });
+    await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED' && c.number >= 2), 60_000, 'a second completed checkpoint');
+    await stack.client.cancelJob(job.id);
+
+    const db = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await db.connect();
+    try {
+      const pending = await db.query('SELECT count(*)::int AS n FROM keyflow_sink_pending WHERE job_id = $1', [job.id]);
+      expect(pending.rows).toEqual([{ n: 0 }]);
+      // The canceled attempt is fenced off: a subtask of it still stopping can commit nothing more.
+      expect((await db.query('SELECT attempt FROM keyflow_sink_fence WHERE job_id = $1', [job.id])).rows).toEqual([{ attempt: 2 }]);
+    } finally {
+      await db.end();
+    }
+    // The table holds exactly the counts of the last completed checkpoint's state: no more, no less.
+    const last = (await stack.client.listCheckpoints(job.id)).find((c) => c.status === 'COMPLETED')!;
+    const chunks = await stack.prisma.stateChunk.findMany({ where: { checkpointId: last.id, vertexId: 'count', scope: 'KEYED' } });
+    const backend = new KeyedStateBackend((await stack.client.getJob(job.id)).plan.vertices.count!.maxParallelism);
+    for (const c of chunks) backend.restore(c.part, c.data);
+    const count = backend.valueState<number>('count');
+    const table = await tableCounts('canceled_counts');
+    expect(table.size).toBe(backend.keyCount());
+    const wrong = [...table].filter(([key, n]) => {
+      backend.setCurrentKey(key);
+      return count.value() !== n;
+    });
+    expect(wrong.slice(0, 5)).toEqual([]);
   });
 });
