@@ -81,6 +81,10 @@ test('sinks show their delivery guarantee; a savepoint is taken, listed and dele
   // A new job starts from the newest retained checkpoint, while this one runs on.
   const firstUrl = page.url();
   await periodic.first().getByRole('button', { name: 'Start new job' }).click();
+  // This job still runs: a second one would write to the same sinks, so the page asks first.
+  const confirm = page.getByRole('dialog', { name: /Start a second job from/ });
+  await expect(confirm).toContainText('Both jobs will run and write to the same sinks');
+  await confirm.getByRole('button', { name: 'Start new job' }).click();
   await expect(page).not.toHaveURL(firstUrl);
   await expect(page).toHaveURL(/\/jobs\/[0-9a-f-]{36}$/);
   started.push(page.url().split('/').pop()!);

@@ -16,6 +16,10 @@ export function Savepoints({ job }: { job: JobDetail }) {
   const start = useStartFromCheckpoint(job);
   const remove = useDeleteSavepoint(job.id);
   const [toDelete, setToDelete] = useState<Checkpoint>();
+  // While this job still runs, a second one from its checkpoint would write to the same sinks: asked first.
+  const [toStart, setToStart] = useState<Checkpoint>();
+  const ended = ['STOPPED', 'CANCELED', 'FAILED', 'FINISHED'].includes(job.state);
+  const startFrom = (c: Checkpoint) => (ended ? start.mutate(c.id) : setToStart(c));
   const rows = retained.data && retainedCheckpoints(retained.data);
   return (
     <div data-testid="savepoints">
@@ -60,7 +64,7 @@ export function Savepoints({ job }: { job: JobDetail }) {
                       <button
                         type="button"
                         className="link"
-                        onClick={() => start.mutate(c.id)}
+                        onClick={() => startFrom(c)}
                         disabled={start.isPending}
                         title={`Deploys version ${job.version} as a new job restoring state and source offsets from ${checkpointName(c)}`}
                       >
@@ -84,6 +88,19 @@ export function Savepoints({ job }: { job: JobDetail }) {
           Could not start a new job: {errorMessage(start.error)}
         </p>
       )}
+      <ConfirmDialog
+        open={toStart !== undefined}
+        title={`Start a second job from ${toStart ? checkpointName(toStart) : 'this checkpoint'}?`}
+        confirmLabel="Start new job"
+        busy={start.isPending}
+        onConfirm={() => toStart && start.mutate(toStart.id, { onSettled: () => setToStart(undefined) })}
+        onCancel={() => setToStart(undefined)}
+      >
+        <p>
+          This job is {job.state}. Both jobs will run and write to the same sinks. To move to a new job instead, stop this one with a savepoint and start
+          from that.
+        </p>
+      </ConfirmDialog>
       <ConfirmDialog
         open={toDelete !== undefined}
         title={`Delete ${toDelete ? checkpointName(toDelete) : 'savepoint'}?`}
