@@ -272,14 +272,15 @@ export class JobManager {
     if (to !== 'FINISHED') await this.scheduler.stopAttempt(job, job.attempt);
     await this.scheduler.deleteChannels(job.id, '*');
     this.metrics.resetRates(job.id);
-    if (to === 'CANCELED' || to === 'FAILED')
+    if (to !== 'FINISHED')
       await this.settleSinks(job).catch((err) => this.opts.log('settling the sinks failed', { jobId: job.id, error: (err as Error).message }));
   }
 
   /**
-   * A job that ends without stopping its subtasks in order (canceled, failed) leaves its exactly-once sinks as a
-   * recovery would find them: what a completed checkpoint covers is committed, the rest discarded, and the last
-   * attempt fenced off (its subtasks may still be stopping). (A stop or a finish commits through the subtasks.)
+   * A job that ends before its input does (canceled, failed, stopped) leaves its exactly-once sinks as a recovery
+   * would find them: what a completed checkpoint covers is committed, the rest discarded, and the last attempt
+   * fenced off (its subtasks may still be stopping). A stop's subtasks commit its savepoint themselves too; this
+   * makes sure of it even when their commit failed. (A finished job's subtasks commit everything at their end.)
    */
   private async settleSinks(job: ActiveJob): Promise<void> {
     const sinks = job.graph.vertices.filter((v) => v.type === 'postgres' && sinkDelivery(v) === 'exactly-once');

@@ -49,6 +49,15 @@ describe('savepoints', () => {
     }, 60_000, 'the job to stop with a savepoint');
     const final = (await stack.client.listCheckpoints(job.id)).find((c) => c.kind === 'SAVEPOINT' && c.id !== manual.id && c.status === 'COMPLETED')!;
     expect(stopped.events.at(-1)!.reason).toBe(`stopped with savepoint ${final.number}`);
+    // The stopped attempt can commit nothing more, and nothing it pre-committed is left behind.
+    const db = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await db.connect();
+    try {
+      expect((await db.query('SELECT attempt FROM keyflow_sink_fence WHERE job_id = $1', [job.id])).rows).toEqual([{ attempt: 2 }]);
+      expect((await db.query('SELECT count(*)::int AS n FROM keyflow_sink_pending WHERE job_id = $1', [job.id])).rows).toEqual([{ n: 0 }]);
+    } finally {
+      await db.end();
+    }
 
     // The first savepoint is deleted by hand; any other kind of checkpoint is refused.
     await stack.client.deleteSavepoint(manual.id);
