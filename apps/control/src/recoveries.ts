@@ -24,6 +24,14 @@ export function recoveryDto(r: Recovery): RecoveryDto {
   };
 }
 
+/** A failure as the control plane saw it: the attempt it recovers to (or ended), why, and when. */
+interface Failure {
+  attempt: number;
+  cause: string;
+  failedAt?: number;
+  detectedAt: number;
+}
+
 /** The recoveries of jobs (DESIGN §7) as rows and `job:recovery` events: the job page's timeline of failures. */
 export class Recoveries {
   constructor(
@@ -32,23 +40,9 @@ export class Recoveries {
   ) {}
 
   /** A recovery starts: the one still restoring (its attempt failed before running) is superseded by it. */
-  async started(
-    jobId: string,
-    data: { attempt: number; cause: string; failedAt?: number; detectedAt: number; checkpoint?: { id: number; number: number } },
-  ): Promise<void> {
+  async started(jobId: string, data: Failure & { checkpoint?: { id: number; number: number } }): Promise<void> {
     await this.close(jobId, 'SUPERSEDED', `attempt ${data.attempt - 1} failed before it ran: ${data.cause}`);
-    const row = await this.prisma.recovery.create({
-      data: {
-        jobId,
-        attempt: data.attempt,
-        cause: data.cause,
-        failedAt: data.failedAt !== undefined ? new Date(Math.min(data.failedAt, data.detectedAt)) : null,
-        detectedAt: new Date(data.detectedAt),
-        checkpointId: data.checkpoint?.id ?? null,
-        checkpointNumber: data.checkpoint?.number ?? null,
-      },
-    });
-    this.emitter.emit(jobId, 'job:recovery', recoveryDto(row));
+    await this.create(jobId, data, { checkpointId: data.checkpoint?.id ?? null, checkpointNumber: data.checkpoint?.number ?? null });
   }
 
   /** Every subtask of the recovery's attempt runs again. */
@@ -72,17 +66,21 @@ export class Recoveries {
   }
 
   /** A failure the job did not recover from (its restarts were used up): on the timeline all the same. */
-  async gaveUp(jobId: string, data: { attempt: number; cause: string; failedAt?: number; detectedAt: number; reason: string }): Promise<void> {
+  async gaveUp(jobId: string, data: Failure & { reason: string }): Promise<void> {
     await this.close(jobId, 'FAILED', data.reason);
+    await this.create(jobId, data, { status: 'FAILED', reason: data.reason });
+  }
+
+  private async create(jobId: string, f: Failure, extra: Partial<Pick<Recovery, 'checkpointId' | 'checkpointNumber' | 'status' | 'reason'>>): Promise<void> {
     const row = await this.prisma.recovery.create({
       data: {
         jobId,
-        attempt: data.attempt,
-        cause: data.cause,
-        failedAt: data.failedAt !== undefined ? new Date(Math.min(data.failedAt, data.detectedAt)) : null,
-        detectedAt: new Date(data.detectedAt),
-        status: 'FAILED',
-        reason: data.reason,
+        attempt: f.attempt,
+        cause: f.cause,
+        // Never after its detection: a heartbeat stamped by a clock a little ahead would say so.
+        failedAt: f.failedAt !== undefined ? new Date(Math.min(f.failedAt, f.detectedAt)) : null,
+        detectedAt: new Date(f.detectedAt),
+        ...extra,
       },
     });
     this.emitter.emit(jobId, 'job:recovery', recoveryDto(row));

@@ -1,7 +1,6 @@
-import type { GraphInput } from '@keyflow/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatorCounts, startStack, tableCounts, waitFor, waitForFinished, type Stack } from './harness.ts';
+import { countPipeline, expectExactCounts, startStack, waitFor, waitForFinished, type Stack } from './harness.ts';
 import { startRedisServer, type RedisServer } from './redisServer.ts';
 
 /**
@@ -13,17 +12,7 @@ const TEST_TIMEOUT_MS = 300_000;
 const TABLE = 'chaos_counts';
 // About 3,000,000 / rate seconds of events, plus each recovery's pause and replay: long enough for seven faults.
 const settings = { seed: 23, rate: 40_000, keys: 100_000, skew: 'uniform', total: 3_000_000, splits: 8 } as const;
-const graph: GraphInput = {
-  vertices: [
-    { id: 'events', type: 'generator', parallelism: 1, settings },
-    { id: 'count', type: 'count', parallelism: 2 },
-    { id: 'sink', type: 'postgres', parallelism: 2, settings: { table: TABLE, valueField: 'count', flushIntervalMs: 200 } },
-  ],
-  edges: [
-    { from: 'events', to: 'count', partitioning: 'hash', key: 'user' },
-    { from: 'count', to: 'sink', partitioning: 'forward' },
-  ],
-};
+const graph = countPipeline(TABLE, settings, { flushIntervalMs: 200 });
 
 type FaultKind = 'kill worker' | 'restart control' | 'restart redis empty';
 interface Fault {
@@ -87,7 +76,6 @@ describe('chaos', () => {
       const seed = Number(process.env.KEYFLOW_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
       console.log(`[chaos] seed ${seed} (KEYFLOW_CHAOS_SEED=${seed} replays this run's choices)`);
       const random = seededRandom(seed);
-      const expected = generatorCounts(settings);
 
       const p = await stack.client.createPipeline({ name: `chaos-${stack.prefix}`, graph });
       const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
@@ -182,10 +170,7 @@ describe('chaos', () => {
         ].join('\n'),
       );
 
-      const actual = await tableCounts(TABLE);
-      expect(actual.size).toBe(expected.size);
-      const wrong = [...expected].filter(([k, n]) => actual.get(k) !== n).map(([k, n]) => ({ key: k, expected: n, actual: actual.get(k) }));
-      expect(wrong.slice(0, 10), `${wrong.length} keys have a wrong count`).toEqual([]);
+      await expectExactCounts(TABLE, settings);
       expect(await sql('SELECT count(*)::int AS n FROM keyflow_sink_pending WHERE job_id = $1', [job.id])).toEqual([{ n: 0 }]);
 
       // Every kill and the empty Redis needed a recovery, each from a completed checkpoint, and each ran again.

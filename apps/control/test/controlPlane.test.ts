@@ -1,29 +1,10 @@
 import { createKeyflowClient } from '@keyflow/api';
-import type { GraphInput } from '@keyflow/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControl, type ControlHandle } from '../src/control.ts';
 import { controlEnv } from '../src/env.ts';
-import { generatorCounts, startStack, tableCounts, waitFor, waitForFinished, type Stack } from './harness.ts';
+import { countPipeline, expectExactCounts, startStack, waitFor, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
 
 const settings = { seed: 11, rate: 60_000, keys: 5_000, skew: 'zipf', total: 900_000, splits: 4 } as const;
-const graph = (table: string): GraphInput => ({
-  vertices: [
-    { id: 'events', type: 'generator', parallelism: 1, settings },
-    { id: 'count', type: 'count', parallelism: 2 },
-    { id: 'sink', type: 'postgres', parallelism: 2, settings: { table, valueField: 'count' } },
-  ],
-  edges: [
-    { from: 'events', to: 'count', partitioning: 'hash', key: 'user' },
-    { from: 'count', to: 'sink', partitioning: 'forward' },
-  ],
-});
-
-async function expectExact(table: string) {
-  const expected = generatorCounts(settings);
-  const actual = await tableCounts(table);
-  expect(actual.size).toBe(expected.size);
-  expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
-}
 
 describe('control plane', () => {
   let stack: Stack;
@@ -43,7 +24,7 @@ describe('control plane', () => {
   };
 
   it('a second control plane stands by while one holds the lease, and takes the running job over without restarting it', async () => {
-    const p = await stack.client.createPipeline({ name: `lease-${stack.prefix}`, graph: graph('lease_counts') });
+    const p = await stack.client.createPipeline({ name: `lease-${stack.prefix}`, graph: countPipeline('lease_counts', settings) });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
     await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
 
@@ -76,7 +57,7 @@ describe('control plane', () => {
     );
     expect(done.attempt).toBe(1);
     expect(done.events.map((e) => e.toState)).not.toContain('RECOVERING');
-    await expectExact('lease_counts');
+    await expectExactCounts('lease_counts', settings);
   });
 });
 
@@ -90,7 +71,7 @@ describe('Redis that loses its data', () => {
   });
 
   it('every active job recovers from its last checkpoint in Postgres, and the counts stay exact', async () => {
-    const p = await stack.client.createPipeline({ name: `emptied-${stack.prefix}`, graph: graph('emptied_counts') });
+    const p = await stack.client.createPipeline({ name: `emptied-${stack.prefix}`, graph: countPipeline('emptied_counts', settings) });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
     await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
 
@@ -98,20 +79,13 @@ describe('Redis that loses its data', () => {
     const keys = await stack.redis.keys(`${stack.prefix}:*`);
     await stack.redis.unlink(...keys);
 
-    const recovered = await waitFor(
-      async () => {
-        const j = await stack.client.getJob(job.id);
-        return j.events.some((e) => e.fromState === 'RECOVERING' && e.toState === 'RUNNING') && j;
-      },
-      60_000,
-      'the job to recover',
-    );
+    const recovered = await waitForRecovered(stack, job.id, 60_000);
     expect(recovered.events.find((e) => e.toState === 'RECOVERING')!.reason).toMatch(/Redis restarted without its data/);
     const [recovery] = await stack.client.listRecoveries(job.id);
     expect(recovery!.checkpointNumber).toBeGreaterThanOrEqual(1);
 
     const done = await waitForFinished(stack, job.id, 120_000);
     expect(done.attempt).toBeGreaterThanOrEqual(2);
-    await expectExact('emptied_counts');
+    await expectExactCounts('emptied_counts', settings);
   });
 });

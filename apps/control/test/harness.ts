@@ -2,10 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createKeyflowClient, type KeyflowClient } from '@keyflow/api';
-import { EventGenerator, type GeneratorConfig } from '@keyflow/core';
+import { EventGenerator, type GeneratorConfig, type GraphInput } from '@keyflow/core';
 import { createPrisma, type PrismaClient } from '@keyflow/db';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { expect } from 'vitest';
 import { startControl, type ControlHandle } from '../src/control.ts';
 import { controlEnv } from '../src/env.ts';
 
@@ -141,6 +142,18 @@ export async function waitForFinished(stack: Stack, jobId: string, timeoutMs: nu
   );
 }
 
+/** Waits until a job has recovered (RECOVERING → RUNNING) and returns it; a request the control plane fails (Postgres away) is retried. */
+export async function waitForRecovered(stack: Stack, jobId: string, timeoutMs: number) {
+  return waitFor(
+    async () => {
+      const j = await stack.client.getJob(jobId).catch(() => undefined);
+      return j?.events.some((e) => e.fromState === 'RECOVERING' && e.toState === 'RUNNING') && j;
+    },
+    timeoutMs,
+    `job ${jobId} to recover`,
+  );
+}
+
 /** Every user's count over all events of a bounded generator, computed without the engine. */
 export function generatorCounts(settings: Omit<GeneratorConfig, 'zipfExponent'> & { zipfExponent?: number; total: number }): Map<string, number> {
   const gen = new EventGenerator({ zipfExponent: 1, ...settings });
@@ -162,4 +175,33 @@ export async function tableCounts(table: string): Promise<Map<string, number>> {
   } finally {
     await client.end();
   }
+}
+
+type CountedGenerator = Omit<GeneratorConfig, 'zipfExponent'> & { zipfExponent?: number; total: number };
+
+/**
+ * The pipeline the failure tests run: a bounded generator → keyBy(user) → count (p=2) → a postgres sink (p=2, the
+ * default exactly-once unless `sink` says otherwise) writing each user's count into `table`.
+ */
+export function countPipeline(table: string, settings: CountedGenerator, sink: Record<string, unknown> = {}): GraphInput {
+  return {
+    vertices: [
+      { id: 'events', type: 'generator', parallelism: 1, settings },
+      { id: 'count', type: 'count', parallelism: 2 },
+      { id: 'sink', type: 'postgres', parallelism: 2, settings: { table, valueField: 'count', ...sink } },
+    ],
+    edges: [
+      { from: 'events', to: 'count', partitioning: 'hash', key: 'user' },
+      { from: 'count', to: 'sink', partitioning: 'forward' },
+    ],
+  };
+}
+
+/** Every user's count in `table` equals the independent computation over the generator's events: no loss, no duplicate. */
+export async function expectExactCounts(table: string, settings: CountedGenerator): Promise<void> {
+  const expected = generatorCounts(settings);
+  const actual = await tableCounts(table);
+  expect(actual.size).toBe(expected.size);
+  const wrong = [...expected].filter(([k, n]) => actual.get(k) !== n).map(([key, n]) => ({ key, expected: n, actual: actual.get(key) }));
+  expect(wrong.slice(0, 10), `${wrong.length} keys have a wrong count`).toEqual([]);
 }

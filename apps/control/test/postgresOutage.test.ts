@@ -1,27 +1,8 @@
-import type { GraphInput } from '@keyflow/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatorCounts, startStack, tableCounts, waitFor, waitForFinished, type Stack } from './harness.ts';
+import { countPipeline, expectExactCounts, startStack, waitFor, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
 import { startTcpProxy, type TcpProxy } from './tcpProxy.ts';
 
 const settings = { seed: 21, rate: 40_000, keys: 5_000, skew: 'zipf', total: 1_000_000, splits: 4 } as const;
-const graph = (table: string): GraphInput => ({
-  vertices: [
-    { id: 'events', type: 'generator', parallelism: 1, settings },
-    { id: 'count', type: 'count', parallelism: 2 },
-    { id: 'sink', type: 'postgres', parallelism: 2, settings: { table, valueField: 'count' } },
-  ],
-  edges: [
-    { from: 'events', to: 'count', partitioning: 'hash', key: 'user' },
-    { from: 'count', to: 'sink', partitioning: 'forward' },
-  ],
-});
-
-async function expectExact(table: string) {
-  const expected = generatorCounts(settings);
-  const actual = await tableCounts(table);
-  expect(actual.size).toBe(expected.size);
-  expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
-}
 
 // Postgres goes away for the control plane and the workers (they reach it through a proxy the test cuts);
 // the test itself reads the results directly.
@@ -45,7 +26,7 @@ describe('Postgres unreachable for a while', () => {
   const recordsCounted = (jobId: string) => stack.control.metrics.snapshot(jobId)?.vertices.count?.recordsIn ?? 0;
 
   it('checkpoints fail with the reason, processing goes on, and checkpoints succeed again when it returns', async () => {
-    const p = await stack.client.createPipeline({ name: `outage-${stack.prefix}`, graph: graph('outage_counts') });
+    const p = await stack.client.createPipeline({ name: `outage-${stack.prefix}`, graph: countPipeline('outage_counts', settings) });
     const deployed = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500, checkpointTimeoutMs: 3000, tolerableCheckpointFailures: 100 });
     await waitFor(async () => (await stack.client.listCheckpoints(deployed.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
     const job = stack.control.jobs.active.get(deployed.id)!;
@@ -75,11 +56,11 @@ describe('Postgres unreachable for a while', () => {
     const done = await waitForFinished(stack, job.id, 120_000);
     expect(done.attempt).toBe(1);
     expect(done.events.map((e) => e.toState)).not.toContain('RECOVERING');
-    await expectExact('outage_counts');
+    await expectExactCounts('outage_counts', settings);
   });
 
   it('past its tolerable checkpoint failures the job fails over once Postgres is back, and the counts stay exact', async () => {
-    const p = await stack.client.createPipeline({ name: `failover-${stack.prefix}`, graph: graph('failover_counts') });
+    const p = await stack.client.createPipeline({ name: `failover-${stack.prefix}`, graph: countPipeline('failover_counts', settings) });
     const deployed = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500, checkpointTimeoutMs: 3000, tolerableCheckpointFailures: 1 });
     await waitFor(async () => (await stack.client.listCheckpoints(deployed.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
     const job = stack.control.jobs.active.get(deployed.id)!;
@@ -97,17 +78,10 @@ describe('Postgres unreachable for a while', () => {
       await proxy.restore();
     }
 
-    const recovered = await waitFor(
-      async () => {
-        const j = await stack.client.getJob(job.id).catch(() => undefined);
-        return j?.events.some((e) => e.fromState === 'RECOVERING' && e.toState === 'RUNNING') && j;
-      },
-      60_000,
-      'the job to fail over',
-    );
+    const recovered = await waitForRecovered(stack, job.id, 60_000);
     expect(recovered.events.find((e) => e.toState === 'RECOVERING')!.reason).toMatch(/checkpoints failed in a row/);
     const done = await waitForFinished(stack, job.id, 120_000);
     expect(done.attempt).toBe(2);
-    await expectExact('failover_counts');
+    await expectExactCounts('failover_counts', settings);
   });
 });

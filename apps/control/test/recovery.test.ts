@@ -1,21 +1,11 @@
-import { postgresSinkSettings, type GraphInput, type Rec } from '@keyflow/core';
+import { postgresSinkSettings, type Rec } from '@keyflow/core';
 import { ChannelWriter, defaultRuntimeSettings, PostgresSink, redisKeys, SinkFencedError, withScripts } from '@keyflow/runtime';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatorCounts, startStack, tableCounts, waitFor, waitForFinished, type Stack } from './harness.ts';
+import { countPipeline, expectExactCounts, startStack, waitFor, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
 
 const settings = { seed: 5, rate: 100_000, keys: 20_000, skew: 'zipf', total: 1_500_000, splits: 8 } as const;
-const graph = (table: string): GraphInput => ({
-  vertices: [
-    { id: 'events', type: 'generator', parallelism: 1, settings },
-    { id: 'count', type: 'count', parallelism: 2 },
-    { id: 'sink', type: 'postgres', parallelism: 2, settings: { table, valueField: 'count', flushIntervalMs: 200 } },
-  ],
-  edges: [
-    { from: 'events', to: 'count', partitioning: 'hash', key: 'user' },
-    { from: 'count', to: 'sink', partitioning: 'forward' },
-  ],
-});
+const graph = (table: string) => countPipeline(table, settings, { flushIntervalMs: 200 });
 
 async function sql<T extends pg.QueryResultRow>(text: string): Promise<T[]> {
   const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
@@ -49,14 +39,7 @@ describe('recovery', () => {
     const killedAt = Date.now();
     child.kill('SIGKILL');
 
-    const recovered = await waitFor(
-      async () => {
-        const j = await stack.client.getJob(job.id);
-        return j.events.some((e) => e.fromState === 'RECOVERING' && e.toState === 'RUNNING') && j;
-      },
-      60_000,
-      'the job to recover',
-    );
+    const recovered = await waitForRecovered(stack, job.id, 60_000);
     const recovering = recovered.events.find((e) => e.toState === 'RECOVERING')!;
     expect(recovering.reason).toMatch(/no heartbeat for .* within 2000 ms \(worker lost\)/);
     expect(recovered.attempt).toBe(2);
@@ -77,10 +60,7 @@ describe('recovery', () => {
     const done = await waitForFinished(stack, job.id, 110_000);
     expect(done.attempt).toBe(2);
 
-    const expected = generatorCounts(settings);
-    const actual = await tableCounts('recovered_counts');
-    expect(actual.size).toBe(expected.size);
-    expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
+    await expectExactCounts('recovered_counts', settings);
   });
 
   it('a frozen worker comes back as a zombie of the old attempt and changes nothing that counts', async () => {
@@ -97,7 +77,7 @@ describe('recovery', () => {
     const child = stack.workers.find((w) => w.pid === frozen.pid)!;
     child.kill('SIGSTOP');
     try {
-      await waitFor(async () => (await stack.client.getJob(job.id)).events.some((e) => e.fromState === 'RECOVERING' && e.toState === 'RUNNING'), 60_000, 'the recovery');
+      await waitForRecovered(stack, job.id, 60_000);
     } finally {
       child.kill('SIGCONT');
     }
@@ -130,10 +110,7 @@ describe('recovery', () => {
     const done = await waitForFinished(stack, job.id, 110_000);
     expect(done.attempt).toBe(2);
 
-    const expected = generatorCounts(settings);
-    const actual = await tableCounts(table);
-    expect(actual.size).toBe(expected.size);
-    expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
+    await expectExactCounts(table, settings);
     expect(await sql(`SELECT attempt FROM keyflow_sink_fence WHERE job_id = '${job.id}'`)).toEqual([{ attempt: 2 }]);
     expect(await sql(`SELECT count(*)::int AS n FROM keyflow_sink_pending WHERE job_id = '${job.id}'`)).toEqual([{ n: 0 }]);
   });
@@ -180,20 +157,10 @@ describe('recovery without heartbeats', () => {
     const victim = workers.find((w) => w.subtasks.some((s) => s.jobId === job.id))!;
     stack.workers.find((w) => w.pid === victim.pid)!.kill('SIGKILL');
 
-    const recovered = await waitFor(
-      async () => {
-        const j = await stack.client.getJob(job.id);
-        return j.events.some((e) => e.fromState === 'RECOVERING' && e.toState === 'RUNNING') && j;
-      },
-      30_000,
-      'the job to recover',
-    );
+    const recovered = await waitForRecovered(stack, job.id, 30_000);
     expect(recovered.events.find((e) => e.toState === 'RECOVERING')!.reason).toMatch(/lost: .*stalled/);
     const done = await waitForFinished(stack, job.id, 110_000);
     expect(done.attempt).toBe(2);
-    const expected = generatorCounts(settings);
-    const actual = await tableCounts('stalled_counts');
-    expect(actual.size).toBe(expected.size);
-    expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
+    await expectExactCounts('stalled_counts', settings);
   });
 });
