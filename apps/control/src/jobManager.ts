@@ -265,6 +265,9 @@ export class JobManager {
   /** Ends a job for good: fences its subtasks off, stops them, and deletes its channels. */
   private async end(job: ActiveJob, to: 'STOPPED' | 'CANCELED' | 'FAILED' | 'FINISHED', reason: string): Promise<void> {
     this.active.delete(job.id);
+    // Before the state says so: a job shown STOPPED or CANCELED has its sinks' output settled.
+    if (to !== 'FINISHED')
+      await this.settleSinks(job).catch((err) => this.opts.log('settling the sinks failed', { jobId: job.id, error: (err as Error).message }));
     await this.move(job, to, reason);
     await this.scheduler.fence(job.id, 'ended');
     await this.record(job, () => this.recoveries.close(job.id, 'FAILED', `job ${to.toLowerCase()}: ${reason}`));
@@ -272,8 +275,6 @@ export class JobManager {
     if (to !== 'FINISHED') await this.scheduler.stopAttempt(job, job.attempt);
     await this.scheduler.deleteChannels(job.id, '*');
     this.metrics.resetRates(job.id);
-    if (to !== 'FINISHED')
-      await this.settleSinks(job).catch((err) => this.opts.log('settling the sinks failed', { jobId: job.id, error: (err as Error).message }));
   }
 
   /**

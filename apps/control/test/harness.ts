@@ -74,7 +74,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     });
     return child;
   };
-  for (let i = 0; i < (opts.workers ?? 2); i++) await addWorker();
+  try {
+    for (let i = 0; i < (opts.workers ?? 2); i++) await addWorker();
+  } catch (err) {
+    // No stack to close comes back: leave no worker process or control plane behind.
+    for (const w of workers) w.kill('SIGKILL');
+    await control.close();
+    redis.disconnect();
+    await prisma.$disconnect();
+    throw err;
+  }
 
   return {
     get url() {
