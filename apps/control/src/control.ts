@@ -76,15 +76,19 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
       log('another control plane coordinates the jobs; standing by');
     }
   };
+  /** Runs `fn` every `ms`, skipping a turn while the last run is still going; a failure is logged and the next turn comes. */
+  const every = (ms: number, what: string, fn: () => Promise<unknown>) => {
+    let running = false;
+    return setInterval(() => {
+      if (running) return;
+      running = true;
+      void fn()
+        .catch((err) => log(`${what} failed`, { error: (err as Error).message }))
+        .finally(() => (running = false));
+    }, ms);
+  };
   await lead();
-  let leading = false;
-  const leaseTick = setInterval(() => {
-    if (leading) return;
-    leading = true;
-    void lead()
-      .catch((err) => log('lease check failed', { error: (err as Error).message }))
-      .finally(() => (leading = false));
-  }, 1000);
+  const leaseTick = every(1000, 'lease check', lead);
   // Each job's events are handled in order on that job's own queue; one job's slow step (a recovery's backoff) holds up no other job.
   const events = consumeWorkerEvents(
     redis,
@@ -106,26 +110,12 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
       void jobs.onTaskFailed(id, Number(attempt), `${vertexId}#${index}`, failedReason).catch((err) => log('recovery failed', { error: String(err) }));
   });
 
-  let ticking = false;
-  const tick = setInterval(() => {
-    if (ticking) return;
-    ticking = true;
-    void checkpoints
-      .tick(jobs.active.values())
-      .catch((err) => log('checkpoint tick failed', { error: (err as Error).message }))
-      .finally(() => (ticking = false));
-  }, 100);
+  const tick = every(100, 'checkpoint tick', () => checkpoints.tick(jobs.active.values()));
   const metricsTick = setInterval(() => jobs.emitMetrics(), 1000);
-  let checking = false;
-  const livenessTick = setInterval(() => {
-    if (checking) return;
-    checking = true;
-    void jobs
-      .checkRedis()
-      .then(() => jobs.checkLiveness(env.HEARTBEAT_TIMEOUT_MS))
-      .catch((err) => log('liveness check failed', { error: (err as Error).message }))
-      .finally(() => (checking = false));
-  }, 250);
+  const livenessTick = every(250, 'liveness check', async () => {
+    await jobs.checkRedis();
+    await jobs.checkLiveness(env.HEARTBEAT_TIMEOUT_MS);
+  });
 
   const address = await app.listen({ host: env.CONTROL_HOST, port: env.CONTROL_PORT });
   log('control plane listening', { url: address });
