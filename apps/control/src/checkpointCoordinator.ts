@@ -211,33 +211,33 @@ export class CheckpointCoordinator {
     job.pending = undefined;
     job.lastCheckpointAt = Date.now();
     const completedAt = new Date();
-    const row = await this.prisma
-      .$transaction(async (tx) => {
-      const done = await tx.checkpoint.update({
-        where: { id: pending.id },
-        data: {
-          status: 'COMPLETED',
-          completedAt,
-          durationMs: completedAt.getTime() - pending.triggeredAt,
-          bytes: BigInt(pending.bytes),
-          alignmentMs: pending.alignmentMs,
-        },
+    let row: Checkpoint;
+    try {
+      row = await this.prisma.$transaction(async (tx) => {
+        const done = await tx.checkpoint.update({
+          where: { id: pending.id },
+          data: {
+            status: 'COMPLETED',
+            completedAt,
+            durationMs: completedAt.getTime() - pending.triggeredAt,
+            bytes: BigInt(pending.bytes),
+            alignmentMs: pending.alignmentMs,
+          },
+        });
+        // Retention: the newest completed checkpoints stay; savepoints are never removed by it.
+        const old = await tx.checkpoint.findMany({
+          where: { jobId: job.id, status: 'COMPLETED', kind: { not: 'SAVEPOINT' } },
+          orderBy: { number: 'desc' },
+          skip: this.retention,
+          select: { id: true },
+        });
+        if (old.length) await tx.checkpoint.deleteMany({ where: { id: { in: old.map((o) => o.id) } } });
+        return done;
       });
-      // Retention: the newest completed checkpoints stay; savepoints are never removed by it.
-      const old = await tx.checkpoint.findMany({
-        where: { jobId: job.id, status: 'COMPLETED', kind: { not: 'SAVEPOINT' } },
-        orderBy: { number: 'desc' },
-        skip: this.retention,
-        select: { id: true },
-      });
-      if (old.length) await tx.checkpoint.deleteMany({ where: { id: { in: old.map((o) => o.id) } } });
-      return done;
-    })
-      .catch((err: unknown) => new Error(briefError(err)));
-    if (row instanceof Error) {
+    } catch (err) {
       // Not recorded as completed, so not completed: no sink may commit it, and no recovery will restore it.
       job.pending = pending;
-      return this.fail(job, pending, `completing it failed: ${row.message}`);
+      return this.fail(job, pending, `completing it failed: ${briefError(err)}`);
     }
     if (job.checkpointFailures > 0) {
       job.checkpointFailures = 0;

@@ -80,8 +80,7 @@ export class JobManager {
       where: { status: 'PENDING' },
       data: { status: 'FAILED', failureReason: 'the control plane restarted while it was pending' },
     });
-    await this.redis.set(this.keys.epoch, randomUUID(), 'NX');
-    this.epoch = (await this.redis.get(this.keys.epoch)) ?? undefined;
+    await this.takeEpoch();
     this.coordinating = true;
     const jobs = await this.prisma.job.findMany({ where: { state: { in: [...activeStates] } }, include: { pipelineVersion: true } });
     if (!jobs.length) return;
@@ -127,8 +126,7 @@ export class JobManager {
       this.epoch = epoch;
       return;
     }
-    await this.redis.set(this.keys.epoch, randomUUID(), 'NX');
-    this.epoch = (await this.redis.get(this.keys.epoch)) ?? undefined;
+    await this.takeEpoch();
     this.opts.log('Redis lost its data; recovering every active job from its last checkpoint', { jobs: this.active.size });
     for (const job of [...this.active.values()]) {
       const attempt = job.attempt;
@@ -138,6 +136,12 @@ export class JobManager {
           await this.recover(job, 'Redis restarted without its data (channels, commands and tasks lost)');
       }).catch((err) => this.opts.log('recovery failed', { jobId: job.id, error: (err as Error).message }));
     }
+  }
+
+  /** Sets Redis's epoch unless one is there (another control plane's, set meanwhile, wins) and remembers it. */
+  private async takeEpoch(): Promise<void> {
+    await this.redis.set(this.keys.epoch, randomUUID(), 'NX');
+    this.epoch = (await this.redis.get(this.keys.epoch)) ?? undefined;
   }
 
   async deploy(body: DeployJobBody): Promise<Job> {
@@ -256,7 +260,7 @@ export class JobManager {
     if (job.rescaling) throw new RequestError(409, 'a rescale is in progress; its checkpoint comes first');
     // A checkpoint or savepoint asked for while one is in flight is taken right after it, as Flink does.
     // (Not on the job's serial queue: the acknowledgements that settle the checkpoint in flight come through it.)
-    for (let i = 0; job.pending && i < 3; i++) await this.checkpoints.settled(job.pending);
+    if (job.pending) await this.checkpoints.settled(job.pending);
     if (this.active.get(jobId) !== job || job.state !== 'RUNNING' || job.rescaling)
       throw new RequestError(409, `job ${jobId} is ${job.state}${job.rescaling ? ' and rescaling' : ''}; the ${kind === 'SAVEPOINT' ? 'savepoint' : 'checkpoint'} was not taken`);
     return this.checkpoints.trigger(job, kind);

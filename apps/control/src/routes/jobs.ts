@@ -73,6 +73,7 @@ export function jobRoutes(deps: {
         prisma.checkpoint.findMany({ where: { jobId: j.id }, orderBy: { number: 'desc' }, take: 10, include: { _count: { select: { acks: true } } } }),
       ]);
       const graph = validateGraph(j.pipelineVersion.graph);
+      const active = jobs.active.get(j.id);
       const sinkGuarantees: JobDetail['sinkGuarantees'] = {};
       if (graph.ok)
         for (const v of graph.graph.vertices) {
@@ -86,7 +87,7 @@ export function jobRoutes(deps: {
         metrics: metrics.snapshot(j.id),
         latestCheckpoints: checkpoints.map((c) => checkpointDto(c, acked(c))),
         sinkGuarantees,
-        checkpointFailures: ((a) => (a ? checkpointFailures(a) : null))(jobs.active.get(j.id)),
+        checkpointFailures: active ? checkpointFailures(active) : null,
       };
     });
 
