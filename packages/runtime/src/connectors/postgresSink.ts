@@ -59,7 +59,7 @@ export class PostgresSink implements Sink {
 
   flush(): Promise<void> {
     if (this.delivery === 'exactly-once') return Promise.resolve();
-    return this.write((rows) => this.serial((c) => c.query(upsertSql(this.settings.table, '$1::jsonb'), [rows])));
+    return this.write((rows) => this.serial((c) => c.query(upsertSql(this.settings.table, 'jsonb_each($1::jsonb)'), [rows])));
   }
 
   preCommit(checkpoint: number): Promise<void> {
@@ -79,22 +79,14 @@ export class PostgresSink implements Sink {
 
   commit(checkpoint: number): Promise<void> {
     if (this.delivery === 'at-least-once') return Promise.resolve();
-    return this.transaction(async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName()]);
-      await this.checkFence(c);
-      await this.moveToTable(c, 'attempt = $3 AND checkpoint <= $4', [this.ctx.attempt, checkpoint]);
-    });
+    return this.commitWhere('checkpoint <= $4', [checkpoint]);
   }
 
   async finish(lastCompleted: number): Promise<void> {
     if (this.delivery === 'at-least-once') return this.flush();
     // No checkpoint follows the end of the input: this subtask's remainder is committed with what completed.
     await this.preCommit(2 ** 31 - 1);
-    await this.transaction(async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName()]);
-      await this.checkFence(c);
-      await this.moveToTable(c, 'attempt = $3 AND (checkpoint <= $4 OR subtask = $5)', [this.ctx.attempt, lastCompleted, this.ctx.index]);
-    });
+    await this.commitWhere('(checkpoint <= $4 OR subtask = $5)', [lastCompleted, this.ctx.index]);
   }
 
   async close(): Promise<void> {
@@ -122,6 +114,15 @@ export class PostgresSink implements Sink {
     });
   }
 
+  /** Moves this attempt's pending rows that `where` selects (its parameters from $4) into the table, if the fence is still this attempt's. */
+  private commitWhere(where: string, params: unknown[]): Promise<void> {
+    return this.transaction(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName()]);
+      await this.checkFence(c);
+      await this.moveToTable(c, `attempt = $3 AND ${where}`, [this.ctx.attempt, ...params]);
+    });
+  }
+
   /** Upserts the pending rows of this sink that `where` selects into the table, newest checkpoint first per key, and deletes them. */
   private async moveToTable(c: pg.PoolClient, where: string, params: unknown[]): Promise<void> {
     await c.query(
@@ -130,8 +131,7 @@ export class PostgresSink implements Sink {
        ), latest AS (
          SELECT DISTINCT ON (e.key) e.key, e.value FROM moved, jsonb_each(moved.rows) e ORDER BY e.key, moved.checkpoint DESC
        )
-       INSERT INTO "${this.settings.table}" (key, value, updated_at) SELECT key, value, now() FROM latest
-       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
+       ${upsertSql(this.settings.table, 'latest')}`,
       [this.ctx.jobId, this.ctx.vertexId, ...params],
     );
   }
@@ -254,8 +254,9 @@ function toJson(v: unknown): string {
   }
 }
 
-function upsertSql(table: string, json: string): string {
+/** Upserts the (key, value) rows of `source` (a table expression) into the user's table. */
+function upsertSql(table: string, source: string): string {
   return `INSERT INTO "${table}" (key, value, updated_at)
-          SELECT key, value, now() FROM jsonb_each(${json})
+          SELECT key, value, now() FROM ${source}
           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`;
 }
