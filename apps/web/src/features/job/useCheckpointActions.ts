@@ -1,5 +1,5 @@
 'use client';
-import { ApiRequestError, type CheckpointDetail, type JobDetail } from '@keyflow/api';
+import type { CheckpointDetail, JobDetail } from '@keyflow/api';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { api, queryKeys } from '@/lib/api';
@@ -26,10 +26,8 @@ export function useStartFromCheckpoint(job: Pick<JobDetail, 'pipelineId' | 'vers
 export function useTriggerSavepoint(jobId: string) {
   const client = useQueryClient();
   return useMutation({
+    // A checkpoint in flight does not refuse it: the control plane takes the savepoint right after.
     mutationFn: () => api.triggerSavepoint(jobId),
-    // The control plane refuses (409) while a periodic checkpoint is in flight, which is often: the savepoint follows it.
-    retry: (failures, error) => failures < 8 && error instanceof ApiRequestError && error.status === 409,
-    retryDelay: 250,
     onSuccess: () => void client.invalidateQueries({ queryKey: queryKeys.retainedCheckpoints(jobId), exact: true }),
   });
 }
