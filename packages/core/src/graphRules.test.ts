@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { demoPipeline } from './demo.ts';
 import type { Graph, GraphInput } from './graph.ts';
-import { connectionProblem, validateGraph, type GraphIssue } from './graphRules.ts';
+import { connectionProblem, knownFields, validateGraph, type GraphIssue } from './graphRules.ts';
 
 /** generator → filter → map → statefulCounter → log, all valid. */
 function pipeline(): GraphInput {
@@ -279,5 +279,64 @@ describe('connectionProblem', () => {
     ['big', 'counter', undefined],
   ])('accepts %s → %s (%s)', (from, to, partitioning) => {
     expect(connectionProblem(graph(), from, to, partitioning)).toBeUndefined();
+  });
+});
+
+describe('knownFields: what an operator emits, from the sources through each operator', () => {
+  const gen = { id: 'gen', type: 'generator', parallelism: 1 };
+  const map = (steps: unknown) => ({ id: 'm', type: 'map', parallelism: 1, settings: { steps } });
+  const chain = (...vertices: { id: string; type: string; parallelism: number; settings?: unknown }[]) => ({
+    vertices,
+    edges: vertices.slice(1).map((v, i) => ({ from: vertices[i]!.id, to: v.id })),
+  });
+
+  it.each<[string, Parameters<typeof knownFields>[0], string, string[] | undefined]>([
+    ['a generator’s events', chain(gen), 'gen', ['user', 'item', 'amount', 'ts']],
+    ['a filter passes its input through', pipeline(), 'big', ['user', 'item', 'amount', 'ts']],
+    ['a pick keeps the fields it names that exist', pipeline(), 'shape', ['user', 'amount']],
+    ['a pick of a field the input lacks', chain(gen, map([{ op: 'pick', fields: ['user', 'nope'] }])), 'm', ['user']],
+    ['a drop', chain(gen, map([{ op: 'drop', fields: ['item', 'ts'] }])), 'm', ['user', 'amount']],
+    ['a rename', chain(gen, map([{ op: 'rename', from: 'user', to: 'customer' }])), 'm', ['item', 'amount', 'ts', 'customer']],
+    ['a rename of a missing field', chain(gen, map([{ op: 'rename', from: 'nope', to: 'x' }])), 'm', ['user', 'item', 'amount', 'ts']],
+    ['a set adds its field', chain(gen, map([{ op: 'set', field: 'region', value: 'eu' }])), 'm', ['user', 'item', 'amount', 'ts', 'region']],
+    ['steps in order', chain(gen, map([{ op: 'pick', fields: ['user'] }, { op: 'scale', field: 'user', factor: 2 }])), 'm', ['user']],
+    ['a map whose steps do not parse yet passes through', chain(gen, map([{ op: 'pick' }])), 'm', ['user', 'item', 'amount', 'ts']],
+    ['a keyed counter', pipeline(), 'counter', ['key', 'count', 'message']],
+    ['a count', chain(gen, { id: 'c', type: 'count', parallelism: 1 }), 'c', ['key', 'count']],
+    ['a sum', chain(gen, { id: 's', type: 'sum', parallelism: 1 }), 's', ['key', 'sum']],
+    ['a sink emits nothing', pipeline(), 'out', []],
+    ['a transform without input: unknown', chain({ id: 'f', type: 'filter', parallelism: 1 }), 'f', undefined],
+    ['a keyed operator without input still emits its result', chain({ id: 'c', type: 'count', parallelism: 1 }), 'c', ['key', 'count']],
+    ['downstream of an unknown type: unknown', chain({ id: 'x', type: 'mystery', parallelism: 1 }, { id: 'f', type: 'filter', parallelism: 1 }), 'f', undefined],
+    ['an unknown vertex', pipeline(), 'ghost', undefined],
+  ])('%s', (_name, graph, vertexId, fields) => {
+    expect(knownFields(graph, vertexId)).toEqual(fields);
+  });
+
+  it('joins what several inputs emit', () => {
+    const graph = {
+      vertices: [gen, map([{ op: 'set', field: 'region', value: 'eu' }]), { id: 'c', type: 'count', parallelism: 1 }, { id: 'f', type: 'filter', parallelism: 1 }],
+      edges: [
+        { from: 'gen', to: 'm' },
+        { from: 'm', to: 'f' },
+        { from: 'c', to: 'f' },
+        { from: 'gen', to: 'c' },
+      ],
+    };
+    expect(knownFields(graph, 'f')).toEqual(['user', 'item', 'amount', 'ts', 'region', 'key', 'count']);
+  });
+
+  it('cannot know inside or after a cycle', () => {
+    const graph = {
+      vertices: [gen, { id: 'a', type: 'filter', parallelism: 1 }, { id: 'b', type: 'filter', parallelism: 1 }, { id: 'c', type: 'filter', parallelism: 1 }],
+      edges: [
+        { from: 'gen', to: 'a' },
+        { from: 'a', to: 'b' },
+        { from: 'b', to: 'a' },
+        { from: 'b', to: 'c' },
+      ],
+    };
+    expect(knownFields(graph, 'a')).toBeUndefined();
+    expect(knownFields(graph, 'c')).toBeUndefined();
   });
 });

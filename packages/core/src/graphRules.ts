@@ -63,6 +63,34 @@ function reaches(edges: readonly Pick<Edge, 'from' | 'to'>[], start: string, tar
   return false;
 }
 
+/**
+ * The fields of the records `vertexId` emits as far as the catalog knows, following each operator's
+ * `outputFields` from the sources; undefined when it cannot know (an unknown operator, a transform without input
+ * or in a cycle).
+ * Records may carry fields it cannot know of, so a field missing here is worth a warning, never an error.
+ */
+export function knownFields(
+  graph: { vertices: readonly { id: string; type: string; settings?: unknown }[]; edges: readonly Pick<Edge, 'from' | 'to'>[] },
+  vertexId: string,
+): string[] | undefined {
+  const memo = new Map<string, string[] | undefined>();
+  const visiting = new Set<string>();
+  const visit = (id: string): string[] | undefined => {
+    if (memo.has(id)) return memo.get(id);
+    const v = graph.vertices.find((x) => x.id === id);
+    const spec = v && operatorSpec(v.type);
+    if (!v || !spec || visiting.has(id)) return undefined;
+    visiting.add(id);
+    const inputs = graph.edges.filter((e) => e.to === id).map((e) => visit(e.from));
+    visiting.delete(id);
+    const known = inputs.length > 0 && inputs.every((f) => f !== undefined);
+    const fields = spec.outputFields(v.settings, known ? [...new Set(inputs.flat())] : undefined);
+    memo.set(id, fields);
+    return fields;
+  };
+  return visit(vertexId);
+}
+
 /** Validates a pipeline graph; every issue names the offending vertex or edge by id and path. */
 export function validateGraph(input: unknown): GraphValidation {
   const parsed = graphSchema.safeParse(input);

@@ -80,7 +80,36 @@ export interface OperatorSpec {
   label: string;
   description: string;
   settings: z.ZodType;
+  /** The fields of the records it emits, given its settings and its input records' fields (undefined: unknown). */
+  outputFields(settings: unknown, input: readonly string[] | undefined): string[] | undefined;
 }
+
+/** The fields of a generator event (`GeneratorEvent`). */
+export const GENERATOR_FIELDS: readonly string[] = ['user', 'item', 'amount', 'ts'];
+
+/** The fields a map's steps leave, as its operator applies them; steps that do not parse yet are taken to pass all through. */
+function mapOutputFields(settings: unknown, input: readonly string[] | undefined): string[] | undefined {
+  if (!input) return undefined;
+  const parsed = mapSettings.safeParse(settings ?? {});
+  if (!parsed.success) return [...input];
+  return parsed.data.steps.reduce<string[]>((fields, step) => {
+    switch (step.op) {
+      case 'pick':
+        return step.fields.filter((f) => fields.includes(f));
+      case 'drop':
+        return fields.filter((f) => !step.fields.includes(f));
+      case 'rename':
+        return fields.includes(step.from) ? [...fields.filter((f) => f !== step.from && f !== step.to), step.to] : fields;
+      case 'set':
+        return fields.includes(step.field) ? fields : [...fields, step.field];
+      case 'scale':
+        return fields;
+    }
+  }, [...input]);
+}
+
+const passThrough = (_settings: unknown, input: readonly string[] | undefined) => input && [...input];
+const nothing = () => [];
 
 /** Every operator a pipeline may use, by type: the builder's palette and the validator read this one list. */
 export const operatorCatalog = {
@@ -90,25 +119,63 @@ export const operatorCatalog = {
     label: 'Generator',
     description: 'Deterministic events {user, item, amount, ts} from a seed',
     settings: generatorSettings,
+    outputFields: () => [...GENERATOR_FIELDS],
   },
-  filter: { type: 'filter', kind: 'transform', label: 'Filter', description: 'Keeps records whose field matches', settings: filterSettings },
-  map: { type: 'map', kind: 'transform', label: 'Map', description: 'Picks, drops, renames, sets or scales fields', settings: mapSettings },
-  count: { type: 'count', kind: 'keyed', label: 'Count', description: 'Running count per key: {key, count}', settings: countSettings },
-  sum: { type: 'sum', kind: 'keyed', label: 'Sum', description: 'Running sum of a field per key: {key, sum}', settings: sumSettings },
+  filter: {
+    type: 'filter',
+    kind: 'transform',
+    label: 'Filter',
+    description: 'Keeps records whose field matches',
+    settings: filterSettings,
+    outputFields: passThrough,
+  },
+  map: {
+    type: 'map',
+    kind: 'transform',
+    label: 'Map',
+    description: 'Picks, drops, renames, sets or scales fields',
+    settings: mapSettings,
+    outputFields: mapOutputFields,
+  },
+  count: {
+    type: 'count',
+    kind: 'keyed',
+    label: 'Count',
+    description: 'Running count per key: {key, count}',
+    settings: countSettings,
+    outputFields: () => ['key', 'count'],
+  },
+  sum: {
+    type: 'sum',
+    kind: 'keyed',
+    label: 'Sum',
+    description: 'Running sum of a field per key: {key, sum}',
+    settings: sumSettings,
+    outputFields: () => ['key', 'sum'],
+  },
   statefulCounter: {
     type: 'statefulCounter',
     kind: 'keyed',
     label: 'Stateful counter',
     description: "Emits 'Processed: <value>, Count: <n>' per key from a value state",
     settings: statefulCounterSettings,
+    outputFields: () => ['key', 'count', 'message'],
   },
-  log: { type: 'log', kind: 'sink', label: 'Log', description: 'Keeps a sample of the latest records', settings: logSinkSettings },
+  log: {
+    type: 'log',
+    kind: 'sink',
+    label: 'Log',
+    description: 'Keeps a sample of the latest records',
+    settings: logSinkSettings,
+    outputFields: nothing,
+  },
   postgres: {
     type: 'postgres',
     kind: 'sink',
     label: 'Postgres',
     description: 'Upserts the latest value per key into a table, exactly-once by default',
     settings: postgresSinkSettings,
+    outputFields: nothing,
   },
 } as const satisfies Record<string, OperatorSpec>;
 

@@ -6,14 +6,19 @@ import { ReactFlowProvider } from '@xyflow/react';
 import { useRouter } from 'next/navigation';
 import { useEffect, useMemo, useState } from 'react';
 import { api, errorMessage, queryKeys } from '@/lib/api';
+import { useWorkers } from '@/lib/queries';
 import { BuilderCanvas } from './BuilderCanvas';
 import { emptyDoc, fromGraph, toGraph, type BuilderDoc } from './builderGraph';
 import { layoutDoc } from './layout';
+import { parseNumber, type NumberRule } from './numberInput';
 import { Palette } from './Palette';
 import { SettingsPanel } from './SettingsPanel';
 import { useBuilder } from './useBuilder';
+import { LEAVE_MESSAGE, useLeaveGuard } from './useLeaveGuard';
+import { poolWarning, slotsNeeded } from './warnings';
 
-const DEFAULT_CHECKPOINT_INTERVAL_S = 10;
+/** The checkpoint interval the control plane accepts (100 ms to an hour), in seconds. */
+const CHECKPOINT_INTERVAL: NumberRule = { integer: false, min: 0.1, max: 3600, required: true, unit: ' s' };
 
 function initialDoc(graph: unknown): BuilderDoc {
   if (graph === undefined) return emptyDoc;
@@ -37,21 +42,19 @@ function BuilderScreen({ pipeline, version }: Props) {
   const savedGraph = useMemo(() => (shown ? toGraph(initialDoc(shown.graph)) : undefined), [shown]);
   const builder = useBuilder(useMemo(() => initialDoc(shown?.graph), [shown]));
   const [name, setName] = useState(pipeline?.name ?? '');
-  const [intervalS, setIntervalS] = useState(DEFAULT_CHECKPOINT_INTERVAL_S);
+  const [intervalText, setIntervalText] = useState('10');
+  const interval = parseNumber(intervalText, CHECKPOINT_INTERVAL);
+  const intervalMs = interval.ok && interval.value !== undefined ? Math.round(interval.value * 1000) : undefined;
   const [serverIssues, setServerIssues] = useState<GraphIssue[]>([]);
 
   const { load } = builder;
   useEffect(() => load(initialDoc(shown?.graph)), [shown, load]);
 
   const graph = toGraph(builder.doc);
-  const dirty = savedGraph ? !sameGraph(graph, savedGraph) : builder.doc.nodes.length > 0;
-  useEffect(() => {
-    if (!dirty) return;
-    const warn = (e: BeforeUnloadEvent) => e.preventDefault();
-    window.addEventListener('beforeunload', warn);
-    return () => window.removeEventListener('beforeunload', warn);
-  }, [dirty]);
+  const unparsed = builder.issues.unparsed.length;
   const valid = builder.issues.all.length === 0 && builder.doc.nodes.length > 0;
+  const workers = useWorkers();
+  const pool = poolWarning(slotsNeeded(graph), workers.data);
 
   /** Saves the canvas as a new pipeline or a new version; answers the pipeline and the version saved. */
   const save = useMutation({
@@ -70,10 +73,15 @@ function BuilderScreen({ pipeline, version }: Props) {
     },
   });
 
+  // A new pipeline just saved is on its way to its own page; typed text that is no valid value is not saved either.
+  const changed = savedGraph ? !sameGraph(graph, savedGraph) : builder.doc.nodes.length > 0 && !save.isSuccess;
+  const dirty = changed || unparsed > 0;
+  useLeaveGuard(dirty);
+
   const deploy = useMutation({
-    mutationFn: async () => {
+    mutationFn: async (checkpointIntervalMs: number) => {
       const target = dirty ? await save.mutateAsync() : { pipeline: pipeline!, version: version! };
-      return api.deployJob({ pipelineId: target.pipeline.id, version: target.version, checkpointIntervalMs: Math.round(intervalS * 1000) });
+      return api.deployJob({ pipelineId: target.pipeline.id, version: target.version, checkpointIntervalMs });
     },
     onSuccess: (job) => {
       void client.invalidateQueries({ queryKey: queryKeys.jobs, exact: true });
@@ -82,8 +90,12 @@ function BuilderScreen({ pipeline, version }: Props) {
   });
 
   const nameProblem = !pipeline && !name.trim() ? 'Give the pipeline a name to save it' : undefined;
+  const unparsedProblem = unparsed > 0 ? `Fix the field${unparsed > 1 ? 's' : ''} marked in red first` : undefined;
+  const deployProblem =
+    nameProblem ?? unparsedProblem ?? (!interval.ok ? `Checkpoint interval: ${interval.message}` : !valid ? 'Fix the problems first' : undefined);
   const busy = save.isPending || deploy.isPending;
   const error = deploy.error ?? save.error;
+  const savedVersion = version ?? save.data?.version;
 
   return (
     <div className="builder">
@@ -97,7 +109,7 @@ function BuilderScreen({ pipeline, version }: Props) {
           <select
             aria-label="Version"
             value={version}
-            onChange={(e) => router.replace(`/pipelines/${pipeline.id}?version=${e.target.value}`)}
+            onChange={(e) => (!dirty || window.confirm(LEAVE_MESSAGE)) && router.replace(`/pipelines/${pipeline.id}?version=${e.target.value}`)}
           >
             {pipeline.versions?.map((v) => (
               <option key={v.version} value={v.version}>
@@ -108,7 +120,7 @@ function BuilderScreen({ pipeline, version }: Props) {
           </select>
         )}
         <span className={`dirty ${dirty ? 'on' : ''}`} data-testid="save-state">
-          {dirty ? 'Unsaved changes' : `Saved as version ${version}`}
+          {dirty ? 'Unsaved changes' : savedVersion === undefined ? 'Not saved yet' : `Saved as version ${savedVersion}`}
         </span>
         <span className="spacer" />
         <button type="button" onClick={builder.undo} disabled={!builder.canUndo} title="Undo (Ctrl+Z)">
@@ -123,21 +135,40 @@ function BuilderScreen({ pipeline, version }: Props) {
         <button
           type="button"
           onClick={() => save.mutate()}
-          disabled={busy || !dirty || !!nameProblem || !builder.doc.nodes.length}
-          title={nameProblem ?? (valid ? undefined : 'The control plane will refuse an invalid pipeline; see the problems listed')}
+          disabled={busy || !dirty || !!nameProblem || !!unparsedProblem || !builder.doc.nodes.length}
+          title={nameProblem ?? unparsedProblem ?? (valid ? undefined : 'The control plane will refuse an invalid pipeline; see the problems listed')}
         >
           {save.isPending ? 'Saving…' : pipeline ? 'Save as new version' : 'Save pipeline'}
         </button>
         <label className="interval" title="How often the job checkpoints">
           checkpoint every
-          <input type="number" min={0.1} step={0.5} value={intervalS} aria-label="Checkpoint interval (s)" onChange={(e) => setIntervalS(Number(e.target.value) || DEFAULT_CHECKPOINT_INTERVAL_S)} />s
+          <input
+            type="text"
+            inputMode="decimal"
+            value={intervalText}
+            aria-label="Checkpoint interval (s)"
+            aria-invalid={!interval.ok}
+            aria-describedby={interval.ok ? undefined : 'interval-error'}
+            onChange={(e) => setIntervalText(e.target.value)}
+          />
+          s
         </label>
+        {!interval.ok && (
+          <span className="field-error" id="interval-error" role="alert">
+            {interval.message}
+          </span>
+        )}
+        {pool && (
+          <span className="warn-text small" role="status" data-testid="pool-warning">
+            ⚠ {pool}
+          </span>
+        )}
         <button
           type="button"
           className="primary"
-          onClick={() => deploy.mutate()}
-          disabled={busy || !valid || !!nameProblem}
-          title={valid ? (dirty ? 'Saves a new version, then deploys it' : `Deploys version ${version}`) : 'Fix the problems first'}
+          onClick={() => intervalMs !== undefined && deploy.mutate(intervalMs)}
+          disabled={busy || !!deployProblem}
+          title={deployProblem ?? (dirty ? 'Saves a new version, then deploys it' : `Deploys version ${version}`)}
         >
           {deploy.isPending ? 'Deploying…' : 'Deploy'}
         </button>
@@ -157,7 +188,7 @@ function BuilderScreen({ pipeline, version }: Props) {
       <div className="builder-body">
         <Palette onAdd={(type) => builder.addOperator(type)} />
         <BuilderCanvas builder={builder} />
-        <SettingsPanel builder={builder} />
+        <SettingsPanel builder={builder} poolWarning={pool} />
       </div>
     </div>
   );

@@ -1,9 +1,10 @@
 'use client';
-import { operatorSpec, partitioningSchema, type GraphIssue, type Partitioning } from '@keyflow/core';
-import { useEffect, useMemo, useState } from 'react';
-import { parallelismLimit, type IssueIndex, type OperatorNode, type PartitionEdge } from './builderGraph';
-import { fieldText, parseFieldInput, settingsFields, type SettingsField } from './settingsForm';
+import { knownFields, maxParallelismOf, operatorSpec, partitioningSchema, type GraphIssue, type Partitioning } from '@keyflow/core';
+import { toGraph, type IssueIndex, type OperatorNode, type PartitionEdge } from './builderGraph';
+import { parallelismRule, type DraftField } from './fieldDrafts';
+import { fieldText, settingsFieldsOf, type SettingsField } from './settingsForm';
 import type { Builder } from './useBuilder';
+import { keyWarning } from './warnings';
 
 const PARTITIONING_HELP: Record<Partitioning, string> = {
   forward: 'same subtask index; needs equal parallelism (the two may run chained)',
@@ -20,49 +21,51 @@ function FieldError({ message, id }: { message?: string; id: string }) {
   ) : null;
 }
 
-/** A JSON setting (a list of map steps): edited as text, applied once it parses. */
-function JsonField({ field, value, onChange, error, inputId }: { field: SettingsField; value: unknown; onChange: (v: unknown) => void; error?: string; inputId: string }) {
-  const [text, setText] = useState(() => fieldText(value));
-  const [parseError, setParseError] = useState<string>();
-  useEffect(() => {
-    setText((t) => {
-      try {
-        return JSON.stringify(JSON.parse(t)) === JSON.stringify(value) ? t : fieldText(value);
-      } catch {
-        return t;
-      }
-    });
-  }, [value]);
-  return (
-    <>
-      <textarea
-        id={inputId}
-        rows={6}
-        spellCheck={false}
-        value={text}
-        placeholder={field.name === 'steps' ? '[{ "op": "pick", "fields": ["user", "amount"] }]' : 'JSON'}
-        aria-invalid={!!(error || parseError)}
-        onChange={(e) => {
-          setText(e.target.value);
-          if (e.target.value.trim() === '') return setParseError(undefined), onChange(undefined);
-          try {
-            onChange(JSON.parse(e.target.value));
-            setParseError(undefined);
-          } catch {
-            setParseError('not valid JSON yet');
-          }
-        }}
-      />
-      <FieldError id={`${inputId}-error`} message={parseError ?? error} />
-    </>
-  );
+function FieldWarning({ message, testId }: { message?: string; testId: string }) {
+  return message ? (
+    <span className="warn-text small" role="status" data-testid={testId}>
+      ⚠ {message}
+    </span>
+  ) : null;
 }
 
-function SettingInput({ field, value, onChange, error, inputId }: { field: SettingsField; value: unknown; onChange: (v: unknown) => void; error?: string; inputId: string }) {
+interface TextProps {
+  /** What the field shows: the text as typed, else the value's own text. */
+  text: string;
+  onText: (text: string) => void;
+  onLeave: () => void;
+}
+
+function SettingInput({
+  field,
+  value,
+  onChange,
+  typed,
+  error,
+  inputId,
+}: {
+  field: SettingsField;
+  value: unknown;
+  onChange: (v: unknown) => void;
+  typed: TextProps;
+  error?: string;
+  inputId: string;
+}) {
   const common = { id: inputId, 'aria-invalid': !!error, 'aria-describedby': error ? `${inputId}-error` : undefined };
-  if (field.kind === 'json') return <JsonField field={field} value={value} onChange={onChange} error={error} inputId={inputId} />;
   let input: React.ReactNode;
-  if (field.kind === 'enum')
+  // JSON keeps the text as typed, layout included, even once it parses: no re-formatting when the field is left.
+  if (field.kind === 'json')
+    input = (
+      <textarea
+        {...common}
+        rows={6}
+        spellCheck={false}
+        value={typed.text}
+        placeholder={field.name === 'steps' ? '[{ "op": "pick", "fields": ["user", "amount"] }]' : 'JSON'}
+        onChange={(e) => typed.onText(e.target.value)}
+      />
+    );
+  else if (field.kind === 'enum')
     input = (
       <select {...common} value={fieldText(value ?? field.defaultValue)} onChange={(e) => onChange(e.target.value)}>
         {field.options!.map((o) => (
@@ -76,13 +79,12 @@ function SettingInput({ field, value, onChange, error, inputId }: { field: Setti
     input = (
       <input
         {...common}
-        type={field.kind === 'integer' || field.kind === 'number' ? 'number' : 'text'}
-        step={field.kind === 'integer' ? 1 : 'any'}
-        min={field.min}
-        max={field.max}
-        value={fieldText(value)}
+        type="text"
+        inputMode={field.kind === 'integer' ? 'numeric' : field.kind === 'number' ? 'decimal' : undefined}
+        value={typed.text}
         placeholder={field.defaultValue !== undefined ? `${fieldText(field.defaultValue)} (default)` : field.required ? 'required' : 'optional'}
-        onChange={(e) => onChange(parseFieldInput(field, e.target.value))}
+        onChange={(e) => typed.onText(e.target.value)}
+        onBlur={typed.onLeave}
       />
     );
   return (
@@ -112,14 +114,20 @@ function IssueList({ issues, onSelect }: { issues: GraphIssue[]; onSelect?: (iss
   );
 }
 
-function OperatorForm({ node, builder, issues }: { node: OperatorNode; builder: Builder; issues: IssueIndex }) {
-  const { vertex } = node.data;
+function OperatorForm({ node, builder, issues, poolWarning }: { node: OperatorNode; builder: Builder; issues: IssueIndex; poolWarning?: string }) {
+  const { vertex, drafts } = node.data;
   const spec = operatorSpec(vertex.type);
-  const fields = useMemo(() => (spec ? settingsFields(spec.settings) : []), [spec]);
+  const fields = settingsFieldsOf(vertex.type);
   const errors = issues.fields.get(vertex.id) ?? new Map<string, string>();
   const errorFor = (name: string) => errors.get(name) ?? [...errors].find(([k]) => k.startsWith(`${name}.`))?.[1];
   const fieldless = (issues.vertices.get(vertex.id) ?? []).filter((i) => i.path[0] !== 'vertices' || i.path.length <= 2);
-  const limit = parallelismLimit(vertex);
+  const { max } = parallelismRule(vertex);
+  const typed = (field: DraftField, value: unknown): TextProps => ({
+    text: drafts?.[field] ?? fieldText(value),
+    onText: (text) => builder.typeField(vertex.id, field, text),
+    onLeave: () => builder.leaveField(vertex.id, field),
+  });
+  const parallelism = typed('parallelism', vertex.parallelism);
   const setSetting = (name: string, value: unknown) => {
     const settings = { ...vertex.settings };
     if (value === undefined) delete settings[name];
@@ -149,16 +157,20 @@ function OperatorForm({ node, builder, issues }: { node: OperatorNode; builder: 
       <input
         id={id('parallelism')}
         data-testid="parallelism"
-        type="number"
-        min={1}
-        max={limit}
-        step={1}
-        value={vertex.parallelism}
+        type="text"
+        inputMode="numeric"
+        value={parallelism.text}
         aria-invalid={!!errors.get('parallelism')}
-        onChange={(e) => builder.updateVertex(vertex.id, { parallelism: e.target.value === '' ? 0 : Number(e.target.value) }, 'parallelism')}
+        aria-describedby={errors.get('parallelism') ? `${id('parallelism')}-error` : undefined}
+        onChange={(e) => parallelism.onText(e.target.value)}
+        onBlur={parallelism.onLeave}
       />
-      <span className="help">1 to {limit} {vertex.type === 'generator' ? '(its splits)' : '(its maxParallelism)'}</span>
+      <span className="help">
+        1 to {max}{' '}
+        {vertex.type === 'generator' ? '(its splits)' : `· once deployed it can rescale up to ${maxParallelismOf(vertex)} (its maxParallelism)`}
+      </span>
       <FieldError id={`${id('parallelism')}-error`} message={errors.get('parallelism')} />
+      <FieldWarning testId="parallelism-warning" message={poolWarning} />
       {fields.length > 0 && <h3>Settings</h3>}
       {fields.map((f) => (
         <div key={f.name} className="field" data-testid={`setting-${f.name}`}>
@@ -170,6 +182,7 @@ function OperatorForm({ node, builder, issues }: { node: OperatorNode; builder: 
             field={f}
             inputId={id(f.name)}
             value={vertex.settings[f.name]}
+            typed={typed(`settings.${f.name}`, vertex.settings[f.name])}
             error={errorFor(`settings.${f.name}`)}
             onChange={(v) => setSetting(f.name, v)}
           />
@@ -189,6 +202,9 @@ function EdgeForm({ edge, builder, issues }: { edge: PartitionEdge; builder: Bui
   const found = issues.edges.get(edge.id) ?? [];
   const keyError = found.find((i) => i.path.at(-1) === 'key')?.message;
   const other = found.filter((i) => i.path.at(-1) !== 'key');
+  const graph = toGraph(builder.doc);
+  const fields = knownFields(graph, edge.source);
+  const warning = keyWarning(graph, { from: edge.source, partitioning: data.partitioning, key: data.key });
   return (
     <form className="panel-form" onSubmit={(e) => e.preventDefault()} aria-label={`Edge ${edge.id}`}>
       <header>
@@ -201,9 +217,7 @@ function EdgeForm({ edge, builder, issues }: { edge: PartitionEdge; builder: Bui
       <select
         id="edge-partitioning"
         value={data.partitioning}
-        onChange={(e) =>
-          builder.updateEdge(edge.id, { partitioning: e.target.value as Partitioning, ...(e.target.value === 'hash' && !data.key && { key: 'key' }) })
-        }
+        onChange={(e) => builder.updateEdge(edge.id, { partitioning: e.target.value as Partitioning })}
       >
         {partitioningSchema.options.map((p) => (
           <option key={p} value={p}>
@@ -215,8 +229,27 @@ function EdgeForm({ edge, builder, issues }: { edge: PartitionEdge; builder: Bui
       {data.partitioning === 'hash' && (
         <>
           <label htmlFor="edge-key">Key field (keyBy)</label>
-          <input id="edge-key" value={data.key ?? ''} aria-invalid={!!keyError} onChange={(e) => builder.updateEdge(edge.id, { key: e.target.value }, 'key')} />
+          <input
+            id="edge-key"
+            list="edge-key-fields"
+            value={data.key ?? ''}
+            placeholder="a field of the records"
+            aria-invalid={!!keyError}
+            aria-describedby={keyError ? 'edge-key-error' : undefined}
+            onChange={(e) => builder.updateEdge(edge.id, { key: e.target.value }, 'key')}
+          />
+          <datalist id="edge-key-fields">
+            {fields?.map((f) => (
+              <option key={f} value={f} />
+            ))}
+          </datalist>
+          {fields && (
+            <span className="help" data-testid="edge-key-fields">
+              {fields.length ? `${edge.source} emits ${fields.join(', ')}` : `${edge.source} emits no field the catalog knows of`}
+            </span>
+          )}
           <FieldError id="edge-key-error" message={keyError} />
+          <FieldWarning testId="edge-key-warning" message={warning} />
         </>
       )}
       <IssueList issues={other} />
@@ -227,13 +260,13 @@ function EdgeForm({ edge, builder, issues }: { edge: PartitionEdge; builder: Bui
   );
 }
 
-/** The side panel: the selected operator's or edge's settings with inline errors, or the pipeline's problems. */
-export function SettingsPanel({ builder }: { builder: Builder }) {
+/** The side panel: the selected operator's or edge's settings with inline errors and warnings, or the pipeline's problems. */
+export function SettingsPanel({ builder, poolWarning }: { builder: Builder; poolWarning?: string }) {
   const { selectedNode, selectedEdge, issues, doc } = builder;
   return (
     <aside className="side-panel" data-testid="side-panel">
       {selectedNode ? (
-        <OperatorForm key={selectedNode.id} node={selectedNode} builder={builder} issues={issues} />
+        <OperatorForm key={selectedNode.id} node={selectedNode} builder={builder} issues={issues} poolWarning={poolWarning} />
       ) : selectedEdge ? (
         <EdgeForm key={selectedEdge.id} edge={selectedEdge} builder={builder} issues={issues} />
       ) : (

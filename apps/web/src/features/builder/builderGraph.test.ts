@@ -4,6 +4,7 @@ import {
   connectionRefusal,
   defaultEdge,
   deliveryOf,
+  edgeLabel,
   emptyDoc,
   fromGraph,
   friendlyMessage,
@@ -55,6 +56,14 @@ describe('new edges are partitioned as the operators need', () => {
     expect(defaultEdge(graph, 'count', 'sum').key).toBe('key');
   });
 
+  it('into a keyed operator whose input has neither field: no invented key, the edge asks for one', () => {
+    const doc = canvas(['generator', 'map', 'count'], [['generator', 'map']]);
+    doc.nodes[1]!.data.vertex.settings = { steps: [{ op: 'pick', fields: ['item', 'amount'] }] };
+    expect(defaultEdge(toGraph(doc), 'map', 'count')).toEqual({ from: 'map', to: 'count', partitioning: 'hash' });
+    const issues = indexIssues({ ...doc, edges: [...doc.edges, toFlowEdge(defaultEdge(toGraph(doc), 'map', 'count'))] });
+    expect(issues.edges.get('map->count')?.map((i) => i.message)).toContain('hash edge map->count needs a key field (keyBy)');
+  });
+
   it('otherwise forward when the parallelism matches, rebalance when not', () => {
     const doc = canvas(['count', 'log']);
     expect(defaultEdge(toGraph(doc), 'count', 'log').partitioning).toBe('forward');
@@ -99,6 +108,15 @@ describe('validation messages land on the operator, edge and field at fault', ()
     expect(indexIssues(fixed).all).toEqual([]);
   });
 
+  it('typed text that is no valid value comes first on its field, and is listed apart', () => {
+    const doc = canvas(['generator', 'log'], [['generator', 'log']]);
+    doc.nodes[1]!.data.drafts = { parallelism: '-2' };
+    const issues = indexIssues(doc);
+    expect(issues.fields.get('log')?.get('parallelism')).toBe('a whole number from 1 to 32768');
+    expect(issues.unparsed).toEqual([{ path: ['vertices', 1, 'parallelism'], vertexId: 'log', message: 'a whole number from 1 to 32768' }]);
+    expect(issues.all).toEqual(issues.unparsed);
+  });
+
   it('zod’s wording for a missing value reads as “required”', () => {
     expect(friendlyMessage('Invalid input: expected string, received undefined')).toBe('required');
     expect(friendlyMessage('Invalid input: expected number, received string')).toBe('expected number, received string');
@@ -121,6 +139,12 @@ describe('the canvas and the stored graph', () => {
     const back = fromGraph(graph);
     expect(back.placed).toBe(true);
     expect(toGraph(back.doc)).toEqual(graph);
+  });
+
+  it('a hash edge without its key yet is labelled hash(?)', () => {
+    expect(edgeLabel({ partitioning: 'hash' })).toBe('hash(?)');
+    expect(edgeLabel({ partitioning: 'hash', key: '' })).toBe('hash(?)');
+    expect(edgeLabel({ partitioning: 'hash', key: 'user' })).toBe('hash(user)');
   });
 
   it('ids are the type, then numbered', () => {

@@ -4,7 +4,7 @@ import {
   connectionProblem,
   edgeId,
   graphSchema,
-  maxParallelismOf,
+  knownFields,
   operatorSpec,
   postgresSinkSettings,
   sinkDelivery,
@@ -18,6 +18,7 @@ import {
   type Vertex,
 } from '@keyflow/core';
 import type { Edge as FlowEdge, Node as FlowNode } from '@xyflow/react';
+import { draftIssues } from './fieldDrafts';
 
 // The builder's document is React Flow's nodes and edges; these pure functions translate it to and from the
 // pipeline graph the API stores, and apply core's graph rules (the same module the server validates with).
@@ -28,6 +29,8 @@ export interface OperatorNodeData extends Record<string, unknown> {
   vertex: VertexDraft;
   /** What is wrong with this operator, from validateGraph. */
   issues?: string[];
+  /** The text typed into its fields, by field (`parallelism`, `settings.rate`), while it differs from the value's own. */
+  drafts?: Record<string, string>;
   /** On the job page: the live figures and the planned parallelism. */
   live?: {
     metrics?: JobMetrics['vertices'][string];
@@ -70,7 +73,7 @@ export function deliveryOf(vertex: Pick<VertexDraft, 'type' | 'settings'>): Deli
 }
 
 export function edgeLabel(d: Pick<PartitionEdgeData, 'partitioning' | 'key'>): string {
-  return d.partitioning === 'hash' ? `hash(${d.key ?? '?'})` : d.partitioning;
+  return d.partitioning === 'hash' ? `hash(${d.key || '?'})` : d.partitioning;
 }
 
 /** The graph the API takes, from the canvas. */
@@ -126,23 +129,23 @@ export function newOperatorNode(type: string, position: { x: number; y: number }
   return { id, type: kindOf(type), position, data: { vertex: { id, type, parallelism: 1, settings: {} } } };
 }
 
-/** The field a keyed operator downstream of `vertexId` would key by: generator events by user, keyed results by key. */
-export function suggestKey(graph: Pick<GraphInput, 'vertices' | 'edges'>, vertexId: string, seen = new Set<string>()): string {
-  const v = graph.vertices.find((x) => x.id === vertexId);
-  if (!v || seen.has(vertexId)) return 'key';
-  seen.add(vertexId);
-  const kind = operatorSpec(v.type)?.kind;
-  if (v.type === 'generator') return 'user';
-  if (kind === 'keyed') return 'key';
-  const input = graph.edges.find((e) => e.to === vertexId);
-  return input ? suggestKey(graph, input.from, seen) : 'key';
+/** The field to key by downstream of `vertexId`, when its output is known to have one: events' user, a keyed result's key. */
+export function suggestKey(graph: Pick<GraphInput, 'vertices' | 'edges'>, vertexId: string): string | undefined {
+  const fields = knownFields(graph, vertexId);
+  return ['user', 'key'].find((f) => fields?.includes(f));
 }
 
-/** How a new edge from `from` to `to` is partitioned: by key into keyed operators, else forward when it can chain. */
+/**
+ * How a new edge from `from` to `to` is partitioned: by key into keyed operators (keyed by the suggested field, if
+ * any: else the edge asks for one), else forward when it can chain.
+ */
 export function defaultEdge(graph: Pick<GraphInput, 'vertices' | 'edges'>, from: string, to: string): Edge {
   const a = graph.vertices.find((v) => v.id === from);
   const b = graph.vertices.find((v) => v.id === to);
-  if (b && operatorSpec(b.type)?.kind === 'keyed') return { from, to, partitioning: 'hash', key: suggestKey(graph, from) };
+  if (b && operatorSpec(b.type)?.kind === 'keyed') {
+    const key = suggestKey(graph, from);
+    return { from, to, partitioning: 'hash', ...(key && { key }) };
+  }
   const partitioning: Partitioning = a && b && a.parallelism === b.parallelism ? 'forward' : 'rebalance';
   return { from, to, partitioning };
 }
@@ -168,14 +171,19 @@ export interface IssueIndex {
   /** Each operator's messages per field (`parallelism`, `settings.table`, ...), for inline errors. */
   fields: Map<string, Map<string, string>>;
   all: GraphIssue[];
+  /** Typed text that stands for no valid value (the graph still holds the previous one): saving would lose it. */
+  unparsed: GraphIssue[];
 }
 
-/** The issues validateGraph finds in the canvas, indexed by the operator, edge and field they belong to. */
+/**
+ * The issues of the canvas, indexed by the operator, edge and field they belong to: typed text that is no valid
+ * value first (it is what the field shows), then what validateGraph finds.
+ */
 export function indexIssues(doc: BuilderDoc): IssueIndex {
+  const unparsed = draftIssues(doc);
   const result = validateGraph(toGraph(doc));
-  const index: IssueIndex = { vertices: new Map(), edges: new Map(), fields: new Map(), all: [] };
-  if (result.ok) return index;
-  for (const issue of result.issues) {
+  const index: IssueIndex = { vertices: new Map(), edges: new Map(), fields: new Map(), all: [], unparsed };
+  for (const issue of [...unparsed, ...(result.ok ? [] : result.issues)]) {
     const clean = { ...issue, message: friendlyMessage(issue.message) };
     index.all.push(clean);
     const [list, i, ...field] = issue.path;
@@ -193,6 +201,3 @@ export function indexIssues(doc: BuilderDoc): IssueIndex {
   }
   return index;
 }
-
-/** The highest parallelism an operator may have (its maxParallelism; a source's splits). */
-export const parallelismLimit = (v: VertexDraft) => maxParallelismOf(v);

@@ -1,6 +1,6 @@
 import { operatorCatalog } from '@keyflow/core';
 import { describe, expect, it } from 'vitest';
-import { humanize, parseFieldInput, settingsFields } from './settingsForm';
+import { humanize, numberRule, parseFieldInput, settingsFields, settingsFieldsOf } from './settingsForm';
 
 describe('settings forms come from the operators’ zod schemas', () => {
   it('the generator: typed fields with their bounds, defaults and help', () => {
@@ -35,13 +35,32 @@ describe('settings forms come from the operators’ zod schemas', () => {
   });
 
   it('inputs become setting values; empty leaves the setting out so its default applies', () => {
-    expect(parseFieldInput({ kind: 'integer' }, '42')).toBe(42);
-    expect(parseFieldInput({ kind: 'integer' }, '')).toBeUndefined();
-    expect(parseFieldInput({ kind: 'number' }, 'abc')).toBe('abc');
-    expect(parseFieldInput({ kind: 'scalar' }, 'true')).toBe(true);
-    expect(parseFieldInput({ kind: 'scalar' }, '12.5')).toBe(12.5);
-    expect(parseFieldInput({ kind: 'scalar' }, 'user-42')).toBe('user-42');
-    expect(parseFieldInput({ kind: 'string' }, 'counts')).toBe('counts');
+    const optional = { required: false } as const;
+    expect(parseFieldInput({ kind: 'integer', ...optional }, '42')).toEqual({ ok: true, value: 42 });
+    expect(parseFieldInput({ kind: 'integer', ...optional }, '')).toEqual({ ok: true, value: undefined });
+    expect(parseFieldInput({ kind: 'scalar', ...optional }, 'true')).toEqual({ ok: true, value: true });
+    expect(parseFieldInput({ kind: 'scalar', ...optional }, '12.5')).toEqual({ ok: true, value: 12.5 });
+    expect(parseFieldInput({ kind: 'scalar', ...optional }, 'user-42')).toEqual({ ok: true, value: 'user-42' });
+    expect(parseFieldInput({ kind: 'string', ...optional }, 'counts')).toEqual({ ok: true, value: 'counts' });
+    expect(parseFieldInput({ kind: 'json', ...optional }, '[{"op":"drop","fields":["ts"]}]')).toEqual({ ok: true, value: [{ op: 'drop', fields: ['ts'] }] });
+    expect(parseFieldInput({ kind: 'json', ...optional }, '[{"op":')).toEqual({ ok: false, message: 'not valid JSON yet' });
+  });
+
+  it('a number field’s text that is no valid value says why, with the schema’s bounds', () => {
+    const fields = settingsFieldsOf('generator');
+    const field = (name: string) => fields.find((f) => f.name === name)!;
+    expect(parseFieldInput(field('splits'), '2.5')).toEqual({ ok: false, message: 'a whole number from 1 to 1024' });
+    expect(parseFieldInput(field('total'), '0')).toEqual({ ok: false, message: 'a whole number, at least 1' });
+    expect(parseFieldInput(field('rate'), '-1')).toEqual({ ok: false, message: 'at least 0' });
+    expect(parseFieldInput(field('zipfExponent'), 'abc')).toEqual({ ok: false, message: 'a number from 0.1 to 5' });
+    expect(parseFieldInput(field('seed'), '-3')).toEqual({ ok: true, value: -3 });
+    expect(numberRule(settingsFieldsOf('postgres').find((f) => f.name === 'flushIntervalMs')!)).toEqual({
+      integer: true,
+      required: false,
+      min: 50,
+      max: 60_000,
+    });
+    expect(settingsFieldsOf('mystery')).toEqual([]);
   });
 
   it('labels read as words', () => {

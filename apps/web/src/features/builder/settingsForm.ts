@@ -1,4 +1,6 @@
+import { operatorSpec } from '@keyflow/core';
 import { z } from 'zod';
+import { parseNumber, type NumberRule, type Parsed } from './numberInput';
 
 /** How the side panel edits one setting, derived from the operator's zod schema (the one the API validates). */
 export type FieldKind = 'integer' | 'number' | 'string' | 'enum' | 'boolean' | 'scalar' | 'json';
@@ -60,23 +62,47 @@ export function settingsFields(schema: z.ZodType): SettingsField[] {
   }));
 }
 
-/**
- * What a field's text input means for the settings object: `undefined` leaves the setting out (its default
- * applies). Text that is not a number stays text, so the schema reports it rather than the form hiding it.
- */
-export function parseFieldInput(field: Pick<SettingsField, 'kind'>, text: string): unknown {
-  const t = text.trim();
-  if (t === '') return undefined;
-  switch (field.kind) {
-    case 'integer':
-    case 'number':
-      return Number.isFinite(Number(t)) ? Number(t) : t;
-    case 'scalar':
-      if (t === 'true' || t === 'false') return t === 'true';
-      return Number.isFinite(Number(t)) && /^-?[\d.]/.test(t) ? Number(t) : text;
-    default:
-      return text;
+const byType = new Map<string, SettingsField[]>();
+
+/** The settings fields of an operator type (none for an unknown type), derived once per type. */
+export function settingsFieldsOf(type: string): SettingsField[] {
+  let fields = byType.get(type);
+  if (!fields) {
+    const spec = operatorSpec(type);
+    fields = spec ? settingsFields(spec.settings) : [];
+    byType.set(type, fields);
   }
+  return fields;
+}
+
+/** The rule a number field's text must meet, from the field's schema. */
+export function numberRule(field: Pick<SettingsField, 'kind' | 'required' | 'min' | 'max'>): NumberRule {
+  return {
+    integer: field.kind === 'integer',
+    required: field.required,
+    ...(field.min !== undefined && { min: field.min }),
+    ...(field.max !== undefined && { max: field.max }),
+  };
+}
+
+/**
+ * What a field's text means for the settings object, or why it means no valid value: `undefined` leaves the
+ * setting out (its default applies). A scalar that reads as a number or a boolean becomes one; JSON is parsed.
+ */
+export function parseFieldInput(field: Pick<SettingsField, 'kind' | 'required' | 'min' | 'max'>, text: string): Parsed<unknown> {
+  if (field.kind === 'integer' || field.kind === 'number') return parseNumber(text, numberRule(field));
+  const t = text.trim();
+  if (t === '') return { ok: true, value: undefined };
+  if (field.kind === 'json') {
+    try {
+      return { ok: true, value: JSON.parse(t) };
+    } catch {
+      return { ok: false, message: 'not valid JSON yet' };
+    }
+  }
+  if (field.kind !== 'scalar') return { ok: true, value: text };
+  if (t === 'true' || t === 'false') return { ok: true, value: t === 'true' };
+  return { ok: true, value: Number.isFinite(Number(t)) && /^-?[\d.]/.test(t) ? Number(t) : text };
 }
 
 /** The text a field's input shows for a setting's value. */

@@ -25,6 +25,7 @@ import {
   type PartitionEdge,
   type VertexDraft,
 } from './builderGraph';
+import { settleDraft, typeInto, type DraftField } from './fieldDrafts';
 import { canRedo, canUndo, commit, redo, startHistory, transient, undo, type History } from './history';
 import { layoutDoc, NODE_SIZE } from './layout';
 
@@ -158,6 +159,16 @@ export function useBuilder(initial: BuilderDoc) {
     });
   }, []);
 
+  /** Text typed into an operator's parallelism or setting: kept as typed, its value applied when valid. */
+  const typeField = useCallback((id: string, field: DraftField, text: string) => {
+    dispatch({ type: 'commit', coalesce: `${id}:${field}`, update: (d) => typeInto(d, id, field, text) });
+  }, []);
+
+  /** A field left: valid typed text gives way to its value's own text (not an undo step of its own). */
+  const leaveField = useCallback((id: string, field: DraftField) => {
+    dispatch({ type: 'transient', update: (d) => settleDraft(d, id, field) });
+  }, []);
+
   const updateEdge = useCallback((id: string, patch: { partitioning?: Partitioning; key?: string }, coalesce?: string) => {
     dispatch({
       type: 'commit',
@@ -236,6 +247,8 @@ export function useBuilder(initial: BuilderDoc) {
     onDragOver,
     addOperator,
     updateVertex,
+    typeField,
+    leaveField,
     updateEdge,
     remove,
     selectElement,

@@ -1,0 +1,33 @@
+import type { WorkerInfo } from '@keyflow/api';
+import { buildChains, graphSchema, initialPlan, knownFields, type Edge, type GraphInput } from '@keyflow/core';
+
+// What the builder warns about without blocking a deploy: the catalog and the pool as they are now may be wrong
+// about tomorrow (fields the catalog cannot know, workers that join).
+
+/** The worker slots a pipeline takes: one per subtask of each chain (operators joined by forward edges share one). */
+export function slotsNeeded(input: GraphInput): number | undefined {
+  const parsed = graphSchema.safeParse(input);
+  if (!parsed.success) return undefined;
+  const graph = parsed.data;
+  const ids = new Set(graph.vertices.map((v) => v.id));
+  if (ids.size < graph.vertices.length || graph.edges.some((e) => !ids.has(e.from) || !ids.has(e.to))) return undefined;
+  return buildChains(graph, initialPlan(graph)).reduce((n, chain) => n + chain.parallelism, 0);
+}
+
+/** Why the pool cannot run all of a pipeline's subtasks now, if it cannot: fewer slots in all, or fewer free. */
+export function poolWarning(needed: number | undefined, workers: readonly Pick<WorkerInfo, 'slots' | 'usedSlots'>[] | undefined): string | undefined {
+  if (needed === undefined || workers === undefined) return undefined;
+  const total = workers.reduce((n, w) => n + w.slots, 0);
+  const free = workers.reduce((n, w) => n + Math.max(0, w.slots - w.usedSlots), 0);
+  if (needed > total) return `the pool has ${total} slot${total === 1 ? '' : 's'}; this pipeline needs ${needed}`;
+  if (needed > free) return `${free} of the pool's ${total} slots are free; this pipeline needs ${needed}`;
+  return undefined;
+}
+
+/** Why a hash edge's key may be wrong: a field its upstream is not known to emit (its records would be dead letters). */
+export function keyWarning(graph: Pick<GraphInput, 'vertices' | 'edges'>, edge: Pick<Edge, 'from' | 'partitioning' | 'key'>): string | undefined {
+  if (edge.partitioning !== 'hash' || !edge.key) return undefined;
+  const fields = knownFields(graph, edge.from);
+  if (fields === undefined || fields.includes(edge.key)) return undefined;
+  return `${edge.from} is not known to emit '${edge.key}' (its records have ${fields.join(', ') || 'no fields'}); records without it go to dead letters`;
+}
