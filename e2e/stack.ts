@@ -16,6 +16,14 @@ const LOG_DIR = join(ROOT, '.keyflow', 'logs');
 /** The browser tests' own build folder (apps/web/.next-e2e), so a running `npm run up` keeps its `.next`. */
 const DIST_DIR = '.next-e2e';
 
+/**
+ * Failure detection as the browser tests need it: a stuck subtask (a frozen worker) is failed over by the stall
+ * detector after 8 s, well before the heartbeat check (15 s) or BullMQ's task lock (60 s) would notice, so the stall
+ * banner shows first; a killed worker is noticed by the same stall detector. A rescale waits 15 s for free slots.
+ */
+const CONTROL_ENV = { STALL_WARN_MS: '2000', STALL_TIMEOUT_MS: '8000', HEARTBEAT_TIMEOUT_MS: '15000', RESCALE_SLOT_TIMEOUT_MS: '15000' };
+const WORKER_ENV = { WORKER_LOCK_MS: '60000' };
+
 export interface E2eStack {
   webUrl: string;
   controlUrl: string;
@@ -121,10 +129,10 @@ export async function startE2eStack(log: (line: string) => void = console.log): 
     const controlPort = await freePort();
     const controlUrl = `http://127.0.0.1:${controlPort}`;
     const tsx = ['--import', 'tsx', 'src/main.ts'];
-    const control = start('control', process.execPath, tsx, join(ROOT, 'apps', 'control'), { ...env, CONTROL_PORT: String(controlPort) });
+    const control = start('control', process.execPath, tsx, join(ROOT, 'apps', 'control'), { ...env, ...CONTROL_ENV, CONTROL_PORT: String(controlPort) });
     services.push(control);
     for (const name of ['worker-1', 'worker-2'])
-      services.push(start(name, process.execPath, tsx, join(ROOT, 'apps', 'worker'), { ...env, WORKER_NAME: name, WORKER_SLOTS: '4' }, true));
+      services.push(start(name, process.execPath, tsx, join(ROOT, 'apps', 'worker'), { ...env, ...WORKER_ENV, WORKER_NAME: name, WORKER_SLOTS: '4' }, true));
     await waitUntil('the control plane', control, answers(`${controlUrl}/api/health`), 60_000);
     await waitUntil(
       'two workers',

@@ -161,7 +161,9 @@ test('a worker killed under a running job: the recovery shows on the timeline, l
   await expect(recovery).toHaveCount(1, { timeout: 30_000 });
   await expect(recovery).toHaveAttribute('data-status', 'RUNNING', { timeout: 60_000 });
   await expect(recovery).toHaveAttribute('data-attempt', '2');
-  await expect(recovery.getByTestId('recovery-cause')).toContainText(/lost/);
+  // Its subtasks stop reporting: the stall detector notices first in this stack (its timeout is shorter than the
+  // heartbeats'), else the heartbeat check does.
+  await expect(recovery.getByTestId('recovery-cause')).toContainText(/has not reported|worker lost/);
   await expect(recovery.getByTestId('recovery-checkpoint')).toHaveText(/^checkpoint #\d+$/);
   await expect(recovery.locator('.scaling-phases li.done')).toHaveCount(3);
   await expect(recovery.locator('.recovery-figures')).toContainText(/detection\s*\d/);

@@ -1,12 +1,13 @@
 import { buildChains, validateGraph, type Chain, type Graph, type JobPlan } from '@keyflow/core';
-import type { Job, JobState, PipelineVersion } from '@keyflow/db';
+import type { Stall } from '@keyflow/api';
+import type { CheckpointKind, Job, JobState, PipelineVersion } from '@keyflow/db';
 import type { RescaleSpec } from '@keyflow/runtime';
 
 /** A checkpoint the coordinator waits on. */
 export interface PendingCheckpoint {
   id: number;
   number: number;
-  kind: 'PERIODIC' | 'SAVEPOINT' | 'RESCALE';
+  kind: CheckpointKind;
   triggeredAt: number;
   /** Chain subtasks (`chainId#index`) that have not acknowledged yet. */
   waiting: Set<string>;
@@ -53,6 +54,10 @@ export interface ActiveJob {
   rescaling: boolean;
   /** When a worker last reported each running subtask in a heartbeat (failure detection). */
   lastSeen: Map<string, number>;
+  /** Who holds the job up, while it does not move (see StallDetector). */
+  stall?: Stall;
+  /** The parallelism per operator asked for last; the job converges to it (see ScalingCoordinator). */
+  desired: Record<string, number>;
 }
 
 export const subtaskKey = (chainId: string, index: number) => `${chainId}#${index}`;
@@ -81,7 +86,19 @@ export function activeJobOf(job: Job & { pipelineVersion: PipelineVersion }): Ac
     restarts: [],
     lastSeen: new Map(),
     rescaling: false,
+    desired: desiredOf(job.desiredParallelism, plan),
   };
+}
+
+/** The parallelism each operator converges to: what was asked for, else what the plan has. */
+export function desiredOf(stored: unknown, plan: JobPlan): Record<string, number> {
+  const asked = stored && typeof stored === 'object' ? (stored as Record<string, unknown>) : {};
+  return Object.fromEntries(
+    Object.entries(plan.vertices).map(([id, v]) => {
+      const p = asked[id];
+      return [id, typeof p === 'number' && Number.isInteger(p) && p >= 1 ? p : v.parallelism];
+    }),
+  );
 }
 
 /** Operator subtasks a checkpoint acknowledges: every vertex × its parallelism. */

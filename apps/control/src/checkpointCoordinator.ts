@@ -104,10 +104,7 @@ export class CheckpointCoordinator {
       alignmentMs: 0,
       settle: [],
       ...(opts.rescale && { rescale: opts.rescale }),
-      timer: setTimeout(
-        () => void this.fail(job, pending, `timed out after ${job.checkpointTimeoutMs} ms waiting for ${[...pending.waiting].join(', ')}`),
-        job.checkpointTimeoutMs,
-      ),
+      timer: setTimeout(() => void this.fail(job, pending, timedOut(job, pending)), job.checkpointTimeoutMs),
     };
     job.pending = pending;
     this.emitter.emit(job.id, 'checkpoint:triggered', {
@@ -224,14 +221,19 @@ export class CheckpointCoordinator {
             alignmentMs: pending.alignmentMs,
           },
         });
-        // Retention: the newest completed checkpoints stay; savepoints are never removed by it.
+        // Retention: the newest completed checkpoints keep their state; savepoints are never let go by it. The rows
+        // of the others stay as history (DISCARDED), as Flink's history keeps them.
         const old = await tx.checkpoint.findMany({
           where: { jobId: job.id, status: 'COMPLETED', kind: { not: 'SAVEPOINT' } },
           orderBy: { number: 'desc' },
           skip: this.retention,
           select: { id: true },
         });
-        if (old.length) await tx.checkpoint.deleteMany({ where: { id: { in: old.map((o) => o.id) } } });
+        if (old.length) {
+          const ids = old.map((o) => o.id);
+          await tx.stateChunk.deleteMany({ where: { checkpointId: { in: ids } } });
+          await tx.checkpoint.updateMany({ where: { id: { in: ids } }, data: { status: 'DISCARDED' } });
+        }
         return done;
       });
     } catch (err) {
@@ -290,6 +292,17 @@ export class CheckpointCoordinator {
     await this.scheduler.command(job.id, { type: 'abort', attempt: job.attempt, checkpoint: pending.number, reason });
     for (const settle of pending.settle) settle({ ok: false, reason });
   }
+}
+
+/** Why a checkpoint timed out: the subtasks that did not acknowledge it (and only those), and who holds the job up. */
+function timedOut(job: ActiveJob, pending: PendingCheckpoint): string {
+  const chained = (key: string) => {
+    const [chainId, index] = key.split('#');
+    const rest = job.chains.find((c) => c.id === chainId)?.vertices.slice(1) ?? [];
+    return rest.length ? `${key} (with ${rest.map((v) => `${v.id}#${index}`).join(', ')})` : key;
+  };
+  const held = job.stall ? `; held up by ${job.stall.subtasks.map((s) => `${s.subtask}, which ${s.reason}`).join('; ')}` : '';
+  return `timed out after ${job.checkpointTimeoutMs} ms; not acknowledged by ${[...pending.waiting].map(chained).join(', ')}${held}`;
 }
 
 /** An error's gist on one line: Prisma's messages start with where the call was made and end with what went wrong. */

@@ -13,6 +13,7 @@ import { MetricsAggregator } from './metrics.ts';
 import { Recoveries } from './recoveries.ts';
 import { ScalingCoordinator } from './scalingCoordinator.ts';
 import { Scheduler } from './scheduler.ts';
+import { StallDetector } from './stallDetector.ts';
 import { createApp, createSocketServer, registerApi } from './server.ts';
 import { consumeWorkerEvents } from './workerEvents.ts';
 
@@ -41,10 +42,12 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   const lifecycle = new JobLifecycle(prisma, emitter);
   const checkpoints = new CheckpointCoordinator(prisma, scheduler, emitter, env.CHECKPOINT_RETENTION);
   const recoveries = new Recoveries(prisma, emitter);
-  const jobs = new JobManager(prisma, redis, keys, lifecycle, scheduler, checkpoints, metrics, emitter, recoveries, {
+  const stalls = new StallDetector({ warnMs: env.STALL_WARN_MS, timeoutMs: Math.max(env.STALL_TIMEOUT_MS, env.STALL_WARN_MS) });
+  const jobs = new JobManager(prisma, redis, keys, lifecycle, scheduler, checkpoints, metrics, emitter, recoveries, stalls, {
     maxRestarts: env.MAX_RESTARTS,
     restartWindowMs: env.RESTART_WINDOW_MS,
     databaseUrl: env.DATABASE_URL,
+    keepEndedMs: 24 * 3600_000,
     log,
   });
   const scaling = new ScalingCoordinator(prisma, scheduler, checkpoints, jobs, metrics, emitter, {
@@ -62,6 +65,8 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
     if (held && !jobs.coordinating) {
       try {
         await jobs.resume();
+        // Scaling events queued before (by a control plane that stopped) run now, and jobs converge to what was asked.
+        scaling.reconcile(true);
         standingBy = false;
         log('coordinating the jobs');
       } catch (err) {
@@ -99,6 +104,7 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
       void jobs.onEvent(e).catch((err) => log('event handling failed', { type: e.type, error: (err as Error).stack }));
     },
     log,
+    () => stalls.hearing(Date.now()),
   );
 
   // A task job BullMQ failed: it threw, or its worker died and it stalled.
@@ -115,6 +121,8 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   const livenessTick = every(250, 'liveness check', async () => {
     await jobs.checkRedis();
     await jobs.checkLiveness(env.HEARTBEAT_TIMEOUT_MS);
+    await jobs.checkProgress();
+    scaling.reconcile();
   });
 
   const address = await app.listen({ host: env.CONTROL_HOST, port: env.CONTROL_PORT });

@@ -16,4 +16,9 @@ export class Emitter {
   jobState(payload: ServerEventPayload<'job:state'>): void {
     this.io?.to([jobRoom(payload.jobId), JOBS_ROOM]).emit('job:state', payload);
   }
+
+  /** A stall is news for the job list too, as a state change is. */
+  jobStall(payload: ServerEventPayload<'job:stall'>): void {
+    this.io?.to([jobRoom(payload.jobId), JOBS_ROOM]).emit('job:stall', payload);
+  }
 }

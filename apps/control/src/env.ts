@@ -18,6 +18,10 @@ export const controlEnv = z.object({
   RESCALE_SLOT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   /** How long rescaled subtasks may take to load the state handed to them, counted from the rescale checkpoint's completion. */
   RESCALE_RESTORE_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  /** A running job with work waiting that makes no progress for this long is shown as stalled, naming who holds it up. */
+  STALL_WARN_MS: z.coerce.number().int().min(500).default(2000),
+  /** … and fails over after this long (well under the checkpoint timeout, so a stuck job is not left for minutes). */
+  STALL_TIMEOUT_MS: z.coerce.number().int().min(1000).default(15_000),
 });
 
 export type ControlEnv = z.infer<typeof controlEnv>;

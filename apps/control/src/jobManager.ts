@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DeployJobBody } from '@keyflow/api';
+import type { DeployJobBody, Stall } from '@keyflow/api';
 import { initialPlan, postgresSinkSettings, sinkDelivery, validateGraph, type JobPlan } from '@keyflow/core';
 import type { Job, PrismaClient } from '@keyflow/db';
 import { PostgresSink, type RedisKeys, type WorkerEvent } from '@keyflow/runtime';
@@ -11,7 +11,33 @@ import { activeStates, type JobLifecycle } from './lifecycle.ts';
 import type { MetricsAggregator } from './metrics.ts';
 import type { Recoveries } from './recoveries.ts';
 import type { Scheduler } from './scheduler.ts';
+import type { StallDetector } from './stallDetector.ts';
 import { listWorkers } from './workers.ts';
+
+/**
+ * Whether a subtask's stop is one the plan makes: a stop with savepoint, a rescale taking it away (the rescale in
+ * flight, or one the plan already shows), or a rolled-back rescale's new subtask. Anything else is a failure.
+ */
+export function plannedStop(job: ActiveJob, e: Extract<WorkerEvent, { type: 'stopped' }>): boolean {
+  switch (e.cause) {
+    case 'stop':
+      return job.state === 'STOPPING';
+    case 'rolled-back':
+      return !job.subtasks.includes(subtaskKey(e.vertexId, e.index));
+    case 'scaled-away': {
+      const r = job.pending?.rescale;
+      const inFlight = r !== undefined && r.scalingId === e.scalingId && r.chainId === e.vertexId && e.index >= r.parallelism;
+      return inFlight || e.index >= (job.plan.vertices[e.vertexId]?.parallelism ?? 0);
+    }
+    default:
+      return false;
+  }
+}
+
+function stopDescription(e: Extract<WorkerEvent, { type: 'stopped' }>): string {
+  const scaling = e.scalingId !== undefined ? ` by scaling event ${e.scalingId}` : '';
+  return { stop: 'told to stop', cancel: 'told to cancel', 'scaled-away': `scaled away${scaling}`, 'rolled-back': `rolled back${scaling}`, 'rescale-aborted': `its rescale was aborted${scaling}`, aborted: 'its worker ended it' }[e.cause];
+}
 
 /** A request the API answers with a 4xx: status and a message for the user. */
 export class RequestError extends Error {
@@ -28,6 +54,8 @@ export interface JobManagerOptions {
   restartWindowMs: number;
   /** The database exactly-once sinks write to (the one subtasks get). */
   databaseUrl: string;
+  /** How long an ended job's samples and dead letters stay readable in Redis. */
+  keepEndedMs: number;
   log: (msg: string, extra?: object) => void;
 }
 
@@ -58,6 +86,7 @@ export class JobManager {
     private readonly metrics: MetricsAggregator,
     private readonly emitter: Emitter,
     private readonly recoveries: Recoveries,
+    private readonly stalls: StallDetector,
     private readonly opts: JobManagerOptions,
   ) {}
 
@@ -253,7 +282,7 @@ export class JobManager {
     await this.end(job, 'CANCELED', 'canceled by request');
   }
 
-  async triggerCheckpoint(jobId: string, kind: 'PERIODIC' | 'SAVEPOINT' = 'PERIODIC') {
+  async triggerCheckpoint(jobId: string, kind: 'MANUAL' | 'SAVEPOINT' = 'MANUAL') {
     this.assertCoordinating();
     const job = this.activeOr409(jobId);
     if (job.state !== 'RUNNING') throw new RequestError(409, `job ${jobId} is ${job.state}; checkpoints need a RUNNING job`);
@@ -277,8 +306,10 @@ export class JobManager {
     await this.record(job, () => this.recoveries.close(job.id, 'FAILED', `job ${to.toLowerCase()}: ${reason}`));
     await this.checkpoints.abandon(job, `job ${to.toLowerCase()}`);
     if (to !== 'FINISHED') await this.scheduler.stopAttempt(job, job.attempt);
-    await this.scheduler.deleteChannels(job.id, '*');
+    await this.scheduler.deleteJob(job.id, this.opts.keepEndedMs);
     this.metrics.resetRates(job.id);
+    this.stalls.forget(job.id);
+    if (job.stall) this.emitter.jobStall({ jobId: job.id, stall: null });
   }
 
   /**
@@ -337,11 +368,12 @@ export class JobManager {
     job.finished.clear();
     job.lastSeen.clear();
     job.restored = { keyGroups: 0, bytes: 0, ms: 0 };
+    this.setStall(job, undefined);
     this.metrics.resetRates(job.id);
     await this.checkpoints.abandon(job, `attempt ${old} ended: ${reason}`);
     await this.scheduler.fence(job.id, job.attempt);
     await this.scheduler.stopAttempt(job, old);
-    await this.scheduler.deleteChannels(job.id, old);
+    await this.scheduler.deleteAttempt(job.id, old);
     const latest = await this.prisma.checkpoint.findFirst({
       where: { jobId: job.id, status: 'COMPLETED' },
       orderBy: { number: 'desc' },
@@ -365,6 +397,13 @@ export class JobManager {
     await this.scheduler.enqueue(job, from?.id);
   }
 
+  /** Recovers the job unless a recovery of `attempt` already began (on the job's queue, like every failure). */
+  recoverAttempt(job: ActiveJob, attempt: number, reason: string): Promise<void> {
+    return this.serial(job.id, async () => {
+      if (this.active.get(job.id) === job && job.attempt === attempt) await this.recover(job, reason, Date.now());
+    });
+  }
+
   /** Writes a recovery record; the timeline is worth less than the recovery itself, so a failure here is only logged. */
   private async record(job: ActiveJob, write: () => Promise<void>): Promise<void> {
     await write().catch((err) => this.opts.log('recovery record failed', { jobId: job.id, error: (err as Error).message }));
@@ -375,6 +414,7 @@ export class JobManager {
       // An old attempt's last metrics would put its rates back after a recovery reset them.
       const job = this.active.get(e.jobId);
       if (!job || e.attempt === job.attempt) this.metrics.record(e);
+      if (job?.attempt === e.attempt) this.stalls.record(e, Date.now());
       return;
     }
     return this.serial(e.jobId, () => this.handle(e));
@@ -405,8 +445,10 @@ export class JobManager {
           await this.recover(job, `${key} failed: ${e.error}`, Date.now());
         return;
       case 'stopped':
-        // A subtask a rescale took away (or a stop ended) sends no heartbeats any more, and is not lost.
         job.running.delete(key);
+        // A subtask the plan keeps that stops (a stale barrier, its worker closing) is a failure, not an end.
+        if (!plannedStop(job, e) && job.state !== 'CREATED')
+          await this.recover(job, `${key} stopped although the plan keeps it (${stopDescription(e)})`, Date.now());
         return;
     }
   }
@@ -461,7 +503,8 @@ export class JobManager {
         job.lastSeen.clear();
         continue;
       }
-      const watched = new Set(job.subtasks.filter((key) => job.running.has(key) && !job.finished.has(key)));
+      // Subtasks a rescale in flight started are watched as well: a worker lost in its restore must not hang it.
+      const watched = new Set([...job.running].filter((key) => !job.finished.has(key)));
       for (const key of job.lastSeen.keys()) if (!watched.has(key)) job.lastSeen.delete(key);
       for (const key of watched) {
         const at = seen.get(`${job.id}@${job.attempt}/${key}`);
@@ -479,6 +522,35 @@ export class JobManager {
             await this.recover(job, `no heartbeat for ${lost.map(([key]) => key).join(', ')} within ${timeoutMs} ms (worker lost)`, failedAt);
         });
       }
+    }
+  }
+
+  /**
+   * A stuck job never looks healthy: shows who holds a running job up as soon as it stops moving, and fails it over
+   * once that lasts for the stall timeout (instead of waiting for checkpoints to time out, one after another).
+   */
+  async checkProgress(): Promise<void> {
+    const now = Date.now();
+    for (const job of [...this.active.values()]) {
+      const stall = this.stalls.evaluate(job, now);
+      this.setStall(job, stall);
+      if (!stall?.failover) continue;
+      const attempt = job.attempt;
+      const cause = `stalled for ${Math.round((now - Date.parse(stall.since)) / 1000)} s: ${stall.subtasks.map((s) => `${s.subtask} ${s.reason}`).join('; ')}`;
+      await this.serial(job.id, async () => {
+        if (this.active.get(job.id) === job && job.attempt === attempt) await this.recover(job, cause, Date.parse(stall.since));
+      }).catch((err) => this.opts.log('fail-over of a stalled job failed', { jobId: job.id, error: (err as Error).message }));
+    }
+  }
+
+  /** Keeps a job's stall and tells the job's room when who holds it up changed (or that it moves again). */
+  private setStall(job: ActiveJob, stall: Stall | undefined): void {
+    const shown = (s: Stall | undefined) => JSON.stringify(s?.subtasks.map(({ subtask, reason }) => [subtask, reason]) ?? null);
+    const changed = shown(job.stall) !== shown(stall);
+    job.stall = stall && { jobId: stall.jobId, since: stall.since, failoverAt: stall.failoverAt, subtasks: stall.subtasks };
+    if (changed) {
+      this.emitter.jobStall({ jobId: job.id, stall: job.stall ?? null });
+      if (stall) this.opts.log('job stalled', { jobId: job.id, subtasks: stall.subtasks });
     }
   }
 

@@ -1,9 +1,9 @@
 import type { ScalingEvent as ScalingEventDto } from '@keyflow/api';
-import { buildChains, chainOf, operatorSpec, type JobPlan } from '@keyflow/core';
+import { buildChains, chainOf, operatorSpec, rescaledPlan } from '@keyflow/core';
 import type { PrismaClient, ScalingEvent, ScalingStatus } from '@keyflow/db';
 import type { RescaleSpec, WorkerEvent } from '@keyflow/runtime';
 import { subtaskKey, type ActiveJob } from './activeJobs.ts';
-import type { CheckpointCoordinator } from './checkpointCoordinator.ts';
+import { briefError, type CheckpointCoordinator } from './checkpointCoordinator.ts';
 import type { Emitter } from './emitter.ts';
 import { RequestError, type JobManager } from './jobManager.ts';
 import type { MetricsAggregator } from './metrics.ts';
@@ -43,18 +43,32 @@ export function scalingDto(e: ScalingEvent): ScalingEventDto {
     bytesMoved: Number(e.bytesMoved),
     pauseMs: e.pauseMs,
     reason: e.reason,
+    resumesId: e.resumesId,
   };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** States in which a rescale may be asked for: it runs once the job is RUNNING. */
+const ACCEPTING: readonly ActiveJob['state'][] = ['SCHEDULING', 'RUNNING', 'RESCALING', 'RECOVERING'];
+/** Whether a job is recovering (read afresh: the state changes under an await). */
+const recovering = (job: ActiveJob) => job.state === 'RECOVERING';
+/** Rescales to one target that recoveries may interrupt in a row before the request is given up. */
+const MAX_INTERRUPTIONS = 3;
+
 /**
  * Live rescale of one operator's chain in one barrier (DESIGN §6): starts the new subtasks, triggers a RESCALE
  * checkpoint that carries the new parallelism, and follows the subtasks as they re-route, load the key groups
- * their new ranges gain, and go on. Requests for one job run one after another, in order.
+ * their new ranges gain, and go on. What the user asked for is state (the job's desired parallelism): requests
+ * are queued as scaling events in Postgres and run one after another, in order; a rescale that a recovery
+ * interrupts is carried out once the job runs again, also after a restart of the control plane.
  */
 export class ScalingCoordinator {
-  private readonly queues = new Map<string, Promise<void>>();
+  /** Per job: the loop running its queued scaling events, and whether it should look again when it ends. */
+  private readonly draining = new Map<string, Promise<void>>();
+  private readonly again = new Set<string>();
+  /** Per job: the scaling event a recovery interrupted last, and how many in a row were. */
+  private readonly interrupted = new Map<string, { id: number; count: number }>();
   private readonly rescaled = new Map<number, Map<string, RescaledEvent>>();
   private readonly precopied = new Map<number, Set<number>>();
 
@@ -68,13 +82,12 @@ export class ScalingCoordinator {
     private readonly opts: ScalingOptions,
   ) {}
 
-  /** Validates and queues rescales; each operator becomes one scaling event. */
+  /** Validates a request, records it as the job's desired parallelism and queues one scaling event per operator. */
   async request(jobId: string, parallelism: Record<string, number>): Promise<ScalingEvent[]> {
     this.jobs.assertCoordinating();
     const job = this.jobs.active.get(jobId);
-    if (!job || !['RUNNING', 'RESCALING'].includes(job.state))
-      throw new RequestError(409, `job ${jobId} is ${job?.state ?? 'not running'}; only a running job can be rescaled`);
-    const events: ScalingEvent[] = [];
+    if (!job || !ACCEPTING.includes(job.state))
+      throw new RequestError(409, `job ${jobId} is ${job?.state ?? 'not running'}; a rescale can be asked for while it is scheduling, running, rescaling or recovering`);
     for (const [vertexId, p] of Object.entries(parallelism)) {
       const chain = chainOf(job.chains, vertexId);
       if (!chain) throw new RequestError(404, `job ${jobId} has no operator '${vertexId}'`);
@@ -89,23 +102,34 @@ export class ScalingCoordinator {
           `${vertexId} is joined to ${ids.has(forward.from) ? forward.to : forward.from} by a forward edge, which needs equal parallelism on both ends: rescale cannot change one side alone`,
         );
     }
-    for (const [vertexId, p] of Object.entries(parallelism)) {
-      const chain = chainOf(job.chains, vertexId)!;
-      const event = await this.prisma.scalingEvent.create({
-        data: { jobId, vertexId, chainVertices: chain.vertices.map((v) => v.id), fromParallelism: chain.parallelism, toParallelism: p },
-      });
-      this.emitter.emit(jobId, 'scaling:event', scalingDto(event));
-      events.push(event);
-      const previous = this.queues.get(jobId) ?? Promise.resolve();
-      const next = previous.then(() =>
-        this.run(job, event).catch(async (err) => {
-          this.opts.log('rescale failed', { jobId, scalingId: event.id, error: (err as Error).stack });
-          await this.update(event.id, { status: 'FAILED', reason: (err as Error).message }).catch(() => {});
-        }),
-      );
-      this.queues.set(jobId, next);
-    }
+    const desired = { ...job.desired };
+    for (const [vertexId, p] of Object.entries(parallelism)) for (const v of chainOf(job.chains, vertexId)!.vertices) desired[v.id] = p;
+    const events = await this.prisma.$transaction(async (tx) => {
+      await tx.job.update({ where: { id: jobId }, data: { desiredParallelism: desired } });
+      const out: ScalingEvent[] = [];
+      for (const [vertexId, p] of Object.entries(parallelism)) {
+        const chain = chainOf(job.chains, vertexId)!;
+        out.push(
+          await tx.scalingEvent.create({
+            data: { jobId, vertexId, chainVertices: chain.vertices.map((v) => v.id), fromParallelism: chain.parallelism, toParallelism: p },
+          }),
+        );
+      }
+      return out;
+    });
+    this.setDesired(job, desired);
+    for (const e of events) this.emitter.emit(jobId, 'scaling:event', scalingDto(e));
+    this.kick(jobId);
     return events;
+  }
+
+  /**
+   * Makes every active job converge to what was asked for: runs queued scaling events (also those a control plane
+   * before this one accepted), and asks again for a parallelism a recovery kept the job from reaching.
+   */
+  reconcile(all = false): void {
+    for (const job of this.jobs.active.values())
+      if (all || (job.state === 'RUNNING' && job.chains.some((c) => job.desired[c.id] !== c.parallelism))) this.kick(job.id);
   }
 
   onPrecopied(scalingId: number, index: number): void {
@@ -118,6 +142,100 @@ export class ScalingCoordinator {
     let got = this.rescaled.get(e.scalingId);
     if (!got) this.rescaled.set(e.scalingId, (got = new Map()));
     got.set(subtaskKey(e.vertexId, e.index), e);
+  }
+
+  /** Starts the job's queue unless it runs; a running one looks again when it is done. */
+  private kick(jobId: string): void {
+    if (this.draining.has(jobId)) return void this.again.add(jobId);
+    const run = this.drain(jobId)
+      .catch((err) => this.opts.log('rescale queue failed', { jobId, error: (err as Error).stack }))
+      .finally(() => {
+        this.draining.delete(jobId);
+        if (this.again.delete(jobId)) this.kick(jobId);
+      });
+    this.draining.set(jobId, run);
+  }
+
+  /** Runs the job's queued scaling events in order, then queues one more if the job is not where it was asked to be. */
+  private async drain(jobId: string): Promise<void> {
+    for (;;) {
+      if (!this.jobs.coordinating) return;
+      const job = this.jobs.active.get(jobId);
+      const next = await this.prisma.scalingEvent.findFirst({ where: { jobId, status: 'QUEUED' }, orderBy: { id: 'asc' } });
+      if (!job) {
+        if (next) await this.update(next.id, { status: 'FAILED', reason: 'the job ended before the rescale could start' });
+        if (next) continue;
+        return;
+      }
+      if (next) {
+        await this.run(job, next).catch(async (err) => {
+          this.opts.log('rescale failed', { jobId, scalingId: next.id, error: (err as Error).stack });
+          await this.update(next.id, { status: 'FAILED', reason: briefError(err) }).catch(() => {});
+        });
+        continue;
+      }
+      if (!(await this.converge(job))) return;
+    }
+  }
+
+  /** Queues a rescale for each chain that does not run at the parallelism asked for; false when none is needed. */
+  private async converge(job: ActiveJob): Promise<boolean> {
+    if (job.state !== 'RUNNING' || this.jobs.active.get(job.id) !== job) return false;
+    let queued = false;
+    for (const chain of job.chains) {
+      const want = job.desired[chain.id];
+      if (want === undefined || want === chain.parallelism) continue;
+      const was = this.interrupted.get(job.id);
+      const reason = was
+        ? `resumes scaling event ${was.id}, which a recovery interrupted: ${chain.id} runs at ×${chain.parallelism}, ×${want} was asked for`
+        : `${chain.id} runs at ×${chain.parallelism}, ×${want} was asked for`;
+      const event = await this.prisma.scalingEvent.create({
+        data: {
+          jobId: job.id,
+          vertexId: chain.id,
+          chainVertices: chain.vertices.map((v) => v.id),
+          fromParallelism: chain.parallelism,
+          toParallelism: want,
+          reason,
+          resumesId: was?.id ?? null,
+        },
+      });
+      this.emitter.emit(job.id, 'scaling:event', scalingDto(event));
+      queued = true;
+    }
+    return queued;
+  }
+
+  private setDesired(job: ActiveJob, desired: Record<string, number>): void {
+    job.desired = desired;
+    this.emitter.emit(job.id, 'job:desired', { jobId: job.id, desiredParallelism: desired });
+  }
+
+  /** Gives up what was asked for one chain (the pool cannot give the slots, or recoveries keep interrupting it). */
+  private async giveUp(job: ActiveJob, chainId: string): Promise<void> {
+    const chain = job.chains.find((c) => c.id === chainId);
+    if (!chain) return;
+    const desired = { ...job.desired };
+    for (const v of chain.vertices) desired[v.id] = chain.parallelism;
+    await this.prisma.job.update({ where: { id: job.id }, data: { desiredParallelism: desired } });
+    this.setDesired(job, desired);
+  }
+
+  /**
+   * A recovery came first: the event is INTERRUPTED and the job goes on to what was asked once it runs again,
+   * unless recoveries interrupted it too often in a row (then it is given up, and says so).
+   */
+  private async interrupt(job: ActiveJob, event: ScalingEvent, what: string): Promise<void> {
+    const was = this.interrupted.get(job.id);
+    const count = was && was.count >= 1 ? was.count + 1 : 1;
+    if (count > MAX_INTERRUPTIONS) {
+      this.interrupted.delete(job.id);
+      await this.giveUp(job, chainOf(job.chains, event.vertexId)?.id ?? event.vertexId);
+      await this.update(event.id, { status: 'FAILED', reason: `${what}; given up after ${MAX_INTERRUPTIONS} recoveries in a row interrupted it: ask again` });
+      return;
+    }
+    this.interrupted.set(job.id, { id: event.id, count });
+    await this.update(event.id, { status: 'INTERRUPTED', reason: `${what}; the job goes on to ×${event.toParallelism} once it runs again` });
   }
 
   private async update(id: number, data: Partial<Omit<ScalingEvent, 'id' | 'jobId'>> & { status?: ScalingStatus }): Promise<ScalingEvent> {
@@ -139,18 +257,25 @@ export class ScalingCoordinator {
   private async run(job: ActiveJob, event: ScalingEvent): Promise<void> {
     // Wait for the job to be RUNNING with no checkpoint in flight: a rescale is a checkpoint of its own.
     for (;;) {
+      if (!this.jobs.coordinating) return;
       if (this.jobs.active.get(job.id) !== job) {
         await this.update(event.id, { status: 'FAILED', reason: 'the job ended before the rescale could start' });
         return;
       }
-      if (job.state === 'RUNNING' && !job.pending && !job.rescaling) break;
+      if (job.state === 'RUNNING' && !job.pending && !job.triggering && !job.rescaling) break;
       if (job.pending) await this.checkpoints.settled(job.pending);
       else await sleep(50);
     }
     // Taken with no await since the check above, so no periodic checkpoint can slip in before the rescale's.
     job.rescaling = true;
+    const attempt = job.attempt;
     try {
       await this.rescale(job, event);
+    } catch (err) {
+      // A recovery that began meanwhile (its transition raced this rescale's) interrupts it; anything else fails it.
+      if (this.jobs.active.get(job.id) === job && (job.attempt !== attempt || recovering(job)))
+        await this.interrupt(job, event, `the job recovered during the rescale (${briefError(err)})`);
+      else throw err;
     } finally {
       job.rescaling = false;
     }
@@ -159,7 +284,7 @@ export class ScalingCoordinator {
   private async rescale(job: ActiveJob, event: ScalingEvent): Promise<void> {
     const chain = chainOf(job.chains, event.vertexId)!;
     const attempt = job.attempt;
-    // A recovery (a worker lost mid-rescale) starts a new attempt from a completed checkpoint: the rescale is over.
+    // A recovery (a worker lost mid-rescale) starts a new attempt from a completed checkpoint: this rescale is over.
     const superseded = () => this.jobs.active.get(job.id) !== job || job.attempt !== attempt;
     const from = chain.parallelism;
     const to = event.toParallelism;
@@ -170,8 +295,7 @@ export class ScalingCoordinator {
     await this.jobs.move(job, 'RESCALING', `rescale ${event.vertexId} from ${from} to ${to} (scaling event ${event.id})`);
     await this.update(event.id, { fromParallelism: from });
 
-    const plan: JobPlan = { vertices: { ...job.plan.vertices } };
-    for (const v of chain.vertices) plan.vertices[v.id] = { ...plan.vertices[v.id]!, parallelism: to };
+    const plan = rescaledPlan(job.plan, chain, to, event.id);
     const spec: RescaleSpec = { scalingId: event.id, chainId: chain.id, parallelism: to };
     const added = Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
 
@@ -179,22 +303,20 @@ export class ScalingCoordinator {
       await this.update(event.id, { status: 'WAITING_FOR_SLOTS' });
       await this.scheduler.enqueueSubtasks(job, chain, added, { plan, joinRescale: event.id });
       const started = await this.waitUntil(() => added.every((i) => job.running.has(subtaskKey(chain.id, i))), this.opts.slotTimeoutMs, job);
-      if (!started && superseded()) {
-        await this.update(event.id, { status: 'FAILED', reason: 'the job recovered while the rescale waited for slots' });
-        return;
-      }
+      if (!started && superseded()) return this.interrupt(job, event, 'the job recovered while the rescale waited for slots');
       if (!started) {
         const up = added.filter((i) => job.running.has(subtaskKey(chain.id, i))).length;
         await this.scheduler.command(job.id, { type: 'rescale-rollback', attempt: job.attempt, scalingId: event.id });
         await this.scheduler.removeWaiting(job, chain, added, event.id);
         for (const i of added) job.running.delete(subtaskKey(chain.id, i));
-        const reason = `rolled back: waited ${this.opts.slotTimeoutMs} ms for ${added.length} free worker slots, ${up} became free`;
+        const reason = `rolled back: waited ${this.opts.slotTimeoutMs} ms for ${added.length} free worker slots; ${up} of the new subtasks started`;
         if (this.jobs.active.get(job.id) === job) await this.jobs.move(job, 'RUNNING', `rescale of ${event.vertexId} ${reason}`);
+        await this.giveUp(job, chain.id);
         await this.update(event.id, { status: 'ROLLED_BACK', reason });
         return;
       }
     }
-    await this.update(event.id, { status: 'ALIGNING', subtasksStartedAt: new Date() });
+    await this.update(event.id, { status: 'ALIGNING', ...(added.length && { subtasksStartedAt: new Date() }) });
 
     if (chain.vertices.some((v) => operatorSpec(v.type)?.kind === 'keyed')) {
       // Pre-copy: the old owners send what will leave them while they run on; the barrier then moves only what changed.
@@ -202,27 +324,18 @@ export class ScalingCoordinator {
       const copied = () => this.precopied.get(event.id) ?? new Set<number>();
       await this.waitUntil(() => Array.from({ length: from }, (_, i) => i).every((i) => copied().has(i)), PRECOPY_WAIT_MS, job);
       this.precopied.delete(event.id);
-      if (superseded()) {
-        await this.update(event.id, { status: 'FAILED', reason: 'the job recovered during the rescale' });
-        return;
-      }
+      if (superseded()) return this.interrupt(job, event, 'the job recovered during the pre-copy');
     }
 
     const pending = await this.checkpoints.trigger(job, 'RESCALE', { rescale: spec });
     await this.update(event.id, { checkpointId: pending.id });
     const result = await this.checkpoints.settled(pending);
     if (!result.ok || superseded()) {
-      await this.update(event.id, { status: 'FAILED', reason: `rescale checkpoint ${pending.number} failed: ${result.ok ? 'the job recovered' : result.reason}` });
-      if (!superseded()) await this.jobs.recover(job, `rescale of ${event.vertexId} failed; recovering at the last completed checkpoint`);
-      return;
+      const what = `rescale checkpoint ${pending.number} failed: ${result.ok ? 'the job recovered' : result.reason}`;
+      await this.jobs.recoverAttempt(job, attempt, `rescale of ${event.vertexId} failed; recovering at the last completed checkpoint`);
+      return this.interrupt(job, event, what);
     }
-    const snapshottedAt = new Date();
-    const acks = await this.prisma.checkpointAck.findMany({ where: { checkpointId: pending.id, vertexId: { in: chain.vertices.map((v) => v.id) } } });
-    const alignedTimes = acks.map((a) => a.ackedAt.getTime() - a.asyncMs - a.syncMs);
-    const alignedAt = new Date(Math.max(...alignedTimes));
-    const firstAligned = Math.min(...alignedTimes);
-
-    // From here the job runs at the new parallelism.
+    // From here the job runs at the new parallelism (set before any await: the plan explains who stops now).
     job.plan = plan;
     job.chains = buildChains(job.graph, plan);
     job.subtasks = job.chains.flatMap((c) => Array.from({ length: c.parallelism }, (_, i) => subtaskKey(c.id, i)));
@@ -230,22 +343,30 @@ export class ScalingCoordinator {
       job.running.delete(subtaskKey(chain.id, i));
       for (const v of chain.vertices) this.metrics.forgetSubtask(job.id, v.id, i);
     }
+    const snapshottedAt = new Date();
+    const acks = await this.prisma.checkpointAck.findMany({ where: { checkpointId: pending.id, vertexId: { in: chain.vertices.map((v) => v.id) } } });
+    // The operator's pause begins with its first subtask's alignment.
+    const firstAligned = Math.min(...acks.map((a) => a.ackedAt.getTime() - a.asyncMs - a.syncMs));
     await this.prisma.job.update({ where: { id: job.id }, data: { plan: plan as object } });
-    await this.update(event.id, { alignedAt, snapshottedAt });
+    await this.update(event.id, { alignedAt: new Date(firstAligned), snapshottedAt });
 
     const wanted = Array.from({ length: to }, (_, i) => subtaskKey(chain.id, i));
     const got = () => this.rescaled.get(event.id) ?? new Map<string, RescaledEvent>();
     const restored = await this.waitUntil(() => wanted.every((k) => got().has(k)), this.opts.restoreTimeoutMs, job);
     if (!restored || superseded()) {
-      await this.update(event.id, {
-        status: 'FAILED',
-        reason: superseded() ? 'the job recovered before the rescaled subtasks were running' : `subtasks did not load their state within ${this.opts.restoreTimeoutMs} ms`,
-      });
-      if (!superseded()) await this.jobs.recover(job, `rescale of ${event.vertexId} did not finish restoring`);
+      this.rescaled.delete(event.id);
+      if (superseded()) return this.interrupt(job, event, 'the job recovered before the rescaled subtasks were running');
+      await this.update(event.id, { status: 'FAILED', reason: `subtasks did not load their state within ${this.opts.restoreTimeoutMs} ms` });
+      await this.jobs.recoverAttempt(job, attempt, `rescale of ${event.vertexId} did not finish restoring`);
       return;
     }
     const events = [...got().values()];
     this.rescaled.delete(event.id);
+    this.interrupted.delete(job.id);
+    // Nothing of the rescale is left to read: channels of subtasks it took away or replaced, its handovers.
+    await this.scheduler
+      .deleteStale(job.id, job.attempt, job.graph, job.plan)
+      .catch((err) => this.opts.log('deleting what the rescale left failed', { jobId: job.id, error: (err as Error).message }));
     // The moved key groups were processed by nobody from the first old owner's alignment until the last new owner loaded them.
     const firstAlignedAt = Math.min(firstAligned, ...events.flatMap((e) => (e.alignedAt === undefined ? [] : [e.alignedAt])));
     const restoredAt = Math.max(...events.map((e) => e.runningAt));

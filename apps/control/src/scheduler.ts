@@ -1,7 +1,7 @@
+import { consumersFor, incarnationOf, type Chain, type Graph, type JobPlan } from '@keyflow/core';
 import type { Command, RedisKeys, TaskData } from '@keyflow/runtime';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Chain } from '@keyflow/core';
 import type { ActiveJob } from './activeJobs.ts';
 
 /** A task job's id: job, attempt, chain and index, plus the rescale that started it (ids must stay unique). */
@@ -38,7 +38,7 @@ export class Scheduler {
   async enqueueSubtasks(job: ActiveJob, chain: Chain, indexes: number[], extra: Partial<TaskData> = {}): Promise<void> {
     const parallelism = extra.plan?.vertices[chain.id]?.parallelism ?? chain.parallelism;
     if (extra.joinRescale !== undefined) {
-      const [last] = await this.redis.xrevrange(this.keys.commands(job.id), '+', '-', 'COUNT', 1);
+      const [last] = await this.redis.xrevrange(this.keys.commands(job.id, job.attempt), '+', '-', 'COUNT', 1);
       extra = { ...extra, commandsAfter: last?.[0] ?? '0-0' };
     }
     await this.queue.addBulk(
@@ -63,8 +63,9 @@ export class Scheduler {
     }
   }
 
+  /** Sends a command to the subtasks of the attempt it names. */
   async command(jobId: string, cmd: Command): Promise<void> {
-    await this.redis.xadd(this.keys.commands(jobId), 'MAXLEN', '~', 1000, '*', 'c', JSON.stringify(cmd));
+    await this.redis.xadd(this.keys.commands(jobId, cmd.attempt), 'MAXLEN', '~', 1000, '*', 'c', JSON.stringify(cmd));
   }
 
   /** Stops an attempt's subtasks: a cancel command, and its task jobs that no worker has picked yet removed. */
@@ -77,9 +78,54 @@ export class Scheduler {
       }
   }
 
-  /** Deletes the channels of an attempt (or all attempts) of a job. */
-  async deleteChannels(jobId: string, attempt: number | '*'): Promise<void> {
-    const stream = this.redis.scanStream({ match: this.keys.channelPattern(jobId, attempt), count: 500 });
-    for await (const keys of stream as AsyncIterable<string[]>) if (keys.length) await this.redis.unlink(...keys);
+  /** Deletes every key an attempt of a job left: its channels, its command stream and its handovers. */
+  async deleteAttempt(jobId: string, attempt: number): Promise<void> {
+    await this.deleteMatching(this.keys.attemptPattern(jobId, attempt));
   }
+
+  /**
+   * Deletes what an ended job left in Redis: every attempt's keys and its fence. The samples and dead letters
+   * that the API still serves stay for `keepMs`.
+   */
+  async deleteJob(jobId: string, keepMs: number): Promise<void> {
+    const keep = (key: string) => key.includes(':sample:') || key.includes(':dlq:');
+    await this.deleteMatching(this.keys.jobPattern(jobId), async (key) => {
+      if (!keep(key)) return true;
+      await this.redis.pexpire(key, keepMs);
+      return false;
+    });
+  }
+
+  /**
+   * After a rescale: deletes the channels the plan no longer has (to or from a subtask it took away, or an
+   * incarnation it replaced) and handovers of rescales other than `inFlight`, so nothing of them is left to read.
+   */
+  async deleteStale(jobId: string, attempt: number, graph: Graph, plan: JobPlan, inFlight?: number): Promise<void> {
+    const live = new Set(channelKeys(this.keys, jobId, attempt, graph, plan));
+    await this.deleteMatching(this.keys.channelPattern(jobId, attempt), (key) => !live.has(key));
+    const handover = this.keys.handoverPattern(jobId, attempt).slice(0, -1);
+    await this.deleteMatching(`${handover}*`, (key) => inFlight === undefined || !key.startsWith(`${handover}${inFlight}:`));
+  }
+
+  private async deleteMatching(pattern: string, filter: (key: string) => boolean | Promise<boolean> = () => true): Promise<void> {
+    const stream = this.redis.scanStream({ match: pattern, count: 500 });
+    for await (const found of stream as AsyncIterable<string[]>) {
+      const doomed: string[] = [];
+      for (const key of found) if (await filter(key)) doomed.push(key);
+      if (doomed.length) await this.redis.unlink(...doomed);
+    }
+  }
+}
+
+/** Every channel a job's attempt has under a plan: per edge, each producer subtask to each consumer it writes to. */
+export function channelKeys(keys: RedisKeys, jobId: string, attempt: number, graph: Graph, plan: JobPlan): string[] {
+  return graph.edges.flatMap((edge, e) => {
+    const from = plan.vertices[edge.from]!.parallelism;
+    const to = plan.vertices[edge.to]!.parallelism;
+    return Array.from({ length: from }, (_, i) =>
+      consumersFor(edge, i, to).map((j) =>
+        keys.channel(jobId, attempt, e, [i, incarnationOf(plan, edge.from, i)], [j, incarnationOf(plan, edge.to, j)]),
+      ),
+    ).flat();
+  });
 }

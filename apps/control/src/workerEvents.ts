@@ -3,13 +3,15 @@ import type { Redis } from 'ioredis';
 
 /**
  * Reads the workers' events stream and hands each event, in order, to `handle`. Starts at the stream's end:
- * events from before this control plane started belong to attempts it will not coordinate.
+ * events from before this control plane started belong to attempts it will not coordinate. `onRead` is told of
+ * every read that succeeded, events or none: the control plane can hear its workers.
  */
 export function consumeWorkerEvents(
   redis: Redis,
   keys: RedisKeys,
   handle: (e: WorkerEvent) => Promise<void>,
   log: (msg: string, extra?: object) => void,
+  onRead: () => void = () => {},
 ): { stop(): Promise<void> } {
   const conn = watchRedis(redis.duplicate(), 'worker events', log);
   let running = true;
@@ -19,6 +21,7 @@ export function consumeWorkerEvents(
       let res: [string, [string, string[]][]][] | null;
       try {
         res = (await conn.xread('COUNT', 1000, 'BLOCK', 500, 'STREAMS', keys.events, lastId)) as typeof res;
+        onRead();
       } catch (err) {
         if (!running) break;
         log('events read failed', { error: (err as Error).message });

@@ -12,7 +12,15 @@ export async function listWorkers(redis: Redis, keys: RedisKeys): Promise<Worker
       await redis.srem(keys.workers, id);
       continue;
     }
-    const subtasks = JSON.parse(h.subtasks ?? '[]') as WorkerInfo['subtasks'];
+    // A heartbeat lists each subtask's task (its parallelism as of its last rescale); the API shows what the UI needs.
+    const subtasks = (JSON.parse(h.subtasks ?? '[]') as WorkerInfo['subtasks']).map(({ jobId, attempt, vertexId, index, parallelism, since }) => ({
+      jobId,
+      attempt,
+      vertexId,
+      index,
+      parallelism,
+      since,
+    }));
     out.push({
       id,
       host: h.host ?? '',

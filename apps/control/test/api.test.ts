@@ -438,7 +438,8 @@ describe('REST API', () => {
       const { job } = await deployRunning(countGraph());
       const res = await raw('POST', `/jobs/${job.id}/checkpoints`);
       expect(res.status).toBe(202);
-      expect(res.body).toMatchObject({ jobId: job.id, number: 1, kind: 'PERIODIC', status: 'PENDING', totalSubtasks: 5 });
+      // Asked for by hand: recorded as MANUAL, not as a periodic one.
+      expect(res.body).toMatchObject({ jobId: job.id, number: 1, kind: 'MANUAL', status: 'PENDING', totalSubtasks: 5 });
       // Asked for again while that one is in flight: taken right after it, not refused.
       const again = await raw('POST', `/jobs/${job.id}/checkpoints`);
       expect(again.status).toBe(202);
@@ -487,7 +488,7 @@ describe('REST API', () => {
           const all = await stack.client.listCheckpoints(job.id);
           const periodic = all.filter((c) => c.kind === 'PERIODIC' && c.status === 'COMPLETED' && c.id > savepointId);
           const olderKept = all.some((c) => c.kind === 'PERIODIC' && c.status === 'COMPLETED' && c.id < savepointId);
-          return periodic.length >= 3 && !olderKept && all;
+          return periodic.length >= 3 && !olderKept && all.some((c) => c.status === 'DISCARDED') && all;
         },
         30_000,
         'retention to drop the checkpoints before the savepoint',
@@ -495,6 +496,18 @@ describe('REST API', () => {
       expect(after.find((c) => c.id === savepointId)).toMatchObject({ kind: 'SAVEPOINT', status: 'COMPLETED' });
       const chunks = () => stack.prisma.stateChunk.count({ where: { checkpointId: savepointId } });
       expect(await chunks()).toBeGreaterThan(0);
+      // What retention let go stays in the history as DISCARDED, with its metadata, but without its state.
+      const discarded = after.filter((c) => c.status === 'DISCARDED');
+      expect(discarded.length).toBeGreaterThan(0);
+      for (const c of discarded) {
+        expect(c).toMatchObject({ kind: 'PERIODIC', acknowledged: 5 });
+        expect(c.completedAt).not.toBeNull();
+        expect(c.bytes).toBeGreaterThan(0);
+        expect(await stack.prisma.stateChunk.count({ where: { checkpointId: c.id } })).toBe(0);
+      }
+      // The history has every number from the first to the newest: none went missing.
+      const numbers = after.map((c) => c.number).sort((a, b) => a - b);
+      expect(numbers).toEqual(Array.from({ length: numbers.length }, (_, i) => numbers[0]! + i));
 
       const periodic = after.find((c) => c.kind === 'PERIODIC')!;
       const refused = await failure(stack.client.deleteSavepoint(periodic.id));
@@ -511,13 +524,13 @@ describe('REST API', () => {
     it('dead-letters a channel entry it cannot read, with the reason and the raw entry, and keeps running', async () => {
       const { job } = await deployRunning(countGraph(), { checkpointIntervalMs: 1000 });
       // Something that is no Keyflow entry lands on the channel into count#0 (a foreign writer, a corrupted copy).
-      const key = redisKeys(stack.prefix).channel(job.id, 1, 0, 0, 0);
+      const key = redisKeys(stack.prefix).channel(job.id, 1, 0, [0, 0], [0, 0]);
       await stack.redis.xadd(key, '*', 't', 'garbage', 'x', 'not a batch');
       const dead = await waitFor(async () => {
         const d = await stack.client.deadLetters(job.id, 'count');
         return d.length > 0 && d;
       }, 10_000, 'the dead letter');
-      expect(dead[0]!.reason).toMatch(/^malformed channel entry \d+-\d+ on .*:ch:0:0:0$/);
+      expect(dead[0]!.reason).toMatch(/^malformed channel entry \d+-\d+ on .*:ch:0:0\.0:0\.0$/);
       expect(dead[0]!.record).toEqual(['t', 'garbage', 'x', 'not a batch'].map((f) => Buffer.from(f).toString('base64')));
       const j = await stack.client.getJob(job.id);
       expect({ state: j.state, attempt: j.attempt }).toEqual({ state: 'RUNNING', attempt: 1 });

@@ -127,14 +127,19 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
 }
 
-/** Polls `check` until it returns a truthy value or the deadline passes; the message says what was awaited. */
-export async function waitFor<T>(check: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs: number, what: string): Promise<T> {
+/** Polls `check` (every `pollMs`) until it returns a truthy value or the deadline passes; the message says what was awaited. */
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs: number,
+  what: string,
+  pollMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 
@@ -186,13 +191,15 @@ export async function tableCounts(table: string): Promise<Map<string, number>> {
   }
 }
 
-type CountedGenerator = Omit<GeneratorConfig, 'zipfExponent'> & { zipfExponent?: number; total: number };
+/** A generator's settings as a pipeline gives them: bounded (`total`) or not, paced by `rate`. */
+export type GeneratorSettings = Omit<GeneratorConfig, 'zipfExponent' | 'total'> & { zipfExponent?: number; total?: number; rate?: number };
+type CountedGenerator = GeneratorSettings & { total: number };
 
 /**
  * The pipeline the failure tests run: a bounded generator → keyBy(user) → count (p=2) → a postgres sink (p=2, the
  * default exactly-once unless `sink` says otherwise) writing each user's count into `table`.
  */
-export function countPipeline(table: string, settings: CountedGenerator, sink: Record<string, unknown> = {}): GraphInput {
+export function countPipeline(table: string, settings: GeneratorSettings, sink: Record<string, unknown> = {}): GraphInput {
   return {
     vertices: [
       { id: 'events', type: 'generator', parallelism: 1, settings },

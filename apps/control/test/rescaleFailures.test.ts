@@ -30,10 +30,13 @@ describe('a rescale that cannot finish', () => {
   });
 
   /** Waits until scaling event `id` of a job reaches `status`, and returns it. */
+  /** Waits until scaling event `id` reaches `status`; fails at once if it settles otherwise, saying how. */
   const scalingReaches = (jobId: string, id: number, status: string, timeoutMs: number) =>
     waitFor(
       async () => {
         const e = (await stack.client.listScalingEvents(jobId)).find((x) => x.id === id)!;
+        if (e.status !== status && ['COMPLETED', 'FAILED', 'ROLLED_BACK', 'INTERRUPTED'].includes(e.status))
+          throw new Error(`scaling event ${id} is ${e.status}, not ${status}: ${e.reason}`);
         return e.status === status && e;
       },
       timeoutMs,
@@ -59,6 +62,8 @@ describe('a rescale that cannot finish', () => {
     expect(after.state).toBe('RUNNING');
     expect(after.attempt).toBe(1);
     expect(after.plan.vertices.count!.parallelism).toBe(1);
+    // What was asked for is given up with it: the job does not try again on its own.
+    expect(after.desiredParallelism.count).toBe(1);
     // The subtasks started for the rescale are gone; the job's own kept running and go on counting.
     await waitFor(async () => (await jobSubtasks(job.id)).join() === 'count#0@1,events#0@1', 10_000, 'only the job’s own subtasks to run');
     const before = (await stack.client.getJob(job.id)).metrics?.vertices.count?.recordsIn ?? 0;
@@ -66,8 +71,8 @@ describe('a rescale that cannot finish', () => {
     await stack.client.cancelJob(job.id);
   });
 
-  it('a worker lost while a rescale waits ends the rescale, recovers the job at its old parallelism, and every count stays exact', async () => {
-    const settingsTotal = 600_000;
+  it('a worker lost while a rescale waits interrupts it; recovered, the job goes on to the parallelism asked for, and every count stays exact', async () => {
+    const settingsTotal = 1_500_000;
     const p = await stack.client.createPipeline({ name: `lost-${stack.prefix}`, graph: graph('lost_counts', settingsTotal) });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
     await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 30_000, 'a completed checkpoint');
@@ -78,15 +83,25 @@ describe('a rescale that cannot finish', () => {
     await scalingReaches(job.id, id, 'WAITING_FOR_SLOTS', 10_000);
     const victim = (await stack.client.listWorkers()).find((w) => w.subtasks.some((s) => s.jobId === job.id))!;
     stack.workers.find((w) => w.pid === victim.pid)!.kill('SIGKILL');
+    // The pool grows meanwhile: room for count at 4 once the job runs again.
+    await stack.addWorker();
     await stack.addWorker();
 
-    const failed = await scalingReaches(job.id, id, 'FAILED', 30_000);
-    // Depending on when the loss is noticed: while it still waited, or in its checkpoint once the new worker's slots let it go on.
-    expect(failed.reason).toMatch(/the job recovered|attempt 1 ended/);
+    // Depending on when the loss is noticed: while it still waited, or in its checkpoint once the new slots let it go on.
+    const interrupted = await scalingReaches(job.id, id, 'INTERRUPTED', 30_000);
+    expect(interrupted.reason).toMatch(/recover|attempt 1 ended/);
+    expect(interrupted.reason).toContain('goes on to ×4 once it runs again');
+    const resumed = await waitFor(
+      async () => (await stack.client.listScalingEvents(job.id)).find((e) => e.id > id && e.status === 'COMPLETED'),
+      60_000,
+      'the rescale to be carried out after the recovery',
+    );
+    expect(resumed).toMatchObject({ vertexId: 'count', fromParallelism: 1, toParallelism: 4 });
+    expect(resumed.reason).toContain(`resumes scaling event ${id}`);
 
-    const done = await waitForFinished(stack, job.id, 90_000);
+    const done = await waitForFinished(stack, job.id, 120_000);
     expect(done.attempt).toBeGreaterThanOrEqual(2);
-    expect(done.plan.vertices.count!.parallelism).toBe(1);
+    expect(done.plan.vertices.count!.parallelism).toBe(4);
     expect(done.events.some((e) => e.toState === 'RECOVERING' && /worker lost/.test(e.reason ?? ''))).toBe(true);
 
     const expected = generatorCounts({ ...events, total: settingsTotal });

@@ -50,6 +50,9 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
           databaseUrl: env.DATABASE_URL,
           settings: runtime,
           signal: abort.signal,
+          log,
+          // The heartbeat lists each subtask's parallelism: a live rescale changes it.
+          onRescaled: () => reportSubtasks(),
         });
         log('subtask ended', { subtask: name, outcome });
         return outcome;

@@ -1,5 +1,15 @@
 import { z } from 'zod';
-import { checkpointAckSchema, checkpointFailuresSchema, checkpointKindSchema, checkpointSchema, jobMetricsSchema, jobStateSchema, recoverySchema, scalingEventSchema } from './rest.ts';
+import {
+  checkpointAckSchema,
+  checkpointFailuresSchema,
+  checkpointKindSchema,
+  checkpointSchema,
+  jobMetricsSchema,
+  jobStateSchema,
+  recoverySchema,
+  scalingEventSchema,
+  stallSchema,
+} from './rest.ts';
 
 /** Socket.IO events the control plane sends to a job's room (`job:subscribe` with the job id joins it). */
 export const serverEvents = {
@@ -35,6 +45,10 @@ export const serverEvents = {
   'scaling:event': scalingEventSchema,
   /** A recovery started, ran again, failed or was superseded. */
   'job:recovery': recoverySchema,
+  /** The job stalled (who holds it up), the culprits changed, or it moves again (`stall: null`). */
+  'job:stall': z.object({ jobId: z.string(), stall: stallSchema.nullable() }),
+  /** The parallelism the job converges to changed (a rescale was asked for, or one was rolled back). */
+  'job:desired': z.object({ jobId: z.string(), desiredParallelism: z.record(z.string(), z.number()) }),
 } as const;
 
 export type ServerEventName = keyof typeof serverEvents;

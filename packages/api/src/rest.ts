@@ -15,8 +15,10 @@ export const jobStateSchema = z.enum([
 ]);
 export type JobState = z.infer<typeof jobStateSchema>;
 
-export const checkpointKindSchema = z.enum(['PERIODIC', 'SAVEPOINT', 'RESCALE']);
-export const checkpointStatusSchema = z.enum(['PENDING', 'COMPLETED', 'FAILED']);
+/** MANUAL: asked for by hand (`POST /jobs/:id/checkpoints`); RESCALE: the one barrier of a live rescale. */
+export const checkpointKindSchema = z.enum(['PERIODIC', 'MANUAL', 'SAVEPOINT', 'RESCALE']);
+/** DISCARDED: completed, then let go by retention (its state is deleted; the row stays as history). */
+export const checkpointStatusSchema = z.enum(['PENDING', 'COMPLETED', 'FAILED', 'DISCARDED']);
 
 const pipelineName = z.string().trim().min(1, 'a name is needed').max(100, 'at most 100 characters');
 
@@ -116,6 +118,20 @@ export const checkpointAckSchema = z.object({
   bytes: z.number(),
 });
 export const checkpointDetailSchema = checkpointSchema.extend({ acks: z.array(checkpointAckSchema) });
+/**
+ * A running job that makes no progress although work waits (or a checkpoint hangs): the subtasks that hold it up,
+ * each with why, since when, and when the job fails over if it does not move again. Only the culprits are named,
+ * not the subtasks that merely wait for them.
+ */
+export const stallSchema = z.object({
+  jobId: z.string(),
+  since: z.string(),
+  failoverAt: z.string(),
+  /** Per subtask that holds the job up: why, and since when it has not moved. */
+  subtasks: z.array(z.object({ subtask: z.string(), reason: z.string(), since: z.string() })),
+});
+export type Stall = z.infer<typeof stallSchema>;
+
 export const jobSchema = z.object({
   id: z.string(),
   pipelineId: z.string(),
@@ -124,6 +140,10 @@ export const jobSchema = z.object({
   state: jobStateSchema,
   attempt: z.number(),
   plan: z.object({ vertices: z.record(z.string(), vertexPlanSchema) }),
+  /** The parallelism per operator the job converges to (what was asked for last); equal to the plan's when settled. */
+  desiredParallelism: z.record(z.string(), z.number()),
+  /** Set while the job is stalled (see stallSchema). */
+  stall: stallSchema.nullable(),
   checkpointIntervalMs: z.number(),
   tolerableCheckpointFailures: z.number(),
   restoredFromId: z.number().nullable(),
@@ -140,6 +160,18 @@ export const checkpointFailuresSchema = z.object({
   lastReason: z.string().nullable(),
   at: z.string(),
 });
+/** Every checkpoint of a job so far, by status (the history lists the newest 100). */
+export const checkpointCountsSchema = z.object({
+  /** Every checkpoint number given out: completed, failed, in progress, or a savepoint since deleted. */
+  triggered: z.number(),
+  inProgress: z.number(),
+  /** Completed, those retention let go since (DISCARDED) included. */
+  completed: z.number(),
+  failed: z.number(),
+  discarded: z.number(),
+});
+export type CheckpointCounts = z.infer<typeof checkpointCountsSchema>;
+
 export const jobDetailSchema = jobSchema.extend({
   graph: z.unknown(),
   events: z.array(jobEventSchema),
@@ -149,6 +181,7 @@ export const jobDetailSchema = jobSchema.extend({
   sinkGuarantees: z.record(z.string(), z.enum(['exactly-once', 'at-least-once'])),
   /** For a job this control plane coordinates: its checkpoints that failed in a row. */
   checkpointFailures: checkpointFailuresSchema.nullable(),
+  checkpointCounts: checkpointCountsSchema,
 });
 export const workerSchema = z.object({
   id: z.string(),
@@ -157,12 +190,15 @@ export const workerSchema = z.object({
   slots: z.number(),
   usedSlots: z.number(),
   lastHeartbeat: z.string(),
-  subtasks: z.array(z.object({ jobId: z.string(), attempt: z.number(), vertexId: z.string(), index: z.number(), since: z.number() })),
+  subtasks: z.array(
+    z.object({ jobId: z.string(), attempt: z.number(), vertexId: z.string(), index: z.number(), parallelism: z.number(), since: z.number() }),
+  ),
 });
 export const sampleSchema = z.object({ at: z.number(), record: z.unknown() });
 export const deadLetterSchema = z.object({ at: z.number(), reason: z.string(), record: z.unknown() });
 
-export const scalingStatusSchema = z.enum(['QUEUED', 'WAITING_FOR_SLOTS', 'ALIGNING', 'COMPLETED', 'ROLLED_BACK', 'FAILED']);
+/** INTERRUPTED: a recovery came first; the job goes on to the parallelism asked for once it runs again (a new event). */
+export const scalingStatusSchema = z.enum(['QUEUED', 'WAITING_FOR_SLOTS', 'ALIGNING', 'COMPLETED', 'ROLLED_BACK', 'FAILED', 'INTERRUPTED']);
 /** One live rescale: its phases (requested → new subtasks started → barrier aligned → snapshot → state restored → running). */
 export const scalingEventSchema = z.object({
   id: z.number(),
@@ -183,6 +219,8 @@ export const scalingEventSchema = z.object({
   bytesMoved: z.number(),
   pauseMs: z.number().nullable(),
   reason: z.string().nullable(),
+  /** The scaling event a recovery interrupted that this one carries out. */
+  resumesId: z.number().nullable(),
 });
 export const recoveryStatusSchema = z.enum(['RESTORING', 'RUNNING', 'FAILED', 'SUPERSEDED']);
 /**

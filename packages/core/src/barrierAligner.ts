@@ -29,6 +29,11 @@ export class BarrierAligner {
     return this.pending;
   }
 
+  /** When the pending alignment began (the clock passed to onBarrier). */
+  get alignmentStartedAt(): number {
+    return this.startedAt;
+  }
+
   /** Channels still open (not ended). */
   get openChannels(): ReadonlySet<string> {
     return this.open;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { demoPipeline } from './demo.ts';
 import type { Edge, Graph, GraphInput, Partitioning } from './graph.ts';
 import { validateGraph } from './graphRules.ts';
-import { buildChains, chainOf, consumersFor, initialPlan, producersFor, type JobPlan } from './plan.ts';
+import { buildChains, chainOf, consumersFor, incarnationOf, initialPlan, producersFor, rescaledPlan, type JobPlan } from './plan.ts';
 
 const settingsOf: Record<string, Record<string, unknown>> = {
   generator: { splits: 4 },
@@ -169,5 +169,39 @@ describe('producersFor / consumersFor', () => {
   ])('%s: subtask 2 reads from %j and writes to %j (4 producers, 3 consumers)', (partitioning, producers, consumers) => {
     expect(producersFor(e(partitioning), 2, 4)).toEqual(producers);
     expect(consumersFor(e(partitioning), 2, 3)).toEqual(consumers);
+  });
+});
+
+describe('rescaledPlan: incarnations', () => {
+  const g = graph(['gen:generator:1', 'count:count:2', 'out:log:2'], ['gen-hash->count', 'count-forward->out']);
+  const chainAt = (plan: JobPlan) => chainOf(buildChains(g, plan), 'count')!;
+  /** Applies rescales [parallelism, scalingId] in turn; returns count's incarnation per index after each. */
+  const walk = (steps: [number, number][]) => {
+    let plan = initialPlan(g);
+    return steps.map(([p, id]) => {
+      plan = rescaledPlan(plan, chainAt(plan), p, id);
+      return Array.from({ length: p }, (_, i) => incarnationOf(plan, 'count', i));
+    });
+  };
+
+  it.each<[string, [number, number][], number[][]]>([
+    ['up adds incarnations named by the rescale', [[4, 7]], [[0, 0, 7, 7]]],
+    ['down keeps the survivors', [[1, 7]], [[0]]],
+    ['down then up never reuses an index incarnation', [[1, 7], [2, 8]], [[0], [0, 8]]],
+    ['3→2→3 gives index 2 a new incarnation', [[3, 5], [2, 6], [3, 9]], [[0, 0, 5], [0, 0], [0, 0, 9]]],
+    ['same parallelism changes nothing', [[2, 7]], [[0, 0]]],
+  ])('%s', (_, steps, expected) => {
+    expect(walk(steps)).toEqual(expected);
+  });
+
+  it('moves the whole chain and leaves other vertices and the input plan alone', () => {
+    const plan = initialPlan(g);
+    const next = rescaledPlan(plan, chainAt(plan), 3, 4);
+    expect(next.vertices.count).toEqual({ parallelism: 3, maxParallelism: 128, incarnations: [0, 0, 4] });
+    expect(next.vertices.out).toEqual({ parallelism: 3, maxParallelism: 128, incarnations: [0, 0, 4] });
+    expect(next.vertices.gen).toBe(plan.vertices.gen);
+    expect(plan.vertices.count).toEqual({ parallelism: 2, maxParallelism: 128 });
+    // Back to only the attempt's own subtasks: the plan looks as it did at deploy.
+    expect(rescaledPlan(next, chainAt(next), 2, 5).vertices.count).toEqual({ parallelism: 2, maxParallelism: 128 });
   });
 });

@@ -5,6 +5,11 @@ import { maxParallelismOf } from './graphRules.ts';
 export interface VertexPlan {
   parallelism: number;
   maxParallelism: number;
+  /**
+   * Per subtask index, the incarnation running it within the attempt: 0 when the attempt started it, else the id
+   * of the rescale that did (DESIGN §6). Left out while every subtask is the attempt's own.
+   */
+  incarnations?: number[];
 }
 
 /** The physical plan a job runs: per vertex id its parallelism and maxParallelism. */
@@ -15,6 +20,26 @@ export interface JobPlan {
 export function initialPlan(graph: Graph): JobPlan {
   const vertices: Record<string, VertexPlan> = {};
   for (const v of graph.vertices) vertices[v.id] = { parallelism: v.parallelism, maxParallelism: maxParallelismOf(v) };
+  return { vertices };
+}
+
+/** The incarnation of subtask `index` of a vertex (or of the chain it heads): who may read its channels. */
+export function incarnationOf(plan: JobPlan, vertexId: string, index: number): number {
+  return plan.vertices[vertexId]?.incarnations?.[index] ?? 0;
+}
+
+/**
+ * The plan after a live rescale of `chain` to `parallelism` by rescale `scalingId`: subtasks below both the old
+ * and the new parallelism keep their incarnation; every index the rescale adds is a new incarnation, named by it,
+ * so it never shares a channel with a subtask that held the same index before.
+ */
+export function rescaledPlan(plan: JobPlan, chain: Chain, parallelism: number, scalingId: number): JobPlan {
+  const vertices = { ...plan.vertices };
+  for (const v of chain.vertices) {
+    const { incarnations: _, ...was } = vertices[v.id]!;
+    const incarnations = Array.from({ length: parallelism }, (_, i) => (i < was.parallelism ? incarnationOf(plan, v.id, i) : scalingId));
+    vertices[v.id] = incarnations.some((x) => x !== 0) ? { ...was, parallelism, incarnations } : { ...was, parallelism };
+  }
   return { vertices };
 }
 

@@ -31,6 +31,7 @@ export class ChannelWriter {
   private failure: unknown;
   /** Milliseconds spent waiting on a full channel since the last `takeBackpressure`. */
   private waitedMs = 0;
+  private full = false;
 
   constructor(
     private readonly redis: KeyflowRedis,
@@ -79,6 +80,11 @@ export class ChannelWriter {
     this.check();
   }
 
+  /** Whether it is waiting on a full channel right now (its consumer does not read). */
+  get waiting(): boolean {
+    return this.full;
+  }
+
   takeBackpressure(): number {
     const ms = this.waitedMs;
     this.waitedMs = 0;
@@ -106,10 +112,15 @@ export class ChannelWriter {
   private async send(type: string, seq: number, field: string, payload: Buffer | string): Promise<void> {
     let started = 0;
     let pause = 1;
-    while (!(await this.redis.boundedXadd(this.key, this.settings.bound, 't', type, 's', seq, field, payload))) {
-      if (!started) started = performance.now();
-      await sleep(pause);
-      pause = Math.min(pause * 2, 10);
+    try {
+      while (!(await this.redis.boundedXadd(this.key, this.settings.bound, 't', type, 's', seq, field, payload))) {
+        if (!started) started = performance.now();
+        this.full = true;
+        await sleep(pause);
+        pause = Math.min(pause * 2, 10);
+      }
+    } finally {
+      this.full = false;
     }
     if (started) this.waitedMs += performance.now() - started;
   }

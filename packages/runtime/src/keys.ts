@@ -1,6 +1,14 @@
 /**
+ * One end of a channel: a subtask index and the incarnation running it (0: started with the attempt, else the id
+ * of the rescale that started it; see `rescaledPlan`). A channel is named by both ends' incarnations, so a subtask
+ * a later rescale starts at an index never reads what was left for the one that held the index before.
+ */
+export type ChannelEnd = readonly [index: number, incarnation: number];
+
+/**
  * Every Redis key Keyflow uses, in one place. Keys of one job share the hash tag `{jobId}`, so one blocking
- * XREAD over a subtask's channels and its job's command stream also works on Redis Cluster.
+ * XREAD over a subtask's channels and its job's command stream also works on Redis Cluster. Keys of one attempt
+ * share the prefix `attemptPattern` gives: a recovery deletes them all at once.
  */
 export function redisKeys(prefix: string) {
   return {
@@ -12,15 +20,18 @@ export function redisKeys(prefix: string) {
     /** Set by the control plane that coordinates; gone means Redis lost its data (restarted empty). */
     epoch: `${prefix}:epoch`,
     worker: (workerId: string) => `${prefix}:worker:${workerId}`,
-    /** Control → subtasks: commands (checkpoint triggers, stop, cancel) of one job. */
-    commands: (jobId: string) => `${prefix}:{${jobId}}:cmd`,
+    /** Control → subtasks: commands (checkpoint triggers, stop, cancel) of one attempt of a job. */
+    commands: (jobId: string, attempt: number) => `${prefix}:{${jobId}}:${attempt}:cmd`,
     /** The attempt allowed to run; subtasks of any other attempt stop (fencing). */
     fence: (jobId: string) => `${prefix}:{${jobId}}:fence`,
-    channel: (jobId: string, attempt: number, edge: number, from: number, to: number) =>
-      `${prefix}:{${jobId}}:${attempt}:ch:${edge}:${from}:${to}`,
+    channel: (jobId: string, attempt: number, edge: number, from: ChannelEnd, to: ChannelEnd) =>
+      `${prefix}:{${jobId}}:${attempt}:ch:${edge}:${from[0]}.${from[1]}:${to[0]}.${to[1]}`,
     /** A rescale's direct state handover to one subtask of the rescaled chain: moved key groups and source offsets. */
     handover: (jobId: string, attempt: number, scalingId: number, to: number) => `${prefix}:{${jobId}}:${attempt}:handover:${scalingId}:${to}`,
-    channelPattern: (jobId: string, attempt: number | '*') => `${prefix}:{${jobId}}:${attempt}:ch:*`,
+    channelPattern: (jobId: string, attempt: number) => `${prefix}:{${jobId}}:${attempt}:ch:*`,
+    handoverPattern: (jobId: string, attempt: number) => `${prefix}:{${jobId}}:${attempt}:handover:*`,
+    /** Every key of one attempt: its channels, commands and handovers. */
+    attemptPattern: (jobId: string, attempt: number) => `${prefix}:{${jobId}}:${attempt}:*`,
     sample: (jobId: string, vertexId: string) => `${prefix}:{${jobId}}:sample:${vertexId}`,
     deadLetters: (jobId: string, vertexId: string) => `${prefix}:{${jobId}}:dlq:${vertexId}`,
     jobPattern: (jobId: string) => `${prefix}:{${jobId}}:*`,

@@ -24,7 +24,31 @@ export interface RescaleSpec {
   parallelism: number;
 }
 
-export type CheckpointKindName = 'PERIODIC' | 'SAVEPOINT' | 'RESCALE';
+export type CheckpointKindName = 'PERIODIC' | 'MANUAL' | 'SAVEPOINT' | 'RESCALE';
+
+/**
+ * Why a subtask stopped: the control plane's stop or cancel, a rescale that took it away (or rolled back or aborted
+ * the one that started it), or none of these (`aborted`: its worker closed). A stop the plan does not explain is a
+ * failure of the job.
+ */
+export type StopCause = 'stop' | 'cancel' | 'scaled-away' | 'rolled-back' | 'rescale-aborted' | 'aborted';
+
+/**
+ * Where a subtask stands at the end of a metrics window: what it has to do and what it waits for. The control
+ * plane's stall detector follows these to the subtasks that hold a job up.
+ */
+export interface SubtaskProgress {
+  /** Entries waiting in its input channels; for a source, 1 while it has events left to emit. */
+  backlog: number;
+  /** Consumer subtasks (`chainId#index`) whose channel from this one is full right now: it waits for them. */
+  blockedOn: string[];
+  /** The checkpoint it is aligning on, for how long, and the producers (`chainId#index`) whose barrier it waits for. */
+  aligning?: { checkpoint: number; forMs: number; missing: string[] };
+  /** The newest checkpoint whose barrier it passed on (0: none yet). */
+  lastBarrier: number;
+  /** Waiting for the state a rescale hands it: a pause the plan makes. */
+  restoring?: boolean;
+}
 
 /** Control → subtasks, on the job's command stream. Subtasks of another attempt ignore them. */
 export type Command =
@@ -97,7 +121,7 @@ export type WorkerEvent =
   /** This subtask sent all its leaving key groups ahead of the rescale's barrier. */
   | (SubtaskRef & { type: 'precopied'; scalingId: number })
   | (SubtaskRef & { type: 'finished' })
-  | (SubtaskRef & { type: 'stopped' })
+  | (SubtaskRef & { type: 'stopped'; cause: StopCause; scalingId?: number })
   | (SubtaskRef & { type: 'failed'; error: string })
   | (SubtaskRef & {
       type: 'metrics';
@@ -108,6 +132,7 @@ export type WorkerEvent =
       vertices: Record<string, VertexMetrics>;
       /** Records per key group since the last metrics event, for the keyed operator at the chain's head: [keyGroup, count] pairs. */
       keyGroups?: Record<string, [number, number][]>;
+      progress?: SubtaskProgress;
     });
 
 export type WorkerEventType = WorkerEvent['type'];

@@ -10,6 +10,7 @@ import {
   EventGenerator,
   generatorSettings,
   getField,
+  incarnationOf,
   keyGroupFor,
   KeyedStateBackend,
   keyGroupsOf,
@@ -18,6 +19,7 @@ import {
   postgresSinkSettings,
   producersFor,
   rangeFor,
+  rescaledPlan,
   subtaskFor,
   validateGraph,
   type Chain,
@@ -34,12 +36,15 @@ import type { PrismaClient } from '@keyflow/db';
 import type { Redis } from 'ioredis';
 import { ChannelWriter, parseEntry, type ChannelSettings } from './channels.ts';
 import { readChunks, writeChunks, type StateChunkData } from './checkpointStorage.ts';
-import { HandoverReceiver, sendHandover, type HandoverPart } from './handover.ts';
+import { HandoverReceiver, sendHandover, type HandoverMessage, type HandoverPart } from './handover.ts';
+
+/** What a subtask waits to be handed: per operator and scope, the parts (key groups or splits). */
+type Expected = ConstructorParameters<typeof HandoverReceiver>[0];
 import { LogSink } from './connectors/logSink.ts';
 import { isTransient, PostgresSink } from './connectors/postgresSink.ts';
 import { SinkFencedError, type Sink } from './connectors/sink.ts';
 import type { RedisKeys } from './keys.ts';
-import type { Command, RescaleSpec, TaskData, VertexAck, VertexMetrics, WorkerEvent } from './protocol.ts';
+import type { Command, RescaleSpec, StopCause, SubtaskProgress, TaskData, VertexAck, VertexMetrics, WorkerEvent } from './protocol.ts';
 import { watchRedis } from './redisConnection.ts';
 import { withScripts, type KeyflowRedis } from './scripts.ts';
 
@@ -62,6 +67,8 @@ export interface SubtaskDeps {
   settings?: Partial<RuntimeSettings>;
   signal?: AbortSignal;
   log?: (msg: string, extra?: object) => void;
+  /** Told when a live rescale changed the subtask's parallelism (the worker's heartbeat lists it). */
+  onRescaled?: () => void;
 }
 
 export type SubtaskOutcome = 'finished' | 'stopped' | 'canceled' | 'fenced' | 'aborted';
@@ -88,14 +95,17 @@ interface KeyedVertex {
 
 interface InputChannel {
   key: string;
+  /** The producer subtask, as `chainId#index`. */
+  producer: string;
   lastId: string;
   lastSeq: number;
-  /** The input edge's key field and the keyed head's maxParallelism, when the head is keyed. */
 }
 
 interface RouteTarget {
   edge: Edge;
   writers: ChannelWriter[];
+  /** The consumer subtask of each writer, as `chainId#index`. */
+  consumers: string[];
   maxParallelism: number;
   parallelism: number;
   rr: number;
@@ -125,11 +135,20 @@ class Subtask {
   private cmdLastId = '0-0';
   private lastFlush = now();
   private lastMetrics = now();
+  private metricsTimer: NodeJS.Timeout | undefined;
+  private reporting: Promise<unknown> | undefined;
   private lastCommandRead = 0;
   private lastSinkFlush = now();
   private sinkFlushMs = 1000;
   private stopAfterBarrier = false;
   private outcome: SubtaskOutcome | undefined;
+  /** Why a subtask that was stopped or canceled ended, for the control plane to tell planned stops from failures. */
+  private stopCause: { cause: StopCause; scalingId?: number } | undefined;
+  /** The newest checkpoint whose barrier this subtask passed on, and whether it waits for a rescale's state. */
+  private lastBarrier = 0;
+  private restoring = false;
+  /** A source with events due now (not waiting for its rate). */
+  private sourceDue = true;
   private pendingWrite: Promise<void> = Promise.resolve();
   private keyField: string | undefined;
   private keyedHead: KeyedVertex | undefined;
@@ -166,7 +185,7 @@ class Subtask {
 
     if (task.commandsAfter !== undefined) this.cmdLastId = task.commandsAfter;
     else {
-      const last = await this.redis.xrevrange(deps.keys.commands(task.jobId), '+', '-', 'COUNT', 1);
+      const last = await this.redis.xrevrange(this.commandsKey(), '+', '-', 'COUNT', 1);
       this.cmdLastId = last[0]?.[0] ?? '0-0';
     }
 
@@ -179,9 +198,9 @@ class Subtask {
       this.recoverFrom = from?.jobId === task.jobId ? from.number : 0;
       this.lastCompleted = this.recoverFrom;
     }
-    this.buildRoutes(chains);
+    this.syncChannels();
+    this.keyField = this.chain.inputs.find((e) => e.partitioning === 'hash')?.key;
     this.head = this.buildChainOutputs();
-    this.buildInputs(chains);
     const started = now();
     const restored = task.restoreFrom !== undefined ? await this.restore(task.restoreFrom) : { bytes: 0, keyGroups: 0, splits: 0 };
     await Promise.all(this.sinks.map((s) => s.open()));
@@ -200,27 +219,53 @@ class Subtask {
     return p;
   }
 
-  private buildRoutes(chains: Chain[]): void {
-    const { task, deps } = this;
-    for (const edge of this.chain.outputs) {
-      const consumer = chainOf(chains, edge.to)!;
-      const edgeIndex = this.graph.edges.indexOf(edge);
-      const writers = consumersFor(edge, task.index, consumer.parallelism).map(
-        (j) => new ChannelWriter(this.redis, deps.keys.channel(task.jobId, task.attempt, edgeIndex, task.index, j), this.settings),
-      );
-      this.routes.push({ edge, writers, parallelism: consumer.parallelism, maxParallelism: this.vertexPlan(edge.to).maxParallelism, rr: task.index });
-    }
+  /** This attempt's command stream. */
+  private commandsKey(): string {
+    return this.deps.keys.commands(this.task.jobId, this.task.attempt);
   }
 
-  private buildInputs(chains: Chain[]): void {
-    const { task, deps } = this;
-    for (const edge of this.chain.inputs) {
-      const producer = chainOf(chains, edge.from)!;
-      const edgeIndex = this.graph.edges.indexOf(edge);
-      for (const i of producersFor(edge, task.index, producer.parallelism))
-        this.inputs.push({ key: deps.keys.channel(task.jobId, task.attempt, edgeIndex, i, task.index), lastId: '0-0', lastSeq: 0 });
-    }
-    this.keyField = this.chain.inputs.find((e) => e.partitioning === 'hash')?.key;
+  /** The channel from producer subtask `from` to consumer subtask `to` over `edge`, named by both ends' incarnations. */
+  private channelKey(edge: Edge, from: number, to: number): string {
+    const { jobId, attempt } = this.task;
+    const ends = (vertexId: string, index: number) => [index, incarnationOf(this.plan, vertexId, index)] as const;
+    return this.deps.keys.channel(jobId, attempt, this.graph.edges.indexOf(edge), ends(edge.from, from), ends(edge.to, to));
+  }
+
+  /**
+   * Makes the output writers and input channels match the plan: at open, and after a rescale changed it. A channel
+   * the plan keeps keeps its writer or read position; one it lost is dropped (its last entry was the rescale's
+   * barrier); a new one starts empty, under a name no earlier incarnation of its ends ever used.
+   */
+  private syncChannels(): void {
+    const { task } = this;
+    const writers = new Map(this.routes.flatMap((r) => r.writers.map((w) => [w.key, w] as const)));
+    this.routes = this.chain.outputs.map((edge) => {
+      const consumer = chainOf(this.chains, edge.to)!;
+      const to = consumersFor(edge, task.index, consumer.parallelism);
+      return {
+        edge,
+        writers: to.map((j) => {
+          const key = this.channelKey(edge, task.index, j);
+          return writers.get(key) ?? new ChannelWriter(this.redis, key, this.settings);
+        }),
+        consumers: to.map((j) => `${consumer.id}#${j}`),
+        parallelism: consumer.parallelism,
+        maxParallelism: this.vertexPlan(edge.to).maxParallelism,
+        rr: this.routes.find((r) => r.edge === edge)?.rr ?? task.index,
+      };
+    });
+    const inputs = new Map(this.inputs.map((c) => [c.key, c]));
+    this.inputs = this.chain.inputs.flatMap((edge) => {
+      const producer = chainOf(this.chains, edge.from)!;
+      return producersFor(edge, task.index, producer.parallelism).map((i) => {
+        const key = this.channelKey(edge, i, task.index);
+        return inputs.get(key) ?? { key, producer: `${producer.id}#${i}`, lastId: '0-0', lastSeq: 0 };
+      });
+    });
+    if (!this.aligner) return;
+    const kept = new Set(this.inputs.map((c) => c.key));
+    for (const key of inputs.keys()) if (!kept.has(key)) this.aligner.removeChannel(key);
+    for (const c of this.inputs) if (!inputs.has(c.key)) this.aligner.addChannel(c.key);
   }
 
   private deadLetter(vertexId: string, record: unknown, reason: string): void {
@@ -237,10 +282,9 @@ class Subtask {
   /** Wires the chain's operators by function call, tail first; returns the head's input. */
   private buildChainOutputs(): Output {
     const { task } = this;
-    const routes = this.routes;
     let next: Output = {
       emit: (rec) => {
-        for (const r of routes) this.route(r, rec);
+        for (const r of this.routes) this.route(r, rec);
       },
     };
     for (let i = this.chain.vertices.length - 1; i >= 0; i--) {
@@ -373,6 +417,7 @@ class Subtask {
   }
 
   async run(): Promise<SubtaskOutcome> {
+    this.startMetrics();
     if (this.task.joinRescale !== undefined) {
       // Started by a rescale: everything in its range arrives from the old owners once they aligned.
       const t0 = now();
@@ -423,6 +468,8 @@ class Subtask {
         }
       }
       if (this.stopAfterBarrier) wait = 200;
+      // Waiting for its rate (or for a stop) is no backlog: nothing is due.
+      this.sourceDue = wait === 0;
       // Commands are read between batches: blocking while there is time to wait, else every linger period.
       if (wait > 0 || now() - this.lastCommandRead >= this.settings.lingerMs) {
         this.lastCommandRead = now();
@@ -466,7 +513,7 @@ class Subtask {
   }
 
   private async readCommands(blockMs: number): Promise<void> {
-    const key = this.deps.keys.commands(this.task.jobId);
+    const key = this.commandsKey();
     const args = blockMs > 0 ? ['BLOCK', blockMs] : [];
     const res = await this.blocking.xread('COUNT', 16, ...(args as ['BLOCK', number]), 'STREAMS', key, this.cmdLastId);
     for (const [, entries] of res ?? [])
@@ -502,23 +549,32 @@ class Subtask {
         this.stopAfterBarrier = false;
         return;
       case 'rescale-rollback':
-        if (this.task.joinRescale === cmd.scalingId) this.outcome = 'canceled';
+        if (this.task.joinRescale === cmd.scalingId) this.stopAs('canceled', 'rolled-back', cmd.scalingId);
         return;
       case 'stop':
-        this.outcome = 'stopped';
+        this.stopAs('stopped', 'stop');
         return;
       case 'cancel':
-        this.outcome = 'canceled';
+        this.stopAs('canceled', 'cancel');
         return;
       case 'rescale-prepare':
-        if (cmd.rescale.chainId === this.chain.id && this.keyed.length && !this.task.joinRescale) this.startPrecopy(cmd.rescale);
-        else if (cmd.rescale.chainId === this.chain.id) await this.emit({ type: 'precopied', scalingId: cmd.rescale.scalingId });
+        if (cmd.rescale.chainId === this.chain.id && this.keyed.length && !this.task.joinRescale) {
+          this.startPreload(cmd.rescale);
+          this.startPrecopy(cmd.rescale);
+        } else if (cmd.rescale.chainId === this.chain.id) await this.emit({ type: 'precopied', scalingId: cmd.rescale.scalingId });
         return;
       case 'complete':
         if (cmd.rescale && cmd.rescale.scalingId === this.sinkGate) this.sinkGate = undefined;
         this.commitSinks(cmd.checkpoint);
         return;
     }
+  }
+
+  /** Ends the subtask on the control plane's word (or a rescale's), saying why; the first reason stands. */
+  private stopAs(outcome: 'stopped' | 'canceled', cause: StopCause, scalingId?: number): void {
+    if (this.outcome) return;
+    this.outcome = outcome;
+    this.stopCause = { cause, ...(scalingId !== undefined && { scalingId }) };
   }
 
   /**
@@ -528,14 +584,16 @@ class Subtask {
    */
   private async receiveHandover(
     scalingId: number,
-    expected: ConstructorParameters<typeof HandoverReceiver>[0],
+    expected: Expected,
     abortOn?: number,
+    ahead?: { receiver: HandoverReceiver; lastId: string },
   ): Promise<HandoverReceiver | undefined> {
     const { task, deps } = this;
-    const receiver = new HandoverReceiver(expected);
-    const cmdKey = deps.keys.commands(task.jobId);
+    const receiver = ahead?.receiver ?? new HandoverReceiver(expected);
+    const cmdKey = this.commandsKey();
     const key = deps.keys.handover(task.jobId, task.attempt, scalingId, task.index);
-    let lastId = '0-0';
+    let lastId = ahead?.lastId ?? '0-0';
+    this.restoring = true;
     while (!receiver.done && !this.outcome) {
       const res = (await this.blocking.xreadBuffer('COUNT', 16, 'BLOCK', 200, 'STREAMS', cmdKey, key, this.cmdLastId, lastId)) as
         | [Buffer, [Buffer, Buffer[]][]][]
@@ -545,33 +603,71 @@ class Subtask {
           const id = idBuf.toString();
           if (keyBuf.toString() === key) {
             lastId = id;
-            receiver.apply(fields[1]!, (m, part, data, delta) => {
-              const backend = m.scope === 'KEYED' ? this.keyed.find((kv) => kv.vertex.id === m.vertexId)?.backend : undefined;
-              if (backend) delta ? backend.applyDelta(part, data) : backend.restore(part, data);
-              else if (m.scope === 'OPERATOR') this.source?.offsets.set(part, decodeValue<{ offset: number }>(data).offset);
-            });
+            receiver.apply(fields[1]!, this.loadPart);
             continue;
           }
           this.cmdLastId = id;
           const cmd = this.parseCommand(fields[1]?.toString());
           if (!cmd) continue;
-          if ((cmd.type === 'rescale-rollback' && cmd.scalingId === scalingId) || (cmd.type === 'abort' && cmd.checkpoint === abortOn))
-            this.outcome ??= 'canceled';
+          if (cmd.type === 'rescale-rollback' && cmd.scalingId === scalingId) this.stopAs('canceled', 'rolled-back', scalingId);
+          else if (cmd.type === 'abort' && cmd.checkpoint === abortOn) this.stopAs('canceled', 'rescale-aborted', scalingId);
           // While waiting, a subtask takes part in no checkpoint (the rescale holds periodic ones back).
           else if (cmd.type !== 'trigger') await this.handleCommand(fields[1]?.toString());
         }
-      if (now() - this.lastMetrics >= this.settings.metricsIntervalMs) await this.reportMetrics(now());
     }
+    this.restoring = false;
     void this.redis.del(key).catch(() => {});
     return receiver.done && !this.outcome ? receiver : undefined;
   }
 
+  /** Loads one handed-over part: a key group's state (or what changed in it since its pre-copy), or a split's offset. */
+  private readonly loadPart = (m: HandoverMessage, part: number, data: Uint8Array, delta: boolean): void => {
+    const backend = m.scope === 'KEYED' ? this.keyed.find((kv) => kv.vertex.id === m.vertexId)?.backend : undefined;
+    if (backend) delta ? backend.applyDelta(part, data) : backend.restore(part, data);
+    else if (m.scope === 'OPERATOR') this.source?.offsets.set(part, decodeValue<{ offset: number }>(data).offset);
+  };
+
+  /** What rescale `r` gives this subtask that it does not hold yet: key groups per keyed operator, and source splits. */
+  private gains(r: RescaleSpec): Expected {
+    const { index } = this.task;
+    const out: Expected = this.keyed.map((kv) => {
+      const next = rangeFor(index, r.parallelism, kv.backend.maxParallelism);
+      return { vertexId: kv.vertex.id, scope: 'KEYED', parts: keyGroupsOf(next).filter((kg) => kg < kv.range.start || kg > kv.range.end) };
+    });
+    const src = this.source;
+    if (src) {
+      const held = new Set(src.splits);
+      const next = EventGenerator.splitsFor(index, r.parallelism, src.gen.config.splits);
+      out.push({ vertexId: src.vertex.id, scope: 'OPERATOR', parts: next.filter((x) => !held.has(x)) });
+    }
+    return out;
+  }
+
+  /**
+   * A subtask that stays through rescale `r` and gains key groups reads their pre-copies as they come, between
+   * batches, into groups it does not process yet; at the barrier only the deltas are left (receiveHandover goes on
+   * from where this got to). Without it, a scale-down's survivor would load all it gains while paused.
+   */
+  private startPreload(r: RescaleSpec): void {
+    if (this.task.index >= r.parallelism) return;
+    const gains = this.gains(r);
+    if (!gains.some((g) => g.parts.length)) return;
+    this.preload = { scalingId: r.scalingId, key: this.handoverKey(r, this.task.index), receiver: new HandoverReceiver(gains), lastId: '0-0', gains };
+  }
+
+  /** The rescale a preload was for will not come (another barrier came first): what it loaded is not this subtask's. */
+  private dropPreload(): void {
+    for (const g of this.preload?.gains ?? []) this.keyed.find((kv) => kv.vertex.id === g.vertexId)?.backend.detach(g.parts);
+    this.preload = undefined;
+  }
+
   private async runInputs(): Promise<void> {
     const aligner = (this.aligner = new BarrierAligner(this.inputs.map((c) => c.key)));
-    const cmdKey = this.deps.keys.commands(this.task.jobId);
+    const cmdKey = this.commandsKey();
     while (!this.outcome) {
       const readable = this.inputs.filter((c) => aligner.openChannels.has(c.key) && !aligner.isBlocked(c.key));
       const block = this.routesBuffered() || this.sinks.length ? this.settings.lingerMs * 4 : 200;
+      const pre = this.preload;
       const res = (await this.blocking.xreadBuffer(
         'COUNT',
         8,
@@ -579,12 +675,23 @@ class Subtask {
         block,
         'STREAMS',
         cmdKey,
+        ...(pre ? [pre.key] : []),
         ...readable.map((c) => c.key),
         this.cmdLastId,
+        ...(pre ? [pre.lastId] : []),
         ...readable.map((c) => c.lastId),
       )) as [Buffer, [Buffer, Buffer[]][]][] | null;
       for (const [keyBuf, entries] of res ?? []) {
         const key = keyBuf.toString();
+        if (key === pre?.key) {
+          // Pre-copies of groups this subtask will gain: loaded now, between batches, not while it pauses at the barrier.
+          for (const [idBuf, fields] of entries) {
+            if (this.preload !== pre) break;
+            pre.lastId = idBuf.toString();
+            pre.receiver.apply(fields[1]!, this.loadPart);
+          }
+          continue;
+        }
         if (key === cmdKey) {
           for (const [idBuf, fields] of entries) {
             const id = idBuf.toString();
@@ -635,8 +742,8 @@ class Subtask {
             }
           }
         }
-        // Consumers trim what they have read: entries before the last read one are gone for good.
-        void this.redis.xtrim(key, 'MINID', ch.lastId).catch(() => {});
+        // Consumers trim what they have read, the last read entry included.
+        void this.redis.xtrim(key, 'MINID', nextId(ch.lastId)).catch(() => {});
       }
       await this.afterWork();
     }
@@ -647,6 +754,11 @@ class Subtask {
    * completes, because the old owners' sinks write those keys' values from before the barrier up to then.
    */
   private sinkGate: number | undefined;
+  /**
+   * A rescale's handover read ahead of its barrier by a subtask that stays and gains key groups: it loads the
+   * pre-copies between batches, so that at the barrier only the deltas are left to apply (see startPreload).
+   */
+  private preload: { scalingId: number; key: string; receiver: HandoverReceiver; lastId: string; gains: Expected } | undefined;
   /** A rescale's pre-copy under way: which key groups went, per keyed operator (see startPrecopy). */
   private precopy: { scalingId: number; stopped: boolean; copied: Map<KeyedVertex, Set<number>> } | undefined;
   private pendingCheckpointId: number | undefined;
@@ -705,7 +817,26 @@ class Subtask {
         .catch((err) => this.onSinkFailure(err, 'a periodic write'))
         .finally(() => (this.sinkFlushing = undefined));
     }
-    if (t - this.lastMetrics >= this.settings.metricsIntervalMs) await this.reportMetrics(t);
+  }
+
+  /**
+   * Reports metrics and progress on a clock of their own, not between batches: a subtask that waits (on a full
+   * channel, for a barrier, for state) still says so, and only one whose process or event loop is stuck goes silent.
+   */
+  private startMetrics(): void {
+    this.metricsTimer = setInterval(() => {
+      if (this.reporting) return;
+      this.reporting = this.reportMetrics(now())
+        .catch((err) => this.deps.log?.('reporting metrics failed', { error: (err as Error).message }))
+        .finally(() => (this.reporting = undefined));
+    }, this.settings.metricsIntervalMs);
+  }
+
+  /** Stops the clock and lets a report in flight finish, before the last one. */
+  private async stopMetrics(): Promise<void> {
+    clearInterval(this.metricsTimer);
+    this.metricsTimer = undefined;
+    await this.reporting;
   }
 
   private async reportMetrics(t: number): Promise<void> {
@@ -725,7 +856,14 @@ class Subtask {
       this.keyGroupRecords.fill(0);
       keyGroups = { [this.keyedHead.vertex.id]: pairs };
     }
-    await this.emit({ type: 'metrics', windowMs: Math.round(windowMs), backpressure: Math.min(1, waited / windowMs), vertices, ...(keyGroups && { keyGroups }) });
+    await this.emit({
+      type: 'metrics',
+      windowMs: Math.round(windowMs),
+      backpressure: Math.min(1, waited / windowMs),
+      vertices,
+      ...(keyGroups && { keyGroups }),
+      progress: await this.progress(t),
+    });
     if (this.deadLetterSamples.size) {
       const multi = this.redis.multi();
       for (const [vid, lines] of this.deadLetterSamples) {
@@ -738,6 +876,22 @@ class Subtask {
     const fence = await this.redis.get(this.deps.keys.fence(this.task.jobId));
     if (fence !== String(this.task.attempt)) this.outcome ??= 'fenced';
     if (this.deps.signal?.aborted) this.outcome ??= 'aborted';
+  }
+
+  /** Where this subtask stands (see SubtaskProgress): what it has to do and whom it waits for. */
+  private async progress(t: number): Promise<SubtaskProgress> {
+    const src = this.source;
+    let backlog = 0;
+    if (src) backlog = this.sourceDue && src.splits.some((x) => src.offsets.get(x)! < src.sizes.get(x)!) ? 1 : 0;
+    else if (this.inputs.length) backlog = (await Promise.all(this.inputs.map((c) => this.redis.xlen(c.key)))).reduce((a, b) => a + b, 0);
+    const blockedOn = this.routes.flatMap((r) => r.writers.flatMap((w, j) => (w.waiting ? [r.consumers[j]!] : [])));
+    const a = this.aligner;
+    const aligning = a?.pendingCheckpoint !== undefined && {
+      checkpoint: a.pendingCheckpoint,
+      forMs: Math.round(t - a.alignmentStartedAt),
+      missing: this.inputs.filter((c) => a.openChannels.has(c.key) && !a.isBlocked(c.key)).map((c) => c.producer),
+    };
+    return { backlog, blockedOn, lastBarrier: this.lastBarrier, ...(aligning && { aligning }), ...(this.restoring && { restoring: true }) };
   }
 
   /**
@@ -772,6 +926,7 @@ class Subtask {
     const handedOver = rescale?.chainId === this.chain.id ? this.handOver(rescale, add) : undefined;
     // After handOver took its deltas; any other barrier means the pre-copy's rescale will not come.
     this.endPrecopy();
+    if (this.preload && this.preload.scalingId !== rescale?.scalingId) this.dropPreload();
     // What stays is copied in the background while processing goes on.
     const kept = this.keyed.map((kv) => kv.backend.snapshotAsync(keyGroupsOf(kv.range)).then((parts) => void add(kv, parts)));
     // Awaited in the write below; these only keep an early failure from counting as unhandled.
@@ -785,6 +940,7 @@ class Subtask {
       }
     const syncMs = now() - t0;
     await Promise.all(this.writers().map((w) => w.barrier(n, checkpointId, rescale)));
+    this.lastBarrier = n;
     const previous = this.pendingWrite;
     this.pendingWrite = (async () => {
       await previous;
@@ -929,63 +1085,29 @@ class Subtask {
    * as the old owners hand them over (see handOver), without waiting for n to complete; those with index ≥ p′ stop.
    */
   private async applyRescale(n: number, r: RescaleSpec, alignedMono: number, alignedAt: number): Promise<void> {
-    const { task, deps } = this;
+    const { task } = this;
     const target = this.chains.find((c) => c.id === r.chainId);
     if (!target) return;
-    const oldP = target.parallelism;
-    const plan: JobPlan = { vertices: { ...this.plan.vertices } };
-    for (const v of target.vertices) plan.vertices[v.id] = { ...this.vertexPlan(v.id), parallelism: r.parallelism };
-    this.plan = plan;
-    this.chains = buildChains(this.graph, plan);
-
-    for (const route of this.routes) {
-      if (!target.vertices.some((v) => v.id === route.edge.to) || route.edge.partitioning === 'forward') continue;
-      const edgeIndex = this.graph.edges.indexOf(route.edge);
-      // The barrier went out on every old channel; from here records are routed over p′ channels.
-      route.writers = Array.from(
-        { length: r.parallelism },
-        (_, j) => route.writers[j] ?? new ChannelWriter(this.redis, deps.keys.channel(task.jobId, task.attempt, edgeIndex, task.index, j), this.settings),
-      );
-      route.parallelism = r.parallelism;
-    }
-
-    if (this.aligner)
-      for (const edge of this.chain.inputs) {
-        if (!target.vertices.some((v) => v.id === edge.from) || edge.partitioning === 'forward') continue;
-        const edgeIndex = this.graph.edges.indexOf(edge);
-        for (let i = r.parallelism; i < oldP; i++) {
-          const key = deps.keys.channel(task.jobId, task.attempt, edgeIndex, i, task.index);
-          this.aligner.removeChannel(key);
-          this.inputs = this.inputs.filter((c) => c.key !== key);
-        }
-        for (let i = oldP; i < r.parallelism; i++) {
-          const key = deps.keys.channel(task.jobId, task.attempt, edgeIndex, i, task.index);
-          this.aligner.addChannel(key);
-          this.inputs.push({ key, lastId: '0-0', lastSeq: 0 });
-        }
-      }
-
-    if (target.id !== this.chain.id) return;
-    if (task.index >= r.parallelism) {
+    this.plan = rescaledPlan(this.plan, target, r.parallelism, r.scalingId);
+    this.chains = buildChains(this.graph, this.plan);
+    if (target.id === this.chain.id && task.index >= r.parallelism) {
       // Scaled away: its state went to the new owners and is in the checkpoint (close() waits for the write).
-      this.outcome = 'stopped';
+      this.stopAs('stopped', 'scaled-away', r.scalingId);
       return;
     }
+    // The barrier went out on every old channel and came in on every old input: from here the new ones carry records.
+    this.syncChannels();
+    if (target.id !== this.chain.id) return;
     // The new ranges and splits; what this subtask keeps is processed on at once, only what it gains waits for its state.
-    const gained: ConstructorParameters<typeof HandoverReceiver>[0] = this.keyed.map((kv) => {
-      const held = kv.range;
-      kv.range = rangeFor(task.index, r.parallelism, this.vertexPlan(kv.vertex.id).maxParallelism);
-      return { vertexId: kv.vertex.id, scope: 'KEYED', parts: keyGroupsOf(kv.range).filter((kg) => kg < held.start || kg > held.end) };
-    });
+    const gained = this.gains(r);
+    for (const kv of this.keyed) kv.range = rangeFor(task.index, r.parallelism, kv.backend.maxParallelism);
     const src = this.source;
-    if (src) {
-      const held = new Set(src.splits);
-      src.splits = EventGenerator.splitsFor(task.index, r.parallelism, src.gen.config.splits);
-      gained.push({ vertexId: src.vertex.id, scope: 'OPERATOR', parts: src.splits.filter((x) => !held.has(x)) });
-    }
+    if (src) src.splits = EventGenerator.splitsFor(task.index, r.parallelism, src.gen.config.splits);
+    const ahead = this.preload?.scalingId === r.scalingId ? this.preload : undefined;
+    this.preload = undefined;
     const t1 = now();
     if (this.gatedSinks() && gained.some((g) => g.scope === 'KEYED' && g.parts.length > 0)) this.sinkGate = r.scalingId;
-    const loaded = await this.receiveHandover(r.scalingId, gained, n);
+    const loaded = await this.receiveHandover(r.scalingId, gained, n, ahead);
     // A failed rescale checkpoint makes the control plane recover the whole job; this attempt is over.
     if (!loaded) return void (this.outcome ??= 'canceled');
     if (src) {
@@ -995,6 +1117,7 @@ class Subtask {
     }
     this.task.parallelism = r.parallelism;
     this.chain = this.chains.find((c) => c.id === this.chain.id)!;
+    this.deps.onRescaled?.();
     await this.emit({
       type: 'rescaled',
       scalingId: r.scalingId,
@@ -1009,16 +1132,14 @@ class Subtask {
 
   private async finish(): Promise<void> {
     await Promise.all(this.writers().map((w) => w.end()));
-    while (this.sinkGate !== undefined && !this.outcome) {
-      await this.readCommands(200);
-      if (now() - this.lastMetrics >= this.settings.metricsIntervalMs) await this.reportMetrics(now());
-    }
+    while (this.sinkGate !== undefined && !this.outcome) await this.readCommands(200);
     await this.sinkFlushing;
     if (this.sinkFlushFailure) throw this.sinkFlushFailure;
     await this.pendingWrite;
     await this.sinkCommits;
     if (this.sinkFlushFailure) throw this.sinkFlushFailure;
     await Promise.all(this.sinks.map((s) => s.finish(this.lastCompleted)));
+    await this.stopMetrics();
     await this.reportMetrics(now());
     await this.emit({ type: 'finished' });
     this.outcome = 'finished';
@@ -1033,13 +1154,21 @@ class Subtask {
       this.commitSinks(this.lastCompleted);
       await this.sinkCommits;
     }
+    await this.stopMetrics();
     if (this.outcome && this.outcome !== 'finished') {
       await this.reportMetrics(now()).catch(() => {});
-      if (this.outcome === 'stopped' || this.outcome === 'canceled') await this.emit({ type: 'stopped' }).catch(() => {});
+      // A subtask that ends without the control plane's or a rescale's word (its worker closing) says so too: a failure.
+      if (this.outcome !== 'fenced') await this.emit({ type: 'stopped', ...(this.stopCause ?? { cause: 'aborted' }) }).catch(() => {});
     }
     await Promise.all(this.sinks.map((s) => s.close()));
     this.blocking.disconnect();
   }
+}
+
+/** The smallest stream entry id after `id` (ids are `ms-seq`). */
+function nextId(id: string): string {
+  const [ms, seq] = id.split('-');
+  return `${ms}-${Number(seq) + 1}`;
 }
 
 /** Whether stream entry id `a` comes after `b` (ids are `ms-seq`). */

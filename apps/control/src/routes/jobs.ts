@@ -5,6 +5,7 @@ import type { RedisKeys } from '@keyflow/runtime';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { checkpointDto, checkpointFailures } from '../checkpointCoordinator.ts';
+import { desiredOf, type ActiveJob } from '../activeJobs.ts';
 import { RequestError, type JobManager } from '../jobManager.ts';
 import type { MetricsAggregator } from '../metrics.ts';
 import type { Recoveries } from '../recoveries.ts';
@@ -12,7 +13,9 @@ import { scalingDto, type ScalingCoordinator } from '../scalingCoordinator.ts';
 
 type JobRow = Job & { pipeline: Pipeline; pipelineVersion: PipelineVersion };
 
-function jobDto(j: JobRow): JobDto {
+/** A job as the API shows it; `active` is what the control plane holds of it while it coordinates it. */
+function jobDto(j: JobRow, active: ActiveJob | undefined): JobDto {
+  const plan = (active?.plan ?? j.plan) as JobPlan;
   return {
     id: j.id,
     pipelineId: j.pipelineId,
@@ -20,7 +23,9 @@ function jobDto(j: JobRow): JobDto {
     version: j.pipelineVersion.version,
     state: j.state,
     attempt: j.attempt,
-    plan: j.plan as JobDto['plan'],
+    plan: { vertices: Object.fromEntries(Object.entries(plan.vertices).map(([id, v]) => [id, { parallelism: v.parallelism, maxParallelism: v.maxParallelism }])) },
+    desiredParallelism: active?.desired ?? desiredOf(j.desiredParallelism, plan),
+    stall: active?.stall ?? null,
     checkpointIntervalMs: j.checkpointIntervalMs,
     tolerableCheckpointFailures: j.tolerableCheckpointFailures,
     restoredFromId: j.restoredFromId,
@@ -57,21 +62,23 @@ export function jobRoutes(deps: {
         take: 200,
         include,
       });
-      return rows.map(jobDto);
+      return rows.map((j) => jobDto(j, jobs.active.get(j.id)));
     });
 
     app.post('/jobs', { schema: { body: deployJobBody } }, async (req, reply) => {
       const job = await jobs.deploy(req.body);
       reply.code(201);
-      return jobDto(await byId(job.id));
+      return jobDto(await byId(job.id), jobs.active.get(job.id));
     });
 
     app.get('/jobs/:id', { schema: { params: idParams } }, async (req): Promise<JobDetail> => {
       const j = await byId(req.params.id);
-      const [events, checkpoints] = await Promise.all([
+      const [events, checkpoints, byStatus] = await Promise.all([
         prisma.jobEvent.findMany({ where: { jobId: j.id }, orderBy: { id: 'asc' }, take: 500 }),
         prisma.checkpoint.findMany({ where: { jobId: j.id }, orderBy: { number: 'desc' }, take: 10, include: { _count: { select: { acks: true } } } }),
+        prisma.checkpoint.groupBy({ by: ['status'], where: { jobId: j.id }, _count: { _all: true } }),
       ]);
+      const counted = (status: string) => byStatus.find((b) => b.status === status)?._count._all ?? 0;
       const graph = validateGraph(j.pipelineVersion.graph);
       const active = jobs.active.get(j.id);
       const sinkGuarantees: JobDetail['sinkGuarantees'] = {};
@@ -81,13 +88,21 @@ export function jobRoutes(deps: {
           if (delivery) sinkGuarantees[v.id] = delivery;
         }
       return {
-        ...jobDto(j),
+        ...jobDto(j, active),
         graph: j.pipelineVersion.graph,
         events: events.map((e) => ({ at: e.at.toISOString(), attempt: e.attempt, fromState: e.fromState, toState: e.toState, reason: e.reason })),
         metrics: metrics.snapshot(j.id),
         latestCheckpoints: checkpoints.map((c) => checkpointDto(c, acked(c))),
         sinkGuarantees,
         checkpointFailures: active ? checkpointFailures(active) : null,
+        checkpointCounts: {
+          // Every trigger takes the job's next number, also a savepoint deleted since.
+          triggered: j.lastCheckpointNumber,
+          inProgress: counted('PENDING'),
+          completed: counted('COMPLETED') + counted('DISCARDED'),
+          failed: counted('FAILED'),
+          discarded: counted('DISCARDED'),
+        },
       };
     });
 
@@ -128,13 +143,13 @@ export function jobRoutes(deps: {
       await byId(req.params.id);
       await jobs.stop(req.params.id);
       reply.code(202);
-      return jobDto(await byId(req.params.id));
+      return jobDto(await byId(req.params.id), jobs.active.get(req.params.id));
     });
 
     app.post('/jobs/:id/cancel', { schema: { params: idParams } }, async (req, reply) => {
       await jobs.cancel(req.params.id);
       reply.code(202);
-      return jobDto(await byId(req.params.id));
+      return jobDto(await byId(req.params.id), jobs.active.get(req.params.id));
     });
 
     app.get('/jobs/:id/checkpoints', { schema: { params: idParams } }, async (req) => {
@@ -160,7 +175,7 @@ export function jobRoutes(deps: {
     });
 
     for (const [path, kind] of [
-      ['/jobs/:id/checkpoints', 'PERIODIC'],
+      ['/jobs/:id/checkpoints', 'MANUAL'],
       ['/jobs/:id/savepoints', 'SAVEPOINT'],
     ] as const)
       app.post(path, { schema: { params: idParams } }, async (req, reply) => {

@@ -1,12 +1,44 @@
 'use client';
+import type { Job } from '@keyflow/api';
 import Link from 'next/link';
 import { StateBadge } from '@/components/StateBadge';
 import { Empty, ErrorState, Loading } from '@/components/States';
+import { secondsBetween } from '@/features/job/stall';
 import { formatAgo, formatDateTime, formatDuration } from '@/lib/format';
 import { isActive, useJobs, useWorkers } from '@/lib/queries';
 import { useNow } from '@/lib/useNow';
 
-/** The overview: every job with its live state, running ones first, and the pool's capacity. */
+/** One job in the list; a stall shows as it starts and ends (the control plane tells every page of the list). */
+function JobRow({ job: j, now }: { job: Job; now: number }) {
+  return (
+    <tr data-testid="job-row" data-job={j.id}>
+      <td>
+        <Link href={`/jobs/${j.id}`}>
+          <strong>{j.pipelineName}</strong> <span className="muted">v{j.version}</span>
+        </Link>
+      </td>
+      <td>
+        <StateBadge state={j.state} stalled={!!j.stall} />
+        {j.stall && (
+          <div className="warn-text small" data-testid="job-stall">
+            stalled {secondsBetween(j.stall.since, now)} s, held up by {j.stall.subtasks.map((s) => s.subtask).join(', ')}
+          </div>
+        )}
+        {j.failureReason && <div className="bad-text small">{j.failureReason}</div>}
+      </td>
+      <td title={formatDateTime(j.createdAt)}>{formatAgo(j.createdAt, now)}</td>
+      <td>{formatDuration((j.endedAt ? new Date(j.endedAt).getTime() : now) - new Date(j.createdAt).getTime())}</td>
+      <td>{j.attempt}</td>
+      <td>
+        <Link href={`/jobs/${j.id}`} className="mono small">
+          {j.id.slice(0, 8)}
+        </Link>
+      </td>
+    </tr>
+  );
+}
+
+/** The overview: every job with its live state (a stalled one marked), running ones first, and the pool's capacity. */
 export function JobList() {
   const jobs = useJobs();
   const now = useNow();
@@ -49,25 +81,7 @@ export function JobList() {
           </thead>
           <tbody>
             {sorted.map((j) => (
-              <tr key={j.id} data-testid="job-row" data-job={j.id}>
-                <td>
-                  <Link href={`/jobs/${j.id}`}>
-                    <strong>{j.pipelineName}</strong> <span className="muted">v{j.version}</span>
-                  </Link>
-                </td>
-                <td>
-                  <StateBadge state={j.state} />
-                  {j.failureReason && <div className="bad-text small">{j.failureReason}</div>}
-                </td>
-                <td title={formatDateTime(j.createdAt)}>{formatAgo(j.createdAt, now)}</td>
-                <td>{formatDuration((j.endedAt ? new Date(j.endedAt).getTime() : now) - new Date(j.createdAt).getTime())}</td>
-                <td>{j.attempt}</td>
-                <td>
-                  <Link href={`/jobs/${j.id}`} className="mono small">
-                    {j.id.slice(0, 8)}
-                  </Link>
-                </td>
-              </tr>
+              <JobRow key={j.id} job={j} now={now} />
             ))}
           </tbody>
         </table>

@@ -7,6 +7,8 @@ export function ConfirmDialog(props: {
   title: string;
   children?: React.ReactNode;
   confirmLabel: string;
+  /** What the other button says: what happens if nothing is done ("Keep running"). */
+  cancelLabel?: string;
   busy?: boolean;
   onConfirm: () => void;
   onCancel: () => void;
@@ -26,7 +28,7 @@ export function ConfirmDialog(props: {
       <div className="dialog-body">{props.children}</div>
       <div className="dialog-actions">
         <button type="button" onClick={props.onCancel}>
-          Cancel
+          {props.cancelLabel ?? 'Cancel'}
         </button>
         <button type="button" className="danger" disabled={props.busy} onClick={props.onConfirm} autoFocus>
           {props.busy ? 'Working…' : props.confirmLabel}

@@ -3,7 +3,7 @@ import type { Checkpoint, CheckpointDetail, Job, JobDetail } from '@keyflow/api'
 import { QueryClient, QueryObserver } from '@tanstack/react-query';
 import { describe, expect, it } from 'vitest';
 import { queryKeys } from './api';
-import { bindEventsToCache, checkpointsWithAck, checkpointsWithResult, checkpointsWithTriggered, jobsWithState, withoutCheckpoint, withSeenHistory } from './liveCache';
+import { bindEventsToCache, checkpointsWithAck, checkpointsWithResult, checkpointsWithTriggered, jobsWith, jobsWithState, withDesired, withoutCheckpoint, withStall } from './liveCache';
 
 const JOB = '11111111-1111-4111-8111-111111111111';
 const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
@@ -16,6 +16,8 @@ const job: Job = {
   state: 'RUNNING',
   attempt: 1,
   plan: { vertices: { src: { parallelism: 1, maxParallelism: 16 } } },
+  desiredParallelism: { src: 1 },
+  stall: null,
   checkpointIntervalMs: 1000,
   tolerableCheckpointFailures: 3,
   restoredFromId: null,
@@ -24,7 +26,16 @@ const job: Job = {
   updatedAt: at(0),
   endedAt: null,
 };
-const detail: JobDetail = { ...job, graph: {}, events: [], metrics: null, latestCheckpoints: [], sinkGuarantees: {}, checkpointFailures: null };
+const detail: JobDetail = {
+  ...job,
+  graph: {},
+  events: [],
+  metrics: null,
+  latestCheckpoints: [],
+  sinkGuarantees: {},
+  checkpointFailures: null,
+  checkpointCounts: { triggered: 0, inProgress: 0, completed: 0, failed: 0, discarded: 0 },
+};
 
 const completed = (id: number, number: number, extra: Partial<Checkpoint> = {}): Checkpoint => ({
   id,
@@ -101,6 +112,19 @@ describe('socket events update the query cache', () => {
     expect(client.getQueryData<JobDetail>(queryKeys.job(JOB))!.latestCheckpoints.map((c) => c.status)).toEqual(['COMPLETED']);
   });
 
+  it('keeps the job’s checkpoint counts live: triggered, in progress, then completed or failed, each counted once', () => {
+    const { client, socket } = setup();
+    const counts = () => client.getQueryData<JobDetail>(queryKeys.job(JOB))!.checkpointCounts;
+    socket.emit('checkpoint:triggered', { jobId: JOB, checkpointId: 41, number: 7, kind: 'PERIODIC', totalSubtasks: 2, at: at(10) });
+    expect(counts()).toMatchObject({ triggered: 7, inProgress: 1, completed: 0, failed: 0 });
+    socket.emit('checkpoint:completed', completed(41, 7));
+    socket.emit('checkpoint:completed', completed(41, 7));
+    expect(counts()).toMatchObject({ triggered: 7, inProgress: 0, completed: 1, failed: 0 });
+    socket.emit('checkpoint:triggered', { jobId: JOB, checkpointId: 42, number: 8, kind: 'MANUAL', totalSubtasks: 2, at: at(20) });
+    socket.emit('checkpoint:failed', completed(42, 8, { status: 'FAILED', failureReason: 'timed out' }));
+    expect(counts()).toMatchObject({ triggered: 8, inProgress: 0, completed: 1, failed: 1 });
+  });
+
   it('a failed checkpoint keeps its reason; newer checkpoints stay first', () => {
     const { client, socket } = setup();
     socket.emit('checkpoint:completed', completed(40, 6));
@@ -134,17 +158,55 @@ describe('socket events update the query cache', () => {
     expect(client.getQueryData<JobDetail>(queryKeys.job(JOB))!.checkpointFailures!.consecutive).toBe(0);
   });
 
-  it('a completed checkpoint, or a savepoint begun, makes the retained checkpoints stale: retention deleted some unannounced', () => {
+  it('a completed checkpoint, or a savepoint begun, makes the retained checkpoints stale: retention let some go unannounced', () => {
     const { client, socket } = setup();
     const retained = () => client.getQueryState(queryKeys.retainedCheckpoints(JOB))!.isInvalidated;
+    const history = () => client.getQueryState(queryKeys.checkpoints(JOB))!.isInvalidated;
     client.setQueryData<CheckpointDetail[]>(queryKeys.retainedCheckpoints(JOB), []);
     socket.emit('checkpoint:triggered', { jobId: JOB, checkpointId: 41, number: 7, kind: 'PERIODIC', totalSubtasks: 2, at: at(10) });
-    expect(retained()).toBe(false);
+    expect([retained(), history()]).toEqual([false, false]);
     socket.emit('checkpoint:triggered', { jobId: JOB, checkpointId: 42, number: 8, kind: 'SAVEPOINT', totalSubtasks: 2, at: at(11) });
-    expect(retained()).toBe(true);
+    expect([retained(), history()]).toEqual([true, false]);
     client.setQueryData<CheckpointDetail[]>(queryKeys.retainedCheckpoints(JOB), []);
     socket.emit('checkpoint:completed', completed(41, 7));
-    expect(retained()).toBe(true);
+    // The history is read again too: the rows retention let go are DISCARDED now.
+    expect([retained(), history()]).toEqual([true, true]);
+    expect(client.getQueryData<CheckpointDetail[]>(queryKeys.checkpoints(JOB))!.find((c) => c.id === 41)).toMatchObject({ status: 'COMPLETED' });
+  });
+
+  it('a stall shows on the job and its list row as it starts, changes and ends', () => {
+    const { client, socket } = setup();
+    const stall = {
+      jobId: JOB,
+      since: at(10),
+      failoverAt: at(25),
+      subtasks: [{ subtask: 'src#0', reason: 'has not reported (its process may be frozen or its event loop stuck)', since: at(10) }],
+    };
+    socket.emit('job:stall', { jobId: JOB, stall });
+    expect(client.getQueryData<JobDetail>(queryKeys.job(JOB))!.stall).toEqual(stall);
+    expect(client.getQueryData<Job[]>(queryKeys.jobs)![0]!.stall).toEqual(stall);
+    socket.emit('job:stall', { jobId: JOB, stall: null });
+    expect(client.getQueryData<JobDetail>(queryKeys.job(JOB))!.stall).toBeNull();
+    expect(client.getQueryData<Job[]>(queryKeys.jobs)![0]!.stall).toBeNull();
+  });
+
+  it('the parallelism a job converges to follows job:desired, in its detail and its list row', () => {
+    const { client, socket } = setup();
+    socket.emit('job:desired', { jobId: JOB, desiredParallelism: { src: 3 } });
+    expect(client.getQueryData<JobDetail>(queryKeys.job(JOB))!.desiredParallelism).toEqual({ src: 3 });
+    expect(client.getQueryData<Job[]>(queryKeys.jobs)![0]!.desiredParallelism).toEqual({ src: 3 });
+    // A rescale rolled back: the job converges to what it runs at again.
+    socket.emit('job:desired', { jobId: JOB, desiredParallelism: { src: 1 } });
+    expect(client.getQueryData<JobDetail>(queryKeys.job(JOB))!.desiredParallelism).toEqual({ src: 1 });
+  });
+
+  it('stall and desired events of a job the list does not show leave the list alone', () => {
+    const { client, socket } = setup();
+    const list = client.getQueryData<Job[]>(queryKeys.jobs);
+    socket.emit('job:desired', { jobId: 'other', desiredParallelism: { src: 2 } });
+    socket.emit('job:stall', { jobId: 'other', stall: null });
+    expect(client.getQueryData<Job[]>(queryKeys.jobs)).toBe(list);
+    expect(client.getQueryState(queryKeys.jobs)!.isInvalidated).toBe(false);
   });
 
   it('events for queries not in the cache change nothing, and unbinding stops the updates', () => {
@@ -183,12 +245,17 @@ describe('checkpoint history folds', () => {
     expect(withoutCheckpoint(list, 8).map((c) => c.id)).toEqual([9]);
     expect(withoutCheckpoint(list, 1)).toBe(list);
   });
+});
 
-  it('keep rows the server dropped past its retention when it is asked again', () => {
-    const seen = [8, 7, 6, 5].map((n) => ({ ...completed(n, n), acks: [] }));
-    const fresh = [9, 8, 7].map((n) => ({ ...completed(n, n), acks: [] }));
-    expect(withSeenHistory(fresh, seen).map((c) => c.number)).toEqual([9, 8, 7, 6, 5]);
-    expect(withSeenHistory(fresh, undefined)).toBe(fresh);
+describe('job folds', () => {
+  it('return the same job, and the same list, when an event changes nothing', () => {
+    expect(withStall(job, { jobId: JOB, stall: null })).toBe(job);
+    expect(withDesired(job, { jobId: JOB, desiredParallelism: { src: 1 } })).toBe(job);
+    expect(withDesired(job, { jobId: 'other', desiredParallelism: { src: 2 } })).toBe(job);
+    const jobs = [job];
+    expect(jobsWith(jobs, JOB, (j) => j)).toBe(jobs);
+    expect(jobsWith(jobs, 'other', (j) => ({ ...j, attempt: 9 }))).toBe(jobs);
+    expect(jobsWith(jobs, JOB, (j) => ({ ...j, attempt: 9 }))[0]!.attempt).toBe(9);
   });
 });
 

@@ -11,6 +11,8 @@ type AckEvent = ServerEventPayload<'checkpoint:ack'>;
 type MetricsEvent = ServerEventPayload<'job:metrics'>;
 type ScalingEvent = ServerEventPayload<'scaling:event'>;
 type RecoveryEvent = ServerEventPayload<'job:recovery'>;
+type StallEvent = ServerEventPayload<'job:stall'>;
+type DesiredEvent = ServerEventPayload<'job:desired'>;
 
 const TERMINAL = new Set(['STOPPED', 'CANCELED', 'FAILED', 'FINISHED']);
 
@@ -35,6 +37,25 @@ export function jobsWithState(jobs: Job[], e: StateEvent): Job[] | undefined {
   const next = withJobState(jobs[index]!, e);
   if (next === jobs[index]) return jobs;
   return jobs.map((j, i) => (i === index ? next : j));
+}
+
+/** The job list with one job changed by `f`; the same list when the job is not in it or `f` changed nothing. */
+export function jobsWith(jobs: Job[], jobId: string, f: (job: Job) => Job): Job[] {
+  const index = jobs.findIndex((j) => j.id === jobId);
+  const next = index < 0 ? undefined : f(jobs[index]!);
+  return next === undefined || next === jobs[index] ? jobs : jobs.map((j, i) => (i === index ? next : j));
+}
+
+/** A job (list row or detail) after `job:stall`: who holds it up now, or nobody. */
+export function withStall<J extends Job>(job: J, e: StallEvent): J {
+  if (job.id !== e.jobId || JSON.stringify(job.stall) === JSON.stringify(e.stall)) return job;
+  return { ...job, stall: e.stall };
+}
+
+/** A job (list row or detail) after `job:desired`: the parallelism it converges to. */
+export function withDesired<J extends Job>(job: J, e: DesiredEvent): J {
+  if (job.id !== e.jobId || JSON.stringify(job.desiredParallelism) === JSON.stringify(e.desiredParallelism)) return job;
+  return { ...job, desiredParallelism: e.desiredParallelism };
 }
 
 /** A job's detail after a transition: new state, and the event appended to its lifecycle history once. */
@@ -113,36 +134,39 @@ export function checkpointsWithResult(list: CheckpointDetail[], e: Checkpoint): 
   return list.map((x, i) => (i === index ? { ...c, ...e, acks: c.acks } : x));
 }
 
-/**
- * A refetched checkpoint history, keeping the older rows this page saw: the control plane deletes checkpoints
- * past its retention, but their history (duration, size, acks) still belongs on the timeline and in the table.
- */
-export function withSeenHistory(fresh: CheckpointDetail[], seen: CheckpointDetail[] | undefined, keep = 100): CheckpointDetail[] {
-  if (!seen?.length) return fresh;
-  const oldest = Math.min(...fresh.map((c) => c.number));
-  const ids = new Set(fresh.map((c) => c.id));
-  const older = seen.filter((c) => !ids.has(c.id) && c.number < oldest && c.status !== 'PENDING');
-  return older.length ? [...fresh, ...older].sort(byNumberDesc).slice(0, keep) : fresh;
-}
-
 /** The job detail's latest checkpoints (no acks) after any checkpoint event. */
 export function latestWithCheckpoint(job: JobDetail, c: Checkpoint): JobDetail {
   if (job.id !== c.jobId) return job;
+  const before = job.latestCheckpoints.find((x) => x.id === c.id);
   const others = job.latestCheckpoints.filter((x) => x.id !== c.id);
   const { acks: _acks, ...row } = c as CheckpointDetail;
-  return { ...job, latestCheckpoints: [row, ...others].sort(byNumberDesc).slice(0, 10) };
+  return { ...job, latestCheckpoints: [row, ...others].sort(byNumberDesc).slice(0, 10), checkpointCounts: countsWith(job.checkpointCounts, before, c) };
 }
 
-/** Scaling statuses after which a rescale changes no more. */
-export const SCALING_SETTLED: ReadonlySet<string> = new Set(['COMPLETED', 'ROLLED_BACK', 'FAILED']);
+/** The job's checkpoint counts after one checkpoint was triggered, completed or failed (`before`: as it was known). */
+export function countsWith(counts: JobDetail['checkpointCounts'], before: Pick<Checkpoint, 'status'> | undefined, c: Checkpoint) {
+  if (before?.status === c.status) return counts;
+  const next = { ...counts, triggered: Math.max(counts.triggered, c.number) };
+  if (before?.status === 'PENDING') next.inProgress = Math.max(0, next.inProgress - 1);
+  if (c.status === 'PENDING') next.inProgress++;
+  else if (c.status === 'COMPLETED') next.completed++;
+  else if (c.status === 'FAILED') next.failed++;
+  return next;
+}
+
+/** Scaling statuses after which a rescale changes no more (an interrupted one is carried on by a new event). */
+export const SCALING_SETTLED: ReadonlySet<ScalingEvent['status']> = new Set<ScalingEvent['status']>(['COMPLETED', 'ROLLED_BACK', 'FAILED', 'INTERRUPTED']);
+
+/** How far a rescale has got: its status only ever moves forward. */
+const scalingStage = (status: ScalingEvent['status']) => (SCALING_SETTLED.has(status) ? 3 : status === 'ALIGNING' ? 2 : status === 'WAITING_FOR_SLOTS' ? 1 : 0);
 
 /** A job's scaling events (newest first) after one changed phase: it replaces its row, or is added. */
 export function scalingEventsWith(list: ScalingEvent[], e: ScalingEvent): ScalingEvent[] {
   const index = list.findIndex((x) => x.id === e.id);
   if (index < 0) return [e, ...list].sort((a, b) => b.id - a.id);
-  const old = list[index]!;
-  // Events can overtake each other (the socket against a refetch): a settled row never goes back.
-  if (SCALING_SETTLED.has(old.status) && !SCALING_SETTLED.has(e.status)) return list;
+  // Answers overtake each other (the socket against a refetch or the rescale request's own answer): a row never
+  // goes back to an earlier status.
+  if (scalingStage(e.status) < scalingStage(list[index]!.status)) return list;
   return list.map((x, i) => (i === index ? e : x));
 }
 
@@ -209,8 +233,10 @@ export function bindEventsToCache(socket: EventSource, client: QueryClient): () 
   };
   const updateCheckpoints = (jobId: string, f: (list: CheckpointDetail[]) => CheckpointDetail[]) => update(queryKeys.checkpoints(jobId), f);
   const updateJob = (jobId: string, f: (job: JobDetail) => JobDetail) => update(queryKeys.job(jobId), f);
-  // A completed checkpoint can make retention delete older ones, which no event reports: read the kept ones again.
   const refetchRetained = (jobId: string) => void client.invalidateQueries({ queryKey: queryKeys.retainedCheckpoints(jobId), exact: true });
+  // A completed checkpoint can make retention let older ones go (DISCARDED), which no event reports: the history
+  // and the retained ones (the key's prefix covers both) are read again.
+  const refetchAfterRetention = (jobId: string) => void client.invalidateQueries({ queryKey: queryKeys.checkpoints(jobId) });
 
   const handlers: Partial<Record<ServerEventName, Listener>> = {
     'job:state': (e: StateEvent) => {
@@ -237,7 +263,7 @@ export function bindEventsToCache(socket: EventSource, client: QueryClient): () 
     'checkpoint:completed': (e: Checkpoint) => {
       updateCheckpoints(e.jobId, (list) => checkpointsWithResult(list, e));
       updateJob(e.jobId, (job) => latestWithCheckpoint(job, e));
-      refetchRetained(e.jobId);
+      refetchAfterRetention(e.jobId);
     },
     'checkpoint:failed': (e: Checkpoint) => {
       updateCheckpoints(e.jobId, (list) => checkpointsWithResult(list, e));
@@ -257,6 +283,14 @@ export function bindEventsToCache(socket: EventSource, client: QueryClient): () 
         void client.invalidateQueries({ queryKey: queryKeys.job(e.jobId), exact: true });
         void client.invalidateQueries({ queryKey: queryKeys.keyGroups(e.jobId), exact: true });
       }
+    },
+    'job:stall': (e: StallEvent) => {
+      updateJob(e.jobId, (job) => withStall(job, e));
+      update<Job[]>(queryKeys.jobs, (jobs) => jobsWith(jobs, e.jobId, (job) => withStall(job, e)));
+    },
+    'job:desired': (e: DesiredEvent) => {
+      updateJob(e.jobId, (job) => withDesired(job, e));
+      update<Job[]>(queryKeys.jobs, (jobs) => jobsWith(jobs, e.jobId, (job) => withDesired(job, e)));
     },
     'job:recovery': (e: RecoveryEvent) => {
       // null: the control plane lists no recoveries (see useRecoveries), so the events alone make the list.

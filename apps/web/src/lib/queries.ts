@@ -1,11 +1,12 @@
 'use client';
 import { ApiRequestError, type JobState, type Recovery } from '@keyflow/api';
-import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import { api, queryKeys } from './api';
-import { withSeenHistory } from './liveCache';
 
 export const ACTIVE_STATES: readonly JobState[] = ['CREATED', 'SCHEDULING', 'RUNNING', 'RESCALING', 'RECOVERING', 'STOPPING'];
 export const isActive = (state: JobState) => ACTIVE_STATES.includes(state);
+/** States in which the control plane accepts a rescale (it runs once the job is RUNNING). */
+export const RESCALABLE_STATES: readonly JobState[] = ['SCHEDULING', 'RUNNING', 'RESCALING', 'RECOVERING'];
 
 /** The control plane's health, polled: drives the "API unreachable" banner. */
 export const useHealth = () =>
@@ -22,14 +23,8 @@ export const useJobs = () => useQuery({ queryKey: queryKeys.jobs, queryFn: () =>
 /** A job's detail; socket events keep its state, metrics and latest checkpoints current. */
 export const useJob = (id: string) => useQuery({ queryKey: queryKeys.job(id), queryFn: () => api.getJob(id) });
 
-/** A job's checkpoint history; events add and update rows, and rows past the server's retention stay on the page. */
-export function useCheckpoints(id: string) {
-  const client = useQueryClient();
-  return useQuery({
-    queryKey: queryKeys.checkpoints(id),
-    queryFn: async () => withSeenHistory(await api.listCheckpoints(id), client.getQueryData(queryKeys.checkpoints(id))),
-  });
-}
+/** A job's checkpoint history (rows retention let go stay, DISCARDED); events add and update rows. */
+export const useCheckpoints = (id: string) => useQuery({ queryKey: queryKeys.checkpoints(id), queryFn: () => api.listCheckpoints(id) });
 
 /**
  * The checkpoints the control plane still keeps: every savepoint until it is deleted, and the newest completed

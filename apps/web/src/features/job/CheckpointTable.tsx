@@ -1,8 +1,9 @@
 'use client';
-import type { CheckpointDetail } from '@keyflow/api';
+import type { CheckpointDetail, CheckpointCounts as ServerCheckpointCounts } from '@keyflow/api';
 import { Fragment, useState } from 'react';
 import { StateBadge } from '@/components/StateBadge';
 import { formatBytes, formatDuration, formatTime } from '@/lib/format';
+import { checkpointCounts } from './checkpointCounts';
 
 function Acks({ checkpoint }: { checkpoint: CheckpointDetail }) {
   if (checkpoint.acks.length === 0)
@@ -41,101 +42,122 @@ function Acks({ checkpoint }: { checkpoint: CheckpointDetail }) {
   );
 }
 
-/** Flink's checkpoint counts: triggered, in progress, completed, failed, and the latest completed one. */
-export function CheckpointSummary({ checkpoints }: { checkpoints: CheckpointDetail[] }) {
-  const count = (s: CheckpointDetail['status']) => checkpoints.filter((c) => c.status === s).length;
-  const latest = checkpoints.find((c) => c.status === 'COMPLETED');
+/** Flink's checkpoint counts (every checkpoint, not only the rows kept), and the latest completed one. */
+export function CheckpointSummary({ checkpoints, counts }: { checkpoints: CheckpointDetail[]; counts?: ServerCheckpointCounts }) {
+  const { triggered, inProgress, completed, failed, unlisted } = checkpointCounts(checkpoints, counts);
+  const latest = checkpoints.find((c) => c.status === 'COMPLETED' || c.status === 'DISCARDED');
   return (
-    <dl className="stats" data-testid="checkpoint-counts">
-      <div>
-        <dt>Triggered</dt>
-        <dd>{checkpoints.length}</dd>
-      </div>
-      <div>
-        <dt>In progress</dt>
-        <dd>{count('PENDING')}</dd>
-      </div>
-      <div>
-        <dt>Completed</dt>
-        <dd data-testid="completed-count">{count('COMPLETED')}</dd>
-      </div>
-      <div>
-        <dt>Failed</dt>
-        <dd className={count('FAILED') ? 'bad-text' : undefined}>{count('FAILED')}</dd>
-      </div>
-      <div>
-        <dt>Latest completed</dt>
-        <dd>{latest ? `#${latest.number} · ${formatDuration(latest.durationMs)} · ${formatBytes(latest.bytes)}` : '—'}</dd>
-      </div>
-    </dl>
+    <>
+      <dl className="stats" data-testid="checkpoint-counts">
+        <div>
+          <dt>Triggered</dt>
+          <dd data-testid="triggered-count">{triggered}</dd>
+        </div>
+        <div>
+          <dt>In progress</dt>
+          <dd>{inProgress}</dd>
+        </div>
+        <div title="Kept, let go by retention (discarded), or savepoints deleted since">
+          <dt>Completed</dt>
+          <dd data-testid="completed-count">{completed}</dd>
+        </div>
+        <div>
+          <dt>Failed</dt>
+          <dd className={failed ? 'bad-text' : undefined} data-testid="failed-count">
+            {failed}
+          </dd>
+        </div>
+        <div>
+          <dt>Latest completed</dt>
+          <dd>{latest ? `#${latest.number} · ${formatDuration(latest.durationMs)} · ${formatBytes(latest.bytes)}` : '—'}</dd>
+        </div>
+      </dl>
+      {unlisted > 0 && (
+        <p className="muted small" data-testid="checkpoint-counts-note">
+          Completed and failed count the newest {checkpoints.length} checkpoints the history lists; the {unlisted} before them are not counted.
+        </p>
+      )}
+    </>
   );
 }
 
-/** The checkpoint history with Flink's columns; a row opens its per-subtask acknowledgements. */
+/** Rows the history shows until asked for all of them (it keeps up to 100, discarded ones included). */
+const SHOWN = 20;
+
+/** The checkpoint history with Flink's columns, newest first; a row opens its per-subtask acknowledgements. */
 export function CheckpointTable({ checkpoints }: { checkpoints: CheckpointDetail[] }) {
   const [open, setOpen] = useState<number>();
+  const [all, setAll] = useState(false);
   if (checkpoints.length === 0) return <p className="muted">No checkpoint yet.</p>;
+  const rows = all ? checkpoints : checkpoints.slice(0, SHOWN);
   return (
-    <table className="table checkpoints" data-testid="checkpoint-table">
-      <thead>
-        <tr>
-          <th>ID</th>
-          <th>Status</th>
-          <th>Acknowledged</th>
-          <th>Trigger time</th>
-          <th>End to end duration</th>
-          <th>Checkpointed data size</th>
-          <th>Alignment</th>
-        </tr>
-      </thead>
-      <tbody>
-        {checkpoints.map((c) => (
-          <Fragment key={c.id}>
-            <tr
-              className={`clickable status-${c.status.toLowerCase()}`}
-              data-testid="checkpoint-row"
-              data-status={c.status}
-              aria-expanded={open === c.id}
-              tabIndex={0}
-              onClick={() => setOpen(open === c.id ? undefined : c.id)}
-              onKeyDown={(e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), setOpen(open === c.id ? undefined : c.id))}
-            >
-              <td>
-                <span className="caret">{open === c.id ? '▾' : '▸'}</span> {c.number}
-                {c.kind !== 'PERIODIC' && <span className="kind-tag">{c.kind.toLowerCase()}</span>}
-              </td>
-              <td>
-                <StateBadge state={c.status === 'FAILED' ? 'FAILED' : c.status} />
-              </td>
-              <td>
-                <span className="progress" aria-hidden>
-                  <span style={{ width: `${c.totalSubtasks ? (100 * Math.min(c.acknowledged, c.totalSubtasks)) / c.totalSubtasks : 0}%` }} />
-                </span>
-                {c.acknowledged}/{c.totalSubtasks}
-              </td>
-              <td>{formatTime(c.triggeredAt)}</td>
-              <td>{formatDuration(c.durationMs)}</td>
-              <td>{formatBytes(c.bytes)}</td>
-              <td>{formatDuration(c.alignmentMs)}</td>
-            </tr>
-            {c.failureReason && (
-              <tr className="failure">
-                <td />
-                <td colSpan={6} className="bad-text small">
-                  {c.failureReason}
+    <>
+      <table className="table checkpoints" data-testid="checkpoint-table">
+        <thead>
+          <tr>
+            <th>ID</th>
+            <th>Status</th>
+            <th>Acknowledged</th>
+            <th>Trigger time</th>
+            <th>End to end duration</th>
+            <th>Checkpointed data size</th>
+            <th>Alignment</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((c) => (
+            <Fragment key={c.id}>
+              <tr
+                className={`clickable status-${c.status.toLowerCase()}`}
+                data-testid="checkpoint-row"
+                data-status={c.status}
+                aria-expanded={open === c.id}
+                tabIndex={0}
+                onClick={() => setOpen(open === c.id ? undefined : c.id)}
+                onKeyDown={(e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), setOpen(open === c.id ? undefined : c.id))}
+              >
+                <td>
+                  <span className="caret">{open === c.id ? '▾' : '▸'}</span> {c.number}
+                  {c.kind !== 'PERIODIC' && <span className="kind-tag">{c.kind.toLowerCase()}</span>}
                 </td>
-              </tr>
-            )}
-            {open === c.id && (
-              <tr className="detail">
-                <td colSpan={7}>
-                  <Acks checkpoint={c} />
+                <td>
+                  <StateBadge state={c.status} />
                 </td>
+                <td>
+                  <span className="progress" aria-hidden>
+                    <span style={{ width: `${c.totalSubtasks ? (100 * Math.min(c.acknowledged, c.totalSubtasks)) / c.totalSubtasks : 0}%` }} />
+                  </span>
+                  {c.acknowledged}/{c.totalSubtasks}
+                </td>
+                <td>{formatTime(c.triggeredAt)}</td>
+                <td>{formatDuration(c.durationMs)}</td>
+                <td>{formatBytes(c.bytes)}</td>
+                <td>{formatDuration(c.alignmentMs)}</td>
               </tr>
-            )}
-          </Fragment>
-        ))}
-      </tbody>
-    </table>
+              {c.failureReason && (
+                <tr className="failure">
+                  <td />
+                  <td colSpan={6} className="bad-text small">
+                    {c.failureReason}
+                  </td>
+                </tr>
+              )}
+              {open === c.id && (
+                <tr className="detail">
+                  <td colSpan={7}>
+                    <Acks checkpoint={c} />
+                  </td>
+                </tr>
+              )}
+            </Fragment>
+          ))}
+        </tbody>
+      </table>
+      {checkpoints.length > SHOWN && (
+        <button type="button" className="link small" onClick={() => setAll(!all)} data-testid="checkpoint-history-toggle">
+          {all ? `Show the newest ${SHOWN}` : `Show all ${checkpoints.length}`}
+        </button>
+      )}
+    </>
   );
 }

@@ -16,7 +16,10 @@ function niceMax(v: number): number {
   return ([1, 2, 5, 10].find((m) => m * p >= v) ?? 10) * p;
 }
 
-/** The last checkpoints as a chart: a bar per checkpoint for its end-to-end duration, a line for its size; failed ones in red. */
+/**
+ * The last checkpoints as a chart: a bar per checkpoint for its end-to-end duration, a line for its size; failed
+ * ones in red, discarded ones (completed, state let go by retention) paler.
+ */
 export function CheckpointTimeline({ checkpoints }: { checkpoints: Checkpoint[] }) {
   const shown = [...checkpoints].sort((a, b) => a.number - b.number).slice(-SHOWN);
   if (shown.length === 0) return <div className="chart-empty muted">No checkpoint yet: the first one is triggered after the checkpoint interval.</div>;
@@ -30,7 +33,8 @@ export function CheckpointTimeline({ checkpoints }: { checkpoints: Checkpoint[] 
   const x = (i: number) => PAD.left + i * slot + (slot - barW) / 2;
   const yMs = (ms: number) => PAD.top + plotH - (ms / maxMs) * plotH;
   const yBytes = (b: number) => PAD.top + plotH - (b / maxBytes) * plotH;
-  const sized = shown.map((c, i) => ({ c, i })).filter(({ c }) => c.status === 'COMPLETED');
+  // A discarded checkpoint completed (retention let its state go later): its duration and size still count.
+  const sized = shown.map((c, i) => ({ c, i })).filter(({ c }) => c.status === 'COMPLETED' || c.status === 'DISCARDED');
   const line = sized.map(({ c, i }) => `${x(i) + barW / 2},${yBytes(c.bytes)}`).join(' ');
 
   return (
@@ -82,6 +86,9 @@ export function CheckpointTimeline({ checkpoints }: { checkpoints: Checkpoint[] 
         </span>
         <span>
           <span className="swatch size-swatch" /> size
+        </span>
+        <span>
+          <span className="swatch bar-discarded" /> discarded by retention
         </span>
         <span>
           <span className="swatch bar-failed" /> failed

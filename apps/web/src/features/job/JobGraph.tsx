@@ -2,30 +2,38 @@
 import type { JobDetail } from '@keyflow/api';
 import { Background, Controls, MarkerType, ReactFlow, ReactFlowProvider, type NodeChange } from '@xyflow/react';
 import { useCallback, useMemo, useState } from 'react';
-import { fromGraph, type OperatorNode, type PartitionEdge } from '@/features/builder/builderGraph';
+import { fromGraph, type PartitionEdge } from '@/features/builder/builderGraph';
 import { layoutDoc } from '@/features/builder/layout';
 import { edgeTypes } from '@/features/builder/edges';
-import { nodeTypes } from '@/features/builder/nodes';
 import { formatRate } from '@/lib/format';
+import { RESCALABLE_STATES } from '@/lib/queries';
 import { backpressureColor, backpressureLevel } from './backpressure';
+import { jobNodeTypes, type JobNode } from './JobOperatorNode';
 import { sliderLimits } from './scaling';
+import { culprits, jobChains, stalledOperators } from './stall';
 
-/** The job's graph, read-only: each operator's parallelism, live rates and backpressure; edges coloured by the backpressure of their producer. */
+/**
+ * The job's graph, read-only: each operator's parallelism (and the one it converges to), live rates and
+ * backpressure, and the operators that hold a stalled job up; edges coloured by the backpressure of their producer.
+ */
 function Graph({ job, selected, onSelect }: { job: JobDetail; selected?: string; onSelect: (vertexId?: string) => void }) {
   // Laid out afresh, as Flink does, with room on every edge for its partitioning and rate, and between operators
   // of one rank for what a job's node shows (live figures, badges, the slider and its notes).
   const base = useMemo(() => layoutDoc(fromGraph(job.graph).doc, { ranksep: 150, nodeHeight: 170 }), [job.graph]);
   const running = job.state === 'RUNNING' || job.state === 'RESCALING';
+  const stalled = useMemo(() => job.stall && stalledOperators(culprits(job.stall, jobChains(job.graph, job.plan))), [job.stall, job.graph, job.plan]);
   // The nodes are rebuilt on every metrics event: they carry the sizes React Flow measured, or it would hide
   // them again until it measures anew.
   const [measured, setMeasured] = useState<Record<string, { width: number; height: number }>>({});
-  const onNodesChange = useCallback((changes: NodeChange<OperatorNode>[]) => {
+  const onNodesChange = useCallback((changes: NodeChange<JobNode>[]) => {
     const sizes = changes.flatMap((c) => (c.type === 'dimensions' && c.dimensions ? [[c.id, c.dimensions] as const] : []));
     if (sizes.length) setMeasured((m) => ({ ...m, ...Object.fromEntries(sizes) }));
   }, []);
 
-  const nodes: OperatorNode[] = base.nodes.map((n) => {
+  const nodes: JobNode[] = base.nodes.map((n) => {
     const plan = job.plan.vertices[n.id];
+    const parallelism = plan?.parallelism ?? n.data.vertex.parallelism;
+    const desired = job.desiredParallelism[n.id];
     return {
       ...n,
       measured: measured[n.id],
@@ -34,13 +42,16 @@ function Graph({ job, selected, onSelect }: { job: JobDetail; selected?: string;
       connectable: false,
       data: {
         ...n.data,
+        ...(desired !== undefined && desired !== parallelism && { target: desired }),
+        ...(stalled?.has(n.id) && { stalled: stalled.get(n.id) }),
         live: {
           metrics: job.metrics?.vertices[n.id],
-          parallelism: plan?.parallelism ?? n.data.vertex.parallelism,
+          parallelism,
           maxParallelism: plan?.maxParallelism,
           jobId: job.id,
           scaling: sliderLimits(job.graph, job.plan, n.id),
-          rescalable: running,
+          // The control plane queues a rescale asked for while the job is scheduled or recovers too.
+          rescalable: RESCALABLE_STATES.includes(job.state),
           guarantee: job.sinkGuarantees[n.id],
         },
       },
@@ -64,7 +75,7 @@ function Graph({ job, selected, onSelect }: { job: JobDetail; selected?: string;
     <ReactFlow
       nodes={nodes}
       edges={edges}
-      nodeTypes={nodeTypes}
+      nodeTypes={jobNodeTypes}
       edgeTypes={edgeTypes}
       onNodesChange={onNodesChange}
       nodesDraggable={false}

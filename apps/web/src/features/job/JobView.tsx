@@ -25,6 +25,8 @@ import { Recoveries } from './Recoveries';
 import { Savepoints } from './Savepoints';
 import { checkpointName } from './savepoints';
 import { SinkSamples } from './SinkSamples';
+import { StallBanner } from './StallBanner';
+import { culprits, jobChains } from './stall';
 import { useStartFromCheckpoint, useTriggerSavepoint } from './useCheckpointActions';
 
 function Controls({ job, onSavepoint }: { job: JobDetail; onSavepoint: () => void }) {
@@ -42,34 +44,36 @@ function Controls({ job, onSavepoint }: { job: JobDetail; onSavepoint: () => voi
   const active = isActive(job.state);
   return (
     <div className="controls">
-      <button type="button" onClick={() => checkpoint.mutate()} disabled={job.state !== 'RUNNING' || checkpoint.isPending} title="Trigger a checkpoint now">
-        Checkpoint now
-      </button>
-      <button
-        type="button"
-        onClick={() => savepoint.mutate(undefined, { onSuccess: onSavepoint })}
-        disabled={job.state !== 'RUNNING' || savepoint.isPending}
-        title="Takes a savepoint and keeps running: retention never removes it, and a new job can start from it"
-      >
-        Savepoint now
-      </button>
-      <button type="button" onClick={() => stop.mutate()} disabled={job.state !== 'RUNNING' || stop.isPending} title="Takes a savepoint, then stops (STOPPING → STOPPED)">
-        {stop.isPending ? 'Stopping…' : 'Stop with savepoint'}
-      </button>
-      <button type="button" className="danger" onClick={() => (cancel.reset(), setConfirmCancel(true))} disabled={!active || cancel.isPending}>
-        Cancel
-      </button>
-      {!active && restoreFrom && (
+      <div className="controls-buttons">
+        <button type="button" onClick={() => checkpoint.mutate()} disabled={job.state !== 'RUNNING' || checkpoint.isPending} title="Trigger a checkpoint now">
+          Checkpoint now
+        </button>
         <button
           type="button"
-          className="primary"
-          onClick={() => restart.mutate(restoreFrom.id)}
-          disabled={restart.isPending}
-          title={`Deploys version ${job.version} again, restoring state and source offsets from ${checkpointName(restoreFrom)}`}
+          onClick={() => savepoint.mutate(undefined, { onSuccess: onSavepoint })}
+          disabled={job.state !== 'RUNNING' || savepoint.isPending}
+          title="Takes a savepoint and keeps running: retention never removes it, and a new job can start from it"
         >
-          {restart.isPending ? 'Deploying…' : `Resume from ${checkpointName(restoreFrom)}`}
+          Savepoint now
         </button>
-      )}
+        <button type="button" onClick={() => stop.mutate()} disabled={job.state !== 'RUNNING' || stop.isPending} title="Takes a savepoint, then stops (STOPPING → STOPPED)">
+          {stop.isPending ? 'Stopping…' : 'Stop with savepoint'}
+        </button>
+        <button type="button" className="danger" onClick={() => (cancel.reset(), setConfirmCancel(true))} disabled={!active || cancel.isPending}>
+          Cancel
+        </button>
+        {!active && restoreFrom && (
+          <button
+            type="button"
+            className="primary"
+            onClick={() => restart.mutate(restoreFrom.id)}
+            disabled={restart.isPending}
+            title={`Deploys version ${job.version} again, restoring state and source offsets from ${checkpointName(restoreFrom)}`}
+          >
+            {restart.isPending ? 'Deploying…' : `Resume from ${checkpointName(restoreFrom)}`}
+          </button>
+        )}
+      </div>
       {error && (
         <span className="field-error" role="alert">
           {errorMessage(error)}
@@ -79,6 +83,7 @@ function Controls({ job, onSavepoint }: { job: JobDetail; onSavepoint: () => voi
         open={confirmCancel}
         title="Cancel this job?"
         confirmLabel="Cancel job"
+        cancelLabel="Keep running"
         busy={cancel.isPending}
         onConfirm={() => cancel.mutate()}
         onCancel={() => setConfirmCancel(false)}
@@ -92,6 +97,7 @@ function Controls({ job, onSavepoint }: { job: JobDetail; onSavepoint: () => voi
 
 function Subtasks({ job, vertexId }: { job: JobDetail; vertexId: string }) {
   const rows = job.metrics?.subtasks.filter((s) => s.vertexId === vertexId) ?? [];
+  const held = job.stall ? culprits(job.stall, jobChains(job.graph, job.plan)).filter((c) => c.vertices.includes(vertexId)) : [];
   const totals = job.metrics?.vertices[vertexId];
   return (
     <section className="card" data-testid="subtasks">
@@ -112,17 +118,21 @@ function Subtasks({ job, vertexId }: { job: JobDetail; vertexId: string }) {
             </tr>
           </thead>
           <tbody>
-            {rows.map((s) => (
-              <tr key={s.index}>
-                <td>
-                  {vertexId}#{s.index}
-                </td>
-                <td>{formatRate(s.recordsInPerSec)}</td>
-                <td>{formatRate(s.recordsOutPerSec)}</td>
-                <td style={{ color: backpressureColor[backpressureLevel(s.backpressure)] }}>{Math.round(s.backpressure * 100)}%</td>
-                <td>{formatCount(s.deadLetters)}</td>
-              </tr>
-            ))}
+            {rows.map((s) => {
+              const stalled = held.find((c) => c.index === s.index);
+              return (
+                <tr key={s.index} className={stalled ? 'stalled' : undefined} title={stalled && `holds the job up: it ${stalled.reason}`}>
+                  <td>
+                    {vertexId}#{s.index}
+                    {stalled && <span className="op-tag op-tag-stalled">stalled</span>}
+                  </td>
+                  <td>{formatRate(s.recordsInPerSec)}</td>
+                  <td>{formatRate(s.recordsOutPerSec)}</td>
+                  <td style={{ color: backpressureColor[backpressureLevel(s.backpressure)] }}>{Math.round(s.backpressure * 100)}%</td>
+                  <td>{formatCount(s.deadLetters)}</td>
+                </tr>
+              );
+            })}
           </tbody>
         </table>
       )}
@@ -133,7 +143,10 @@ function Subtasks({ job, vertexId }: { job: JobDetail; vertexId: string }) {
 
 type DetailTab = 'checkpoints' | 'savepoints' | 'recoveries' | 'dead-letters';
 
-/** A job, live: its graph with rates and backpressure, state and lifecycle, controls, checkpoints, failures and sink output. */
+/**
+ * A job, live: its graph with rates, backpressure and parallelism (and the target it converges to), state and
+ * lifecycle (a stall, and who holds it up), controls, checkpoints, failures and sink output.
+ */
 export function JobView({ id }: { id: string }) {
   useJobRoom(id);
   const job = useJob(id);
@@ -157,11 +170,11 @@ export function JobView({ id }: { id: string }) {
 
   return (
     <div className="page job-page">
-      <div className="page-head">
+      <div className="page-head job-head">
         <div>
           <h1>
             <Link href={`/pipelines/${j.pipelineId}?version=${j.version}`}>{j.pipelineName}</Link> <span className="muted">v{j.version}</span>{' '}
-            <StateBadge state={j.state} />
+            <StateBadge state={j.state} stalled={!!j.stall} />
           </h1>
           <p className="muted small">
             job <code>{j.id}</code> · attempt {j.attempt} · started {formatDateTime(j.createdAt)} ({formatAgo(j.createdAt, now)}) · ran{' '}
@@ -179,6 +192,7 @@ export function JobView({ id }: { id: string }) {
         </div>
         <Controls job={j} onSavepoint={() => setTab('savepoints')} />
       </div>
+      <StallBanner job={j} now={now} />
 
       <JobGraph job={j} selected={selected} onSelect={setSelected} />
       {selected && <Subtasks job={j} vertexId={selected} />}
@@ -195,7 +209,7 @@ export function JobView({ id }: { id: string }) {
                 <ErrorState what="the checkpoints" error={checkpoints.error} onRetry={() => void checkpoints.refetch()} />
               ) : (
                 <>
-                  <CheckpointSummary checkpoints={checkpoints.data} />
+                  <CheckpointSummary checkpoints={checkpoints.data} counts={j.checkpointCounts} />
                   <CheckpointTimeline checkpoints={checkpoints.data} />
                   <CheckpointTable checkpoints={checkpoints.data} />
                 </>

@@ -4,7 +4,7 @@ import { QueryClient } from '@tanstack/react-query';
 import { describe, expect, it } from 'vitest';
 import { queryKeys } from '../../lib/api';
 import { bindEventsToCache, scalingEventsWith } from '../../lib/liveCache';
-import { currentPhase, describeScaling, keyGroupOwners, operatorScaling, scalingPhases, sliderLimits } from './scaling';
+import { currentPhase, describeScaling, keyGroupOwners, operatorScaling, PHASE_LEGEND, resumedEventId, scalingOutcome, scalingPhases, sliderLimits, statusTone } from './scaling';
 
 const JOB = '11111111-1111-4111-8111-111111111111';
 const at = (ms: number) => new Date(Date.UTC(2026, 0, 1) + ms).toISOString();
@@ -28,6 +28,7 @@ const scaling = (id: number, extra: Partial<ScalingEvent> = {}): ScalingEvent =>
   bytesMoved: 0,
   pauseMs: null,
   reason: null,
+  resumesId: null,
   ...extra,
 });
 
@@ -50,6 +51,7 @@ describe('how a rescale reads', () => {
     [aligned, '×1 → ×2 · rolling out: barrier aligned', 'barrier aligned'],
     [completed, '×1 → ×2 · completed', 'running'],
     [scaling(1, { status: 'ROLLED_BACK', toParallelism: 8, reason: 'no free slots' }), '×1 → ×8 · rolled back', 'requested'],
+    [scaling(1, { ...aligned, status: 'INTERRUPTED' }), '×1 → ×2 · interrupted by a recovery', 'barrier aligned'],
   ])('%#: %s', (e, text, phase) => {
     expect(describeScaling(e)).toBe(text);
     expect(currentPhase(e)).toBe(phase);
@@ -66,22 +68,73 @@ describe('how a rescale reads', () => {
     ]);
     expect(scalingPhases(completed).at(-1)).toEqual({ label: 'running', at: at(181), sinceRequestMs: 181 });
   });
+
+  it('lists the reached phases in the order they happened, so no time runs backwards', () => {
+    // The checkpoint completed before the last new owner had its state: the two swap places.
+    const late = scaling(1, { ...completed, snapshottedAt: at(110), restoredAt: at(150) });
+    expect(scalingPhases(late).map((p) => [p.label, p.sinceRequestMs])).toEqual([
+      ['requested', 0],
+      ['new subtasks started', 40],
+      ['barrier aligned', 95],
+      ['checkpoint completed', 110],
+      ['state restored', 150],
+      ['running', 181],
+    ]);
+    expect(currentPhase(scaling(1, { ...aligned, restoredAt: at(150), snapshottedAt: at(110) }))).toBe('state restored');
+    // Another clock (a worker's) never puts a phase before the request.
+    const skewed = scalingPhases(scaling(1, { ...completed, requestedAt: at(50), subtasksStartedAt: at(45) }));
+    expect(skewed[0]).toMatchObject({ label: 'requested', sinceRequestMs: 0 });
+    expect(skewed.map((p) => p.sinceRequestMs)).toEqual([...skewed.map((p) => p.sinceRequestMs)].sort((a, b) => a! - b!));
+  });
+
+  it('has no "new subtasks started" phase for a rescale down, which starts none', () => {
+    const down = scaling(2, { fromParallelism: 2, toParallelism: 1, status: 'COMPLETED', alignedAt: at(10), restoredAt: at(20), snapshottedAt: at(30), runningAt: at(31) });
+    expect(scalingPhases(down).map((p) => p.label)).toEqual(['requested', 'barrier aligned', 'state restored', 'checkpoint completed', 'running']);
+    expect(scalingPhases(down).every((p) => p.at !== null)).toBe(true);
+  });
+
+  it('has a legend naming the same phases it lists', () => {
+    expect(PHASE_LEGEND).toBe(scalingPhases(aligned).map((p) => p.label).join(' → '));
+  });
+
+  it('tells an interrupted rescale from a failed one, and which one a new event resumes', () => {
+    expect(['COMPLETED', 'INTERRUPTED', 'ROLLED_BACK', 'ALIGNING'].map((s) => statusTone(s as ScalingEvent['status']))).toEqual(['ok', 'warn', 'bad', 'busy']);
+    expect(resumedEventId({ resumesId: 12 })).toBe(12);
+    expect(resumedEventId({ resumesId: null })).toBeUndefined();
+  });
+
+  it('words how a rescale ended without saying it twice', () => {
+    expect(scalingOutcome({ status: 'ROLLED_BACK', reason: 'rolled back: waited 30000 ms for 2 free worker slots; 0 of the new subtasks started' })).toBe(
+      'rolled back: waited 30000 ms for 2 free worker slots; 0 of the new subtasks started',
+    );
+    expect(scalingOutcome({ status: 'INTERRUPTED', reason: 'the job recovered during the pre-copy' })).toBe(
+      'interrupted by a recovery: the job recovered during the pre-copy',
+    );
+    expect(scalingOutcome({ status: 'FAILED', reason: null })).toBe('failed');
+  });
 });
 
 describe('what an operator slider shows', () => {
   const queued = scaling(2, { vertexId: 'map', chainVertices: ['map'], toParallelism: 3 });
 
   it('finds the oldest rescale under way of the operator or of its forward chain, and counts the queue', () => {
-    expect(operatorScaling([queued, aligned], 'sink')).toEqual({ mine: aligned, inFlight: 2, lastFailure: undefined });
+    expect(operatorScaling([queued, aligned], 'sink')).toEqual({ mine: aligned, inFlight: 2, lastProblem: undefined });
     expect(operatorScaling([queued, aligned], 'map').mine).toBe(queued);
-    expect(operatorScaling([queued, aligned], 'source')).toEqual({ mine: undefined, inFlight: 2, lastFailure: undefined });
+    expect(operatorScaling([queued, aligned], 'source')).toEqual({ mine: undefined, inFlight: 2, lastProblem: undefined });
   });
 
   it('keeps showing the last rescale that did not complete, until another one completes or starts', () => {
     const rolledBack = scaling(3, { status: 'ROLLED_BACK', reason: 'no free slots' });
-    expect(operatorScaling([rolledBack, completed], 'count').lastFailure).toBe(rolledBack);
-    expect(operatorScaling([scaling(4, { status: 'COMPLETED' }), rolledBack], 'count').lastFailure).toBeUndefined();
-    expect(operatorScaling([scaling(4), rolledBack], 'count').lastFailure).toBeUndefined();
+    expect(operatorScaling([rolledBack, completed], 'count').lastProblem).toBe(rolledBack);
+    expect(operatorScaling([scaling(4, { status: 'COMPLETED' }), rolledBack], 'count').lastProblem).toBeUndefined();
+    expect(operatorScaling([scaling(4), rolledBack], 'count').lastProblem).toBeUndefined();
+  });
+
+  it('shows an interrupted rescale until the event that resumes it is queued, which it then follows', () => {
+    const interrupted = scaling(3, { status: 'INTERRUPTED', reason: 'the job recovered during the pre-copy; the job goes on to ×2 once it runs again' });
+    expect(operatorScaling([interrupted, completed], 'count')).toEqual({ mine: undefined, inFlight: 0, lastProblem: interrupted });
+    const resumed = scaling(4, { reason: 'resumes scaling event 3, which a recovery interrupted: count runs at ×1, ×2 was asked for', resumesId: 3 });
+    expect(operatorScaling([resumed, interrupted], 'count')).toEqual({ mine: resumed, inFlight: 1, lastProblem: undefined });
   });
 
   it('maps key groups to the subtask owning their (inclusive) range', () => {
@@ -103,6 +156,10 @@ describe('scaling:event updates the query cache', () => {
     expect(scalingEventsWith([aligned], scaling(2)).map((e) => e.id)).toEqual([2, 1]);
     const list = [completed];
     expect(scalingEventsWith(list, aligned)).toBe(list);
+    // The rescale request's answer (QUEUED) after the socket said it waits for slots.
+    const waiting = [scaling(1, { status: 'WAITING_FOR_SLOTS' })];
+    expect(scalingEventsWith(waiting, scaling(1))).toBe(waiting);
+    expect(scalingEventsWith(waiting, aligned)).toEqual([aligned]);
   });
 
   function setup() {
@@ -132,6 +189,11 @@ describe('scaling:event updates the query cache', () => {
     socket.emit('scaling:event', completed);
     expect(client.getQueryState(queryKeys.keyGroups(JOB))?.isInvalidated).toBe(true);
     expect(client.getQueryData(queryKeys.scaling(JOB))).toEqual([completed]);
+  });
+
+  it('takes an interrupted rescale as settled: a late phase of it never brings it back', () => {
+    const interrupted = scaling(1, { ...aligned, status: 'INTERRUPTED', reason: 'the job recovered during the pre-copy' });
+    expect(scalingEventsWith([interrupted], aligned)).toEqual([interrupted]);
   });
 });
 

@@ -1,21 +1,25 @@
 import type { ScalingEvent } from '@keyflow/api';
 import { buildChains, chainOf, graphSchema, type JobPlan } from '@keyflow/core';
+import { SCALING_SETTLED } from '../../lib/liveCache';
 
 // How a live rescale (DESIGN.md §6) reads on the job page: its phases, its status in words, and which
 // rescale an operator is waiting for.
 
 type Status = ScalingEvent['status'];
 
-/** The phases of one rescale, in the order they happen, with the field that records each one's time. */
+/** The phases of one rescale, in their usual order, with the field that records each one's time. */
 export const SCALING_PHASES = [
   { key: 'requestedAt', label: 'requested' },
   { key: 'subtasksStartedAt', label: 'new subtasks started' },
   { key: 'alignedAt', label: 'barrier aligned' },
-  // Moved state is handed over directly at the barrier, so new owners run before the checkpoint is written.
+  // Moved state is handed over directly at the barrier, so new owners usually run before the checkpoint is written.
   { key: 'restoredAt', label: 'state restored' },
   { key: 'snapshottedAt', label: 'checkpoint completed' },
   { key: 'runningAt', label: 'running' },
 ] as const satisfies readonly { key: keyof ScalingEvent; label: string }[];
+
+/** The Rescales card's legend: the very phases each rescale lists. */
+export const PHASE_LEGEND = SCALING_PHASES.map((p) => p.label).join(' → ');
 
 export interface PhaseStep {
   label: string;
@@ -25,13 +29,24 @@ export interface PhaseStep {
   sinceRequestMs: number | null;
 }
 
-/** Every phase of a rescale with its time relative to the request. */
+/**
+ * Every phase of a rescale with its time relative to the request: the reached ones in the order they happened
+ * (the last new owner can go on before the last barrier is aligned or the checkpoint completes), then the others
+ * in their usual order.
+ */
 export function scalingPhases(e: ScalingEvent): PhaseStep[] {
-  const requested = new Date(e.requestedAt).getTime();
-  return SCALING_PHASES.map(({ key, label }) => {
-    const at = e[key];
-    return { label, at, sinceRequestMs: at ? new Date(at).getTime() - requested : null };
-  });
+  const requested = Date.parse(e.requestedAt);
+  // A rescale down starts no subtasks: it has no such phase.
+  const phases = SCALING_PHASES.filter((p) => p.key !== 'subtasksStartedAt' || e.toParallelism > e.fromParallelism);
+  const steps = phases.map(({ key, label }, order) => ({ label, at: e[key], order }));
+  const time = (s: (typeof steps)[number]) => (s.order === 0 ? -Infinity : Date.parse(s.at!));
+  const reached = steps.filter((s) => s.at !== null).sort((a, b) => time(a) - time(b) || a.order - b.order);
+  return [...reached, ...steps.filter((s) => s.at === null)].map(({ label, at }) => ({
+    label,
+    at,
+    // The request comes first even if another clock says otherwise: no phase shows a time before it.
+    sinceRequestMs: at === null ? null : Math.max(0, Date.parse(at) - requested),
+  }));
 }
 
 /** The latest phase a rescale reached. */
@@ -40,7 +55,7 @@ export function currentPhase(e: ScalingEvent): string {
   return reached[reached.length - 1]?.label ?? 'requested';
 }
 
-export const isScalingInFlight = (status: Status) => status !== 'COMPLETED' && status !== 'ROLLED_BACK' && status !== 'FAILED';
+export const isScalingInFlight = (status: Status) => !SCALING_SETTLED.has(status);
 
 const STATUS_TEXT: Record<Status, string> = {
   QUEUED: 'queued',
@@ -49,7 +64,16 @@ const STATUS_TEXT: Record<Status, string> = {
   COMPLETED: 'completed',
   ROLLED_BACK: 'rolled back',
   FAILED: 'failed',
+  INTERRUPTED: 'interrupted by a recovery',
 };
+
+/** How a settled rescale ended, with its reason: "rolled back: waited 30000 ms for 2 free worker slots; 0 of the new subtasks started". */
+export function scalingOutcome(e: Pick<ScalingEvent, 'status' | 'reason'>): string {
+  const status = STATUS_TEXT[e.status];
+  if (!e.reason) return status;
+  // The control plane's reasons may already say it ("rolled back: waited …").
+  return e.reason.toLowerCase().startsWith(status) ? e.reason : `${status}: ${e.reason}`;
+}
 
 /** A rescale in a few words: "×1 → ×2 · rolling out: barrier aligned". */
 export function describeScaling(e: ScalingEvent): string {
@@ -58,8 +82,12 @@ export function describeScaling(e: ScalingEvent): string {
   return `${change} · ${STATUS_TEXT[e.status]}`;
 }
 
-export const statusTone = (status: Status) =>
-  status === 'COMPLETED' ? 'ok' : status === 'FAILED' || status === 'ROLLED_BACK' ? 'bad' : 'busy';
+type ScalingTone = 'ok' | 'bad' | 'warn' | 'busy';
+export const statusTone = (status: Status): ScalingTone =>
+  status === 'COMPLETED' ? 'ok' : status === 'FAILED' || status === 'ROLLED_BACK' ? 'bad' : status === 'INTERRUPTED' ? 'warn' : 'busy';
+
+/** The scaling event a resumed one carries on (one a recovery interrupted), if any. */
+export const resumedEventId = (e: Pick<ScalingEvent, 'resumesId'>): number | undefined => e.resumesId ?? undefined;
 
 /** Whether a rescale moves this operator (it, or the forward chain it belongs to). */
 export const scalesVertex = (e: ScalingEvent, vertexId: string) => e.vertexId === vertexId || e.chainVertices.includes(vertexId);
@@ -70,7 +98,7 @@ export interface OperatorScaling {
   /** Rescales of the job ahead of a new request: it would queue behind them. */
   inFlight: number;
   /** The most recent settled rescale of this operator, if it did not complete (its reason shows on the node). */
-  lastFailure: ScalingEvent | undefined;
+  lastProblem: ScalingEvent | undefined;
 }
 
 /** What an operator's slider shows, from the job's scaling events (newest first). */
@@ -81,7 +109,7 @@ export function operatorScaling(events: readonly ScalingEvent[], vertexId: strin
   return {
     mine,
     inFlight: pending.length,
-    lastFailure: latestSettled && latestSettled.status !== 'COMPLETED' && !mine ? latestSettled : undefined,
+    lastProblem: latestSettled && latestSettled.status !== 'COMPLETED' && !mine ? latestSettled : undefined,
   };
 }
 

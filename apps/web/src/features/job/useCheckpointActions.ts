@@ -33,9 +33,8 @@ export function useTriggerSavepoint(jobId: string) {
 }
 
 /**
- * Deletes a savepoint (the control plane refuses any other kind). It leaves every cached list at once: the history
- * would keep it otherwise (it keeps the rows retention removed), and the job's latest checkpoints must not offer
- * to resume from it.
+ * Deletes a savepoint (the control plane refuses any other kind, and deletes its row too). It leaves every cached
+ * list at once: the job's latest checkpoints must not offer to resume from it.
  */
 export function useDeleteSavepoint(jobId: string) {
   const client = useQueryClient();

@@ -16,13 +16,21 @@ function SubtaskList({ worker, pipelineOf }: { worker: WorkerInfo; pipelineOf: (
   return (
     <ul className="subtasks">
       {[...byJob].map(([jobId, subtasks]) => (
-        <li key={jobId}>
+        <li key={jobId} data-job={jobId}>
           <Link href={`/jobs/${jobId}`}>{pipelineOf(jobId) ?? jobId.slice(0, 8)}</Link>:{' '}
           {subtasks
             .sort((a, b) => a.vertexId.localeCompare(b.vertexId) || a.index - b.index)
             .map((s) => (
-              <span key={`${s.vertexId}#${s.index}`} className="chip" title={`attempt ${s.attempt}, running ${formatDuration(Date.now() - s.since)}`}>
+              <span
+                key={`${s.vertexId}#${s.index}`}
+                className="chip"
+                data-testid="worker-subtask"
+                data-subtask={`${s.vertexId}#${s.index}`}
+                data-parallelism={s.parallelism}
+                title={`one of ${s.parallelism} subtasks of ${s.vertexId} (its parallelism now), attempt ${s.attempt}, running ${formatDuration(Date.now() - s.since)}`}
+              >
                 {s.vertexId}#{s.index}
+                <span className="chip-par">×{s.parallelism}</span>
               </span>
             ))}
         </li>
@@ -31,7 +39,7 @@ function SubtaskList({ worker, pipelineOf }: { worker: WorkerInfo; pipelineOf: (
   );
 }
 
-/** The worker pool: each worker's slots (used and free), the subtasks it runs, and its last heartbeat. */
+/** The worker pool: each worker's slots (used and free), the subtasks it runs (with their parallelism now), and its last heartbeat. */
 export function WorkerPool() {
   const workers = useWorkers();
   const jobs = useJobs();
@@ -72,7 +80,7 @@ export function WorkerPool() {
               <th>Worker</th>
               <th>Host · pid</th>
               <th>Slots</th>
-              <th>Subtasks</th>
+              <th title="Each subtask as operator#index, with its operator's parallelism now">Subtasks</th>
               <th>Last heartbeat</th>
             </tr>
           </thead>

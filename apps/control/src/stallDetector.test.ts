@@ -1,0 +1,187 @@
+import { buildChains, initialPlan, validateGraph } from '@keyflow/core';
+import type { SubtaskProgress, WorkerEvent } from '@keyflow/runtime';
+import { describe, expect, it } from 'vitest';
+import type { ActiveJob, PendingCheckpoint } from './activeJobs.ts';
+import { holders, StallDetector } from './stallDetector.ts';
+
+type Metrics = Extract<WorkerEvent, { type: 'metrics' }>;
+
+describe('holders', () => {
+  const stuck = (waits: Record<string, string[]>) => new Map(Object.entries(waits).map(([k, w]) => [k, { waitsFor: w }]));
+
+  it.each<[string, Record<string, string[]>, string[]]>([
+    ['one stuck subtask waiting for nobody holds itself up', { 'count#1': [] }, ['count#1']],
+    ['a producer waiting for a stuck consumer: only the consumer', { 'events#0': ['count#1'], 'count#1': [] }, ['count#1']],
+    ['a chain of waits ends at its root', { 'events#0': ['map#0'], 'map#0': ['count#1'], 'count#1': [] }, ['count#1']],
+    ['a wait for a subtask that moves names nobody', { 'events#0': ['count#1'] }, []],
+    ['two roots', { 'events#0': ['count#0', 'count#1'], 'count#0': [], 'count#1': [] }, ['count#0', 'count#1']],
+    ['waiting for each other: both', { 'a#0': ['b#0'], 'b#0': ['a#0'] }, ['a#0', 'b#0']],
+  ])('%s', (_, waits, expected) => {
+    expect(holders(stuck(waits)).sort()).toEqual(expected);
+  });
+});
+
+describe('StallDetector', () => {
+  const graph = validateGraph({
+    vertices: [
+      { id: 'events', type: 'generator', parallelism: 1, settings: { splits: 4 } },
+      { id: 'count', type: 'count', parallelism: 2 },
+      { id: 'sink', type: 'log', parallelism: 2 },
+    ],
+    edges: [
+      { from: 'events', to: 'count', partitioning: 'hash', key: 'user' },
+      { from: 'count', to: 'sink', partitioning: 'forward' },
+    ],
+  });
+  if (!graph.ok) throw new Error('test graph is invalid');
+  const plan = initialPlan(graph.graph);
+  const subtasks = ['events#0', 'count#0', 'count#1'];
+
+  const job = (over: Partial<ActiveJob> = {}): ActiveJob =>
+    ({
+      id: 'j',
+      attempt: 1,
+      state: 'RUNNING',
+      graph: graph.graph,
+      plan,
+      chains: buildChains(graph.graph, plan),
+      subtasks,
+      running: new Set(subtasks),
+      finished: new Set(),
+      ...over,
+    }) as ActiveJob;
+
+  const report = (key: string, moved: number, progress: Partial<SubtaskProgress> = {}): Metrics => {
+    const [vertexId, index] = key.split('#') as [string, string];
+    return {
+      type: 'metrics',
+      jobId: 'j',
+      attempt: 1,
+      vertexId,
+      index: Number(index),
+      windowMs: 500,
+      backpressure: 0,
+      vertices: { [vertexId]: { recordsIn: moved, recordsOut: moved, deadLetters: 0 } },
+      progress: { backlog: 0, blockedOn: [], lastBarrier: 0, ...progress },
+    };
+  };
+
+  /** Feeds reports every 500 ms from t0 up to `until` (each subtask as `reports` says at that time), then evaluates. */
+  const run = (j: ActiveJob, reports: (t: number) => Metrics[], until: number) => {
+    const d = new StallDetector({ warnMs: 2000, timeoutMs: 10_000 });
+    d.evaluate(j, 0);
+    let last;
+    for (let t = 500; t <= until; t += 500) {
+      for (const r of reports(t)) d.record(r, t);
+      last = d.evaluate(j, t);
+    }
+    return last;
+  };
+
+  it('a job that moves is not stalled', () => {
+    expect(run(job(), () => subtasks.map((k) => report(k, 100)), 20_000)).toBeUndefined();
+  });
+
+  it('an idle job (nothing waiting) is not stalled', () => {
+    expect(run(job(), () => subtasks.map((k) => report(k, 0)), 20_000)).toBeUndefined();
+  });
+
+  it('a consumer that stopped reading: named after the warning time, failing over after the timeout; its blocked producer is not named', () => {
+    const reports = (t: number) => [
+      report('events#0', t < 3000 ? 100 : 0, t < 3000 ? {} : { backlog: 1, blockedOn: ['count#1'] }),
+      report('count#0', t < 3000 ? 100 : 0),
+      report('count#1', t < 3000 ? 100 : 0, t < 3000 ? {} : { backlog: 32 }),
+    ];
+    // It moved last in the window that ended at 2,500 ms.
+    expect(run(job(), reports, 4000)).toBeUndefined();
+    const shown = run(job(), reports, 6000)!;
+    expect(shown.subtasks).toEqual([{ subtask: 'count#1', reason: 'has 32 entries of input waiting but processes none', since: new Date(2500).toISOString() }]);
+    expect(shown.failover).toBe(false);
+    expect(run(job(), reports, 12_000)!.failover).toBe(false);
+    expect(run(job(), reports, 12_500)!.failover).toBe(true);
+  });
+
+  it('a subtask that goes silent is named; the clock starts at its last report', () => {
+    const reports = (t: number) => subtasks.filter((k) => k !== 'count#0' || t <= 1000).map((k) => report(k, 100));
+    const stall = run(job(), reports, 4000)!;
+    expect(stall.subtasks.map((s) => [s.subtask, s.since])).toEqual([['count#0', new Date(1000).toISOString()]]);
+  });
+
+  it('a subtask aligning on a checkpoint no one triggered is named, though it still reads its other inputs', () => {
+    const reports = () => [
+      report('events#0', 0, { backlog: 1, blockedOn: ['count#1'] }),
+      report('count#0', 100),
+      report('count#1', 100, { aligning: { checkpoint: 99, forMs: 2500, missing: ['events#0'] } }),
+    ];
+    expect(run(job(), reports, 3000)!.subtasks.map((s) => s.reason)).toEqual(['is aligning on checkpoint 99, which is not in flight']);
+  });
+
+  it('a checkpoint that does not come through: the source that never emitted its barrier is named, not those waiting for it', () => {
+    const pending = { number: 5, triggeredAt: 0, waiting: new Set(subtasks) } as PendingCheckpoint;
+    const reports = () => subtasks.map((k) => report(k, 100, { lastBarrier: 4 }));
+    const stall = run(job({ pending }), reports, 3000)!;
+    expect(stall.subtasks).toEqual([{ subtask: 'events#0', reason: 'has not emitted the barrier of checkpoint 5', since: new Date(0).toISOString() }]);
+  });
+
+  it('a source whose barrier waits behind a full channel is not named; the consumer that does not read is', () => {
+    const pending = { number: 5, triggeredAt: 0, waiting: new Set(subtasks) } as PendingCheckpoint;
+    const reports = (t: number) => [
+      // It moved until just now: only the checkpoint's wait can make it look stuck.
+      report('events#0', t < 2500 ? 100 : 0, { lastBarrier: 4, ...(t >= 2500 && { backlog: 1, blockedOn: ['count#1'] }) }),
+      report('count#0', 100, { lastBarrier: 4 }),
+      report('count#1', t < 1000 ? 100 : 0, { lastBarrier: 4, ...(t >= 1000 && { backlog: 32 }) }),
+    ];
+    expect(run(job({ pending }), reports, 3000)!.subtasks.map((s) => s.subtask)).toEqual(['count#1']);
+  });
+
+  it('a subtask that passed the barrier on and is still writing its state is slow, not stalled', () => {
+    const pending = { number: 5, triggeredAt: 0, waiting: new Set(['count#1']) } as PendingCheckpoint;
+    const reports = () => subtasks.map((k) => report(k, 100, { lastBarrier: 5 }));
+    expect(run(job({ pending }), reports, 8000)).toBeUndefined();
+  });
+
+  it('a subtask of the plan that is not running is named; one a rescale in flight takes away is not', () => {
+    const running = new Set(['events#0', 'count#0']);
+    const reports = () => [report('events#0', 0, { backlog: 1, blockedOn: ['count#1'] }), report('count#0', 100)];
+    expect(run(job({ running }), reports, 3000)!.subtasks.map((s) => `${s.subtask} ${s.reason}`)).toEqual(['count#1 is not running']);
+    const rescale = { number: 5, triggeredAt: 0, waiting: new Set<string>(), rescale: { scalingId: 1, chainId: 'count', parallelism: 1 } } as unknown as PendingCheckpoint;
+    expect(run(job({ running, pending: rescale }), () => [report('events#0', 100), report('count#0', 100)], 3000)).toBeUndefined();
+  });
+
+  it('gives a subtask that joins (a rescale started it) a clock of its own', () => {
+    const d = new StallDetector({ warnMs: 2000, timeoutMs: 10_000 });
+    const j = job();
+    for (let t = 0; t <= 10_000; t += 500) {
+      for (const k of subtasks) d.record(report(k, 100), t);
+      d.evaluate(j, t);
+    }
+    j.running.add('count#2');
+    expect(d.evaluate(j, 10_100)).toBeUndefined();
+    d.record(report('count#2', 0, { restoring: true }), 10_600);
+    expect(d.evaluate(j, 11_000)).toBeUndefined();
+  });
+
+  it('names a worker that froze with all the subtasks: the control plane still reads the events stream', () => {
+    const d = new StallDetector({ warnMs: 2000, timeoutMs: 10_000 });
+    const j = job();
+    d.evaluate(j, 0);
+    for (const k of subtasks) d.record(report(k, 100), 500);
+    for (let t = 1000; t <= 4000; t += 500) d.hearing(t);
+    expect(d.evaluate(j, 4000)?.subtasks.map((s) => s.subtask)).toEqual(['count#0', 'count#1', 'events#0']);
+  });
+
+  it('judges nobody while it cannot read the events stream (its own view is blind), and starts the clocks again after', () => {
+    const d = new StallDetector({ warnMs: 2000, timeoutMs: 10_000 });
+    const j = job();
+    d.evaluate(j, 0);
+    for (const k of subtasks) d.record(report(k, 100), 500);
+    // Nothing heard from 500 until 20,000 (Redis away): no one is named, then or right after.
+    expect(d.evaluate(j, 20_000)).toBeUndefined();
+    for (const k of subtasks) d.record(report(k, 100), 20_500);
+    expect(d.evaluate(j, 21_000)).toBeUndefined();
+  });
+
+  it('is not evaluated outside RUNNING and RESCALING', () => {
+    expect(run(job({ state: 'RECOVERING' }), () => [], 20_000)).toBeUndefined();
+  });
+});
