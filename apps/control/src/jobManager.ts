@@ -36,7 +36,15 @@ export function plannedStop(job: ActiveJob, e: Extract<WorkerEvent, { type: 'sto
 
 function stopDescription(e: Extract<WorkerEvent, { type: 'stopped' }>): string {
   const scaling = e.scalingId !== undefined ? ` by scaling event ${e.scalingId}` : '';
-  return { stop: 'told to stop', cancel: 'told to cancel', 'scaled-away': `scaled away${scaling}`, 'rolled-back': `rolled back${scaling}`, 'rescale-aborted': `its rescale was aborted${scaling}`, aborted: 'its worker ended it' }[e.cause];
+  const why: Record<typeof e.cause, string> = {
+    stop: 'told to stop',
+    cancel: 'told to cancel',
+    'scaled-away': `scaled away${scaling}`,
+    'rolled-back': `rolled back${scaling}`,
+    'rescale-aborted': `its rescale was aborted${scaling}`,
+    aborted: 'its worker ended it',
+  };
+  return why[e.cause];
 }
 
 /** A request the API answers with a 4xx: status and a message for the user. */

@@ -255,18 +255,18 @@ export class ScalingCoordinator {
   }
 
   private async run(job: ActiveJob, event: ScalingEvent): Promise<void> {
-    // Wait for the job to be RUNNING with no checkpoint in flight: a rescale is a checkpoint of its own.
+    // Wait for the job to be RUNNING. A checkpoint in flight may go on meanwhile: new subtasks start and the pre-copy
+    // runs beside it, and only the rescale's own barrier waits for it to settle.
     for (;;) {
       if (!this.jobs.coordinating) return;
       if (this.jobs.active.get(job.id) !== job) {
         await this.update(event.id, { status: 'FAILED', reason: 'the job ended before the rescale could start' });
         return;
       }
-      if (job.state === 'RUNNING' && !job.pending && !job.triggering && !job.rescaling) break;
-      if (job.pending) await this.checkpoints.settled(job.pending);
-      else await sleep(50);
+      if (job.state === 'RUNNING' && !job.triggering && !job.rescaling) break;
+      await sleep(50);
     }
-    // Taken with no await since the check above, so no periodic checkpoint can slip in before the rescale's.
+    // Taken with no await since the check above: no periodic checkpoint starts from here until the rescale's is done.
     job.rescaling = true;
     const attempt = job.attempt;
     try {
@@ -327,6 +327,9 @@ export class ScalingCoordinator {
       if (superseded()) return this.interrupt(job, event, 'the job recovered during the pre-copy');
     }
 
+    // One checkpoint at a time: the one in flight (started before this rescale) settles first.
+    while (job.pending && !superseded()) await this.checkpoints.settled(job.pending);
+    if (superseded()) return this.interrupt(job, event, 'the job recovered while the rescale waited for a checkpoint in flight');
     const pending = await this.checkpoints.trigger(job, 'RESCALE', { rescale: spec });
     await this.update(event.id, { checkpointId: pending.id });
     const result = await this.checkpoints.settled(pending);

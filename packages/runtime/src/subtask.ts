@@ -655,7 +655,7 @@ class Subtask {
     this.preload = { scalingId: r.scalingId, key: this.handoverKey(r, this.task.index), receiver: new HandoverReceiver(gains), lastId: '0-0', gains };
   }
 
-  /** The rescale a preload was for will not come (another barrier came first): what it loaded is not this subtask's. */
+  /** The rescale a preload was for will not come (another one's barrier came): what it loaded is not this subtask's. */
   private dropPreload(): void {
     for (const g of this.preload?.gains ?? []) this.keyed.find((kv) => kv.vertex.id === g.vertexId)?.backend.detach(g.parts);
     this.preload = undefined;
@@ -924,9 +924,10 @@ class Subtask {
     };
     // A rescale of this chain: what leaves this subtask goes to its new owners first, the rest after.
     const handedOver = rescale?.chainId === this.chain.id ? this.handOver(rescale, add) : undefined;
-    // After handOver took its deltas; any other barrier means the pre-copy's rescale will not come.
-    this.endPrecopy();
-    if (this.preload && this.preload.scalingId !== rescale?.scalingId) this.dropPreload();
+    // A rescale's barrier ends its pre-copy (after handOver took the deltas). A periodic checkpoint's barrier may come
+    // between the pre-copy and its barrier (it was in flight): copies and tracked changes stay valid across it.
+    if (rescale) this.endPrecopy();
+    if (rescale && this.preload && this.preload.scalingId !== rescale.scalingId) this.dropPreload();
     // What stays is copied in the background while processing goes on.
     const kept = this.keyed.map((kv) => kv.backend.snapshotAsync(keyGroupsOf(kv.range)).then((parts) => void add(kv, parts)));
     // Awaited in the write below; these only keep an early failure from counting as unhandled.
@@ -1027,7 +1028,7 @@ class Subtask {
     });
   }
 
-  /** Ends a pre-copy: its barrier came (or another one did, and the rescale it was for will not happen). */
+  /** Ends a pre-copy: its rescale's barrier came. */
   private endPrecopy(): void {
     if (!this.precopy) return;
     this.precopy.stopped = true;

@@ -43,6 +43,17 @@ function setup(delivery: 'exactly-once' | 'at-least-once' = 'exactly-once') {
 const rec = (key: string, n: number) => ({ key, n }) as Rec;
 
 describe('exactly-once postgres sink', () => {
+  it('writes more keys than one encoding slice holds, every one exactly once', async () => {
+    const { sink, table } = setup();
+    const a = sink();
+    await a.open();
+    for (let i = 0; i < 25_000; i++) a.process(rec(`k${i}`, i));
+    await a.preCommit(1);
+    await a.commit(1);
+    const { rows } = await db.query<{ n: number; sum: number }>(`SELECT count(*)::int AS n, sum((value)::int)::float AS sum FROM "${table}"`);
+    expect(rows[0]).toEqual({ n: 25_000, sum: (25_000 * 24_999) / 2 });
+  });
+
   it('shows nothing until the checkpoint completes, then the newest value per key', async () => {
     const { sink, rows, pending } = setup();
     const a = sink();

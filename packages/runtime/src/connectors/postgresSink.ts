@@ -160,12 +160,7 @@ export class PostgresSink implements Sink {
     this.latest = new Map();
     try {
       await this.setup();
-      // Encoding many keys takes a while: let whoever called (a barrier) go on first.
-      await new Promise((r) => setImmediate(r));
-      const rows: Record<string, unknown> = Object.create(null);
-      for (const [k, v] of taken) rows[String(k)] = v;
-      // One JSON object, encoded natively, is far cheaper to build than two text arrays of as many elements.
-      await fn(toJson(rows));
+      await fn(await encodeRows(taken));
     } catch (err) {
       for (const [k, v] of taken) if (!this.latest.has(k)) this.latest.set(k, v);
       throw err;
@@ -246,6 +241,30 @@ export function isTransient(err: unknown): boolean {
 }
 
 /** JSON text of `v`, with bigints as decimal strings (JSON has no bigint; only then is the slower replacer used). */
+/** Keys encoded between two yields to the event loop: a few milliseconds of work. */
+const ENCODE_SLICE = 10_000;
+
+/**
+ * The rows as one JSON object (far cheaper to build, send and parse than two text arrays of as many elements),
+ * encoded natively slice by slice with a yield between slices: hundreds of thousands of keys would otherwise hold
+ * the subtask's event loop for a second or more, right when a barrier or a rescale's handover needs it.
+ */
+async function encodeRows(rows: Map<Key, unknown>): Promise<string> {
+  const parts: string[] = [];
+  let slice: Record<string, unknown> = Object.create(null);
+  let n = 0;
+  for (const [k, v] of rows) {
+    slice[String(k)] = v;
+    if (++n % ENCODE_SLICE === 0) {
+      parts.push(toJson(slice).slice(1, -1));
+      slice = Object.create(null);
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  parts.push(toJson(slice).slice(1, -1));
+  return `{${parts.filter((p) => p.length).join(',')}}`;
+}
+
 function toJson(v: unknown): string {
   try {
     return JSON.stringify(v);
