@@ -29,13 +29,13 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   const keys = redisKeys(env.KEYFLOW_PREFIX);
   const logger = pino({ base: { component: 'control' }, level: process.env.LOG_LEVEL ?? 'info' });
   const log = (msg: string, extra: object = {}) => logger.info(extra, msg);
-  const redis = watchRedis(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }), 'control', log);
+  const redis = watchRedis(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }), 'control', logger);
   const prisma = createPrisma(env.DATABASE_URL);
 
   const app = createApp();
   const io = createSocketServer(app);
   const emitter = new Emitter(io);
-  const queue = new Queue<TaskData>(TASK_QUEUE, { connection: watchRedis(redis.duplicate(), 'task queue', log), prefix: keys.bullPrefix });
+  const queue = new Queue<TaskData>(TASK_QUEUE, { connection: watchRedis(redis.duplicate(), 'task queue', logger), prefix: keys.bullPrefix });
   queue.on('error', () => {}); // its connection's errors are logged above
   const scheduler = new Scheduler(queue, redis, keys);
   const metrics = new MetricsAggregator();
@@ -103,12 +103,12 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
       if (e.type === 'precopied') return scaling.onPrecopied(e.scalingId, e.index);
       void jobs.onEvent(e).catch((err) => log('event handling failed', { type: e.type, error: (err as Error).stack }));
     },
-    log,
+    logger,
     () => stalls.hearing(Date.now()),
   );
 
   // A task job BullMQ failed: it threw, or its worker died and it stalled.
-  const queueEvents = new QueueEvents(TASK_QUEUE, { connection: watchRedis(redis.duplicate(), 'task queue events', log), prefix: keys.bullPrefix });
+  const queueEvents = new QueueEvents(TASK_QUEUE, { connection: watchRedis(redis.duplicate(), 'task queue events', logger), prefix: keys.bullPrefix });
   queueEvents.on('error', () => {}); // its connection's errors are logged above
   queueEvents.on('failed', ({ jobId, failedReason }) => {
     const [id, attempt, vertexId, index] = jobId.split('.');

@@ -1,19 +1,23 @@
-import { watchRedis, type RedisKeys, type WorkerEvent } from '@keyflow/runtime';
+import { parseJson, watchRedis, workerEventSchema, type Logger, type RedisKeys, type WorkerEvent } from '@keyflow/runtime';
 import type { Redis } from 'ioredis';
+
+/** Malformed events kept for a look (newest first), at most this many. */
+const MALFORMED_KEPT = 100;
 
 /**
  * Reads the workers' events stream and hands each event, in order, to `handle`. Starts at the stream's end:
  * events from before this control plane started belong to attempts it will not coordinate. `onRead` is told of
- * every read that succeeded, events or none: the control plane can hear its workers.
+ * every read that succeeded, events or none: the control plane can hear its workers. An entry that is not a valid
+ * event is never trusted: it is logged and kept in a dead-letter list with the reason (`keys.malformedEvents`).
  */
 export function consumeWorkerEvents(
   redis: Redis,
   keys: RedisKeys,
   handle: (e: WorkerEvent) => Promise<void>,
-  log: (msg: string, extra?: object) => void,
+  logger: Logger,
   onRead: () => void = () => {},
 ): { stop(): Promise<void> } {
-  const conn = watchRedis(redis.duplicate(), 'worker events', log);
+  const conn = watchRedis(redis.duplicate(), 'worker events', logger);
   let running = true;
   const loop = (async () => {
     let lastId = '$';
@@ -24,21 +28,25 @@ export function consumeWorkerEvents(
         onRead();
       } catch (err) {
         if (!running) break;
-        log('events read failed', { error: (err as Error).message });
+        logger.warn({ error: (err as Error).message }, 'reading worker events failed; retrying');
         await new Promise((r) => setTimeout(r, 500));
         continue;
       }
       for (const [, entries] of res ?? [])
         for (const [id, fields] of entries) {
           lastId = id;
-          let event: WorkerEvent;
-          try {
-            event = JSON.parse(fields[1] ?? '');
-          } catch {
-            log('malformed worker event', { id });
+          const event = parseJson(workerEventSchema, fields[1]);
+          if (!event.ok) {
+            logger.warn({ id, reason: event.reason }, 'malformed worker event: kept aside, not handled');
+            await redis
+              .multi()
+              .lpush(keys.malformedEvents, JSON.stringify({ at: Date.now(), id, reason: event.reason, entry: fields }))
+              .ltrim(keys.malformedEvents, 0, MALFORMED_KEPT - 1)
+              .exec()
+              .catch(() => {});
             continue;
           }
-          await handle(event).catch((err) => log('event handling failed', { type: event.type, error: (err as Error).stack }));
+          await handle(event.value).catch((err) => logger.error({ type: event.value.type, error: (err as Error).stack }, 'handling a worker event failed'));
         }
     }
   })();

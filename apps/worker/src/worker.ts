@@ -27,7 +27,7 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
   const id = env.WORKER_NAME;
   const logger = pino({ base: { worker: id }, level: process.env.LOG_LEVEL ?? 'info' });
   const log = (msg: string, extra: object = {}) => logger.info(extra, msg);
-  const redis = watchRedis(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }), 'worker', log);
+  const redis = watchRedis(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }), 'worker', logger);
   const prisma = createPrisma(env.DATABASE_URL);
   const running = new Map<string, Running>();
   let reportSubtasks = () => {};
@@ -50,7 +50,7 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
           databaseUrl: env.DATABASE_URL,
           settings: runtime,
           signal: abort.signal,
-          log,
+          logger: logger.child({ subtask: name }),
           // The heartbeat lists each subtask's parallelism: a live rescale changes it.
           onRescaled: () => reportSubtasks(),
         });
@@ -65,7 +65,7 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
       }
     },
     {
-      connection: watchRedis(redis.duplicate(), 'task queue', log),
+      connection: watchRedis(redis.duplicate(), 'task queue', logger),
       prefix: keys.bullPrefix,
       concurrency: env.WORKER_SLOTS,
       lockDuration: env.WORKER_LOCK_MS,

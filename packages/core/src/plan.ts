@@ -1,20 +1,28 @@
+import { z } from 'zod';
 import type { Edge, Graph, Vertex } from './graph.ts';
 import { maxParallelismOf } from './graphRules.ts';
 
 /** A vertex's deployment: its parallelism now and its maxParallelism, fixed at first deploy. */
-export interface VertexPlan {
-  parallelism: number;
-  maxParallelism: number;
+export const vertexPlanSchema = z.object({
+  parallelism: z.number().int().min(1),
+  maxParallelism: z.number().int().min(1),
   /**
    * Per subtask index, the incarnation running it within the attempt: 0 when the attempt started it, else the id
    * of the rescale that did (DESIGN §6). Left out while every subtask is the attempt's own.
    */
-  incarnations?: number[];
-}
+  incarnations: z.array(z.number().int().min(0)).optional(),
+});
+export type VertexPlan = z.infer<typeof vertexPlanSchema>;
 
 /** The physical plan a job runs: per vertex id its parallelism and maxParallelism. */
-export interface JobPlan {
-  vertices: Record<string, VertexPlan>;
+export const jobPlanSchema = z.object({ vertices: z.record(z.string(), vertexPlanSchema) });
+export type JobPlan = z.infer<typeof jobPlanSchema>;
+
+/** A plan as stored (a JSON column, a task's data): validated, never cast. */
+export function parsePlan(stored: unknown): JobPlan {
+  const parsed = jobPlanSchema.safeParse(stored);
+  if (!parsed.success) throw new Error(`the stored plan is malformed: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
+  return parsed.data;
 }
 
 export function initialPlan(graph: Graph): JobPlan {

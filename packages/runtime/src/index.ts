@@ -7,3 +7,4 @@ export * from './subtask.ts';
 export { SinkFencedError, type Sink, type SinkContext } from './connectors/sink.ts';
 export { PostgresSink, isTransient } from './connectors/postgresSink.ts';
 export { watchRedis } from './redisConnection.ts';
+export { silentLogger, type Logger } from './logger.ts';

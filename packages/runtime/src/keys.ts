@@ -16,6 +16,8 @@ export function redisKeys(prefix: string) {
     bullPrefix: `${prefix}:bull`,
     /** Worker → control: acknowledgements, lifecycle and metrics events of every job. */
     events: `${prefix}:events`,
+    /** Entries of the events stream that were not valid events, with the reason (newest first). */
+    malformedEvents: `${prefix}:dlq:events`,
     workers: `${prefix}:workers`,
     /** Set by the control plane that coordinates; gone means Redis lost its data (restarted empty). */
     epoch: `${prefix}:epoch`,

@@ -45,6 +45,7 @@ import { isTransient, PostgresSink } from './connectors/postgresSink.ts';
 import { SinkFencedError, type Sink } from './connectors/sink.ts';
 import type { RedisKeys } from './keys.ts';
 import type { Command, RescaleSpec, StopCause, SubtaskProgress, TaskData, VertexAck, VertexMetrics, WorkerEvent } from './protocol.ts';
+import { silentLogger, type Logger } from './logger.ts';
 import { watchRedis } from './redisConnection.ts';
 import { withScripts, type KeyflowRedis } from './scripts.ts';
 
@@ -66,7 +67,8 @@ export interface SubtaskDeps {
   databaseUrl: string;
   settings?: Partial<RuntimeSettings>;
   signal?: AbortSignal;
-  log?: (msg: string, extra?: object) => void;
+  /** Where the subtask logs (a child of the worker's logger, bound to the subtask); silent when left out. */
+  logger?: Logger;
   /** Told when a live rescale changed the subtask's parallelism (the worker's heartbeat lists it). */
   onRescaled?: () => void;
 }
@@ -117,6 +119,7 @@ class Subtask {
   private readonly settings: RuntimeSettings;
   private readonly redis: KeyflowRedis;
   private readonly blocking: Redis;
+  private readonly log: Logger;
   private graph!: Graph;
   private plan!: JobPlan;
   private chain!: Chain;
@@ -161,7 +164,8 @@ class Subtask {
   ) {
     this.settings = { ...defaultRuntimeSettings, ...deps.settings };
     this.redis = withScripts(deps.redis);
-    this.blocking = watchRedis(deps.redis.duplicate(), 'subtask channels', (msg, extra) => deps.log?.(msg, extra));
+    this.log = deps.logger ?? silentLogger;
+    this.blocking = watchRedis(deps.redis.duplicate(), 'subtask channels', this.log);
   }
 
   emit(event: Record<string, unknown> & { type: WorkerEvent['type'] }): Promise<unknown> {
@@ -799,7 +803,7 @@ class Subtask {
     if (err instanceof SinkFencedError) this.outcome ??= 'fenced';
     else if (isTransient(err)) {
       this.commitFailed ||= what.startsWith('committing');
-      this.deps.log?.(`sink: ${what} failed, will retry`, { error: (err as Error).message });
+      this.log.warn({ error: (err as Error).message }, `sink: ${what} failed, will retry`);
     } else this.sinkFlushFailure ??= err;
   }
 
@@ -827,7 +831,7 @@ class Subtask {
     this.metricsTimer = setInterval(() => {
       if (this.reporting) return;
       this.reporting = this.reportMetrics(now())
-        .catch((err) => this.deps.log?.('reporting metrics failed', { error: (err as Error).message }))
+        .catch((err) => this.log.warn({ error: (err as Error).message }, 'reporting metrics failed'))
         .finally(() => (this.reporting = undefined));
     }, this.settings.metricsIntervalMs);
   }
@@ -1024,7 +1028,7 @@ class Subtask {
     })().catch((err) => {
       // Nothing counts as copied then: the barrier sends every group whole.
       state.copied.clear();
-      this.deps.log?.('pre-copy failed', { scalingId: r.scalingId, error: (err as Error).message });
+      this.log.warn({ scalingId: r.scalingId, error: (err as Error).message }, 'pre-copy failed; the barrier sends the groups whole');
     });
   }
 
