@@ -8,7 +8,7 @@ import { createMigratedDatabase, dropDatabase } from '@keyflow/db/testing';
 import { redisKeys, TASK_QUEUE } from '@keyflow/runtime';
 import { Queue } from 'bullmq';
 import { controlEnv } from '../src/env.ts';
-import { taskId } from '../src/scheduler.ts';
+import { taskId } from '../src/cluster/scheduler.ts';
 import { startStack, waitFor, type Stack } from '../test/harness.ts';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000);

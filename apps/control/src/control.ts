@@ -3,19 +3,19 @@ import { redisKeys, TASK_QUEUE, watchRedis, type TaskData } from '@keyflow/runti
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { CheckpointCoordinator } from './checkpointCoordinator.ts';
-import { Emitter } from './emitter.ts';
+import { CheckpointCoordinator } from './checkpoints/checkpointCoordinator.ts';
+import { Emitter } from './http/emitter.ts';
 import type { ControlEnv } from './env.ts';
-import { JobManager } from './jobManager.ts';
-import { ControlLease } from './lease.ts';
-import { JobLifecycle } from './lifecycle.ts';
-import { MetricsAggregator } from './metrics.ts';
-import { Recoveries } from './recoveries.ts';
-import { ScalingCoordinator } from './scalingCoordinator.ts';
-import { Scheduler } from './scheduler.ts';
-import { StallDetector } from './stallDetector.ts';
-import { createApp, createSocketServer, registerApi } from './server.ts';
-import { consumeWorkerEvents } from './workerEvents.ts';
+import { JobManager } from './jobs/jobManager.ts';
+import { ControlLease } from './cluster/lease.ts';
+import { JobLifecycle } from './jobs/lifecycle.ts';
+import { MetricsAggregator } from './observability/metrics.ts';
+import { Recoveries } from './recovery/recoveryLog.ts';
+import { ScalingCoordinator } from './rescale/scalingCoordinator.ts';
+import { Scheduler } from './cluster/scheduler.ts';
+import { StallDetector } from './recovery/stallDetector.ts';
+import { createApp, createSocketServer, registerApi } from './http/server.ts';
+import { consumeWorkerEvents } from './cluster/workerEvents.ts';
 
 export interface ControlHandle {
   url: string;

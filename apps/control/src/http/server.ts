@@ -6,14 +6,14 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import type { Redis } from 'ioredis';
 import { Server } from 'socket.io';
 import { JOBS_ROOM } from './emitter.ts';
-import type { JobManager } from './jobManager.ts';
-import type { MetricsAggregator } from './metrics.ts';
-import type { Recoveries } from './recoveries.ts';
-import type { ScalingCoordinator } from './scalingCoordinator.ts';
-import { installErrorHandler } from './routes/errors.ts';
+import type { JobManager } from '../jobs/jobManager.ts';
+import type { MetricsAggregator } from '../observability/metrics.ts';
+import type { Recoveries } from '../recovery/recoveryLog.ts';
+import type { ScalingCoordinator } from '../rescale/scalingCoordinator.ts';
+import { installErrorHandler } from './errors.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { pipelineRoutes } from './routes/pipelines.ts';
-import { listWorkers } from './workers.ts';
+import { listWorkers } from '../cluster/workers.ts';
 
 export interface ApiDeps {
   prisma: PrismaClient;

@@ -1,9 +1,9 @@
 import type { CheckpointFailures as CheckpointFailuresDto, Checkpoint as CheckpointDto } from '@keyflow/api';
 import type { Checkpoint, CheckpointKind, PrismaClient } from '@keyflow/db';
 import type { RescaleSpec, WorkerEvent } from '@keyflow/runtime';
-import { operatorSubtasks, subtaskKey, type ActiveJob, type PendingCheckpoint } from './activeJobs.ts';
-import type { Emitter } from './emitter.ts';
-import type { Scheduler } from './scheduler.ts';
+import { operatorSubtasks, subtaskKey, type ActiveJob, type PendingCheckpoint } from '../jobs/activeJob.ts';
+import type { Emitter } from '../http/emitter.ts';
+import type { Scheduler } from '../cluster/scheduler.ts';
 
 type AckEvent = Extract<WorkerEvent, { type: 'ack' }>;
 

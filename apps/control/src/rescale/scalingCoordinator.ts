@@ -2,12 +2,12 @@ import type { ScalingEvent as ScalingEventDto } from '@keyflow/api';
 import { buildChains, chainOf, operatorSpec, rescaledPlan } from '@keyflow/core';
 import type { PrismaClient, ScalingEvent, ScalingStatus } from '@keyflow/db';
 import type { RescaleSpec, WorkerEvent } from '@keyflow/runtime';
-import { subtaskKey, type ActiveJob } from './activeJobs.ts';
-import { briefError, type CheckpointCoordinator } from './checkpointCoordinator.ts';
-import type { Emitter } from './emitter.ts';
-import { RequestError, type JobManager } from './jobManager.ts';
-import type { MetricsAggregator } from './metrics.ts';
-import type { Scheduler } from './scheduler.ts';
+import { subtaskKey, type ActiveJob } from '../jobs/activeJob.ts';
+import { briefError, type CheckpointCoordinator } from '../checkpoints/checkpointCoordinator.ts';
+import type { Emitter } from '../http/emitter.ts';
+import { RequestError, type JobManager } from '../jobs/jobManager.ts';
+import type { MetricsAggregator } from '../observability/metrics.ts';
+import type { Scheduler } from '../cluster/scheduler.ts';
 
 type RescaledEvent = Extract<WorkerEvent, { type: 'rescaled' }>;
 

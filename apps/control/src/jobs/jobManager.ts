@@ -4,15 +4,15 @@ import { initialPlan, postgresSinkSettings, sinkDelivery, validateGraph, type Jo
 import type { Job, PrismaClient } from '@keyflow/db';
 import { PostgresSink, type RedisKeys, type WorkerEvent } from '@keyflow/runtime';
 import type { Redis } from 'ioredis';
-import { activeJobOf, subtaskKey, type ActiveJob } from './activeJobs.ts';
-import type { CheckpointCoordinator } from './checkpointCoordinator.ts';
-import type { Emitter } from './emitter.ts';
+import { activeJobOf, subtaskKey, type ActiveJob } from './activeJob.ts';
+import type { CheckpointCoordinator } from '../checkpoints/checkpointCoordinator.ts';
+import type { Emitter } from '../http/emitter.ts';
 import { activeStates, type JobLifecycle } from './lifecycle.ts';
-import type { MetricsAggregator } from './metrics.ts';
-import type { Recoveries } from './recoveries.ts';
-import type { Scheduler } from './scheduler.ts';
-import type { StallDetector } from './stallDetector.ts';
-import { listWorkers } from './workers.ts';
+import type { MetricsAggregator } from '../observability/metrics.ts';
+import type { Recoveries } from '../recovery/recoveryLog.ts';
+import type { Scheduler } from '../cluster/scheduler.ts';
+import type { StallDetector } from '../recovery/stallDetector.ts';
+import { listWorkers } from '../cluster/workers.ts';
 
 /**
  * Whether a subtask's stop is one the plan makes: a stop with savepoint, a rescale taking it away (the rescale in

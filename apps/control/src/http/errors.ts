@@ -1,9 +1,9 @@
 import type { GraphIssue } from '@keyflow/core';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { IllegalTransition } from '../lifecycle.ts';
-import { CheckpointInFlight } from '../checkpointCoordinator.ts';
-import { RequestError } from '../jobManager.ts';
+import { IllegalTransition } from '../jobs/lifecycle.ts';
+import { CheckpointInFlight } from '../checkpoints/checkpointCoordinator.ts';
+import { RequestError } from '../jobs/jobManager.ts';
 
 /** A pipeline graph that fails validation: answered 422 with every issue. */
 export class InvalidGraph extends Error {

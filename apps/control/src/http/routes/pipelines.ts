@@ -2,9 +2,9 @@ import { createPipelineBody, createVersionBody, idParams, renamePipelineBody, ty
 import { validateGraph } from '@keyflow/core';
 import type { PrismaClient } from '@keyflow/db';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { activeStates } from '../lifecycle.ts';
-import { RequestError } from '../jobManager.ts';
-import { InvalidGraph } from './errors.ts';
+import { activeStates } from '../../jobs/lifecycle.ts';
+import { RequestError } from '../../jobs/jobManager.ts';
+import { InvalidGraph } from '../errors.ts';
 
 type PipelineRow = { id: string; name: string; createdAt: Date; updatedAt: Date; versions: { id: string; version: number; graph: unknown; createdAt: Date }[] };
 

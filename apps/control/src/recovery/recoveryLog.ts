@@ -1,6 +1,6 @@
 import type { Recovery as RecoveryDto } from '@keyflow/api';
 import type { PrismaClient, Recovery } from '@keyflow/db';
-import type { Emitter } from './emitter.ts';
+import type { Emitter } from '../http/emitter.ts';
 
 export function recoveryDto(r: Recovery): RecoveryDto {
   const ms = (from: Date | null, to: Date | null) => (from && to ? Math.max(0, to.getTime() - from.getTime()) : null);

@@ -1,6 +1,6 @@
 import type { Stall } from '@keyflow/api';
 import type { SubtaskProgress, WorkerEvent } from '@keyflow/runtime';
-import type { ActiveJob } from './activeJobs.ts';
+import type { ActiveJob } from '../jobs/activeJob.ts';
 
 type MetricsEvent = Extract<WorkerEvent, { type: 'metrics' }>;
 

@@ -1,7 +1,7 @@
 import { buildChains, initialPlan, validateGraph } from '@keyflow/core';
 import type { SubtaskProgress, WorkerEvent } from '@keyflow/runtime';
 import { describe, expect, it } from 'vitest';
-import type { ActiveJob, PendingCheckpoint } from './activeJobs.ts';
+import type { ActiveJob, PendingCheckpoint } from '../jobs/activeJob.ts';
 import { holders, StallDetector } from './stallDetector.ts';
 
 type Metrics = Extract<WorkerEvent, { type: 'metrics' }>;

@@ -1,5 +1,5 @@
 import type { Job, JobState, PrismaClient } from '@keyflow/db';
-import type { Emitter } from './emitter.ts';
+import type { Emitter } from '../http/emitter.ts';
 
 /** Every legal job transition, in one place (DESIGN §9): from each state, where a job may go. */
 export const transitions: Record<JobState, readonly JobState[]> = {

@@ -4,12 +4,12 @@ import type { Job, Pipeline, PipelineVersion, PrismaClient } from '@keyflow/db';
 import type { RedisKeys } from '@keyflow/runtime';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
-import { checkpointDto, checkpointFailures } from '../checkpointCoordinator.ts';
-import { desiredOf, type ActiveJob } from '../activeJobs.ts';
-import { RequestError, type JobManager } from '../jobManager.ts';
-import type { MetricsAggregator } from '../metrics.ts';
-import type { Recoveries } from '../recoveries.ts';
-import { scalingDto, type ScalingCoordinator } from '../scalingCoordinator.ts';
+import { checkpointDto, checkpointFailures } from '../../checkpoints/checkpointCoordinator.ts';
+import { desiredOf, type ActiveJob } from '../../jobs/activeJob.ts';
+import { RequestError, type JobManager } from '../../jobs/jobManager.ts';
+import type { MetricsAggregator } from '../../observability/metrics.ts';
+import type { Recoveries } from '../../recovery/recoveryLog.ts';
+import { scalingDto, type ScalingCoordinator } from '../../rescale/scalingCoordinator.ts';
 
 type JobRow = Job & { pipeline: Pipeline; pipelineVersion: PipelineVersion };
 

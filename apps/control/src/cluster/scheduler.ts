@@ -2,7 +2,7 @@ import { consumersFor, incarnationOf, type Chain, type Graph, type JobPlan } fro
 import type { Command, RedisKeys, TaskData } from '@keyflow/runtime';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { ActiveJob } from './activeJobs.ts';
+import type { ActiveJob } from '../jobs/activeJob.ts';
 
 /** A task job's id: job, attempt, chain and index, plus the rescale that started it (ids must stay unique). */
 export const taskId = (jobId: string, attempt: number, chainId: string, index: number, scalingId?: number) =>
