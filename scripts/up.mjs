@@ -26,7 +26,6 @@ const WEB_PORT = Number(process.env.WEB_PORT || 3000);
 const DASHBOARD = `http://${WEB_HOST}:${WEB_PORT}`;
 const PREFIX = process.env.KEYFLOW_PREFIX || 'kf';
 const HEALTH_DEADLINE_MS = 120_000;
-const ACTIVE_STATES = ['CREATED', 'SCHEDULING', 'RUNNING', 'RESCALING', 'RECOVERING'];
 
 const say = logger('up');
 const stops = []; // undone last-first: the apps before Redis and Postgres
@@ -176,7 +175,8 @@ async function deployDemo() {
     say(`created pipeline demo (${demo.id})`);
   }
   const jobs = await api('GET', `/jobs?pipelineId=${demo.id}`);
-  const active = jobs.find((job) => ACTIVE_STATES.includes(job.state));
+  // A job that has not ended (the API's endedAt is set with every terminal state), other than one stopping.
+  const active = jobs.find((job) => job.endedAt === null && job.state !== 'STOPPING');
   if (active) {
     say(`the demo job is already ${active.state}`);
     return active;

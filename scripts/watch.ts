@@ -1,6 +1,6 @@
 // `npm run watch -- [jobId]`: follows a job live over Socket.IO and prints its state, records/s per operator
 // and checkpoints. Without a job id it follows the newest active job. KEYFLOW_URL defaults to the local control plane.
-import { connectKeyflowSocket, createKeyflowClient, type Checkpoint, type JobMetrics } from '@keyflow/api';
+import { connectKeyflowSocket, createKeyflowClient, isActive, type Checkpoint, type JobMetrics } from '@keyflow/api';
 
 const base = process.env.KEYFLOW_URL ?? `http://127.0.0.1:${process.env.CONTROL_PORT ?? 4000}`;
 const client = createKeyflowClient(base);
@@ -8,7 +8,7 @@ const client = createKeyflowClient(base);
 let jobId = process.argv[2];
 if (!jobId) {
   const jobs = await client.listJobs();
-  const job = jobs.find((j) => ['RUNNING', 'SCHEDULING', 'RECOVERING', 'RESCALING'].includes(j.state)) ?? jobs[0];
+  const job = jobs.find((j) => isActive(j.state)) ?? jobs[0];
   if (!job) {
     console.error(`no jobs at ${base}; deploy one first`);
     process.exit(1);

@@ -4,18 +4,23 @@ import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { CheckpointCoordinator } from './checkpoints/checkpointCoordinator.ts';
-import { Emitter } from './http/emitter.ts';
-import type { ControlEnv } from './env.ts';
-import { JobManager } from './jobs/jobManager.ts';
 import { ControlLease } from './cluster/lease.ts';
-import { JobLifecycle } from './jobs/lifecycle.ts';
-import { MetricsAggregator } from './observability/metrics.ts';
-import { Recoveries } from './recovery/recoveryLog.ts';
-import { ScalingCoordinator } from './rescale/scalingCoordinator.ts';
 import { Scheduler } from './cluster/scheduler.ts';
-import { StallDetector } from './recovery/stallDetector.ts';
-import { createApp, createSocketServer, registerApi } from './http/server.ts';
+import { listWorkers } from './cluster/workers.ts';
 import { consumeWorkerEvents } from './cluster/workerEvents.ts';
+import type { ControlEnv } from './env.ts';
+import { Emitter } from './http/emitter.ts';
+import { createApp, createSocketServer, registerApi } from './http/server.ts';
+import { JobLifecycle } from './jobs/lifecycle.ts';
+import { JobManager } from './jobs/jobManager.ts';
+import { MetricsAggregator } from './observability/metrics.ts';
+import { PrometheusMetrics } from './observability/prometheus.ts';
+import { FailureDetector } from './recovery/failureDetector.ts';
+import { RecoveryCoordinator } from './recovery/recoveryCoordinator.ts';
+import { RecoveryLog } from './recovery/recoveryLog.ts';
+import { RedisEpoch } from './recovery/redisEpoch.ts';
+import { StallDetector } from './recovery/stallDetector.ts';
+import { ScalingCoordinator } from './rescale/scalingCoordinator.ts';
 
 export interface ControlHandle {
   url: string;
@@ -24,87 +29,124 @@ export interface ControlHandle {
   close(): Promise<void>;
 }
 
+/** How long an ended job's samples and dead letters stay readable. */
+const KEEP_ENDED_MS = 24 * 3600_000;
+
 /** Starts the control plane: REST API, Socket.IO, job lifecycle and coordinators. */
 export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   const keys = redisKeys(env.KEYFLOW_PREFIX);
-  const logger = pino({ base: { component: 'control' }, level: process.env.LOG_LEVEL ?? 'info' });
-  const log = (msg: string, extra: object = {}) => logger.info(extra, msg);
+  const logger = pino({ base: { service: 'control' }, level: env.LOG_LEVEL });
   const redis = watchRedis(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }), 'control', logger);
   const prisma = createPrisma(env.DATABASE_URL);
 
   const app = createApp();
   const io = createSocketServer(app);
-  const emitter = new Emitter(io);
+  const metrics = new MetricsAggregator();
+  // Read at scrape time, once the job manager below exists.
+  const prometheus = new PrometheusMetrics({
+    activeJobs: () => [...jobs.active.values()].map((j) => ({ id: j.id, state: j.state, stalled: j.stall !== undefined })),
+    coordinating: () => jobs.coordinating,
+    workers: () => listWorkers(redis, keys),
+    metrics,
+  });
+  const emitter = new Emitter(io, (event, payload) => prometheus.onEvent(event, payload));
   const queue = new Queue<TaskData>(TASK_QUEUE, { connection: watchRedis(redis.duplicate(), 'task queue', logger), prefix: keys.bullPrefix });
   queue.on('error', () => {}); // its connection's errors are logged above
   const scheduler = new Scheduler(queue, redis, keys);
-  const metrics = new MetricsAggregator();
-  const lifecycle = new JobLifecycle(prisma, emitter);
-  const checkpoints = new CheckpointCoordinator(prisma, scheduler, emitter, env.CHECKPOINT_RETENTION);
-  const recoveries = new Recoveries(prisma, emitter);
+  const lifecycle = new JobLifecycle(prisma, emitter, logger.child({ component: 'lifecycle' }));
+  const checkpoints = new CheckpointCoordinator(prisma, scheduler, emitter, env.CHECKPOINT_RETENTION, logger.child({ component: 'checkpoints' }));
+  const recoveryLog = new RecoveryLog(prisma, emitter);
   const stalls = new StallDetector({ warnMs: env.STALL_WARN_MS, timeoutMs: Math.max(env.STALL_TIMEOUT_MS, env.STALL_WARN_MS) });
-  const jobs = new JobManager(prisma, redis, keys, lifecycle, scheduler, checkpoints, metrics, emitter, recoveries, stalls, {
-    maxRestarts: env.MAX_RESTARTS,
-    restartWindowMs: env.RESTART_WINDOW_MS,
+  const jobs = new JobManager(prisma, redis, keys, lifecycle, scheduler, checkpoints, metrics, emitter, logger.child({ component: 'jobs' }), {
     databaseUrl: env.DATABASE_URL,
-    keepEndedMs: 24 * 3600_000,
-    log,
+    keepEndedMs: KEEP_ENDED_MS,
   });
-  const scaling = new ScalingCoordinator(prisma, scheduler, checkpoints, jobs, metrics, emitter, {
+  const recoveryLogger = logger.child({ component: 'recovery' });
+  // Set just below: the recovery coordinator and the failure detector need each other only through this.
+  let failures!: FailureDetector;
+  const recovery = new RecoveryCoordinator(
+    prisma,
+    jobs,
+    scheduler,
+    checkpoints,
+    metrics,
+    recoveryLog,
+    recoveryLogger,
+    { maxRestarts: env.MAX_RESTARTS, restartWindowMs: env.RESTART_WINDOW_MS },
+    (job) => failures.forget(job, false),
+  );
+  failures = new FailureDetector(redis, keys, jobs, recovery, stalls, emitter, recoveryLogger);
+  const epoch = new RedisEpoch(redis, keys, jobs, recovery, recoveryLogger);
+  const scaling = new ScalingCoordinator(prisma, scheduler, checkpoints, jobs, recovery, metrics, emitter, logger.child({ component: 'rescale' }), {
     slotTimeoutMs: env.RESCALE_SLOT_TIMEOUT_MS,
     restoreTimeoutMs: env.RESCALE_RESTORE_TIMEOUT_MS,
-    log,
   });
-  registerApi(app, { prisma, redis, keys, metrics, jobs, scaling, recoveries });
+  jobs.use({
+    recover: (job, cause, failedAt) => recovery.recover(job, cause, failedAt),
+    recovered: (job) => recovery.recovered(job),
+    rescale: (_job, e) => scaling.onWorkerEvent(e),
+    ended: (job) => failures.forget(job, true),
+  });
+  registerApi(app, { prisma, redis, keys, metrics, jobs, scaling, recoveries: recoveryLog, prometheus });
 
   // Only the control plane that holds the lease coordinates; another stands by, serving reads, until it is free.
-  const lease = new ControlLease(env.DATABASE_URL, env.KEYFLOW_PREFIX, log);
+  const leaseLogger = logger.child({ component: 'lease' });
+  const lease = new ControlLease(env.DATABASE_URL, env.KEYFLOW_PREFIX, leaseLogger, () => {
+    // The lease's connection broke: another control plane may hold the lock by now, so this one stops at once.
+    if (!jobs.coordinating) return;
+    jobs.release();
+    leaseLogger.warn({}, 'lost the lease (its Postgres connection broke); standing by');
+  });
   let standingBy = false;
   const lead = async () => {
     const held = await lease.check(jobs.coordinating);
     if (held && !jobs.coordinating) {
       try {
+        await epoch.take();
         await jobs.resume();
         // Scaling events queued before (by a control plane that stopped) run now, and jobs converge to what was asked.
         scaling.reconcile(true);
         standingBy = false;
-        log('coordinating the jobs');
+        leaseLogger.info({ jobs: jobs.active.size }, 'coordinating the jobs');
       } catch (err) {
         jobs.release();
-        log('taking up the jobs failed; trying again', { error: (err as Error).message });
+        leaseLogger.warn({ error: (err as Error).message }, 'taking up the jobs failed; trying again');
       }
     } else if (!held && jobs.coordinating) {
       jobs.release();
-      log('another control plane took the lease; standing by');
+      leaseLogger.warn({}, 'another control plane took the lease; standing by');
     } else if (!held && !standingBy) {
       standingBy = true;
-      log('another control plane coordinates the jobs; standing by');
+      leaseLogger.info({}, 'another control plane coordinates the jobs (or Postgres is out of reach); standing by');
     }
   };
   /** Runs `fn` every `ms`, skipping a turn while the last run is still going; a failure is logged and the next turn comes. */
-  const every = (ms: number, what: string, fn: () => Promise<unknown>) => {
+  const every = (ms: number, what: string, fn: () => Promise<unknown> | void) => {
     let running = false;
     return setInterval(() => {
       if (running) return;
       running = true;
-      void fn()
-        .catch((err) => log(`${what} failed`, { error: (err as Error).message }))
+      void Promise.resolve()
+        .then(fn)
+        .catch((err) => logger.warn({ error: (err as Error).message }, `${what} failed`))
         .finally(() => (running = false));
     }, ms);
   };
-  await lead();
-  const leaseTick = every(1000, 'lease check', lead);
-  // Each job's events are handled in order on that job's own queue; one job's slow step (a recovery's backoff) holds up no other job.
+  // Listening before taking the jobs up: the events of attempts a takeover starts (a subtask failing at once) are
+  // not missed (the stream is read from its end as of now).
   const events = consumeWorkerEvents(
     redis,
     keys,
     async (e) => {
-      if (e.type === 'rescaled') return scaling.onRescaled(e);
-      if (e.type === 'precopied') return scaling.onPrecopied(e.scalingId, e.index);
-      void jobs.onEvent(e).catch((err) => log('event handling failed', { type: e.type, error: (err as Error).stack }));
+      if (e.type === 'metrics') {
+        failures.onMetrics(e);
+        prometheus.onWorkerMetrics(e);
+      }
+      // Each job's events are steps of its own actor: one job's slow step (a recovery's backoff) holds up no other job.
+      void jobs.onEvent(e).catch((err) => logger.error({ type: e.type, jobId: e.jobId, error: (err as Error).stack }, 'handling a worker event failed'));
     },
-    logger,
-    () => stalls.hearing(Date.now()),
+    logger.child({ component: 'events' }),
+    () => failures.hearing(Date.now()),
   );
 
   // A task job BullMQ failed: it threw, or its worker died and it stalled.
@@ -113,20 +155,26 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   queueEvents.on('failed', ({ jobId, failedReason }) => {
     const [id, attempt, vertexId, index] = jobId.split('.');
     if (id && attempt && vertexId && index)
-      void jobs.onTaskFailed(id, Number(attempt), `${vertexId}#${index}`, failedReason).catch((err) => log('recovery failed', { error: String(err) }));
+      void failures
+        .onTaskFailed(id, Number(attempt), `${vertexId}#${index}`, failedReason)
+        .catch((err) => recoveryLogger.error({ jobId: id, error: String(err) }, 'recovery failed'));
   });
+
+  await lead();
+  const leaseTick = every(1000, 'lease check', lead);
 
   const tick = every(100, 'checkpoint tick', () => checkpoints.tick(jobs.active.values()));
   const metricsTick = setInterval(() => jobs.emitMetrics(), 1000);
   const livenessTick = every(250, 'liveness check', async () => {
-    await jobs.checkRedis();
-    await jobs.checkLiveness(env.HEARTBEAT_TIMEOUT_MS);
-    await jobs.checkProgress();
+    await epoch.check();
+    jobs.retryTransitions();
+    await failures.checkLiveness(env.HEARTBEAT_TIMEOUT_MS);
+    await failures.checkProgress();
     scaling.reconcile();
   });
 
   const address = await app.listen({ host: env.CONTROL_HOST, port: env.CONTROL_PORT });
-  log('control plane listening', { url: address });
+  logger.info({ url: address }, 'control plane listening');
 
   let closed: Promise<void> | undefined;
   return {

@@ -7,6 +7,7 @@ export const controlEnv = z.object({
   KEYFLOW_PREFIX: z.string().min(1).default('kf'),
   CONTROL_HOST: z.string().default('127.0.0.1'),
   CONTROL_PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Completed periodic checkpoints kept per job; savepoints are never removed by retention. */
   CHECKPOINT_RETENTION: z.coerce.number().int().min(1).default(3),
   /** Restarts allowed per job within RESTART_WINDOW_MS before it fails for good. */

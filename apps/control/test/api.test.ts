@@ -388,7 +388,7 @@ describe('REST API', () => {
       for (const w of workers) {
         expect(w.slots).toBe(4);
         expect(w.usedSlots).toBe(w.subtasks.length);
-        expect(Date.now() - Date.parse(w.lastHeartbeat)).toBeLessThan(5000);
+        expect(w.heartbeatAgeMs).toBeLessThan(5000);
       }
       const mine = workers.flatMap((w) => w.subtasks.filter((s) => s.jobId === job.id));
       expect(mine.map((s) => `${s.vertexId}#${s.index}@${s.attempt}`).sort()).toEqual(['count#0@1', 'count#1@1', 'events#0@1']);
@@ -468,6 +468,36 @@ describe('REST API', () => {
       // A vertex that samples nothing has an empty sample.
       expect(await stack.client.sample(job.id, 'count')).toEqual([]);
       await stack.client.cancelJob(job.id);
+    });
+
+    it('serves Prometheus metrics of a running job: records per operator, its state, checkpoints; live and ready', async () => {
+      const { job } = await deployRunning(countGraph());
+      await raw('POST', `/jobs/${job.id}/checkpoints`);
+      const series = (text: string, name: string) => {
+        const line = text.split('\n').find((l) => l.startsWith(name));
+        return line === undefined ? undefined : Number(line.split(' ').at(-1));
+      };
+      const text = await waitFor(
+        async () => {
+          const res = await fetch(`${stack.url}/metrics`);
+          expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+          const body = await res.text();
+          return (series(body, `keyflow_records_in_total{job="${job.id}",operator="count"}`) ?? 0) > 0 &&
+            (series(body, `keyflow_checkpoint_duration_seconds_count{job="${job.id}",kind="MANUAL"}`) ?? 0) > 0 &&
+            body;
+        },
+        15_000,
+        'records and a completed checkpoint in the metrics',
+      );
+      expect(series(text, `keyflow_job_state{job="${job.id}",state="RUNNING"}`)).toBe(1);
+      expect(series(text, `keyflow_job_stalled{job="${job.id}"}`)).toBe(0);
+      expect(series(text, 'keyflow_control_lease_held')).toBe(1);
+      expect(series(text, 'keyflow_worker_slots_used{worker="worker-1"}')).toBeGreaterThanOrEqual(0);
+      expect(text).toContain('keyflow_control_process_cpu_seconds_total');
+      expect(await (await fetch(`${stack.url}/livez`)).json()).toEqual({ live: true });
+      expect(await (await fetch(`${stack.url}/readyz`)).json()).toEqual({ ready: true, coordinating: true });
+      await stack.client.cancelJob(job.id);
+      await waitFor(async () => series(await (await fetch(`${stack.url}/metrics`)).text(), `keyflow_job_state{job="${job.id}",state="CANCELED"}`) === 1, 10_000, 'the canceled state in the metrics');
     });
 
     it('takes a savepoint on demand, keeps it past retention, lists it, and deletes it (only savepoints)', async () => {

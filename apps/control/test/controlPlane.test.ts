@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControl, type ControlHandle } from '../src/control.ts';
 import { controlEnv } from '../src/env.ts';
 import { countPipeline, expectExactCounts, startStack, waitFor, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
+import { startTcpProxy, type TcpProxy } from './tcpProxy.ts';
 
 const settings = { seed: 11, rate: 60_000, keys: 5_000, skew: 'zipf', total: 900_000, splits: 4 } as const;
 
@@ -32,6 +33,10 @@ describe('control plane', () => {
     const standbyClient = createKeyflowClient(standby.url);
     expect(standby.jobs.coordinating).toBe(false);
     expect(standby.jobs.active.size).toBe(0);
+    // Readiness says which one coordinates; both are live.
+    expect((await fetch(`${standby.url}/readyz`)).status).toBe(503);
+    expect((await fetch(`${stack.url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${standby.url}/livez`)).status).toBe(200);
     // It answers reads, and refuses changes with a reason instead of coordinating alongside the other.
     expect((await standbyClient.getJob(job.id)).state).toBe('RUNNING');
     await expect(standbyClient.triggerCheckpoint(job.id)).rejects.toThrow(/standing by/);
@@ -58,6 +63,67 @@ describe('control plane', () => {
     expect(done.attempt).toBe(1);
     expect(done.events.map((e) => e.toState)).not.toContain('RECOVERING');
     await expectExactCounts('lease_counts', settings);
+  });
+});
+
+describe('a control plane cut off from Postgres', () => {
+  let stack: Stack;
+  let proxy: TcpProxy;
+  let standby: ControlHandle | undefined;
+  const env = { HEARTBEAT_TIMEOUT_MS: '2500', WORKER_LOCK_MS: '30000' };
+  beforeAll(async () => {
+    const direct = new URL(process.env.DATABASE_URL!);
+    proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+    // The first control plane reaches Postgres through the proxy; the workers and the second one directly.
+    stack = await startStack({ workers: 2, env: { ...env, DATABASE_URL: proxy.via(process.env.DATABASE_URL!) }, workerEnv: { DATABASE_URL: process.env.DATABASE_URL! } });
+  });
+  afterAll(async () => {
+    await proxy?.restore().catch(() => {});
+    await standby?.close();
+    await stack?.close();
+    await proxy?.close();
+  });
+
+  it('stops coordinating before another takes over, and the other takes the job up as it runs', async () => {
+    const p = await stack.client.createPipeline({ name: `cutoff-${stack.prefix}`, graph: countPipeline('cutoff_counts', settings) });
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
+    await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
+    standby = await startControl(controlEnv.parse({ ...process.env, ...env, KEYFLOW_PREFIX: stack.prefix, CONTROL_PORT: '0' }));
+    expect(standby.jobs.coordinating).toBe(false);
+
+    // Both control planes run in this process: watch both flags every millisecond.
+    let cutOffStopped: number | undefined;
+    let otherTookOver: number | undefined;
+    let both = 0;
+    const cutOff = stack.control;
+    const other = standby;
+    const watch = setInterval(() => {
+      if (cutOffStopped === undefined && !cutOff.jobs.coordinating) cutOffStopped = performance.now();
+      if (otherTookOver === undefined && other.jobs.coordinating) otherTookOver = performance.now();
+      if (cutOff.jobs.coordinating && other.jobs.coordinating) both++;
+    }, 1);
+    try {
+      await proxy.cut();
+      await waitFor(() => otherTookOver !== undefined, 15_000, 'the other control plane to take the lease');
+    } finally {
+      clearInterval(watch);
+    }
+    expect(cutOffStopped).toBeDefined();
+    expect(cutOffStopped!).toBeLessThanOrEqual(otherTookOver!);
+    expect(both).toBe(0);
+
+    const otherClient = createKeyflowClient(other.url);
+    const done = await waitFor(
+      async () => {
+        const j = await otherClient.getJob(job.id);
+        if (j.state === 'FAILED' || j.state === 'CANCELED') throw new Error(`job ${j.state}: ${j.failureReason}`);
+        return j.state === 'FINISHED' && j;
+      },
+      120_000,
+      'the job to finish under the other control plane',
+    );
+    expect(done.attempt).toBe(1);
+    await expectExactCounts('cutoff_counts', settings);
   });
 });
 

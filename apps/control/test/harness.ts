@@ -22,8 +22,8 @@ export interface Stack {
   prisma: PrismaClient;
   redis: Redis;
   workers: ChildProcess[];
-  /** Starts one more worker process. */
-  addWorker(name?: string): Promise<ChildProcess>;
+  /** Starts one more worker process, with `extra` on top of the stack's environment and Node.js arguments. */
+  addWorker(name?: string, extra?: { env?: Record<string, string>; nodeArgs?: string[] }): Promise<ChildProcess>;
   /** Closes the control plane and, `downMs` later, starts a new one on the same environment and prefix, as a redeploy would. */
   restartControl(downMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -38,13 +38,17 @@ export interface StackOptions {
   slots?: number;
   /** Extra environment for the control plane and the workers. */
   env?: Record<string, string>;
+  /** Extra environment for the workers only (on top of `env`). */
+  workerEnv?: Record<string, string>;
   /** Extra Node.js arguments for worker processes (e.g. --cpu-prof). */
   workerNodeArgs?: string[];
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const prefix = `${process.env.KEYFLOW_PREFIX ?? 'kft'}-${randomBytes(3).toString('hex')}`;
-  const env = controlEnv.parse({ ...process.env, KEYFLOW_PREFIX: prefix, CONTROL_PORT: '0', ...opts.env });
+  // The control plane logs into the test's output: warnings and errors only, unless KEYFLOW_TEST_LOGS asks for all.
+  const logLevel = process.env.LOG_LEVEL ?? (process.env.KEYFLOW_TEST_LOGS ? 'info' : 'warn');
+  const env = controlEnv.parse({ ...process.env, LOG_LEVEL: logLevel, KEYFLOW_PREFIX: prefix, CONTROL_PORT: '0', ...opts.env });
   let control = await startControl(env);
   let client = createKeyflowClient(control.url);
   const prisma = createPrisma(env.DATABASE_URL);
@@ -54,10 +58,18 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const workers: ChildProcess[] = [];
   const logs: string[] = [];
 
-  const addWorker = async (name = `worker-${workers.length + 1}`) => {
-    const child = spawn(process.execPath, [...(opts.workerNodeArgs ?? []), '--import', 'tsx', 'src/main.ts'], {
+  const addWorker = async (name = `worker-${workers.length + 1}`, extra: { env?: Record<string, string>; nodeArgs?: string[] } = {}) => {
+    const child = spawn(process.execPath, [...(opts.workerNodeArgs ?? []), ...(extra.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts'], {
       cwd: workerDir,
-      env: { ...process.env, ...opts.env, KEYFLOW_PREFIX: prefix, WORKER_NAME: name, WORKER_SLOTS: String(opts.slots ?? 4) },
+      env: {
+        ...process.env,
+        ...opts.env,
+        ...opts.workerEnv,
+        WORKER_SLOTS: String(opts.slots ?? 4),
+        ...extra.env,
+        KEYFLOW_PREFIX: prefix,
+        WORKER_NAME: name,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const keep = (b: Buffer) => {

@@ -136,6 +136,25 @@ describe('recovery', () => {
     expect(recoveries.map((r) => r.status)).toEqual(['FAILED', 'FAILED', 'SUPERSEDED']);
     expect(recoveries[0]!.reason).toMatch(/gave up after 2 restarts/);
   });
+
+  it('keeps the restart budget across a restart of the control plane', async () => {
+    await sql('CREATE TABLE broken_sink_2 (key integer PRIMARY KEY, value jsonb, updated_at timestamptz)');
+    const p = await stack.client.createPipeline({ name: `broken-2-${stack.prefix}`, graph: graph('broken_sink_2') });
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
+    await waitFor(async () => (await stack.client.getJob(job.id)).events.some((e) => e.toState === 'RECOVERING'), 60_000, 'the first recovery');
+    // A new control plane takes the job up: it counts the restart the old one made, from the job's lifecycle.
+    await stack.restartControl();
+    const failed = await waitFor(
+      async () => {
+        const j = await stack.client.getJob(job.id);
+        return j.state === 'FAILED' && j;
+      },
+      90_000,
+      'the job to fail',
+    );
+    expect(failed.events.filter((e) => e.toState === 'RECOVERING')).toHaveLength(2);
+    expect(failed.failureReason).toMatch(/gave up after 2 restarts/);
+  });
 });
 
 describe('recovery without heartbeats', () => {

@@ -15,6 +15,21 @@ const graph = (table: string, total?: number): GraphInput => ({
   ],
 });
 
+/** Waits until scaling event `id` reaches `status`; fails at once if it settles otherwise, saying how. */
+const scalingReaches = (stack: Stack, jobId: string, id: number, status: string, timeoutMs: number) =>
+  waitFor(
+    async () => {
+      const e = (await stack.client.listScalingEvents(jobId)).find((x) => x.id === id)!;
+      if (e.status !== status && ['COMPLETED', 'FAILED', 'ROLLED_BACK', 'INTERRUPTED'].includes(e.status))
+        throw new Error(`scaling event ${id} is ${e.status}, not ${status}: ${e.reason}`);
+      return e.status === status && e;
+    },
+    timeoutMs,
+    `scaling event ${id} to be ${status}`,
+  );
+const jobSubtasks = async (stack: Stack, jobId: string) =>
+  (await stack.client.listWorkers()).flatMap((w) => w.subtasks.filter((s) => s.jobId === jobId).map((s) => `${s.vertexId}#${s.index}@${s.attempt}`)).sort();
+
 describe('a rescale that cannot finish', () => {
   let stack: Stack;
   beforeAll(async () => {
@@ -29,22 +44,6 @@ describe('a rescale that cannot finish', () => {
     await stack?.close();
   });
 
-  /** Waits until scaling event `id` of a job reaches `status`, and returns it. */
-  /** Waits until scaling event `id` reaches `status`; fails at once if it settles otherwise, saying how. */
-  const scalingReaches = (jobId: string, id: number, status: string, timeoutMs: number) =>
-    waitFor(
-      async () => {
-        const e = (await stack.client.listScalingEvents(jobId)).find((x) => x.id === id)!;
-        if (e.status !== status && ['COMPLETED', 'FAILED', 'ROLLED_BACK', 'INTERRUPTED'].includes(e.status))
-          throw new Error(`scaling event ${id} is ${e.status}, not ${status}: ${e.reason}`);
-        return e.status === status && e;
-      },
-      timeoutMs,
-      `scaling event ${id} to be ${status}`,
-    );
-  const jobSubtasks = async (jobId: string) =>
-    (await stack.client.listWorkers()).flatMap((w) => w.subtasks.filter((s) => s.jobId === jobId).map((s) => `${s.vertexId}#${s.index}@${s.attempt}`)).sort();
-
   it('waits for slots, visibly, then rolls back with the reason and leaves the job as it was', async () => {
     const p = await stack.client.createPipeline({ name: `slots-${stack.prefix}`, graph: graph('slot_counts') });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
@@ -52,10 +51,10 @@ describe('a rescale that cannot finish', () => {
 
     const { scalingEvents } = await stack.client.rescaleJob(job.id, { parallelism: { count: 4 } });
     const id = scalingEvents[0]!.id;
-    await scalingReaches(job.id, id, 'WAITING_FOR_SLOTS', 10_000);
+    await scalingReaches(stack, job.id, id, 'WAITING_FOR_SLOTS', 10_000);
     expect((await stack.client.getJob(job.id)).state).toBe('RESCALING');
 
-    const rolledBack = await scalingReaches(job.id, id, 'ROLLED_BACK', 30_000);
+    const rolledBack = await scalingReaches(stack, job.id, id, 'ROLLED_BACK', 30_000);
     expect(rolledBack.reason).toMatch(/waited 6000 ms for 3 free worker slots/);
 
     const after = await stack.client.getJob(job.id);
@@ -65,10 +64,23 @@ describe('a rescale that cannot finish', () => {
     // What was asked for is given up with it: the job does not try again on its own.
     expect(after.desiredParallelism.count).toBe(1);
     // The subtasks started for the rescale are gone; the job's own kept running and go on counting.
-    await waitFor(async () => (await jobSubtasks(job.id)).join() === 'count#0@1,events#0@1', 10_000, 'only the job’s own subtasks to run');
+    await waitFor(async () => (await jobSubtasks(stack, job.id)).join() === 'count#0@1,events#0@1', 10_000, 'only the job’s own subtasks to run');
     const before = (await stack.client.getJob(job.id)).metrics?.vertices.count?.recordsIn ?? 0;
     await waitFor(async () => ((await stack.client.getJob(job.id)).metrics?.vertices.count?.recordsIn ?? 0) > before, 10_000, 'count to go on');
     await stack.client.cancelJob(job.id);
+  });
+
+});
+
+describe('a rescale that a worker loss interrupts', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    // Four slots in all, as above; the pool gets its slots late (a killed worker's replacements), so the default
+    // wait for slots applies.
+    stack = await startStack({ workers: 2, slots: 2, env: { HEARTBEAT_TIMEOUT_MS: '1500', WORKER_LOCK_MS: '30000' } });
+  });
+  afterAll(async () => {
+    await stack?.close();
   });
 
   it('a worker lost while a rescale waits interrupts it; recovered, the job goes on to the parallelism asked for, and every count stays exact', async () => {
@@ -76,11 +88,11 @@ describe('a rescale that cannot finish', () => {
     const p = await stack.client.createPipeline({ name: `lost-${stack.prefix}`, graph: graph('lost_counts', settingsTotal) });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
     await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 30_000, 'a completed checkpoint');
-    await waitFor(async () => (await jobSubtasks(job.id)).length === 2, 10_000, 'both subtasks in the heartbeats');
+    await waitFor(async () => (await jobSubtasks(stack, job.id)).length === 2, 10_000, 'both subtasks in the heartbeats');
 
     const { scalingEvents } = await stack.client.rescaleJob(job.id, { parallelism: { count: 4 } });
     const id = scalingEvents[0]!.id;
-    await scalingReaches(job.id, id, 'WAITING_FOR_SLOTS', 10_000);
+    await scalingReaches(stack, job.id, id, 'WAITING_FOR_SLOTS', 10_000);
     const victim = (await stack.client.listWorkers()).find((w) => w.subtasks.some((s) => s.jobId === job.id))!;
     stack.workers.find((w) => w.pid === victim.pid)!.kill('SIGKILL');
     // The pool grows meanwhile: room for count at 4 once the job runs again.
@@ -88,7 +100,7 @@ describe('a rescale that cannot finish', () => {
     await stack.addWorker();
 
     // Depending on when the loss is noticed: while it still waited, or in its checkpoint once the new slots let it go on.
-    const interrupted = await scalingReaches(job.id, id, 'INTERRUPTED', 30_000);
+    const interrupted = await scalingReaches(stack, job.id, id, 'INTERRUPTED', 30_000);
     expect(interrupted.reason).toMatch(/recover|attempt 1 ended/);
     expect(interrupted.reason).toContain('goes on to ×4 once it runs again');
     const resumed = await waitFor(

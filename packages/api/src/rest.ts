@@ -15,6 +15,15 @@ export const jobStateSchema = z.enum([
 ]);
 export type JobState = z.infer<typeof jobStateSchema>;
 
+/** States a job never leaves. */
+export const TERMINAL_STATES: readonly JobState[] = ['STOPPED', 'CANCELED', 'FAILED', 'FINISHED'];
+/** States of a job that has not ended: the control plane coordinates it (CREATED only for an instant, at deploy). */
+export const ACTIVE_STATES: readonly JobState[] = jobStateSchema.options.filter((s) => !TERMINAL_STATES.includes(s));
+export const isTerminal = (state: JobState) => TERMINAL_STATES.includes(state);
+export const isActive = (state: JobState) => !isTerminal(state);
+/** States in which a rescale may be asked for (`PATCH /jobs/:id`): it runs once the job is RUNNING. */
+export const RESCALABLE_STATES: readonly JobState[] = ['SCHEDULING', 'RUNNING', 'RESCALING', 'RECOVERING'];
+
 /** MANUAL: asked for by hand (`POST /jobs/:id/checkpoints`); RESCALE: the one barrier of a live rescale. */
 export const checkpointKindSchema = z.enum(['PERIODIC', 'MANUAL', 'SAVEPOINT', 'RESCALE']);
 /** DISCARDED: completed, then let go by retention (its state is deleted; the row stays as history). */
@@ -189,7 +198,10 @@ export const workerSchema = z.object({
   pid: z.number(),
   slots: z.number(),
   usedSlots: z.number(),
+  /** When the worker last beat, by Redis's clock (the one heartbeats are judged by). */
   lastHeartbeat: z.string(),
+  /** How old that heartbeat was when the list was read, by the same clock: compare this, not `lastHeartbeat` with another clock. */
+  heartbeatAgeMs: z.number(),
   subtasks: z.array(
     z.object({ jobId: z.string(), attempt: z.number(), vertexId: z.string(), index: z.number(), parallelism: z.number(), since: z.number() }),
   ),

@@ -1,6 +1,6 @@
 import type { CheckpointFailures as CheckpointFailuresDto, Checkpoint as CheckpointDto } from '@keyflow/api';
 import type { Checkpoint, CheckpointKind, PrismaClient } from '@keyflow/db';
-import type { RescaleSpec, WorkerEvent } from '@keyflow/runtime';
+import type { Logger, RescaleSpec, WorkerEvent } from '@keyflow/runtime';
 import { operatorSubtasks, subtaskKey, type ActiveJob, type PendingCheckpoint } from '../jobs/activeJob.ts';
 import type { Emitter } from '../http/emitter.ts';
 import type { Scheduler } from '../cluster/scheduler.ts';
@@ -8,8 +8,8 @@ import type { Scheduler } from '../cluster/scheduler.ts';
 type AckEvent = Extract<WorkerEvent, { type: 'ack' }>;
 
 export class CheckpointInFlight extends Error {
-  constructor(jobId: string, n?: number) {
-    super(n === undefined ? `a checkpoint of job ${jobId} is being started` : `checkpoint ${n} of job ${jobId} is still in flight`);
+  constructor(jobId: string, n: number) {
+    super(`checkpoint ${n} of job ${jobId} is still in flight`);
   }
 }
 
@@ -43,38 +43,39 @@ export class CheckpointCoordinator {
     private readonly scheduler: Scheduler,
     private readonly emitter: Emitter,
     private readonly retention: number,
+    private readonly logger: Logger,
   ) {}
 
-  /** Triggers periodic checkpoints that are due; one that cannot start (Postgres unreachable) counts as failed. */
-  async tick(jobs: Iterable<ActiveJob>): Promise<void> {
-    const now = Date.now();
-    for (const job of jobs)
-      if (
-        job.state === 'RUNNING' &&
-        !job.pending &&
-        !job.triggering &&
-        !job.rescaling &&
-        !job.failoverDue &&
-        job.finished.size === 0 &&
-        now - job.lastCheckpointAt >= job.checkpointIntervalMs
-      )
-        await this.trigger(job, 'PERIODIC').catch((err) => {
+  /** Jobs whose periodic trigger is queued on their actor: one at a time each. */
+  private readonly ticking = new WeakSet<ActiveJob>();
+
+  /** Triggers periodic checkpoints that are due, each in a step of its job's actor; one that cannot start (Postgres unreachable) counts as failed. */
+  tick(jobs: Iterable<ActiveJob>): void {
+    const due = (job: ActiveJob) =>
+      job.state === 'RUNNING' &&
+      !job.pending &&
+      !job.rescaling &&
+      !job.failoverDue &&
+      job.finished.size === 0 &&
+      Date.now() - job.lastCheckpointAt >= job.checkpointIntervalMs;
+    for (const job of jobs) {
+      if (!due(job) || this.ticking.has(job)) continue;
+      this.ticking.add(job);
+      void job.actor
+        .run(() => (due(job) ? this.trigger(job, 'PERIODIC') : undefined))
+        .catch((err) => {
           if (job.pending || err instanceof CheckpointInFlight) return;
           job.lastCheckpointAt = Date.now();
           this.countFailure(job, `could not be started: ${briefError(err)}`);
-        });
+        })
+        .finally(() => this.ticking.delete(job));
+    }
   }
 
+  /** Starts checkpoint n of a job (in a step of its actor): its row, then the trigger at the sources. */
   async trigger(job: ActiveJob, kind: CheckpointKind, opts: { stopAfter?: boolean; rescale?: RescaleSpec } = {}): Promise<PendingCheckpoint> {
     if (job.pending) throw new CheckpointInFlight(job.id, job.pending.number);
-    // Taken before the first await: a trigger racing this one (the periodic tick, a savepoint) finds it.
-    if (job.triggering) throw new CheckpointInFlight(job.id);
-    job.triggering = true;
-    try {
-      return await this.start(job, kind, opts);
-    } finally {
-      job.triggering = false;
-    }
+    return this.start(job, kind, opts);
   }
 
   private async start(job: ActiveJob, kind: CheckpointKind, opts: { stopAfter?: boolean; rescale?: RescaleSpec }): Promise<PendingCheckpoint> {
@@ -104,7 +105,7 @@ export class CheckpointCoordinator {
       alignmentMs: 0,
       settle: [],
       ...(opts.rescale && { rescale: opts.rescale }),
-      timer: setTimeout(() => void this.fail(job, pending, timedOut(job, pending)), job.checkpointTimeoutMs),
+      timer: setTimeout(() => void job.actor.run(() => this.fail(job, pending, timedOut(job, pending))).catch(() => {}), job.checkpointTimeoutMs),
     };
     job.pending = pending;
     this.emitter.emit(job.id, 'checkpoint:triggered', {
@@ -198,6 +199,7 @@ export class CheckpointCoordinator {
   private countFailure(job: ActiveJob, reason: string): void {
     job.checkpointFailures++;
     job.lastCheckpointFailure = reason;
+    this.logger.warn({ jobId: job.id, inARow: job.checkpointFailures, tolerated: job.tolerableCheckpointFailures, reason }, 'checkpoint failed');
     if (job.checkpointFailures > job.tolerableCheckpointFailures && !job.failoverDue)
       job.failoverDue = `${job.checkpointFailures} checkpoints failed in a row (${job.tolerableCheckpointFailures} tolerated); the last ${reason}`;
     this.emitter.emit(job.id, 'checkpoint:failures', checkpointFailures(job));
@@ -241,6 +243,7 @@ export class CheckpointCoordinator {
       job.pending = pending;
       return this.fail(job, pending, `completing it failed: ${briefError(err)}`);
     }
+    if (pending.rescale) job.lastRescale = pending.rescale;
     if (job.checkpointFailures > 0) {
       job.checkpointFailures = 0;
       this.emitter.emit(job.id, 'checkpoint:failures', checkpointFailures(job));

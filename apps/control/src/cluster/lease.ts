@@ -1,3 +1,4 @@
+import type { Logger } from '@keyflow/runtime';
 import pg from 'pg';
 
 /**
@@ -5,9 +6,10 @@ import pg from 'pg';
  * on a connection of its own. Two control planes never coordinate at once: the one that holds the lock does,
  * the other stands by and takes over when the lock comes free (the holder stopped, or its connection died).
  *
- * The lock is the connection's: if that connection breaks while Postgres stays up, another control plane may
- * take the lock at once, so a holder that loses its connection must take the lock again before it goes on —
- * `check` says whether it still may.
+ * The lock is the connection's: when that connection breaks, Postgres may free the lock at once (the server saw the
+ * session end) and another control plane may take it, even while this one cannot reach Postgres. So a holder whose
+ * connection breaks, or that cannot confirm it, has lost the lease: `onLost` is told the moment the connection
+ * fails, and `check` answers false until this control plane has taken the lock again.
  */
 export class ControlLease {
   private client?: pg.Client;
@@ -16,38 +18,39 @@ export class ControlLease {
   constructor(
     private readonly databaseUrl: string,
     private readonly name: string,
-    private readonly log: (msg: string, extra?: object) => void,
+    private readonly logger: Logger,
+    private readonly onLost: () => void,
   ) {}
 
-  /**
-   * Whether this control plane holds the lease now, taking it if it is free. `true` while the lock's connection
-   * is fine or while Postgres is unreachable and it held the lock last (no one else can take it then either);
-   * `false` once another control plane holds it.
-   */
+  /** Whether this control plane holds the lease now, taking it if it is free; false while Postgres cannot be reached. */
   async check(held: boolean): Promise<boolean> {
     try {
       if (this.client && !this.broken) {
-        if (held) {
-          await this.client.query('SELECT 1');
-          return true;
-        }
-        return await this.tryLock(this.client);
+        if (!held) return await this.tryLock(this.client);
+        await this.client.query('SELECT 1');
+        return true;
       }
       await this.drop();
       const client = new pg.Client({ connectionString: this.databaseUrl, keepAlive: true, connectionTimeoutMillis: 2000, query_timeout: 5000 });
-      client.on('error', (err) => {
+      const lost = (why: string) => {
+        if (this.broken || this.client !== client) return;
         this.broken = true;
-        this.log('control lease connection failed', { error: err.message });
-      });
+        this.logger.warn({ error: why }, 'the lease connection failed');
+        this.onLost();
+      };
+      client.on('error', (err) => lost(err.message));
+      client.on('end', () => lost('connection ended'));
       await client.connect();
       this.client = client;
       this.broken = false;
       return await this.tryLock(client);
     } catch (err) {
       this.broken = true;
-      // Postgres cannot be reached: neither can any other control plane's lock request.
-      if (held) this.log('control lease unconfirmed; Postgres unreachable', { error: (err as Error).message });
-      return held;
+      if (held) {
+        this.logger.warn({ error: (err as Error).message }, 'cannot confirm the lease (Postgres unreachable): it counts as lost');
+        this.onLost();
+      }
+      return false;
     }
   }
 

@@ -5,6 +5,8 @@ import type { Redis } from 'ioredis';
 /** The worker pool as the workers' heartbeats describe it; workers whose heartbeat expired drop out. */
 export async function listWorkers(redis: Redis, keys: RedisKeys): Promise<WorkerInfo[]> {
   const ids = await redis.smembers(keys.workers);
+  const [sec, usec] = await redis.time();
+  const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
   const out: WorkerInfo[] = [];
   for (const id of ids.sort()) {
     const h = await redis.hgetall(keys.worker(id));
@@ -28,6 +30,7 @@ export async function listWorkers(redis: Redis, keys: RedisKeys): Promise<Worker
       slots: Number(h.slots),
       usedSlots: subtasks.length,
       lastHeartbeat: new Date(Number(h.lastHeartbeat)).toISOString(),
+      heartbeatAgeMs: Math.max(0, now - Number(h.lastHeartbeat)),
       subtasks,
     });
   }

@@ -3,7 +3,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { IllegalTransition } from '../jobs/lifecycle.ts';
 import { CheckpointInFlight } from '../checkpoints/checkpointCoordinator.ts';
-import { RequestError } from '../jobs/jobManager.ts';
+import { Refused, type RefusalKind } from '../jobs/refusal.ts';
 
 /** A pipeline graph that fails validation: answered 422 with every issue. */
 export class InvalidGraph extends Error {
@@ -24,7 +24,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       });
     }
     if (err instanceof InvalidGraph) return reply.code(422).send({ error: 'invalid pipeline', message: err.message, issues: err.issues });
-    if (err instanceof RequestError) return reply.code(err.status).send({ error: statusName(err.status), message: err.message });
+    if (err instanceof Refused) return reply.code(STATUS[err.kind]).send({ error: statusName(STATUS[err.kind]), message: err.message });
     if (err instanceof IllegalTransition || err instanceof CheckpointInFlight)
       return reply.code(409).send({ error: 'conflict', message: err.message });
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500)
@@ -34,6 +34,9 @@ export function installErrorHandler(app: FastifyInstance): void {
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not found', message: `no route ${req.method} ${req.url}` }));
 }
+
+/** The answer to each kind of refusal. */
+const STATUS: Record<RefusalKind, number> = { 'not-found': 404, conflict: 409, invalid: 422, 'standing-by': 503 };
 
 function statusName(status: number): string {
   return ({ 400: 'bad request', 404: 'not found', 409: 'conflict', 413: 'payload too large', 415: 'unsupported media type', 422: 'unprocessable', 503: 'unavailable' } as Record<number, string>)[status] ?? 'bad request';

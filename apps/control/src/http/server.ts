@@ -8,7 +8,8 @@ import { Server } from 'socket.io';
 import { JOBS_ROOM } from './emitter.ts';
 import type { JobManager } from '../jobs/jobManager.ts';
 import type { MetricsAggregator } from '../observability/metrics.ts';
-import type { Recoveries } from '../recovery/recoveryLog.ts';
+import type { PrometheusMetrics } from '../observability/prometheus.ts';
+import type { RecoveryLog } from '../recovery/recoveryLog.ts';
 import type { ScalingCoordinator } from '../rescale/scalingCoordinator.ts';
 import { installErrorHandler } from './errors.ts';
 import { jobRoutes } from './routes/jobs.ts';
@@ -22,7 +23,8 @@ export interface ApiDeps {
   metrics: MetricsAggregator;
   jobs: JobManager;
   scaling: ScalingCoordinator;
-  recoveries: Recoveries;
+  recoveries: RecoveryLog;
+  prometheus: PrometheusMetrics;
 }
 
 export type SocketServer = Server<ClientToServerEvents, ServerToClientEvents>;
@@ -51,8 +53,18 @@ export function createSocketServer(app: FastifyInstance): SocketServer {
   return io;
 }
 
-/** The REST API under /api. */
+/**
+ * The REST API under /api, and for operators: `/metrics` (Prometheus), `/livez` (the process serves requests) and
+ * `/readyz` (this control plane holds the lease and coordinates the jobs; 503 while it stands by).
+ */
 export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
+  app.get('/metrics', async (_req, reply) => reply.type(deps.prometheus.contentType).send(await deps.prometheus.scrape()));
+  app.get('/livez', async () => ({ live: true }));
+  app.get('/readyz', async (_req, reply) =>
+    deps.jobs.coordinating
+      ? { ready: true, coordinating: true }
+      : reply.code(503).send({ ready: false, coordinating: false, reason: 'standing by: another control plane holds the lease, or Postgres is out of reach' }),
+  );
   void app.register(
     async (api) => {
       api.get('/health', async () => {

@@ -1,7 +1,8 @@
-import { buildChains, validateGraph, type Chain, type Graph, type JobPlan } from '@keyflow/core';
+import { buildChains, parsePlan, validateGraph, type Chain, type Graph, type JobPlan } from '@keyflow/core';
 import type { Stall } from '@keyflow/api';
 import type { CheckpointKind, Job, JobState, PipelineVersion } from '@keyflow/db';
 import type { RescaleSpec } from '@keyflow/runtime';
+import { JobActor } from './jobActor.ts';
 
 /** A checkpoint the coordinator waits on. */
 export interface PendingCheckpoint {
@@ -22,9 +23,13 @@ export interface PendingCheckpoint {
   settle: ((result: { ok: true } | { ok: false; reason: string }) => void)[];
 }
 
-/** What the control plane keeps in memory about a job it coordinates. */
+/**
+ * What the control plane keeps in memory about a job it coordinates. Only steps of its actor change it (see
+ * JobActor): its fields are state, not locks.
+ */
 export interface ActiveJob {
   id: string;
+  actor: JobActor;
   attempt: number;
   state: JobState;
   graph: Graph;
@@ -46,10 +51,8 @@ export interface ActiveJob {
   /** Too many checkpoints failed: the job fails over as soon as it can (Postgres may be unreachable). */
   failoverDue?: string;
   pending?: PendingCheckpoint;
-  /** A checkpoint is being started (its row written): no other may start meanwhile. */
-  triggering?: boolean;
-  /** When the job last restarted, for the restart bound. */
-  restarts: number[];
+  /** The rescale whose checkpoint completed last: its subtasks taken away may report their stop after that. */
+  lastRescale?: RescaleSpec;
   /** A rescale holds the job: no periodic checkpoint may start (the rescale's own checkpoint must be next). */
   rescaling: boolean;
   /** When a worker last reported each running subtask in a heartbeat (failure detection). */
@@ -65,10 +68,11 @@ export const subtaskKey = (chainId: string, index: number) => `${chainId}#${inde
 export function activeJobOf(job: Job & { pipelineVersion: PipelineVersion }): ActiveJob {
   const valid = validateGraph(job.pipelineVersion.graph);
   if (!valid.ok) throw new Error(`job ${job.id}: stored graph is invalid: ${valid.issues[0]?.message}`);
-  const plan = job.plan as unknown as JobPlan;
+  const plan = parsePlan(job.plan);
   const chains = buildChains(valid.graph, plan);
   return {
     id: job.id,
+    actor: new JobActor(),
     attempt: job.attempt,
     state: job.state,
     graph: valid.graph,
@@ -83,7 +87,6 @@ export function activeJobOf(job: Job & { pipelineVersion: PipelineVersion }): Ac
     lastCheckpointAt: Date.now(),
     checkpointFailures: 0,
     tolerableCheckpointFailures: job.tolerableCheckpointFailures,
-    restarts: [],
     lastSeen: new Map(),
     rescaling: false,
     desired: desiredOf(job.desiredParallelism, plan),

@@ -1,9 +1,12 @@
+import { isTerminal } from '@keyflow/api';
 import type { Job, JobState, PrismaClient } from '@keyflow/db';
+import type { Logger } from '@keyflow/runtime';
 import type { Emitter } from '../http/emitter.ts';
 
 /** Every legal job transition, in one place (DESIGN §9): from each state, where a job may go. */
 export const transitions: Record<JobState, readonly JobState[]> = {
-  CREATED: ['SCHEDULING', 'CANCELED', 'FAILED'],
+  // A control plane that stopped between creating a job and scheduling it recovers it when it starts again.
+  CREATED: ['SCHEDULING', 'RECOVERING', 'CANCELED', 'FAILED'],
   SCHEDULING: ['RUNNING', 'RECOVERING', 'CANCELED', 'FAILED'],
   RUNNING: ['RESCALING', 'RECOVERING', 'STOPPING', 'CANCELED', 'FAILED', 'FINISHED'],
   RESCALING: ['RUNNING', 'RECOVERING', 'CANCELED', 'FAILED'],
@@ -16,8 +19,6 @@ export const transitions: Record<JobState, readonly JobState[]> = {
   FINISHED: [],
 };
 
-export const terminalStates: readonly JobState[] = ['STOPPED', 'CANCELED', 'FAILED', 'FINISHED'];
-export const activeStates: readonly JobState[] = ['SCHEDULING', 'RUNNING', 'RESCALING', 'RECOVERING', 'STOPPING'];
 
 export class IllegalTransition extends Error {
   constructor(
@@ -37,6 +38,7 @@ export class JobLifecycle {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly emitter: Emitter,
+    private readonly logger: Logger,
   ) {}
 
   async transition(jobId: string, to: JobState, reason?: string, data: { attempt?: number } = {}): Promise<Job> {
@@ -50,7 +52,7 @@ export class JobLifecycle {
         data: {
           state: to,
           ...(data.attempt !== undefined && { attempt: data.attempt }),
-          ...(terminalStates.includes(to) && { endedAt: new Date() }),
+          ...(isTerminal(to) && { endedAt: new Date() }),
           ...(to === 'FAILED' && { failureReason: reason ?? 'failed' }),
         },
       });
@@ -60,6 +62,10 @@ export class JobLifecycle {
       return { updated, event, from: current.state };
     });
     if (!job.event) return job.updated;
+    const fields = { jobId, attempt: job.updated.attempt, from: job.from, to, reason: reason ?? null };
+    if (to === 'FAILED') this.logger.error(fields, 'job state');
+    else if (to === 'RECOVERING') this.logger.warn(fields, 'job state');
+    else this.logger.info(fields, 'job state');
     this.emitter.jobState({
       jobId,
       attempt: job.updated.attempt,

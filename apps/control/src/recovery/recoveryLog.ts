@@ -33,7 +33,7 @@ interface Failure {
 }
 
 /** The recoveries of jobs (DESIGN §7) as rows and `job:recovery` events: the job page's timeline of failures. */
-export class Recoveries {
+export class RecoveryLog {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly emitter: Emitter,

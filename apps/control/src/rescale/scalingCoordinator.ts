@@ -1,13 +1,15 @@
-import type { ScalingEvent as ScalingEventDto } from '@keyflow/api';
+import { RESCALABLE_STATES, type ScalingEvent as ScalingEventDto } from '@keyflow/api';
 import { buildChains, chainOf, operatorSpec, rescaledPlan } from '@keyflow/core';
 import type { PrismaClient, ScalingEvent, ScalingStatus } from '@keyflow/db';
-import type { RescaleSpec, WorkerEvent } from '@keyflow/runtime';
+import type { Logger, RescaleSpec, WorkerEvent } from '@keyflow/runtime';
 import { subtaskKey, type ActiveJob } from '../jobs/activeJob.ts';
 import { briefError, type CheckpointCoordinator } from '../checkpoints/checkpointCoordinator.ts';
 import type { Emitter } from '../http/emitter.ts';
-import { RequestError, type JobManager } from '../jobs/jobManager.ts';
+import type { JobManager } from '../jobs/jobManager.ts';
+import { Refused } from '../jobs/refusal.ts';
 import type { MetricsAggregator } from '../observability/metrics.ts';
 import type { Scheduler } from '../cluster/scheduler.ts';
+import type { RecoveryCoordinator } from '../recovery/recoveryCoordinator.ts';
 
 type RescaledEvent = Extract<WorkerEvent, { type: 'rescaled' }>;
 
@@ -19,7 +21,6 @@ export interface ScalingOptions {
   slotTimeoutMs: number;
   /** How long the rescaled subtasks may take to load the state handed to them, once the checkpoint completed. */
   restoreTimeoutMs: number;
-  log: (msg: string, extra?: object) => void;
 }
 
 export function scalingDto(e: ScalingEvent): ScalingEventDto {
@@ -47,10 +48,6 @@ export function scalingDto(e: ScalingEvent): ScalingEventDto {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** States in which a rescale may be asked for: it runs once the job is RUNNING. */
-const ACCEPTING: readonly ActiveJob['state'][] = ['SCHEDULING', 'RUNNING', 'RESCALING', 'RECOVERING'];
 /** Whether a job is recovering (read afresh: the state changes under an await). */
 const recovering = (job: ActiveJob) => job.state === 'RECOVERING';
 /** Rescales to one target that recoveries may interrupt in a row before the request is given up. */
@@ -77,8 +74,10 @@ export class ScalingCoordinator {
     private readonly scheduler: Scheduler,
     private readonly checkpoints: CheckpointCoordinator,
     private readonly jobs: JobManager,
+    private readonly recovery: RecoveryCoordinator,
     private readonly metrics: MetricsAggregator,
     private readonly emitter: Emitter,
+    private readonly logger: Logger,
     private readonly opts: ScalingOptions,
   ) {}
 
@@ -86,19 +85,19 @@ export class ScalingCoordinator {
   async request(jobId: string, parallelism: Record<string, number>): Promise<ScalingEvent[]> {
     this.jobs.assertCoordinating();
     const job = this.jobs.active.get(jobId);
-    if (!job || !ACCEPTING.includes(job.state))
-      throw new RequestError(409, `job ${jobId} is ${job?.state ?? 'not running'}; a rescale can be asked for while it is scheduling, running, rescaling or recovering`);
+    if (!job || !RESCALABLE_STATES.includes(job.state))
+      throw new Refused('conflict', `job ${jobId} is ${job?.state ?? 'not running'}; a rescale can be asked for while it is scheduling, running, rescaling or recovering`);
     for (const [vertexId, p] of Object.entries(parallelism)) {
       const chain = chainOf(job.chains, vertexId);
-      if (!chain) throw new RequestError(404, `job ${jobId} has no operator '${vertexId}'`);
+      if (!chain) throw new Refused('not-found', `job ${jobId} has no operator '${vertexId}'`);
       const maxP = Math.min(...chain.vertices.map((v) => job.plan.vertices[v.id]!.maxParallelism));
       if (p < 1 || p > maxP)
-        throw new RequestError(422, `parallelism of ${vertexId} must be between 1 and ${maxP} (its maxParallelism${chain.vertices.length > 1 ? ' within its chain' : ''})`);
+        throw new Refused('invalid', `parallelism of ${vertexId} must be between 1 and ${maxP} (its maxParallelism${chain.vertices.length > 1 ? ' within its chain' : ''})`);
       const ids = new Set(chain.vertices.map((v) => v.id));
       const forward = job.graph.edges.find((e) => e.partitioning === 'forward' && ids.has(e.from) !== ids.has(e.to));
       if (forward)
-        throw new RequestError(
-          422,
+        throw new Refused(
+          'invalid',
           `${vertexId} is joined to ${ids.has(forward.from) ? forward.to : forward.from} by a forward edge, which needs equal parallelism on both ends: rescale cannot change one side alone`,
         );
     }
@@ -117,7 +116,7 @@ export class ScalingCoordinator {
       }
       return out;
     });
-    this.setDesired(job, desired);
+    await job.actor.run(() => this.setDesired(job, desired));
     for (const e of events) this.emitter.emit(jobId, 'scaling:event', scalingDto(e));
     this.kick(jobId);
     return events;
@@ -132,13 +131,19 @@ export class ScalingCoordinator {
       if (all || (job.state === 'RUNNING' && job.chains.some((c) => job.desired[c.id] !== c.parallelism))) this.kick(job.id);
   }
 
-  onPrecopied(scalingId: number, index: number): void {
+  /** A rescale's worker events, in a step of the job's actor (which then wakes the rescale waiting for them). */
+  onWorkerEvent(e: Extract<WorkerEvent, { type: 'rescaled' | 'precopied' }>): void {
+    if (e.type === 'rescaled') this.onRescaled(e);
+    else this.onPrecopied(e.scalingId, e.index);
+  }
+
+  private onPrecopied(scalingId: number, index: number): void {
     let got = this.precopied.get(scalingId);
     if (!got) this.precopied.set(scalingId, (got = new Set()));
     got.add(index);
   }
 
-  onRescaled(e: RescaledEvent): void {
+  private onRescaled(e: RescaledEvent): void {
     let got = this.rescaled.get(e.scalingId);
     if (!got) this.rescaled.set(e.scalingId, (got = new Map()));
     got.set(subtaskKey(e.vertexId, e.index), e);
@@ -148,7 +153,7 @@ export class ScalingCoordinator {
   private kick(jobId: string): void {
     if (this.draining.has(jobId)) return void this.again.add(jobId);
     const run = this.drain(jobId)
-      .catch((err) => this.opts.log('rescale queue failed', { jobId, error: (err as Error).stack }))
+      .catch((err) => this.logger.error({ jobId, error: (err as Error).stack }, 'the rescale queue failed'))
       .finally(() => {
         this.draining.delete(jobId);
         if (this.again.delete(jobId)) this.kick(jobId);
@@ -169,7 +174,7 @@ export class ScalingCoordinator {
       }
       if (next) {
         await this.run(job, next).catch(async (err) => {
-          this.opts.log('rescale failed', { jobId, scalingId: next.id, error: (err as Error).stack });
+          this.logger.debug({ jobId, scalingId: next.id, error: (err as Error).stack }, 'rescale failed: stack');
           await this.update(next.id, { status: 'FAILED', reason: briefError(err) }).catch(() => {});
         });
         continue;
@@ -211,7 +216,7 @@ export class ScalingCoordinator {
     this.emitter.emit(job.id, 'job:desired', { jobId: job.id, desiredParallelism: desired });
   }
 
-  /** Gives up what was asked for one chain (the pool cannot give the slots, or recoveries keep interrupting it). */
+  /** Gives up what was asked for one chain (the pool cannot give the slots, or recoveries keep interrupting it); in a step of the job's actor. */
   private async giveUp(job: ActiveJob, chainId: string): Promise<void> {
     const chain = job.chains.find((c) => c.id === chainId);
     if (!chain) return;
@@ -230,7 +235,7 @@ export class ScalingCoordinator {
     const count = was && was.count >= 1 ? was.count + 1 : 1;
     if (count > MAX_INTERRUPTIONS) {
       this.interrupted.delete(job.id);
-      await this.giveUp(job, chainOf(job.chains, event.vertexId)?.id ?? event.vertexId);
+      await job.actor.run(() => this.giveUp(job, chainOf(job.chains, event.vertexId)?.id ?? event.vertexId));
       await this.update(event.id, { status: 'FAILED', reason: `${what}; given up after ${MAX_INTERRUPTIONS} recoveries in a row interrupted it: ask again` });
       return;
     }
@@ -241,33 +246,38 @@ export class ScalingCoordinator {
   private async update(id: number, data: Partial<Omit<ScalingEvent, 'id' | 'jobId'>> & { status?: ScalingStatus }): Promise<ScalingEvent> {
     const event = await this.prisma.scalingEvent.update({ where: { id }, data });
     this.emitter.emit(event.jobId, 'scaling:event', scalingDto(event));
+    // Each phase once (the outcome of a completed one is logged with its figures where it completes).
+    const phase = Object.keys(data).filter((k) => k.endsWith('At')).join(', ');
+    if (data.status && data.status !== 'COMPLETED')
+      this.logger[data.status === 'FAILED' ? 'error' : data.status === 'ROLLED_BACK' || data.status === 'INTERRUPTED' ? 'warn' : 'info'](
+        { jobId: event.jobId, scalingId: id, vertexId: event.vertexId, from: event.fromParallelism, to: event.toParallelism, reason: event.reason },
+        `rescale ${data.status.toLowerCase().replaceAll('_', ' ')}`,
+      );
+    else if (phase) this.logger.info({ jobId: event.jobId, scalingId: id, vertexId: event.vertexId, phase }, 'rescale phase');
     return event;
   }
 
-  private async waitUntil(check: () => boolean, timeoutMs: number, job: ActiveJob): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
+  /** Waits (woken by the job's steps, not polling) until `check` holds; false at the deadline or once the attempt is over. */
+  private waitUntil(check: () => boolean, timeoutMs: number, job: ActiveJob): Promise<boolean> {
     const attempt = job.attempt;
-    while (!check()) {
-      if (Date.now() > deadline || this.jobs.active.get(job.id) !== job || job.attempt !== attempt) return false;
-      await sleep(50);
-    }
-    return true;
+    return job.actor.until(check, { timeoutMs, gone: () => this.jobs.active.get(job.id) !== job || job.attempt !== attempt });
   }
 
   private async run(job: ActiveJob, event: ScalingEvent): Promise<void> {
     // Wait for the job to be RUNNING. A checkpoint in flight may go on meanwhile: new subtasks start and the pre-copy
     // runs beside it, and only the rescale's own barrier waits for it to settle.
-    for (;;) {
+    const ended = () => !this.jobs.coordinating || this.jobs.active.get(job.id) !== job;
+    let held = false;
+    while (!held) {
+      await job.actor.until(() => job.state === 'RUNNING' && !job.rescaling, { gone: ended });
       if (!this.jobs.coordinating) return;
-      if (this.jobs.active.get(job.id) !== job) {
+      if (ended()) {
         await this.update(event.id, { status: 'FAILED', reason: 'the job ended before the rescale could start' });
         return;
       }
-      if (job.state === 'RUNNING' && !job.triggering && !job.rescaling) break;
-      await sleep(50);
+      // No periodic checkpoint starts from here until the rescale's is done.
+      held = await job.actor.run(() => (job.state === 'RUNNING' && !job.rescaling ? (job.rescaling = true) : false));
     }
-    // Taken with no await since the check above: no periodic checkpoint starts from here until the rescale's is done.
-    job.rescaling = true;
     const attempt = job.attempt;
     try {
       await this.rescale(job, event);
@@ -277,8 +287,17 @@ export class ScalingCoordinator {
         await this.interrupt(job, event, `the job recovered during the rescale (${briefError(err)})`);
       else throw err;
     } finally {
-      job.rescaling = false;
+      await job.actor.run(() => void (job.rescaling = false));
     }
+  }
+
+  /** A job's state changes in a step of its actor, unless its attempt is over meanwhile (then not at all). */
+  private step(job: ActiveJob, attempt: number, fn: () => Promise<unknown>): Promise<boolean> {
+    return job.actor.run(async () => {
+      if (this.jobs.active.get(job.id) !== job || job.attempt !== attempt) return false;
+      await fn();
+      return true;
+    });
   }
 
   private async rescale(job: ActiveJob, event: ScalingEvent): Promise<void> {
@@ -292,7 +311,8 @@ export class ScalingCoordinator {
       await this.update(event.id, { status: 'COMPLETED', fromParallelism: from, runningAt: new Date(), pauseMs: 0, reason: `already at parallelism ${to}` });
       return;
     }
-    await this.jobs.move(job, 'RESCALING', `rescale ${event.vertexId} from ${from} to ${to} (scaling event ${event.id})`);
+    if (!(await this.step(job, attempt, () => this.jobs.move(job, 'RESCALING', `rescale ${event.vertexId} from ${from} to ${to} (scaling event ${event.id})`))))
+      return this.interrupt(job, event, 'the job recovered before the rescale began');
     await this.update(event.id, { fromParallelism: from });
 
     const plan = rescaledPlan(job.plan, chain, to, event.id);
@@ -306,12 +326,15 @@ export class ScalingCoordinator {
       if (!started && superseded()) return this.interrupt(job, event, 'the job recovered while the rescale waited for slots');
       if (!started) {
         const up = added.filter((i) => job.running.has(subtaskKey(chain.id, i))).length;
-        await this.scheduler.command(job.id, { type: 'rescale-rollback', attempt: job.attempt, scalingId: event.id });
-        await this.scheduler.removeWaiting(job, chain, added, event.id);
-        for (const i of added) job.running.delete(subtaskKey(chain.id, i));
         const reason = `rolled back: waited ${this.opts.slotTimeoutMs} ms for ${added.length} free worker slots; ${up} of the new subtasks started`;
-        if (this.jobs.active.get(job.id) === job) await this.jobs.move(job, 'RUNNING', `rescale of ${event.vertexId} ${reason}`);
-        await this.giveUp(job, chain.id);
+        const rolledBack = await this.step(job, attempt, async () => {
+          await this.scheduler.command(job.id, { type: 'rescale-rollback', attempt: job.attempt, scalingId: event.id });
+          await this.scheduler.removeWaiting(job, chain, added, event.id);
+          for (const i of added) job.running.delete(subtaskKey(chain.id, i));
+          await this.jobs.move(job, 'RUNNING', `rescale of ${event.vertexId} ${reason}`);
+          await this.giveUp(job, chain.id);
+        });
+        if (!rolledBack) return this.interrupt(job, event, 'the job recovered while the rescale waited for slots');
         await this.update(event.id, { status: 'ROLLED_BACK', reason });
         return;
       }
@@ -328,25 +351,28 @@ export class ScalingCoordinator {
     }
 
     // One checkpoint at a time: the one in flight (started before this rescale) settles first.
-    while (job.pending && !superseded()) await this.checkpoints.settled(job.pending);
-    if (superseded()) return this.interrupt(job, event, 'the job recovered while the rescale waited for a checkpoint in flight');
-    const pending = await this.checkpoints.trigger(job, 'RESCALE', { rescale: spec });
+    await job.actor.until(() => !job.pending, { gone: superseded });
+    const pending = await job.actor.run(() => (superseded() || job.pending ? undefined : this.checkpoints.trigger(job, 'RESCALE', { rescale: spec })));
+    if (!pending) return this.interrupt(job, event, 'the job recovered while the rescale waited for a checkpoint in flight');
     await this.update(event.id, { checkpointId: pending.id });
     const result = await this.checkpoints.settled(pending);
     if (!result.ok || superseded()) {
       const what = `rescale checkpoint ${pending.number} failed: ${result.ok ? 'the job recovered' : result.reason}`;
-      await this.jobs.recoverAttempt(job, attempt, `rescale of ${event.vertexId} failed; recovering at the last completed checkpoint`);
+      await this.recovery.failOver(job, attempt, `rescale of ${event.vertexId} failed; recovering at the last completed checkpoint`, Date.now());
       return this.interrupt(job, event, what);
     }
-    // From here the job runs at the new parallelism (set before any await: the plan explains who stops now).
-    job.plan = plan;
-    job.chains = buildChains(job.graph, plan);
-    job.subtasks = job.chains.flatMap((c) => Array.from({ length: c.parallelism }, (_, i) => subtaskKey(c.id, i)));
-    for (let i = to; i < from; i++) {
-      job.running.delete(subtaskKey(chain.id, i));
-      for (const v of chain.vertices) this.metrics.forgetSubtask(job.id, v.id, i);
-    }
     const snapshottedAt = new Date();
+    // From here the job runs at the new parallelism.
+    const applied = await this.step(job, attempt, async () => {
+      job.plan = plan;
+      job.chains = buildChains(job.graph, plan);
+      job.subtasks = job.chains.flatMap((c) => Array.from({ length: c.parallelism }, (_, i) => subtaskKey(c.id, i)));
+      for (let i = to; i < from; i++) {
+        job.running.delete(subtaskKey(chain.id, i));
+        for (const v of chain.vertices) this.metrics.forgetSubtask(job.id, v.id, i);
+      }
+    });
+    if (!applied) return this.interrupt(job, event, 'the job recovered right after the rescale checkpoint completed');
     const acks = await this.prisma.checkpointAck.findMany({ where: { checkpointId: pending.id, vertexId: { in: chain.vertices.map((v) => v.id) } } });
     // The operator's pause begins with its first subtask's alignment.
     const firstAligned = Math.min(...acks.map((a) => a.ackedAt.getTime() - a.asyncMs - a.syncMs));
@@ -360,7 +386,7 @@ export class ScalingCoordinator {
       this.rescaled.delete(event.id);
       if (superseded()) return this.interrupt(job, event, 'the job recovered before the rescaled subtasks were running');
       await this.update(event.id, { status: 'FAILED', reason: `subtasks did not load their state within ${this.opts.restoreTimeoutMs} ms` });
-      await this.jobs.recoverAttempt(job, attempt, `rescale of ${event.vertexId} did not finish restoring`);
+      await this.recovery.failOver(job, attempt, `rescale of ${event.vertexId} did not finish restoring`, Date.now());
       return;
     }
     const events = [...got().values()];
@@ -369,12 +395,14 @@ export class ScalingCoordinator {
     // Nothing of the rescale is left to read: channels of subtasks it took away or replaced, its handovers.
     await this.scheduler
       .deleteStale(job.id, job.attempt, job.graph, job.plan)
-      .catch((err) => this.opts.log('deleting what the rescale left failed', { jobId: job.id, error: (err as Error).message }));
+      .catch((err) => this.logger.warn({ jobId: job.id, error: (err as Error).message }, 'deleting what the rescale left failed'));
     // The moved key groups were processed by nobody from the first old owner's alignment until the last new owner loaded them.
     const firstAlignedAt = Math.min(firstAligned, ...events.flatMap((e) => (e.alignedAt === undefined ? [] : [e.alignedAt])));
     const restoredAt = Math.max(...events.map((e) => e.runningAt));
     const pauseMs = Math.max(0, ...events.map((e) => e.pauseMs), restoredAt - firstAlignedAt);
-    await this.jobs.move(job, 'RUNNING', `rescaled ${event.vertexId} from ${from} to ${to}`);
+    if (!(await this.step(job, attempt, () => this.jobs.move(job, 'RUNNING', `rescaled ${event.vertexId} from ${from} to ${to}`))))
+      return this.interrupt(job, event, 'the job recovered right after the rescale');
+    this.logger.info({ jobId: job.id, scalingId: event.id, vertexId: event.vertexId, from, to, pauseMs }, 'rescaled');
     await this.update(event.id, {
       status: 'COMPLETED',
       restoredAt: new Date(restoredAt),

@@ -1,4 +1,4 @@
-import type { Checkpoint, CheckpointDetail, Job, JobDetail, ServerEventName, ServerEventPayload } from '@keyflow/api';
+import { isTerminal, type Checkpoint, type CheckpointDetail, type Job, type JobDetail, type ServerEventName, type ServerEventPayload } from '@keyflow/api';
 import type { QueryClient } from '@tanstack/react-query';
 import { queryKeys } from './api';
 
@@ -14,7 +14,6 @@ type RecoveryEvent = ServerEventPayload<'job:recovery'>;
 type StallEvent = ServerEventPayload<'job:stall'>;
 type DesiredEvent = ServerEventPayload<'job:desired'>;
 
-const TERMINAL = new Set(['STOPPED', 'CANCELED', 'FAILED', 'FINISHED']);
 
 /** A job (list row or detail) after a lifecycle transition. */
 export function withJobState<J extends Job>(job: J, e: StateEvent): J {
@@ -25,7 +24,7 @@ export function withJobState<J extends Job>(job: J, e: StateEvent): J {
     state: e.to,
     attempt: e.attempt,
     updatedAt: e.at,
-    ...(TERMINAL.has(e.to) && { endedAt: job.endedAt ?? e.at }),
+    ...(isTerminal(e.to) && { endedAt: job.endedAt ?? e.at }),
     ...(e.to === 'FAILED' && { failureReason: e.reason ?? job.failureReason }),
   };
 }
@@ -249,7 +248,7 @@ export function bindEventsToCache(socket: EventSource, client: QueryClient): () 
         else void client.invalidateQueries({ queryKey: queryKeys.jobs, exact: true });
       }
       // A job that ends writes its final savepoint and end time: read them once rather than guess.
-      if (TERMINAL.has(e.to)) void client.invalidateQueries({ queryKey: queryKeys.job(e.jobId) });
+      if (isTerminal(e.to)) void client.invalidateQueries({ queryKey: queryKeys.job(e.jobId) });
     },
     'checkpoint:triggered': (e: TriggeredEvent) => {
       const attempt = attemptOf(e.jobId);

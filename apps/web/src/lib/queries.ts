@@ -3,10 +3,9 @@ import { ApiRequestError, type JobState, type Recovery } from '@keyflow/api';
 import { useQuery } from '@tanstack/react-query';
 import { api, queryKeys } from './api';
 
-export const ACTIVE_STATES: readonly JobState[] = ['CREATED', 'SCHEDULING', 'RUNNING', 'RESCALING', 'RECOVERING', 'STOPPING'];
-export const isActive = (state: JobState) => ACTIVE_STATES.includes(state);
+export { isActive } from '@keyflow/api';
 /** States in which the control plane accepts a rescale (it runs once the job is RUNNING). */
-export const RESCALABLE_STATES: readonly JobState[] = ['SCHEDULING', 'RUNNING', 'RESCALING', 'RECOVERING'];
+export { RESCALABLE_STATES } from '@keyflow/api';
 
 /** The control plane's health, polled: drives the "API unreachable" banner. */
 export const useHealth = () =>

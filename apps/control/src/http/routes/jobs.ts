@@ -6,9 +6,10 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { checkpointDto, checkpointFailures } from '../../checkpoints/checkpointCoordinator.ts';
 import { desiredOf, type ActiveJob } from '../../jobs/activeJob.ts';
-import { RequestError, type JobManager } from '../../jobs/jobManager.ts';
+import type { JobManager } from '../../jobs/jobManager.ts';
+import { Refused } from '../../jobs/refusal.ts';
 import type { MetricsAggregator } from '../../observability/metrics.ts';
-import type { Recoveries } from '../../recovery/recoveryLog.ts';
+import type { RecoveryLog } from '../../recovery/recoveryLog.ts';
 import { scalingDto, type ScalingCoordinator } from '../../rescale/scalingCoordinator.ts';
 
 type JobRow = Job & { pipeline: Pipeline; pipelineVersion: PipelineVersion };
@@ -43,13 +44,13 @@ export function jobRoutes(deps: {
   jobs: JobManager;
   metrics: MetricsAggregator;
   scaling: ScalingCoordinator;
-  recoveries: Recoveries;
+  recoveries: RecoveryLog;
 }): FastifyPluginAsyncZod {
   const { prisma, redis, keys, jobs, metrics, scaling, recoveries } = deps;
   const include = { pipeline: true, pipelineVersion: true } as const;
   const byId = async (id: string) => {
     const j = await prisma.job.findUnique({ where: { id }, include });
-    if (!j) throw new RequestError(404, `no job ${id}`);
+    if (!j) throw new Refused('not-found', `no job ${id}`);
     return j;
   };
   const acked = (rows: { _count: { acks: number } }) => rows._count.acks;
@@ -188,10 +189,10 @@ export function jobRoutes(deps: {
 
     app.delete('/checkpoints/:id', { schema: { params: checkpointIdParams } }, async (req) => {
       const row = await prisma.checkpoint.findUnique({ where: { id: req.params.id } });
-      if (!row) throw new RequestError(404, `no checkpoint ${req.params.id}`);
+      if (!row) throw new Refused('not-found', `no checkpoint ${req.params.id}`);
       if (row.kind !== 'SAVEPOINT')
-        throw new RequestError(409, `checkpoint ${row.id} is a ${row.kind} checkpoint: only savepoints are deleted by hand; retention removes the others`);
-      if (row.status === 'PENDING') throw new RequestError(409, `savepoint ${row.id} is still being taken`);
+        throw new Refused('conflict', `checkpoint ${row.id} is a ${row.kind} checkpoint: only savepoints are deleted by hand; retention removes the others`);
+      if (row.status === 'PENDING') throw new Refused('conflict', `savepoint ${row.id} is still being taken`);
       // Its acknowledgements and state chunks go with it.
       await prisma.checkpoint.delete({ where: { id: row.id } });
       return { ok: true };

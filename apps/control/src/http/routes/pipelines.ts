@@ -2,8 +2,8 @@ import { createPipelineBody, createVersionBody, idParams, renamePipelineBody, ty
 import { validateGraph } from '@keyflow/core';
 import type { PrismaClient } from '@keyflow/db';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { activeStates } from '../../jobs/lifecycle.ts';
-import { RequestError } from '../../jobs/jobManager.ts';
+import { ACTIVE_STATES } from '@keyflow/api';
+import { Refused } from '../../jobs/refusal.ts';
 import { InvalidGraph } from '../errors.ts';
 
 type PipelineRow = { id: string; name: string; createdAt: Date; updatedAt: Date; versions: { id: string; version: number; graph: unknown; createdAt: Date }[] };
@@ -30,7 +30,7 @@ function validGraph(graph: unknown) {
 export function pipelineRoutes(prisma: PrismaClient): FastifyPluginAsyncZod {
   const byId = async (id: string) => {
     const p = await prisma.pipeline.findUnique({ where: { id }, include: { versions: { orderBy: { version: 'desc' } } } });
-    if (!p) throw new RequestError(404, `no pipeline ${id}`);
+    if (!p) throw new Refused('not-found', `no pipeline ${id}`);
     return p;
   };
   return async (app) => {
@@ -47,7 +47,7 @@ export function pipelineRoutes(prisma: PrismaClient): FastifyPluginAsyncZod {
     app.post('/pipelines', { schema: { body: createPipelineBody } }, async (req, reply) => {
       const graph = validGraph(req.body.graph);
       if (await prisma.pipeline.findUnique({ where: { name: req.body.name } }))
-        throw new RequestError(409, `a pipeline named '${req.body.name}' exists already`);
+        throw new Refused('conflict', `a pipeline named '${req.body.name}' exists already`);
       const p = await prisma.pipeline.create({
         data: { name: req.body.name, versions: { create: { version: 1, graph: graph as object } } },
         include: { versions: true },
@@ -73,15 +73,15 @@ export function pipelineRoutes(prisma: PrismaClient): FastifyPluginAsyncZod {
     app.patch('/pipelines/:id', { schema: { params: idParams, body: renamePipelineBody } }, async (req) => {
       await byId(req.params.id);
       const clash = await prisma.pipeline.findUnique({ where: { name: req.body.name } });
-      if (clash && clash.id !== req.params.id) throw new RequestError(409, `a pipeline named '${req.body.name}' exists already`);
+      if (clash && clash.id !== req.params.id) throw new Refused('conflict', `a pipeline named '${req.body.name}' exists already`);
       await prisma.pipeline.update({ where: { id: req.params.id }, data: { name: req.body.name } });
       return pipelineDto(await byId(req.params.id), true);
     });
 
     app.delete('/pipelines/:id', { schema: { params: idParams } }, async (req) => {
       await byId(req.params.id);
-      const running = await prisma.job.count({ where: { pipelineId: req.params.id, state: { in: [...activeStates] } } });
-      if (running) throw new RequestError(409, `pipeline has ${running} active job(s): stop or cancel them first`);
+      const running = await prisma.job.count({ where: { pipelineId: req.params.id, state: { in: [...ACTIVE_STATES] } } });
+      if (running) throw new Refused('conflict', `pipeline has ${running} active job(s): stop or cancel them first`);
       await prisma.pipeline.delete({ where: { id: req.params.id } });
       return { ok: true };
     });

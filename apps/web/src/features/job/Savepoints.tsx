@@ -1,5 +1,5 @@
 'use client';
-import type { Checkpoint, JobDetail } from '@keyflow/api';
+import { isTerminal, type Checkpoint, type JobDetail } from '@keyflow/api';
 import { useState } from 'react';
 import { ConfirmDialog } from '@/components/ConfirmDialog';
 import { StateBadge } from '@/components/StateBadge';
@@ -18,7 +18,7 @@ export function Savepoints({ job }: { job: JobDetail }) {
   const [toDelete, setToDelete] = useState<Checkpoint>();
   // While this job still runs, a second one from its checkpoint would write to the same sinks: asked first.
   const [toStart, setToStart] = useState<Checkpoint>();
-  const ended = ['STOPPED', 'CANCELED', 'FAILED', 'FINISHED'].includes(job.state);
+  const ended = isTerminal(job.state);
   const startFrom = (c: Checkpoint) => (ended ? start.mutate(c.id) : setToStart(c));
   const rows = retained.data && retainedCheckpoints(retained.data);
   return (

@@ -1,0 +1,138 @@
+import type { ServerEventPayload } from '@keyflow/api';
+import type { WorkerEvent } from '@keyflow/runtime';
+import { describe, expect, it } from 'vitest';
+import { MetricsAggregator } from './metrics.ts';
+import { PrometheusMetrics } from './prometheus.ts';
+
+type MetricsEvent = Extract<WorkerEvent, { type: 'metrics' }>;
+
+function setup(opts: { coordinating?: boolean; active?: boolean } = {}) {
+  const aggregator = new MetricsAggregator();
+  const prom = new PrometheusMetrics({
+    activeJobs: () => (opts.active ? [{ id: 'j1', state: 'RUNNING' as const, stalled: false }] : []),
+    coordinating: () => opts.coordinating ?? true,
+    workers: async () => [{ id: 'w1', slots: 4, subtasks: [{}, {}] }],
+    metrics: aggregator,
+  });
+  return { aggregator, prom };
+}
+
+const report = (vertices: MetricsEvent['vertices'], backpressure = 0): MetricsEvent =>
+  ({ type: 'metrics', jobId: 'j1', attempt: 1, vertexId: 'count', index: 0, windowMs: 1000, backpressure, vertices }) as MetricsEvent;
+
+/** The value of one series in the exposition text, or undefined when it is absent. */
+function value(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+const scaling = (status: ServerEventPayload<'scaling:event'>['status'], pauseMs: number | null): ServerEventPayload<'scaling:event'> => ({
+  id: 7,
+  jobId: 'j1',
+  vertexId: 'count',
+  chainVertices: ['count'],
+  fromParallelism: 1,
+  toParallelism: 2,
+  status,
+  requestedAt: new Date().toISOString(),
+  subtasksStartedAt: null,
+  alignedAt: null,
+  snapshottedAt: null,
+  restoredAt: null,
+  runningAt: null,
+  checkpointId: null,
+  keyGroupsMoved: 64,
+  bytesMoved: 1000,
+  pauseMs,
+  reason: null,
+  resumesId: null,
+});
+
+describe('Prometheus metrics', () => {
+  it('add up the records each operator took in and sent on, and read backpressure at scrape time', async () => {
+    const { aggregator, prom } = setup({ active: true });
+    for (const e of [report({ count: { recordsIn: 10, recordsOut: 9, deadLetters: 1 } }, 0.25), report({ count: { recordsIn: 5, recordsOut: 5, deadLetters: 0 } }, 0.5)]) {
+      aggregator.record(e);
+      prom.onWorkerMetrics(e);
+    }
+    const text = await prom.scrape();
+    expect(value(text, 'keyflow_records_in_total{job="j1",operator="count"}')).toBe(15);
+    expect(value(text, 'keyflow_records_out_total{job="j1",operator="count"}')).toBe(14);
+    expect(value(text, 'keyflow_dead_letters_total{job="j1",operator="count"}')).toBe(1);
+    expect(value(text, 'keyflow_operator_backpressure_ratio{job="j1",operator="count"}')).toBe(0.5);
+    expect(value(text, 'keyflow_worker_slots{worker="w1"}')).toBe(4);
+    expect(value(text, 'keyflow_worker_slots_used{worker="w1"}')).toBe(2);
+    expect(value(text, 'keyflow_control_lease_held')).toBe(1);
+    expect(prom.contentType).toMatch(/^text\/plain/);
+    // A job taken up from another control plane sent no state event here: its state is read at scrape time.
+    expect(value(text, 'keyflow_job_state{job="j1",state="RUNNING"}')).toBe(1);
+    expect(value(text, 'keyflow_job_stalled{job="j1"}')).toBe(0);
+  });
+
+  it('count a rescale once however often its event is sent, with its pause', async () => {
+    const { prom } = setup();
+    prom.onEvent('scaling:event', scaling('ALIGNING', null));
+    prom.onEvent('scaling:event', scaling('COMPLETED', 250));
+    prom.onEvent('scaling:event', scaling('COMPLETED', 250));
+    const text = await prom.scrape();
+    expect(value(text, 'keyflow_rescales_total{job="j1",operator="count",outcome="completed"}')).toBe(1);
+    expect(value(text, 'keyflow_rescale_pause_seconds_count{job="j1",operator="count"}')).toBe(1);
+    expect(value(text, 'keyflow_rescale_pause_seconds_sum{job="j1",operator="count"}')).toBe(0.25);
+  });
+
+  it('show the state a job is in, its stalls, checkpoints and recoveries', async () => {
+    const { prom } = setup({ coordinating: false });
+    const at = new Date().toISOString();
+    prom.onEvent('job:state', { jobId: 'j1', attempt: 1, from: 'SCHEDULING', to: 'RUNNING', reason: null, at });
+    prom.onEvent('job:stall', { jobId: 'j1', stall: { jobId: 'j1', since: at, failoverAt: at, subtasks: [{ subtask: 'count#0', reason: 'silent', since: at }] } });
+    const checkpoint = {
+      id: 1,
+      jobId: 'j1',
+      number: 1,
+      attempt: 1,
+      kind: 'PERIODIC' as const,
+      status: 'COMPLETED' as const,
+      acknowledged: 2,
+      totalSubtasks: 2,
+      triggeredAt: at,
+      completedAt: at,
+      durationMs: 120,
+      bytes: 5000,
+      alignmentMs: 3,
+      failureReason: null,
+    };
+    prom.onEvent('checkpoint:completed', checkpoint);
+    prom.onEvent('checkpoint:failed', { ...checkpoint, id: 2, status: 'FAILED', failureReason: 'timed out' });
+    const recovery = {
+      id: 3,
+      jobId: 'j1',
+      attempt: 2,
+      cause: 'worker lost',
+      failedAt: at,
+      detectedAt: at,
+      checkpointId: 1,
+      checkpointNumber: 1,
+      runningAt: null,
+      detectionMs: 10,
+      recoveryMs: null,
+      restoreMs: null,
+      keyGroupsRestored: 0,
+      bytesRestored: 0,
+      status: 'RESTORING' as const,
+      reason: null,
+    };
+    prom.onEvent('job:recovery', recovery);
+    prom.onEvent('job:recovery', { ...recovery, status: 'RUNNING' });
+    prom.onEvent('job:state', { jobId: 'j1', attempt: 2, from: 'RUNNING', to: 'RECOVERING', reason: 'worker lost', at });
+
+    const text = await prom.scrape();
+    expect(value(text, 'keyflow_job_state{job="j1",state="RECOVERING"}')).toBe(1);
+    expect(value(text, 'keyflow_job_state{job="j1",state="RUNNING"}')).toBe(0);
+    expect(value(text, 'keyflow_job_stalled{job="j1"}')).toBe(1);
+    expect(value(text, 'keyflow_checkpoint_duration_seconds_sum{job="j1",kind="PERIODIC"}')).toBe(0.12);
+    expect(value(text, 'keyflow_checkpoint_size_bytes_sum{job="j1",kind="PERIODIC"}')).toBe(5000);
+    expect(value(text, 'keyflow_checkpoints_failed_total{job="j1",kind="PERIODIC"}')).toBe(1);
+    expect(value(text, 'keyflow_recoveries_total{job="j1"}')).toBe(1);
+    expect(value(text, 'keyflow_control_lease_held')).toBe(0);
+  });
+});
