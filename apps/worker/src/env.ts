@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 
@@ -7,7 +8,14 @@ export const workerEnv = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   KEYFLOW_PREFIX: z.string().min(1).default('kf'),
   WORKER_SLOTS: z.coerce.number().int().min(1).max(256).default(4),
-  WORKER_NAME: z.string().min(1).default(`${hostname()}-${process.pid}`),
+  /**
+   * Unique across the pool. The default adds random bits to host name and pid: containers on several hosts often
+   * share both (the same image's host name, pid 1).
+   */
+  WORKER_NAME: z
+    .string()
+    .min(1)
+    .default(`${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
   /** How long a task job's lock lasts without renewal; a dead worker's subtasks are seen as stalled after it. */
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(10_000),
   /** How often the worker reports itself and its subtasks; the control plane's HEARTBEAT_TIMEOUT_MS must be several of these. */

@@ -14,15 +14,26 @@ redis.on('ready', () => (down = false));
 
 const alive = new BigInt64Array(config.alive);
 let subtasks = '[]';
+
+// The beat is stamped with Redis's clock (TIME), not this host's: the control plane judges it by the same clock,
+// so workers and control planes on hosts whose clocks disagree neither look lost nor hide a real loss.
+redis.defineCommand('beat', {
+  numberOfKeys: 2,
+  lua: `
+    local t = redis.call('TIME')
+    redis.call('HSET', KEYS[1], 'id', ARGV[1], 'host', ARGV[2], 'pid', ARGV[3], 'slots', ARGV[4], 'subtasks', ARGV[5],
+      'lastHeartbeat', tostring(t[1] * 1000 + math.floor(t[2] / 1000)))
+    redis.call('PEXPIRE', KEYS[1], ARGV[6])
+    redis.call('SADD', KEYS[2], ARGV[1])
+  `,
+});
+
 const beat = async () => {
-  // A main thread stuck for `stuckMs` runs nothing: the worker stops beating and counts as lost.
+  // A main thread stuck for `stuckMs` runs nothing: the worker stops beating and counts as lost. (Both times are
+  // this host's: a difference, not a comparison with another clock.)
   if (Date.now() - Number(Atomics.load(alive, 0)) > config.stuckMs) return;
-  await redis
-    .multi()
-    .hset(config.key, { ...config.fields, subtasks, lastHeartbeat: String(Date.now()) })
-    .pexpire(config.key, Math.max(5000, 4 * config.intervalMs))
-    .sadd(config.workersKey, config.fields.id)
-    .exec();
+  const { id, host, pid, slots } = config.fields;
+  await redis.beat(config.key, config.workersKey, id, host, pid, slots, subtasks, Math.max(5000, 4 * config.intervalMs));
 };
 
 parentPort.on('message', (m) => {

@@ -48,6 +48,8 @@ export function WorkerPool() {
   if (workers.isPending) return <Loading label="Loading the worker pool…" />;
   if (workers.data === undefined) return <ErrorState what="the worker pool" error={workers.error} onRetry={() => void workers.refetch()} />;
   const list = workers.data;
+  // Ages by the clock heartbeats are stamped with (the browser's may differ), grown by the time since the list came.
+  const ageOf = (w: WorkerInfo) => w.heartbeatAgeMs + Math.max(0, now - workers.dataUpdatedAt);
   const slots = list.reduce((n, w) => n + w.slots, 0);
   const used = list.reduce((n, w) => n + w.usedSlots, 0);
   return (
@@ -86,7 +88,8 @@ export function WorkerPool() {
           </thead>
           <tbody>
             {list.map((w) => {
-              const late = now - new Date(w.lastHeartbeat).getTime() > LATE_MS;
+              const age = ageOf(w);
+              const late = age > LATE_MS;
               return (
                 <tr key={w.id} data-testid="worker-row">
                   <td>
@@ -107,7 +110,7 @@ export function WorkerPool() {
                     <SubtaskList worker={w} pipelineOf={pipelineOf} />
                   </td>
                   <td className={late ? 'bad-text' : undefined} title={formatDateTime(w.lastHeartbeat)}>
-                    {formatAgo(w.lastHeartbeat, now)}
+                    {formatAgo(new Date(now - age).toISOString(), now)}
                     {late && ' (late)'}
                   </td>
                 </tr>
