@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { ensureChromium } from './lib/chromium.mjs';
 import { ensureDependencies, ROOT } from './lib/deps.mjs';
 import { redisAnswers } from './lib/redis.mjs';
 import {
@@ -82,6 +83,22 @@ function readJson(file) {
   }
 }
 
+// ---- Format and lint (Prettier, ESLint) ---------------------------------------------------------
+// Each tool that finds something counts as one failure; the tests run all the same, so one run shows everything.
+async function runLint() {
+  for (const [tool, args, fix] of [
+    ['prettier', ['--check', '.'], 'npm run format'],
+    ['eslint', ['.'], 'npm run lint -- --fix, then fix the rest by hand'],
+  ]) {
+    say(`${tool} ${args.join(' ')}`);
+    const code = await runCommand(join(ROOT, 'node_modules', '.bin', tool), args, {});
+    if (code !== 0) {
+      say(`${tool} found problems (above): ${fix}`);
+      totals.failed += 1;
+    }
+  }
+}
+
 // ---- Unit and integration tests (vitest) ------------------------------------------------------
 async function runVitest(env) {
   const report = join(RESULTS_DIR, 'vitest.json');
@@ -114,7 +131,7 @@ async function runVitest(env) {
 
 // ---- Browser tests (Playwright) -----------------------------------------------------------------
 // Runs once e2e/ holds Playwright tests (and its package.json); until then it is skipped. The
-// tests use Chromium from /usr/bin/chromium, configured in e2e/playwright.config.ts.
+// tests use the system's Chromium (scripts/lib/chromium.mjs finds or installs it), passed as CHROMIUM_PATH.
 function e2eTests(dir = join(ROOT, 'e2e')) {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -125,7 +142,7 @@ function e2eTests(dir = join(ROOT, 'e2e')) {
   });
 }
 
-async function runPlaywright(env) {
+async function runPlaywright(env, chromium) {
   if (e2eTests().length === 0 || !existsSync(join(ROOT, 'e2e', 'package.json'))) {
     say('no browser tests in e2e/ yet: skipping Playwright');
     return;
@@ -136,10 +153,16 @@ async function runPlaywright(env) {
     totals.failed += 1;
     return;
   }
+  if (chromium.error) {
+    say(chromium.error);
+    totals.failed += 1;
+    return;
+  }
   const report = join(RESULTS_DIR, 'playwright.json');
   rmSync(report, { force: true });
   const code = await runCommand(playwright, ['test', '--reporter=list,json'], {
     ...env,
+    CHROMIUM_PATH: chromium.path,
     PLAYWRIGHT_JSON_OUTPUT_FILE: report,
     PLAYWRIGHT_JSON_OUTPUT_NAME: report,
   }, join(ROOT, 'e2e'));
@@ -162,8 +185,19 @@ async function main() {
   await ensureDependencies({ log: say });
   const env = { TEST_DATABASE_URL: await ensurePostgres(), REDIS_URL: await ensureRedis() };
   mkdirSync(RESULTS_DIR, { recursive: true });
+  // Found (or installed) before the long run, so that a missing browser is said at once, not after it.
+  let chromium = {};
+  if (filters.length === 0) {
+    try {
+      chromium = { path: ensureChromium({ log: say }) };
+    } catch (error) {
+      chromium = { error: error.message };
+      say(chromium.error);
+    }
+  }
+  if (filters.length === 0) await runLint();
   await runVitest(env);
-  if (!interrupted && filters.length === 0) await runPlaywright(env);
+  if (!interrupted && filters.length === 0) await runPlaywright(env, chromium);
 }
 
 let setupFailed = false;
