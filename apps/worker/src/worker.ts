@@ -84,7 +84,8 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
       removeOnFail: { count: 1000 },
     },
   );
-  worker.on('error', (err) => logger.error({ error: err.message }, 'task queue error'));
+  // BullMQ goes on after these (it reconnects, a task job it lost is the control plane's to recover): warn.
+  worker.on('error', (err) => logger.warn({ error: err.message }, 'task queue error'));
 
   // Beaten from a thread of its own; it says which subtasks run whenever that changes.
   const heartbeat = new Heartbeat(
@@ -96,7 +97,7 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
       intervalMs: env.WORKER_HEARTBEAT_MS,
       stuckMs: env.WORKER_STUCK_MS,
     },
-    (error) => logger.error({ error }, 'heartbeat failed'),
+    (error) => logger.warn({ error }, 'heartbeat failed'),
   );
   const current = () => [...running.values()].map((r) => ({ ...r.task, since: r.since }));
   reportSubtasks = () => void heartbeat.report(current());
