@@ -28,6 +28,8 @@ export const workerEnv = z.object({
   KEYFLOW_CHANNEL_BOUND: z.coerce.number().int().min(2).max(100_000).default(32),
   /** How long a partial batch may wait before it is sent (Flink's buffer timeout). */
   KEYFLOW_LINGER_MS: z.coerce.number().int().min(0).max(10_000).default(5),
+  /** The least level the worker logs (pino's levels). */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
 export type WorkerEnv = z.infer<typeof workerEnv>;

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { createPrisma } from '@keyflow/db';
-import { redisKeys, runSubtask, TASK_QUEUE, watchRedis, type RuntimeSettings, type TaskData } from '@keyflow/runtime';
+import { redisKeys, runSubtask, TASK_QUEUE, taskDataSchema, watchRedis, type RuntimeSettings, type TaskData } from '@keyflow/runtime';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -25,22 +25,30 @@ interface Running {
 export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSettings>): Promise<WorkerHandle> {
   const keys = redisKeys(env.KEYFLOW_PREFIX);
   const id = env.WORKER_NAME;
-  const logger = pino({ base: { worker: id }, level: process.env.LOG_LEVEL ?? 'info' });
-  const log = (msg: string, extra: object = {}) => logger.info(extra, msg);
+  const logger = pino({ base: { worker: id }, level: env.LOG_LEVEL });
   const redis = watchRedis(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }), 'worker', logger);
   const prisma = createPrisma(env.DATABASE_URL);
   const running = new Map<string, Running>();
   let reportSubtasks = () => {};
 
-  const worker = new Worker<TaskData, string>(
+  const worker = new Worker<unknown, string>(
     TASK_QUEUE,
     async (job) => {
-      const task = job.data;
+      const parsed = taskDataSchema.safeParse(job.data);
+      if (!parsed.success) {
+        // Only this task job fails (BullMQ records why); the worker goes on with the others.
+        const issue = parsed.error.issues[0];
+        const reason = `malformed task data: ${issue?.path.join('.') || 'task'}: ${issue?.message ?? 'invalid'}`;
+        logger.error({ taskJob: job.id, reason }, 'task rejected');
+        throw new Error(reason);
+      }
+      // The one object the heartbeat lists: a live rescale updates its parallelism in place.
+      const task = parsed.data;
       const abort = new AbortController();
-      const name = `${task.jobId}/${task.vertexId}#${task.index}@${task.attempt}`;
+      const subtaskLog = logger.child({ jobId: task.jobId, vertex: task.vertexId, subtask: task.index, attempt: task.attempt });
       running.set(job.id!, { task, since: Date.now(), abort });
       reportSubtasks();
-      log('subtask started', { subtask: name });
+      subtaskLog.info('subtask started');
       try {
         const outcome = await runSubtask(task, {
           redis,
@@ -50,14 +58,14 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
           databaseUrl: env.DATABASE_URL,
           settings: runtime,
           signal: abort.signal,
-          logger: logger.child({ subtask: name }),
+          logger: subtaskLog,
           // The heartbeat lists each subtask's parallelism: a live rescale changes it.
           onRescaled: () => reportSubtasks(),
         });
-        log('subtask ended', { subtask: name, outcome });
+        subtaskLog.info({ outcome }, 'subtask ended');
         return outcome;
       } catch (err) {
-        log('subtask failed', { subtask: name, error: (err as Error).stack ?? String(err) });
+        subtaskLog.error({ error: (err as Error).stack ?? String(err) }, 'subtask failed');
         throw err;
       } finally {
         running.delete(job.id!);
@@ -76,7 +84,8 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
       removeOnFail: { count: 1000 },
     },
   );
-  worker.on('error', (err) => log('queue error', { error: err.message }));
+  // BullMQ goes on after these (it reconnects, a task job it lost is the control plane's to recover): warn.
+  worker.on('error', (err) => logger.warn({ error: err.message }, 'task queue error'));
 
   // Beaten from a thread of its own; it says which subtasks run whenever that changes.
   const heartbeat = new Heartbeat(
@@ -88,13 +97,13 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
       intervalMs: env.WORKER_HEARTBEAT_MS,
       stuckMs: env.WORKER_STUCK_MS,
     },
-    (error) => log('heartbeat failed', { error }),
+    (error) => logger.warn({ error }, 'heartbeat failed'),
   );
   const current = () => [...running.values()].map((r) => ({ ...r.task, since: r.since }));
   reportSubtasks = () => void heartbeat.report(current());
   // Listed before the log says it started (subtasks it may have picked already included).
   await heartbeat.report(current());
-  log('worker started', { slots: env.WORKER_SLOTS, pid: process.pid });
+  logger.info({ slots: env.WORKER_SLOTS, pid: process.pid }, 'worker started');
 
   return {
     id,

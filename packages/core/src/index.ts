@@ -5,6 +5,8 @@ export * from './fields.ts';
 export * from './generator.ts';
 export * from './stateBackend.ts';
 export * from './barrierAligner.ts';
+export * from './partitioner.ts';
+export * from './rateLimiter.ts';
 export * from './operatorCatalog.ts';
 export * from './graph.ts';
 export * from './graphRules.ts';

@@ -23,6 +23,7 @@ const FENCE = 'keyflow_sink_fence';
  */
 export class PostgresSink implements Sink {
   readonly delivery: Delivery;
+  readonly flushIntervalMs: number;
   private latest = new Map<Key, unknown>();
   private readonly pool: pg.Pool;
   private ready: Promise<void> | undefined;
@@ -36,6 +37,7 @@ export class PostgresSink implements Sink {
     private readonly deadLetter: (record: unknown, reason: string) => void,
   ) {
     this.delivery = settings.delivery;
+    this.flushIntervalMs = settings.flushIntervalMs;
     // One connection at a time; the pool replaces it when Postgres dropped it (an outage the sink outlives).
     // A frozen process holding the fence row in an open transaction would block a new attempt's claim for
     // good: Postgres ends such a session after 10 s.

@@ -24,6 +24,8 @@ export interface SinkContext {
  */
 export interface Sink {
   readonly delivery: Delivery;
+  /** How often an at-least-once sink's buffered output is written at the latest, if sooner than the subtask's second. */
+  readonly flushIntervalMs?: number;
   /** Before the subtask reports running: a transactional sink fences older attempts off and settles their output. */
   open(): Promise<void>;
   process(record: Rec): void;

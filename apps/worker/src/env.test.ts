@@ -1,0 +1,15 @@
+import { describe, expect, it } from 'vitest';
+import { workerEnv } from './env.ts';
+
+const base = { DATABASE_URL: 'postgresql://127.0.0.1/db' };
+
+describe('worker env', () => {
+  it('logs at info unless told otherwise', () => {
+    expect(workerEnv.parse(base).LOG_LEVEL).toBe('info');
+    expect(workerEnv.parse({ ...base, LOG_LEVEL: 'warn' }).LOG_LEVEL).toBe('warn');
+  });
+
+  it('refuses a level pino does not have', () => {
+    expect(workerEnv.safeParse({ ...base, LOG_LEVEL: 'verbose' }).success).toBe(false);
+  });
+});

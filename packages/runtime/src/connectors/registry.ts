@@ -1,0 +1,48 @@
+import { generatorSettings, logSinkSettings, postgresSinkSettings, type Vertex } from '@keyflow/core';
+import type { Redis } from 'ioredis';
+import type { RedisKeys } from '../keys.ts';
+import { GeneratorSource } from './generatorSource.ts';
+import { LogSink } from './logSink.ts';
+import { PostgresSink } from './postgresSink.ts';
+import type { Sink, SinkContext } from './sink.ts';
+import type { Source } from './source.ts';
+
+/** What a connector may use of its subtask. */
+export interface ConnectorEnv {
+  index: number;
+  parallelism: number;
+  /** The sink's context (job, attempt, what it recovers from); see SinkContext. */
+  sink: Omit<SinkContext, 'vertexId'>;
+  redis: Redis;
+  keys: RedisKeys;
+  /** Where postgres sinks write when their settings name no database. */
+  databaseUrl: string;
+  /** Sends a record the connector cannot take to the operator's dead letters, with the reason. */
+  deadLetter: (record: unknown, reason: string) => void;
+}
+
+type SourceFactory = (vertex: Vertex, env: ConnectorEnv) => Source;
+type SinkFactory = (vertex: Vertex, env: ConnectorEnv) => Sink;
+
+/** Sources by vertex type: a new connector is one entry here. */
+const sources = new Map<string, SourceFactory>([
+  ['generator', (v, env) => new GeneratorSource(generatorSettings.parse(v.settings), env.index, env.parallelism)],
+]);
+
+/** Sinks by vertex type: a new connector is one entry here. */
+const sinks = new Map<string, SinkFactory>([
+  ['postgres', (v, env) => new PostgresSink(postgresSinkSettings.parse(v.settings), env.databaseUrl, { ...env.sink, vertexId: v.id }, env.deadLetter)],
+  ['log', (v, env) => new LogSink(logSinkSettings.parse(v.settings), env.redis, env.keys.sample(env.sink.jobId, v.id))],
+]);
+
+export function createSource(vertex: Vertex, env: ConnectorEnv): Source {
+  const make = sources.get(vertex.type);
+  if (!make) throw new Error(`unknown source type ${vertex.type}`);
+  return make(vertex, env);
+}
+
+export function createSink(vertex: Vertex, env: ConnectorEnv): Sink {
+  const make = sinks.get(vertex.type);
+  if (!make) throw new Error(`unknown sink type ${vertex.type}`);
+  return make(vertex, env);
+}

@@ -1,0 +1,124 @@
+import {
+  createOperator,
+  getField,
+  isKey,
+  keyGroupFor,
+  KeyedStateBackend,
+  operatorSpec,
+  rangeFor,
+  type KeyGroupRange,
+  type Output,
+  type Rec,
+  type Vertex,
+} from '@keyflow/core';
+import { createSink, createSource, type ConnectorEnv } from '../connectors/registry.ts';
+import type { Sink } from '../connectors/sink.ts';
+import type { Source } from '../connectors/source.ts';
+import type { SubtaskContext } from './context.ts';
+import type { Counters } from './counters.ts';
+
+/** A keyed operator of the chain: its state and the key groups this subtask owns. */
+export interface KeyedVertex {
+  vertex: Vertex;
+  backend: KeyedStateBackend;
+  range: KeyGroupRange;
+}
+
+/**
+ * The chain's operators wired by function call (DESIGN §4, chaining), tail first, each counting what goes in and
+ * out: a source at the head, keyed operators with their state, sinks at the tail; the tail emits to `out` (the
+ * router). Records from input channels come in through `processInput`.
+ */
+export class OperatorChain {
+  readonly keyed: KeyedVertex[] = [];
+  readonly sinks: Sink[] = [];
+  source: { vertex: Vertex; source: Source } | undefined;
+  /** The head's input. */
+  readonly head: Output;
+  /** The keyed operator at the head, if any: input records are scoped to their key by the hash edge's key field. */
+  private readonly keyedHead: KeyedVertex | undefined;
+  private readonly keyField: string | undefined;
+  /** Records per key group of the keyed head since the last metrics event (the key-group view shows skew). */
+  private readonly keyGroupRecords: Uint32Array;
+
+  constructor(
+    private readonly ctx: SubtaskContext,
+    private readonly counters: Counters,
+    out: Output,
+    env: Omit<ConnectorEnv, 'deadLetter'>,
+  ) {
+    const { chain, task } = ctx;
+    for (const v of chain.vertices) counters.of(v.id);
+    this.keyField = chain.inputs.find((e) => e.partitioning === 'hash')?.key;
+    let next = out;
+    for (let i = chain.vertices.length - 1; i >= 0; i--) {
+      const v = chain.vertices[i]!;
+      const m = counters.of(v.id);
+      const kind = operatorSpec(v.type)!.kind;
+      const downstream = next;
+      const counted: Output = {
+        emit: (rec) => {
+          m.recordsOut++;
+          downstream.emit(rec);
+        },
+      };
+      const deadLetter = (r: unknown, reason: string) => counters.deadLetter(v.id, r, reason);
+      if (kind === 'sink') {
+        const sink = createSink(v, { ...env, deadLetter });
+        this.sinks.push(sink);
+        next = {
+          emit: (rec) => {
+            m.recordsIn++;
+            sink.process(rec);
+          },
+        };
+      } else if (kind === 'source') {
+        this.source = { vertex: v, source: createSource(v, { ...env, deadLetter }) };
+        next = counted;
+      } else {
+        let backend: KeyedStateBackend | undefined;
+        if (kind === 'keyed') {
+          const { maxParallelism, parallelism } = ctx.vertexPlan(v.id);
+          backend = new KeyedStateBackend(maxParallelism);
+          const kv = { vertex: v, backend, range: rangeFor(task.index, parallelism, maxParallelism) };
+          this.keyed.push(kv);
+          if (i === 0) this.keyedHead = kv;
+        }
+        const op = createOperator(v, { backend, deadLetter });
+        const key = () => backend?.currentKey;
+        next = {
+          emit: (rec) => {
+            m.recordsIn++;
+            op.process(rec, key(), counted);
+          },
+        };
+      }
+    }
+    this.head = next;
+    this.keyGroupRecords = new Uint32Array(this.keyedHead?.backend.maxParallelism ?? 0);
+  }
+
+  /** Feeds one input record to the chain's head, scoping keyed state to its key first. */
+  processInput(rec: Rec): void {
+    const kv = this.keyedHead;
+    if (kv) {
+      const key = getField(rec, this.keyField!);
+      if (!isKey(key)) return this.counters.deadLetter(kv.vertex.id, rec, `record lacks the key field '${this.keyField}'`);
+      const kg = keyGroupFor(key, kv.backend.maxParallelism);
+      if (kg < kv.range.start || kg > kv.range.end)
+        return this.counters.deadLetter(kv.vertex.id, rec, `key group ${kg} is not owned by subtask ${this.ctx.task.index}`);
+      kv.backend.setCurrentKey(key, kg);
+      this.keyGroupRecords[kg]!++;
+    }
+    this.head.emit(rec);
+  }
+
+  /** Records per key group of the keyed head since the last take, as [keyGroup, count] pairs; zeroes them. */
+  takeKeyGroupRecords(): Record<string, [number, number][]> | undefined {
+    if (!this.keyedHead) return undefined;
+    const pairs: [number, number][] = [];
+    this.keyGroupRecords.forEach((n, kg) => n && pairs.push([kg, n]));
+    this.keyGroupRecords.fill(0);
+    return { [this.keyedHead.vertex.id]: pairs };
+  }
+}

@@ -1,0 +1,99 @@
+import { commandSchema, parseJson, type Command } from '../protocol.ts';
+import { CommandQueue } from './commandQueue.ts';
+import type { SubtaskContext } from './context.ts';
+
+/** A stream entry as ioredis returns it: its id and its field list (a command is field `c`). */
+export type StreamEntry = [id: string | Buffer, fields: (string | Buffer)[]];
+
+/**
+ * What a wait inside a command's handler does with each command that arrives meanwhile: `queue` it for after the
+ * handler, or `drop` it. It may end its wait on one (stop, cancel, the rollback of what it waits for); it runs none.
+ */
+export type ArrivalWatcher = (command: Command) => 'queue' | 'drop';
+
+/**
+ * The attempt's command stream (control → subtasks): read where the subtask reads anyway (its input loop, its
+ * source loop, a handover wait), validated, and handled in ONE queue, one command at a time (see CommandQueue).
+ */
+export class Commands {
+  /** The last stream entry taken. */
+  lastId = '0-0';
+  private readonly queue: CommandQueue<Command>;
+  private watcher: ArrivalWatcher | undefined;
+
+  constructor(
+    private readonly ctx: SubtaskContext,
+    handle: (command: Command) => Promise<void>,
+  ) {
+    this.queue = new CommandQueue(handle);
+  }
+
+  get key(): string {
+    return this.ctx.commandsKey();
+  }
+
+  /** Starts after the task's `commandsAfter`, else after the newest command: older ones were not for it. */
+  async open(): Promise<void> {
+    const { task } = this.ctx;
+    if (task.commandsAfter !== undefined) this.lastId = task.commandsAfter;
+    else {
+      const last = await this.ctx.redis.xrevrange(this.key, '+', '-', 'COUNT', 1);
+      this.lastId = last[0]?.[0] ?? '0-0';
+    }
+  }
+
+  /** Takes entries read from the command stream: each valid command of this attempt is queued (not yet handled). */
+  take(entries: StreamEntry[]): void {
+    for (const [rawId, fields] of entries) {
+      const id = rawId.toString();
+      if (!isAfter(id, this.lastId)) continue;
+      this.lastId = id;
+      const parsed = parseJson(commandSchema, fields[1]?.toString());
+      if (!parsed.ok) {
+        this.ctx.log.warn({ entry: id, reason: parsed.reason }, 'malformed command skipped');
+        continue;
+      }
+      const cmd = parsed.value;
+      if (cmd.attempt !== this.ctx.task.attempt) continue;
+      if (this.watcher?.(cmd) === 'drop') continue;
+      this.queue.push(cmd);
+    }
+  }
+
+  /** Handles the queued commands, unless one is being handled already (then they wait for it). */
+  drain(): Promise<void> {
+    return this.queue.drain();
+  }
+
+  /** Reads new commands, blocking up to `blockMs` when there are none, and handles them. */
+  async poll(blockMs: number): Promise<void> {
+    const args = blockMs > 0 ? ['BLOCK', blockMs] : [];
+    const res = await this.ctx.blocking.xread('COUNT', 16, ...(args as ['BLOCK', number]), 'STREAMS', this.key, this.lastId);
+    for (const [, entries] of res ?? []) this.take(entries);
+    await this.drain();
+  }
+
+  /** Shows every command that arrives while `wait` runs to `watcher` first. */
+  async watching<T>(watcher: ArrivalWatcher, wait: () => Promise<T>): Promise<T> {
+    const outer = this.watcher;
+    this.watcher = watcher;
+    try {
+      return await wait();
+    } finally {
+      this.watcher = outer;
+    }
+  }
+}
+
+/** Whether stream entry id `a` comes after `b` (ids are `ms-seq`). */
+export function isAfter(a: string, b: string): boolean {
+  const [am, as] = a.split('-').map(Number);
+  const [bm, bs] = b.split('-').map(Number);
+  return am! > bm! || (am === bm && as! > bs!);
+}
+
+/** The smallest stream entry id after `id` (ids are `ms-seq`). */
+export function nextId(id: string): string {
+  const [ms, seq] = id.split('-');
+  return `${ms}-${Number(seq) + 1}`;
+}

@@ -1,0 +1,177 @@
+import { BarrierAligner, chainOf, decodeBatch, producersFor, type Rec } from '@keyflow/core';
+import { parseEntry, type ChannelEntry } from '../channels.ts';
+import type { RescaleSpec, SubtaskProgress } from '../protocol.ts';
+import type { OperatorChain } from './chain.ts';
+import { nextId, type Commands } from './commands.ts';
+import { now, type SubtaskContext } from './context.ts';
+import type { Counters } from './counters.ts';
+import type { HandoverLoader } from './handoverLoader.ts';
+
+interface InputChannel {
+  key: string;
+  /** The producer subtask, as `chainId#index`. */
+  producer: string;
+  lastId: string;
+  lastSeq: number;
+}
+
+/** What the input loop does with what it read: the chain, a barrier's checkpoint, the end. */
+export interface InputHandlers {
+  /** Barrier n aligned on every input (DESIGN §5): the subtask's checkpoint, and the rescale it carries. */
+  atBarrier(n: number, checkpointId: number, alignmentMs: number, rescale?: RescaleSpec): Promise<void>;
+  /** Every input ended. */
+  finish(): Promise<void>;
+  /** Between reads: flushes, sink writes. */
+  afterWork(): Promise<void>;
+  /** How long a read may block: short while output waits to be sent. */
+  blockMs(): number;
+}
+
+/**
+ * The loop of a subtask that reads input channels: one blocking XREAD over its commands, a preload's handover
+ * and every readable channel; entries de-duplicated by producer sequence, batches decoded into the chain,
+ * barriers fed to the aligner; read entries trimmed.
+ */
+export class InputRunner {
+  private inputs: InputChannel[] = [];
+  private aligner: BarrierAligner | undefined;
+  /** A barrier's checkpoint id and rescale, for when the end of another input completes its alignment. */
+  private pendingCheckpointId: number | undefined;
+  private pendingRescale: RescaleSpec | undefined;
+
+  constructor(
+    private readonly ctx: SubtaskContext,
+    private readonly chain: OperatorChain,
+    private readonly counters: Counters,
+    private readonly commands: Commands,
+    private readonly loader: HandoverLoader,
+    private readonly on: InputHandlers,
+  ) {}
+
+  /**
+   * Makes the input channels match the plan: at open, and after a rescale changed it. A channel the plan keeps
+   * keeps its read position; one it lost is dropped (its last entry was the rescale's barrier); a new one starts empty.
+   */
+  sync(): void {
+    const { ctx } = this;
+    const { index } = ctx.task;
+    const inputs = new Map(this.inputs.map((c) => [c.key, c]));
+    this.inputs = ctx.chain.inputs.flatMap((edge) => {
+      const producer = chainOf(ctx.chains, edge.from)!;
+      return producersFor(edge, index, producer.parallelism).map((i) => {
+        const key = ctx.channelKey(edge, i, index);
+        return inputs.get(key) ?? { key, producer: `${producer.id}#${i}`, lastId: '0-0', lastSeq: 0 };
+      });
+    });
+    if (!this.aligner) return;
+    const kept = new Set(this.inputs.map((c) => c.key));
+    for (const key of inputs.keys()) if (!kept.has(key)) this.aligner.removeChannel(key);
+    for (const c of this.inputs) if (!inputs.has(c.key)) this.aligner.addChannel(c.key);
+  }
+
+  async run(): Promise<void> {
+    const { ctx, commands, loader } = this;
+    const aligner = (this.aligner = new BarrierAligner(this.inputs.map((c) => c.key)));
+    while (!ctx.outcome) {
+      // Commands a wait inside a barrier's rescale left queued.
+      await commands.drain();
+      const readable = this.inputs.filter((c) => aligner.openChannels.has(c.key) && !aligner.isBlocked(c.key));
+      const pre = loader.preload;
+      const res = (await ctx.blocking.xreadBuffer(
+        'COUNT',
+        8,
+        'BLOCK',
+        this.on.blockMs(),
+        'STREAMS',
+        commands.key,
+        ...(pre ? [pre.key] : []),
+        ...readable.map((c) => c.key),
+        commands.lastId,
+        ...(pre ? [pre.lastId] : []),
+        ...readable.map((c) => c.lastId),
+      )) as [Buffer, [Buffer, Buffer[]][]][] | null;
+      for (const [keyBuf, entries] of res ?? []) {
+        const key = keyBuf.toString();
+        if (key === pre?.key) {
+          // Pre-copies of groups this subtask will gain: loaded now, between batches, not while it pauses at the barrier.
+          loader.applyPreload(pre, entries);
+          continue;
+        }
+        if (key === commands.key) {
+          commands.take(entries);
+          await commands.drain();
+          continue;
+        }
+        const ch = readable.find((c) => c.key === key)!;
+        for (const [idBuf, fields] of entries) {
+          if (aligner.isBlocked(key) || !aligner.openChannels.has(key)) break;
+          const id = idBuf.toString();
+          const entry = parseEntry(fields);
+          ch.lastId = id;
+          if (!entry) {
+            this.counters.deadLetter(ctx.chain.id, fields.map((f) => f.toString('base64')), `malformed channel entry ${id} on ${key}`);
+            continue;
+          }
+          if (entry.seq <= ch.lastSeq) continue;
+          ch.lastSeq = entry.seq;
+          if (entry.type === 'batch') this.feed(entry.data);
+          else if (await this.onMarker(key, entry)) return;
+        }
+        // Consumers trim what they have read, the last read entry included.
+        void ctx.redis.xtrim(key, 'MINID', nextId(ch.lastId)).catch(() => {});
+      }
+      await this.on.afterWork();
+    }
+  }
+
+  /** Decodes a batch into the chain; what cannot be decoded goes to the dead letters. */
+  private feed(data: Buffer): void {
+    const chainId = this.ctx.chain.id;
+    let records: unknown[];
+    try {
+      records = decodeBatch(data);
+    } catch (err) {
+      this.counters.deadLetter(chainId, data.toString('base64'), `undecodable batch: ${(err as Error).message}`);
+      return;
+    }
+    for (const r of records) {
+      if (r === null || typeof r !== 'object') this.counters.deadLetter(chainId, r, 'record is not an object');
+      else this.chain.processInput(r as Rec);
+    }
+  }
+
+  /** Feeds a barrier or an input's end to the aligner, checkpointing when it aligned; true when every input ended. */
+  private async onMarker(key: string, entry: Exclude<ChannelEntry, { type: 'batch' }>): Promise<boolean> {
+    const aligner = this.aligner!;
+    const t = now();
+    const result = entry.type === 'barrier' ? aligner.onBarrier(key, entry.checkpoint, t) : aligner.onEnd(key, t);
+    if (result.kind === 'aligned') {
+      const id = entry.type === 'barrier' ? entry.checkpointId : this.pendingCheckpointId;
+      const rescale = entry.type === 'barrier' ? entry.rescale : this.pendingRescale;
+      await this.on.atBarrier(result.checkpoint, id!, result.alignmentMs, rescale);
+    } else if (entry.type === 'barrier') {
+      this.pendingCheckpointId = entry.checkpointId;
+      this.pendingRescale = entry.rescale;
+    }
+    if (!aligner.allEnded) return false;
+    await this.on.finish();
+    return true;
+  }
+
+  /** Entries waiting in its input channels. */
+  async backlog(): Promise<number> {
+    if (!this.inputs.length) return 0;
+    return (await Promise.all(this.inputs.map((c) => this.ctx.redis.xlen(c.key)))).reduce((a, b) => a + b, 0);
+  }
+
+  /** The checkpoint it is aligning on, for how long, and the producers whose barrier it waits for. */
+  aligning(t: number): SubtaskProgress['aligning'] {
+    const a = this.aligner;
+    if (a?.pendingCheckpoint === undefined) return undefined;
+    return {
+      checkpoint: a.pendingCheckpoint,
+      forMs: Math.round(t - a.alignmentStartedAt),
+      missing: this.inputs.filter((c) => a.openChannels.has(c.key) && !a.isBlocked(c.key)).map((c) => c.producer),
+    };
+  }
+}

@@ -1,0 +1,87 @@
+import type { SubtaskProgress } from '../protocol.ts';
+import type { OperatorChain } from './chain.ts';
+import { now, type SubtaskContext } from './context.ts';
+import type { Counters } from './counters.ts';
+import type { Fencing } from './fencing.ts';
+import type { Router } from './router.ts';
+
+/** What the progress of a subtask is read from (see SubtaskProgress). */
+export interface ProgressSources {
+  /** Entries waiting in its input channels, or for a source 1 while it has events due. */
+  backlog(): Promise<number>;
+  aligning(t: number): SubtaskProgress['aligning'];
+  lastBarrier(): number;
+  restoring(): boolean;
+}
+
+/**
+ * Reports metrics, progress and dead-letter samples on a clock of their own, not between batches: a subtask that
+ * waits (on a full channel, for a barrier, for state) still says so, and only one whose process or event loop is
+ * stuck goes silent. Each report ends with the fence check.
+ */
+export class MetricsReporter {
+  private timer: NodeJS.Timeout | undefined;
+  private reporting: Promise<unknown> | undefined;
+  private last = now();
+
+  constructor(
+    private readonly ctx: SubtaskContext,
+    private readonly counters: Counters,
+    private readonly chain: OperatorChain,
+    private readonly router: Router,
+    private readonly progress: ProgressSources,
+    private readonly fencing: Fencing,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.reporting) return;
+      this.reporting = this.report(now())
+        .catch((err) => this.ctx.log.warn({ error: (err as Error).message }, 'reporting metrics failed'))
+        .finally(() => (this.reporting = undefined));
+    }, this.ctx.settings.metricsIntervalMs);
+  }
+
+  /** Stops the clock and lets a report in flight finish, before the last one. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.reporting;
+  }
+
+  async report(t: number): Promise<void> {
+    const { ctx } = this;
+    const windowMs = t - this.last;
+    this.last = t;
+    const waited = this.router.takeBackpressure();
+    const vertices = this.counters.takeMetrics();
+    const keyGroups = this.chain.takeKeyGroupRecords();
+    await ctx.emit({
+      type: 'metrics',
+      windowMs: Math.round(windowMs),
+      backpressure: Math.min(1, waited / windowMs),
+      vertices,
+      ...(keyGroups && { keyGroups }),
+      progress: await this.progressAt(t),
+    });
+    const samples = this.counters.takeSamples();
+    if (samples.size) {
+      const multi = ctx.redis.multi();
+      for (const [vid, lines] of samples) {
+        const key = ctx.deps.keys.deadLetters(ctx.task.jobId, vid);
+        multi.lpush(key, ...lines).ltrim(key, 0, 99);
+      }
+      await multi.exec();
+    }
+    await this.fencing.check();
+  }
+
+  /** Where this subtask stands: what it has to do and whom it waits for. */
+  private async progressAt(t: number): Promise<SubtaskProgress> {
+    const p = this.progress;
+    const backlog = await p.backlog();
+    const blockedOn = this.router.blockedOn();
+    const aligning = p.aligning(t);
+    return { backlog, blockedOn, lastBarrier: p.lastBarrier(), ...(aligning && { aligning }), ...(p.restoring() && { restoring: true }) };
+  }
+}

@@ -1,0 +1,96 @@
+import { ALL_CONSUMERS, chainOf, consumersFor, getField, NO_KEY, Partitioner, type Edge, type Rec } from '@keyflow/core';
+import { ChannelWriter } from '../channels.ts';
+import type { RescaleSpec } from '../protocol.ts';
+import type { SubtaskContext } from './context.ts';
+import type { Counters } from './counters.ts';
+
+interface Route {
+  edge: Edge;
+  writers: ChannelWriter[];
+  /** The consumer subtask of each writer, as `chainId#index`. */
+  consumers: string[];
+  partitioner: Partitioner;
+}
+
+/** The subtask's outputs: one route per outgoing edge, its channel writers, and which channel each record takes. */
+export class Router {
+  private routes: Route[] = [];
+
+  constructor(
+    private readonly ctx: SubtaskContext,
+    private readonly counters: Counters,
+  ) {}
+
+  /**
+   * Makes the output writers match the plan: at open, and after a rescale changed it. A channel the plan keeps
+   * keeps its writer; one it lost is dropped (its last entry was the rescale's barrier); a new one starts empty,
+   * under a name no earlier incarnation of its ends ever used.
+   */
+  sync(): void {
+    const { ctx } = this;
+    const { index } = ctx.task;
+    const writers = new Map(this.writers().map((w) => [w.key, w] as const));
+    this.routes = ctx.chain.outputs.map((edge) => {
+      const consumer = chainOf(ctx.chains, edge.to)!;
+      const to = consumersFor(edge, index, consumer.parallelism);
+      const rr = this.routes.find((r) => r.edge === edge)?.partitioner.next ?? index;
+      return {
+        edge,
+        writers: to.map((j) => {
+          const key = ctx.channelKey(edge, index, j);
+          return writers.get(key) ?? new ChannelWriter(ctx.redis, key, ctx.settings);
+        }),
+        consumers: to.map((j) => `${consumer.id}#${j}`),
+        partitioner: new Partitioner(edge.partitioning, consumer.parallelism, ctx.vertexPlan(edge.to).maxParallelism, to.length, rr),
+      };
+    });
+  }
+
+  /** Sends a record the chain emitted on every route, to the channels its edge's partitioning picks. */
+  readonly emit = (rec: Rec): void => {
+    for (const r of this.routes) {
+      const key = r.edge.partitioning === 'hash' ? getField(rec, r.edge.key!) : undefined;
+      const target = r.partitioner.target(key);
+      if (target === NO_KEY) this.counters.deadLetter(r.edge.to, rec, `record lacks the key field '${r.edge.key}'`);
+      else if (target === ALL_CONSUMERS) for (const w of r.writers) w.push(rec);
+      else r.writers[target]!.push(rec);
+    }
+  };
+
+  /** Every output channel of this subtask. */
+  writers(): ChannelWriter[] {
+    return this.routes.flatMap((r) => r.writers);
+  }
+
+  /** Whether a partial batch waits to be sent. */
+  buffered(): boolean {
+    return this.writers().some((w) => w.buffered > 0);
+  }
+
+  /** Sends full batches (waiting under backpressure); with `all`, partial ones too. */
+  async flush(all: boolean): Promise<void> {
+    await Promise.all(this.writers().map((w) => w.flush(all)));
+  }
+
+  /** Sends barrier n after the records before it on every output channel. */
+  async barrier(n: number, checkpointId: number, rescale?: RescaleSpec): Promise<void> {
+    await Promise.all(this.writers().map((w) => w.barrier(n, checkpointId, rescale)));
+  }
+
+  /** Ends every output channel. */
+  async end(): Promise<void> {
+    await Promise.all(this.writers().map((w) => w.end()));
+  }
+
+  /** The longest wait on a full channel since the last take, ms. */
+  takeBackpressure(): number {
+    let waited = 0;
+    for (const w of this.writers()) waited = Math.max(waited, w.takeBackpressure());
+    return waited;
+  }
+
+  /** Consumer subtasks whose channel from this one is full right now. */
+  blockedOn(): string[] {
+    return this.routes.flatMap((r) => r.writers.flatMap((w, j) => (w.waiting ? [r.consumers[j]!] : [])));
+  }
+}

@@ -1,0 +1,243 @@
+import { buildChains, parsePlan, validateGraph } from '@keyflow/core';
+import type { Command, RescaleSpec, TaskData } from '../protocol.ts';
+import { OperatorChain } from './chain.ts';
+import { Checkpointer } from './checkpointer.ts';
+import { Commands } from './commands.ts';
+import { now, SubtaskContext, type SubtaskDeps, type SubtaskOutcome } from './context.ts';
+import { Counters } from './counters.ts';
+import { Fencing } from './fencing.ts';
+import { HandoverLoader } from './handoverLoader.ts';
+import { HandoverSender } from './handoverSender.ts';
+import { InputRunner } from './inputRunner.ts';
+import { MetricsReporter } from './metricsReporter.ts';
+import { Rescale } from './rescale.ts';
+import { Router } from './router.ts';
+import { SinkDriver } from './sinkDriver.ts';
+import { SourceRunner } from './sourceRunner.ts';
+
+export { defaultRuntimeSettings, type RuntimeSettings, type SubtaskDeps, type SubtaskOutcome } from './context.ts';
+
+/** Runs one subtask (a chain × index) until it finishes, is stopped, canceled or fenced off. */
+export async function runSubtask(task: TaskData, deps: SubtaskDeps): Promise<SubtaskOutcome> {
+  const subtask = new Subtask(task, deps);
+  try {
+    await subtask.open();
+    return await subtask.run();
+  } catch (err) {
+    await subtask.ctx.emit({ type: 'failed', error: err instanceof Error ? err.message : String(err) }).catch(() => {});
+    throw err;
+  } finally {
+    await subtask.close();
+  }
+}
+
+/** The parts of a subtask whose plan is loaded. */
+interface Parts {
+  chain: OperatorChain;
+  router: Router;
+  sinks: SinkDriver;
+  commands: Commands;
+  checkpointer: Checkpointer;
+  rescale: Rescale;
+  inputs: InputRunner;
+  source: SourceRunner | undefined;
+  metrics: MetricsReporter;
+}
+
+/**
+ * One subtask: opens its parts (the chain, its channels, its state), runs the source or input loop, and closes
+ * them saying how it ended. The parts meet here; commands reach them through one queue, one at a time.
+ */
+class Subtask {
+  readonly ctx: SubtaskContext;
+  private parts: Parts | undefined;
+  /** When partial batches were last sent. */
+  private lastFlush = now();
+
+  constructor(task: TaskData, deps: SubtaskDeps) {
+    this.ctx = new SubtaskContext(task, deps);
+  }
+
+  async open(): Promise<void> {
+    const { ctx } = this;
+    const { task, deps } = ctx;
+    const job = await deps.prisma.job.findUniqueOrThrow({ where: { id: task.jobId }, include: { pipelineVersion: true } });
+    const valid = validateGraph(job.pipelineVersion.graph);
+    if (!valid.ok) throw new Error(`job ${task.jobId} has an invalid graph: ${valid.issues[0]?.message}`);
+    ctx.graph = valid.graph;
+    ctx.plan = task.plan ?? parsePlan(job.plan);
+    ctx.chains = buildChains(ctx.graph, ctx.plan);
+    const chain = ctx.chains.find((c) => c.id === task.vertexId);
+    if (!chain) throw new Error(`no chain headed by ${task.vertexId} in job ${task.jobId}`);
+    ctx.chain = chain;
+
+    const commands = new Commands(ctx, (cmd) => this.handle(cmd));
+    await commands.open();
+    // Which checkpoint a transactional sink settles older attempts' output against (see Sink.open).
+    let recoverFrom: number | undefined;
+    if (task.joinRescale === undefined) {
+      const from =
+        task.restoreFrom === undefined
+          ? undefined
+          : await deps.prisma.checkpoint.findUnique({ where: { id: task.restoreFrom }, select: { jobId: true, number: true } });
+      recoverFrom = from?.jobId === task.jobId ? from.number : 0;
+    }
+    this.parts = this.assemble(commands, recoverFrom);
+    const { router, inputs, checkpointer, sinks } = this.parts;
+    router.sync();
+    inputs.sync();
+    const started = now();
+    const restored = task.restoreFrom !== undefined ? await checkpointer.restore(task.restoreFrom) : { bytes: 0, keyGroups: 0, splits: 0 };
+    await sinks.open();
+    await ctx.emit({
+      type: 'running',
+      workerId: deps.workerId,
+      restoredBytes: restored.bytes,
+      restoredKeyGroups: restored.keyGroups,
+      restoreMs: Math.round(now() - started),
+    });
+  }
+
+  /** Makes the parts and joins them up. */
+  private assemble(commands: Commands, recoverFrom: number | undefined): Parts {
+    const { ctx } = this;
+    const { task, deps } = ctx;
+    const counters = new Counters();
+    const router = new Router(ctx, counters);
+    const chain = new OperatorChain(ctx, counters, router, {
+      index: task.index,
+      parallelism: task.parallelism,
+      sink: { jobId: task.jobId, attempt: task.attempt, index: task.index, recoverFrom },
+      redis: ctx.redis,
+      keys: deps.keys,
+      databaseUrl: deps.databaseUrl,
+    });
+    const sinks = new SinkDriver(ctx, chain.sinks, now());
+    sinks.lastCompleted = recoverFrom ?? 0;
+    const loader = new HandoverLoader(ctx, chain, commands);
+    const sender = new HandoverSender(ctx, chain);
+    const checkpointer = new Checkpointer(ctx, chain, router, sinks, sender, loader);
+    const afterWork = () => this.afterWork();
+    const finish = () => this.finish();
+    const inputs = new InputRunner(ctx, chain, counters, commands, loader, {
+      atBarrier: (n, id, alignmentMs, r) => this.atBarrier(n, id, alignmentMs, r),
+      finish,
+      afterWork,
+      blockMs: () => (router.buffered() || sinks.sinks.length ? ctx.settings.lingerMs * 4 : 200),
+    });
+    const rescale = new Rescale(ctx, chain, sinks, sender, loader, () => {
+      router.sync();
+      inputs.sync();
+    });
+    const src = chain.source;
+    const source = src && new SourceRunner(ctx, src.source, counters.of(src.vertex.id), chain.head, commands, router, afterWork, finish);
+    const metrics = new MetricsReporter(
+      ctx,
+      counters,
+      chain,
+      router,
+      {
+        backlog: async () => (source ? (source.backlog ? 1 : 0) : inputs.backlog()),
+        aligning: (t) => inputs.aligning(t),
+        lastBarrier: () => checkpointer.lastBarrier,
+        restoring: () => loader.restoring,
+      },
+      new Fencing(ctx),
+    );
+    return { chain, router, sinks, commands, checkpointer, rescale, inputs, source, metrics };
+  }
+
+  async run(): Promise<SubtaskOutcome> {
+    const { ctx } = this;
+    const { rescale, source, inputs, metrics } = this.parts!;
+    metrics.start();
+    if (ctx.task.joinRescale !== undefined && !(await rescale.join(ctx.task.joinRescale))) return ctx.outcome!;
+    if (source) await source.run();
+    else await inputs.run();
+    return ctx.outcome ?? 'finished';
+  }
+
+  /** Handles one command of the control plane; the command queue never runs one inside another. */
+  private async handle(cmd: Command): Promise<void> {
+    const { ctx } = this;
+    const { sinks, rescale, source } = this.parts!;
+    switch (cmd.type) {
+      case 'trigger':
+        if (source) {
+          if (cmd.stopAfter) source.stopAfterBarrier = true;
+          await this.atBarrier(cmd.checkpoint, cmd.checkpointId, 0, cmd.rescale);
+        }
+        return;
+      case 'abort':
+        // A stop-with-savepoint whose savepoint failed: the sources go on.
+        if (source) source.stopAfterBarrier = false;
+        return;
+      case 'rescale-rollback':
+        if (ctx.task.joinRescale === cmd.scalingId) ctx.stopAs('canceled', 'rolled-back', cmd.scalingId);
+        return;
+      case 'stop':
+        ctx.stopAs('stopped', 'stop');
+        return;
+      case 'cancel':
+        ctx.stopAs('canceled', 'cancel');
+        return;
+      case 'rescale-prepare':
+        await rescale.prepare(cmd.rescale);
+        return;
+      case 'complete':
+        if (cmd.rescale && cmd.rescale.scalingId === sinks.gate) sinks.gate = undefined;
+        sinks.commit(cmd.checkpoint);
+        return;
+    }
+  }
+
+  /** Barrier n here (a source's trigger, or aligned on every input): the checkpoint, then the rescale it carries. */
+  private async atBarrier(n: number, checkpointId: number, alignmentMs: number, r?: RescaleSpec): Promise<void> {
+    const { checkpointer, rescale } = this.parts!;
+    const aligned = await checkpointer.take(n, checkpointId, alignmentMs, r);
+    if (r) await rescale.apply(n, r, aligned);
+  }
+
+  /** Sends full batches (waiting under backpressure), lingering partial ones, and periodic sink writes. */
+  private async afterWork(): Promise<void> {
+    const { router, sinks } = this.parts!;
+    const t = now();
+    const lingered = t - this.lastFlush >= this.ctx.settings.lingerMs;
+    await router.flush(lingered);
+    if (lingered) this.lastFlush = t;
+    sinks.check();
+    sinks.maybeFlush(t);
+  }
+
+  /** The input ended: ends the outputs, lets sinks and checkpoint writes settle, and reports last. */
+  private async finish(): Promise<void> {
+    const { ctx } = this;
+    const { router, sinks, commands, checkpointer, metrics } = this.parts!;
+    await router.end();
+    // A sink gated by a rescale writes its last output only after the rescale's checkpoint completed.
+    while (sinks.gate !== undefined && !ctx.outcome) await commands.poll(200);
+    await sinks.settleWrites();
+    await checkpointer.settle();
+    await sinks.finish();
+    await metrics.stop();
+    await metrics.report(now());
+    await ctx.emit({ type: 'finished' });
+    ctx.outcome = 'finished';
+  }
+
+  async close(): Promise<void> {
+    const { ctx, parts } = this;
+    if (parts) {
+      await parts.checkpointer.settle().catch(() => {});
+      await parts.sinks.settle();
+      await parts.metrics.stop();
+      if (ctx.outcome && ctx.outcome !== 'finished') {
+        await parts.metrics.report(now()).catch(() => {});
+        // A subtask that ends without the control plane's or a rescale's word (its worker closing) says so too: a failure.
+        if (ctx.outcome !== 'fenced') await ctx.emit({ type: 'stopped', ...(ctx.stopCause ?? { cause: 'aborted' }) }).catch(() => {});
+      }
+      await parts.sinks.close();
+    }
+    ctx.blocking.disconnect();
+  }
+}
