@@ -1,12 +1,7 @@
 // Makes each test run isolated: its own database (migrated) and its own Redis key prefix.
 // Test workers are forked after this runs, so they inherit the environment set here.
 import { randomBytes } from 'node:crypto';
-import {
-  createMigratedDatabase,
-  dropDatabase,
-  dropStaleDatabases,
-  uniqueDatabaseName,
-} from '@keyflow/db/testing';
+import { createMigratedDatabase, dropDatabase, dropStaleDatabases, uniqueDatabaseName } from '@keyflow/db/testing';
 import { deleteKeys } from './scripts/lib/redis.mjs';
 
 const DEFAULT_SERVER = 'postgresql://postgres@127.0.0.1:5432/postgres';

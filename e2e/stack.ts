@@ -129,10 +129,16 @@ export async function startE2eStack(log: (line: string) => void = console.log): 
     const controlPort = await freePort();
     const controlUrl = `http://127.0.0.1:${controlPort}`;
     const tsx = ['--import', 'tsx', 'src/main.ts'];
-    const control = start('control', process.execPath, tsx, join(ROOT, 'apps', 'control'), { ...env, ...CONTROL_ENV, CONTROL_PORT: String(controlPort) });
+    const control = start('control', process.execPath, tsx, join(ROOT, 'apps', 'control'), {
+      ...env,
+      ...CONTROL_ENV,
+      CONTROL_PORT: String(controlPort),
+    });
     services.push(control);
     for (const name of ['worker-1', 'worker-2'])
-      services.push(start(name, process.execPath, tsx, join(ROOT, 'apps', 'worker'), { ...env, ...WORKER_ENV, WORKER_NAME: name, WORKER_SLOTS: '4' }, true));
+      services.push(
+        start(name, process.execPath, tsx, join(ROOT, 'apps', 'worker'), { ...env, ...WORKER_ENV, WORKER_NAME: name, WORKER_SLOTS: '4' }, true),
+      );
     await waitUntil('the control plane', control, answers(`${controlUrl}/api/health`), 60_000);
     await waitUntil(
       'two workers',

@@ -118,9 +118,7 @@ async function runVitest(env) {
   totals.failed += result.numFailedTests;
   totals.skipped += result.numPendingTests + result.numTodoTests;
   // A file that fails to load counts no failed test, yet fails the run.
-  const brokenFiles = result.testResults.filter(
-    (file) => file.status === 'failed' && !file.assertionResults.some((a) => a.status === 'failed'),
-  );
+  const brokenFiles = result.testResults.filter((file) => file.status === 'failed' && !file.assertionResults.some((a) => a.status === 'failed'));
   for (const file of brokenFiles) say(`failed to run ${relative(ROOT, file.name)}`);
   totals.failed += brokenFiles.length;
   if (code !== 0 && result.numFailedTests + brokenFiles.length === 0) {
@@ -160,12 +158,17 @@ async function runPlaywright(env, chromium) {
   }
   const report = join(RESULTS_DIR, 'playwright.json');
   rmSync(report, { force: true });
-  const code = await runCommand(playwright, ['test', '--reporter=list,json'], {
-    ...env,
-    CHROMIUM_PATH: chromium.path,
-    PLAYWRIGHT_JSON_OUTPUT_FILE: report,
-    PLAYWRIGHT_JSON_OUTPUT_NAME: report,
-  }, join(ROOT, 'e2e'));
+  const code = await runCommand(
+    playwright,
+    ['test', '--reporter=list,json'],
+    {
+      ...env,
+      CHROMIUM_PATH: chromium.path,
+      PLAYWRIGHT_JSON_OUTPUT_FILE: report,
+      PLAYWRIGHT_JSON_OUTPUT_NAME: report,
+    },
+    join(ROOT, 'e2e'),
+  );
   const stats = readJson(report)?.stats;
   if (!stats) {
     say(`Playwright wrote no report (exit code ${code})`);

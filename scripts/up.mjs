@@ -52,7 +52,11 @@ function fail(message, code = 1) {
   return shutdown(code);
 }
 
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+]) {
   process.on(signal, () => {
     if (stopping) {
       say('stopping at once');
@@ -115,7 +119,8 @@ function demoGraph() {
       process.execPath,
       ['--import', 'tsx', 'scripts/lib/demo-graph.ts'],
       { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => (error ? reject(new Error(`could not load the demo pipeline: ${stderr || error.message}`)) : resolve(JSON.parse(stdout))),
+      (error, stdout, stderr) =>
+        error ? reject(new Error(`could not load the demo pipeline: ${stderr || error.message}`)) : resolve(JSON.parse(stdout)),
     );
   });
 }
@@ -220,9 +225,7 @@ async function main() {
       env: { ...script.env, ...env, ...extraEnv },
     });
   };
-  const workers = ['worker-1', 'worker-2'].map((name) =>
-    start(name, 'apps/worker', { WORKER_SLOTS: '4', WORKER_NAME: name }),
-  );
+  const workers = ['worker-1', 'worker-2'].map((name) => start(name, 'apps/worker', { WORKER_SLOTS: '4', WORKER_NAME: name }));
   const control = start('control', 'apps/control', { CONTROL_PORT: String(CONTROL_PORT) });
   services.push(control, ...workers);
   stops.push(() => Promise.all(workers.map((w) => w.stop())));

@@ -31,7 +31,8 @@ const showCheckpoint = (c: Checkpoint, what: string) =>
   );
 const showMetrics = (m: JobMetrics) => {
   const parts = Object.entries(m.vertices).map(
-    ([id, v]) => `${id} ${fmt(v.recordsInPerSec)}/s${v.backpressure > 0.05 ? ` bp ${Math.round(v.backpressure * 100)}%` : ''}${v.deadLetters ? ` dlq ${v.deadLetters}` : ''}`,
+    ([id, v]) =>
+      `${id} ${fmt(v.recordsInPerSec)}/s${v.backpressure > 0.05 ? ` bp ${Math.round(v.backpressure * 100)}%` : ''}${v.deadLetters ? ` dlq ${v.deadLetters}` : ''}`,
   );
   console.log(`${time()} ${state.padEnd(10)} ${parts.join(' | ')}`);
 };

@@ -30,7 +30,10 @@ async function openRunningJob(page: Page, jobId: string) {
   return state;
 }
 
-test('sinks show their delivery guarantee; a savepoint is taken, listed and deleted; a new job starts from a retained checkpoint', async ({ page, request }, testInfo) => {
+test('sinks show their delivery guarantee; a savepoint is taken, listed and deleted; a new job starts from a retained checkpoint', async ({
+  page,
+  request,
+}, testInfo) => {
   const graph = {
     vertices: [
       { id: 'events', type: 'generator', parallelism: 1, settings: { rate: 200, keys: 100 } },
@@ -129,7 +132,10 @@ test('records an operator refuses: a dead-letter count on its node, and samples 
   await expect(page.getByTestId('subtasks').getByTestId('dead-letter').first()).toContainText("field 'item' is not a number");
 });
 
-test('a worker killed under a running job: the recovery shows on the timeline, live, with the checkpoint it used', async ({ page, request }, testInfo) => {
+test('a worker killed under a running job: the recovery shows on the timeline, live, with the checkpoint it used', async ({
+  page,
+  request,
+}, testInfo) => {
   const graph = {
     vertices: [
       { id: 'events', type: 'generator', parallelism: 1, settings: { rate: 200, keys: 100 } },
@@ -178,9 +184,12 @@ test('a worker killed under a running job: the recovery shows on the timeline, l
 
   // The pool is whole again for the tests after this one: the killed worker is back, as a new process.
   await expect
-    .poll(async () => {
-      const now = (await (await request.get('/api/workers')).json()) as Worker[];
-      return now.length === 2 && now.some((w) => w.id === victim!.id && w.pid !== victim!.pid);
-    }, { timeout: 60_000 })
+    .poll(
+      async () => {
+        const now = (await (await request.get('/api/workers')).json()) as Worker[];
+        return now.length === 2 && now.some((w) => w.id === victim!.id && w.pid !== victim!.pid);
+      },
+      { timeout: 60_000 },
+    )
     .toBe(true);
 });

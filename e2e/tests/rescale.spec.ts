@@ -48,7 +48,10 @@ async function expectSettledAt(page: Page, p: number, rescales: number) {
   await expect(page.getByTestId('parallelism-input-count')).toHaveValue(String(p));
 }
 
-test('rescale count from 1 to 2 with its slider: the timeline shows the phases live, the key groups split in two', async ({ page, request }, testInfo) => {
+test('rescale count from 1 to 2 with its slider: the timeline shows the phases live, the key groups split in two', async ({
+  page,
+  request,
+}, testInfo) => {
   const { jobId, state } = await deployRunning(page, request, countGraph({ parallelism: 1 }));
   await expect(page.getByTestId('scaling-timeline')).toContainText('No rescale yet');
   const countGroups = page.getByTestId('key-groups-count');
@@ -146,7 +149,10 @@ test('the slider dragged down then up keeps the job running with records flowing
   await expect(page.getByTestId('key-groups-count').getByTestId('key-group-range')).toHaveCount(3, { timeout: 15_000 });
 });
 
-test('an exact parallelism is typed; one the pool cannot give is said so before it is sent, and its rollback can be dismissed', async ({ page, request }) => {
+test('an exact parallelism is typed; one the pool cannot give is said so before it is sent, and its rollback can be dismissed', async ({
+  page,
+  request,
+}) => {
   await deployRunning(page, request, countGraph({ parallelism: 1, maxParallelism: 16 }));
   const input = page.getByTestId('parallelism-input-count');
   const advice = page.getByTestId('scale-advice-count');
@@ -173,14 +179,18 @@ test('an exact parallelism is typed; one the pool cannot give is said so before 
   // Two workers of four slots, four used by this job: a value the pool cannot give is said so before it is sent.
   await input.fill('16');
   await expect(advice).toHaveAttribute('data-kind', 'short');
-  await expect(advice).toHaveText(/^×16 needs 13 more slots, only \d free: it would wait for slots and roll back if none free up · Enter to queue it anyway$/);
+  await expect(advice).toHaveText(
+    /^×16 needs 13 more slots, only \d free: it would wait for slots and roll back if none free up · Enter to queue it anyway$/,
+  );
   await input.press('Escape');
   await expect(input).toHaveValue('3');
   const slider = page.getByTestId('slider-count');
   const node = page.getByTestId('node-count');
   const settledHeight = (await node.boundingBox())!.height;
   await dragSlider(page, slider, 16, { release: false });
-  await expect(advice).toHaveText(/^×16 needs 13 more slots, only \d free: it would wait for slots and roll back if none free up · release to queue it anyway$/);
+  await expect(advice).toHaveText(
+    /^×16 needs 13 more slots, only \d free: it would wait for slots and roll back if none free up · release to queue it anyway$/,
+  );
   await expect(events).toHaveCount(1);
 
   // Released anyway, it is queued: the node shows the target until the rescale gives up waiting for slots and rolls back.

@@ -7,7 +7,10 @@ test.afterEach(async ({ request }) => {
   for (const id of started.splice(0)) await request.post(`/api/jobs/${id}/cancel`);
 });
 
-test('a frozen worker: the job page and the job list say the job is stalled and who holds it up, then it fails over and recovers', async ({ page, request }, testInfo) => {
+test('a frozen worker: the job page and the job list say the job is stalled and who holds it up, then it fails over and recovers', async ({
+  page,
+  request,
+}, testInfo) => {
   // Five tasks (events, and count with out chained, four times) on two workers of four slots: both run some, so
   // the control plane keeps hearing from the job while one worker is frozen.
   const graph = {
@@ -53,7 +56,10 @@ test('a frozen worker: the job page and the job list say the job is stalled and 
     const banner = page.getByTestId('stall-banner');
     await expect(banner).toBeVisible({ timeout: 15_000 });
     await expect(banner.getByTestId('stalled-subtask')).toHaveCount(victim.subtasks.length);
-    for (const s of victim.subtasks) await expect(banner.locator(`[data-subtask="${s}"]`)).toContainText(`${s}${s.startsWith('count#') ? ` (with out#${s.slice(6)})` : ''}, which has not reported`);
+    for (const s of victim.subtasks)
+      await expect(banner.locator(`[data-subtask="${s}"]`)).toContainText(
+        `${s}${s.startsWith('count#') ? ` (with out#${s.slice(6)})` : ''}, which has not reported`,
+      );
     await expect(banner.getByTestId('stall-failover')).toHaveText(/^(fails over in \d+ s|failing over now)$/);
     // The state still says RUNNING, marked stalled; the culprits' operators are marked on the graph.
     await expect(state).toHaveAttribute('data-state', 'RUNNING');

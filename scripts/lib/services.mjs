@@ -66,11 +66,9 @@ export async function startSystemPostgres(host, port) {
 /** Starts a data-less Redis on 127.0.0.1:6379 as a daemon (for test machines); true on success. */
 export async function startRedisDaemon() {
   if (!commandExists('redis-server')) return false;
-  spawnSync(
-    'redis-server',
-    ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', '6379', '--save', '', '--appendonly', 'no'],
-    { stdio: 'inherit' },
-  );
+  spawnSync('redis-server', ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', '6379', '--save', '', '--appendonly', 'no'], {
+    stdio: 'inherit',
+  });
   return waitFor(() => redisAnswers('redis://127.0.0.1:6379'), 15_000);
 }
 
@@ -83,11 +81,10 @@ export async function startRedisChild({ onLog = () => {} } = {}) {
   const dir = join(ROOT, '.keyflow', 'redis');
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir],
-    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
+  const child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   for (const stream of [child.stdout, child.stderr]) {
     stream.on('data', (chunk) => {
       for (const line of chunk.toString().split('\n')) if (line.trim()) onLog(line);

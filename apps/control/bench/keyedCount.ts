@@ -85,7 +85,9 @@ try {
     const p2 = await pipelineRate(2);
     const bare = bareLoopRate();
     runs.push({ loadBefore, p1: Math.round(p1), p2: Math.round(p2), bare: Math.round(bare) });
-    console.log(`run ${i + 1}: p=1 ${Math.round(p1).toLocaleString('en')}, p=2 ${Math.round(p2).toLocaleString('en')}, bare loop ${Math.round(bare).toLocaleString('en')} records/s`);
+    console.log(
+      `run ${i + 1}: p=1 ${Math.round(p1).toLocaleString('en')}, p=2 ${Math.round(p2).toLocaleString('en')}, bare loop ${Math.round(bare).toLocaleString('en')} records/s`,
+    );
   }
   const [p1, p2, bare] = [stats(runs.map((r) => r.p1)), stats(runs.map((r) => r.p2)), stats(runs.map((r) => r.bare))];
 
@@ -100,10 +102,15 @@ try {
     recordsPerSecP2: p2,
     recordsPerSecBareLoop: bare,
     /** p=2 / bare loop within each run, then median, min and max of those. */
-    ratioP2ToBareLoop: stats(runs.map((r) => r.p2 / r.bare), 3),
+    ratioP2ToBareLoop: stats(
+      runs.map((r) => r.p2 / r.bare),
+      3,
+    ),
   };
   const f = (x: ReturnType<typeof stats>) => `${x.median.toLocaleString('en')} (${x.min.toLocaleString('en')}–${x.max.toLocaleString('en')})`;
-  console.log(`median (min–max) of ${RUNS}: p=1 ${f(p1)}, p=2 ${f(p2)}, bare loop ${f(bare)} records/s; p=2 / bare loop ${result.ratioP2ToBareLoop.median}`);
+  console.log(
+    `median (min–max) of ${RUNS}: p=1 ${f(p1)}, p=2 ${f(p2)}, bare loop ${f(bare)} records/s; p=2 / bare loop ${result.ratioP2ToBareLoop.median}`,
+  );
   const out = fileURLToPath(new URL('../../../docs/benchmarks/', import.meta.url));
   mkdirSync(out, { recursive: true });
   writeFileSync(`${out}keyed-count.json`, `${JSON.stringify(result, null, 2)}\n`);

@@ -64,7 +64,13 @@ const graph = (run: number): GraphInput => ({
 /** The count operator's records/s as the control plane reports it (the latest 500 ms window of each subtask, summed). */
 async function countRate(stack: Stack, jobId: string) {
   const j = await stack.client.getJob(jobId);
-  return { at: Date.now(), state: j.state, attempt: j.attempt, rate: j.metrics?.vertices.count?.recordsInPerSec ?? 0, recordsIn: j.metrics?.vertices.count?.recordsIn ?? 0 };
+  return {
+    at: Date.now(),
+    state: j.state,
+    attempt: j.attempt,
+    rate: j.metrics?.vertices.count?.recordsInPerSec ?? 0,
+    recordsIn: j.metrics?.vertices.count?.recordsIn ?? 0,
+  };
 }
 
 /**
@@ -77,7 +83,15 @@ async function subtaskTimes(stack: Stack, jobId: string, attempt: number, since:
   try {
     const running = new Map<string, { at: number; workerId: string; restoreMs: number }>();
     for (const [id, fields] of await stack.redis.xrange(keys.events, String(since), '+')) {
-      const e = JSON.parse(fields[1] ?? '{}') as { type?: string; jobId?: string; attempt?: number; vertexId?: string; index?: number; workerId?: string; restoreMs?: number };
+      const e = JSON.parse(fields[1] ?? '{}') as {
+        type?: string;
+        jobId?: string;
+        attempt?: number;
+        vertexId?: string;
+        index?: number;
+        workerId?: string;
+        restoreMs?: number;
+      };
       if (e.type === 'running' && e.jobId === jobId && e.attempt === attempt)
         running.set(`${e.vertexId}#${e.index}`, { at: Number(id.split('-')[0]), workerId: e.workerId ?? '?', restoreMs: e.restoreMs ?? 0 });
     }
@@ -90,7 +104,14 @@ async function subtaskTimes(stack: Stack, jobId: string, attempt: number, since:
       subtasks.map(async ([chain, index]) => {
         const task = await queue.getJob(taskId(jobId, attempt, chain, index));
         const r = running.get(`${chain}#${index}`);
-        return { subtask: `${chain}#${index}`, worker: r?.workerId ?? null, enqueuedAt: task?.timestamp, pickedAt: task?.processedOn, runningAt: r?.at, restoreMs: r?.restoreMs ?? null };
+        return {
+          subtask: `${chain}#${index}`,
+          worker: r?.workerId ?? null,
+          enqueuedAt: task?.timestamp,
+          pickedAt: task?.processedOn,
+          runningAt: r?.at,
+          restoreMs: r?.restoreMs ?? null,
+        };
       }),
     );
   } finally {
@@ -121,7 +142,8 @@ async function runOnce(run: number) {
       `${FILL_EVENTS.toLocaleString('en')} events into count`,
     );
     await waitFor(
-      async () => (await stack.client.listCheckpoints(job.id)).find((c) => c.status === 'COMPLETED' && new Date(c.triggeredAt).getTime() >= filled.at),
+      async () =>
+        (await stack.client.listCheckpoints(job.id)).find((c) => c.status === 'COMPLETED' && new Date(c.triggeredAt).getTime() >= filled.at),
       120_000,
       'a checkpoint after the fill',
     );
@@ -298,7 +320,9 @@ function docsSection(r: { date: string; cores: number; runs: Run[]; median: Medi
         : ''
     }${r.runs
       .filter((x) => x.recoveriesBeforeKill.length)
-      .map((x) => ` In run ${x.run} the job also recovered before the kill (${x.recoveriesBeforeKill.join('; ')}); the fill counted again from there.`)
+      .map(
+        (x) => ` In run ${x.run} the job also recovered before the kill (${x.recoveriesBeforeKill.join('; ')}); the fill counted again from there.`,
+      )
       .join('')} Detection cannot come sooner than the heartbeat timeout after the killed worker's last heartbeat (checked every
     250 ms), so from T0 it normally takes between ${ms(HEARTBEAT_TIMEOUT_MS - 500)} and ${ms(HEARTBEAT_TIMEOUT_MS + 250)}. The rest
     is the control plane ending the old attempt, a 200 ms backoff, the workers picking up the new subtasks, each
@@ -348,7 +372,11 @@ process.env.KEYFLOW_PREFIX ??= 'kfbench';
 // The control plane runs in this process: its log lines would bury the figures.
 process.env.LOG_LEVEL ??= 'warn';
 try {
-  console.log(`recovery benchmark: ${KEYS.toLocaleString('en')} keys, ${SINK} sink, ${RUNS} runs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `recovery benchmark: ${KEYS.toLocaleString('en')} keys, ${SINK} sink, ${RUNS} runs, load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   const runs: Run[] = [];
   for (let run = 1; run <= RUNS; run++) {
     const x = await runOnce(run);
@@ -362,7 +390,9 @@ try {
         `  timeline from T0: ${Object.entries(x.timeline)
           .map(([k, v]) => `${k.replace(/Ms$/, '')} ${v}`)
           .join(', ')}\n` +
-        x.subtasks.map((t) => `  ${t.subtask} on ${t.worker}: picked up ${t.pickedMs}, running ${t.runningMs}, state load ${t.restoreMs} ms`).join('\n'),
+        x.subtasks
+          .map((t) => `  ${t.subtask} on ${t.worker}: picked up ${t.pickedMs}, running ${t.runningMs}, state load ${t.restoreMs} ms`)
+          .join('\n'),
     );
   }
   const backToRate = median(runs.map((x) => x.backToRateMs ?? Infinity));

@@ -102,7 +102,8 @@ const at = (iso: string | null | undefined) => (iso ? Date.parse(iso) : NaN);
 /** A rescale must not be a recovery in disguise: the job stayed on its attempt. */
 function assertNoRecovery(j: JobDetail, since: number) {
   const recovering = j.events.filter((e) => e.toState === 'RECOVERING' && at(e.at) >= since);
-  if (recovering.length || j.attempt !== 1) throw new Error(`the job recovered during the measurement: ${recovering[0]?.reason ?? `attempt ${j.attempt}`}`);
+  if (recovering.length || j.attempt !== 1)
+    throw new Error(`the job recovered during the measurement: ${recovering[0]?.reason ?? `attempt ${j.attempt}`}`);
 }
 
 /** Live: PATCH the parallelism and follow the scaling event. */
@@ -127,7 +128,13 @@ async function live(stack: Stack, s: ReturnType<typeof sampler>, jobId: string, 
 }
 
 /** Stop with a savepoint and deploy again from it at the new parallelism, the way Flink rescales. */
-async function restart(stack: Stack, s: ReturnType<typeof sampler>, pipelineId: string, jobId: string, to: number): Promise<{ m: Measured; jobId: string }> {
+async function restart(
+  stack: Stack,
+  s: ReturnType<typeof sampler>,
+  pipelineId: string,
+  jobId: string,
+  to: number,
+): Promise<{ m: Measured; jobId: string }> {
   const before = s.rateAt(Date.now(), 5000);
   await stack.client.stopJob(jobId);
   const stopped = await waitFor(
@@ -232,7 +239,8 @@ try {
         ),
       ]),
     ) as Record<Scenario, Summary>;
-    const ratio = (dir: '1→2' | '2→1') => Number((summary[`restart ${dir}`].pauseMs.median / Math.max(1, summary[`live ${dir}`].pauseMs.median)).toFixed(1));
+    const ratio = (dir: '1→2' | '2→1') =>
+      Number((summary[`restart ${dir}`].pauseMs.median / Math.max(1, summary[`live ${dir}`].pauseMs.median)).toFixed(1));
     const result = {
       keys,
       stateBytes: stats(runs.map((r) => r.stateBytes)).median,

@@ -62,8 +62,7 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
     keepEndedMs: KEEP_ENDED_MS,
   });
   const recoveryLogger = logger.child({ component: 'recovery' });
-  // Set just below: the recovery coordinator and the failure detector need each other only through this.
-  let failures!: FailureDetector;
+  // The recovery coordinator and the failure detector (declared below) need each other only through a callback.
   const recovery = new RecoveryCoordinator(
     prisma,
     jobs,
@@ -75,7 +74,7 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
     { maxRestarts: env.MAX_RESTARTS, restartWindowMs: env.RESTART_WINDOW_MS },
     (job) => failures.forget(job, false),
   );
-  failures = new FailureDetector(redis, keys, jobs, recovery, stalls, emitter, recoveryLogger);
+  const failures = new FailureDetector(redis, keys, jobs, recovery, stalls, emitter, recoveryLogger);
   const epoch = new RedisEpoch(redis, keys, jobs, recovery, recoveryLogger);
   const scaling = new ScalingCoordinator(prisma, scheduler, checkpoints, jobs, recovery, metrics, emitter, logger.child({ component: 'rescale' }), {
     slotTimeoutMs: env.RESCALE_SLOT_TIMEOUT_MS,
@@ -143,14 +142,19 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
         prometheus.onWorkerMetrics(e);
       }
       // Each job's events are steps of its own actor: one job's slow step (a recovery's backoff) holds up no other job.
-      void jobs.onEvent(e).catch((err) => logger.error({ type: e.type, jobId: e.jobId, error: (err as Error).stack }, 'handling a worker event failed'));
+      void jobs
+        .onEvent(e)
+        .catch((err) => logger.error({ type: e.type, jobId: e.jobId, error: (err as Error).stack }, 'handling a worker event failed'));
     },
     logger.child({ component: 'events' }),
     () => failures.hearing(Date.now()),
   );
 
   // A task job BullMQ failed: it threw, or its worker died and it stalled.
-  const queueEvents = new QueueEvents(TASK_QUEUE, { connection: watchRedis(redis.duplicate(), 'task queue events', logger), prefix: keys.bullPrefix });
+  const queueEvents = new QueueEvents(TASK_QUEUE, {
+    connection: watchRedis(redis.duplicate(), 'task queue events', logger),
+    prefix: keys.bullPrefix,
+  });
   queueEvents.on('error', () => {}); // its connection's errors are logged above
   queueEvents.on('failed', ({ jobId, failedReason }) => {
     const [id, attempt, vertexId, index] = jobId.split('.');
@@ -191,7 +195,8 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
     clearInterval(leaseTick);
     await events.stop();
     await queueEvents.close();
-    io.close();
+    // Its promise settles with the HTTP server, which the app closes next.
+    void io.close();
     await app.close();
     await queue.close();
     jobs.release();

@@ -61,7 +61,7 @@ describe('REST API', () => {
       );
     } catch (err) {
       const workers = await stack.client.listWorkers().catch(() => []);
-      throw new Error(`${(err as Error).message}; its events: ${JSON.stringify(last?.events)}; workers: ${JSON.stringify(workers)}`);
+      throw new Error(`${(err as Error).message}; its events: ${JSON.stringify(last?.events)}; workers: ${JSON.stringify(workers)}`, { cause: err });
     }
   };
 
@@ -190,7 +190,12 @@ describe('REST API', () => {
       [
         'a cycle',
         {
-          vertices: [gen, { id: 'a', type: 'map', parallelism: 1, settings: { steps: [{ op: 'drop', fields: ['item'] }] } }, { id: 'b', type: 'filter', parallelism: 1, settings: { field: 'amount', op: 'exists' } }, log()],
+          vertices: [
+            gen,
+            { id: 'a', type: 'map', parallelism: 1, settings: { steps: [{ op: 'drop', fields: ['item'] }] } },
+            { id: 'b', type: 'filter', parallelism: 1, settings: { field: 'amount', op: 'exists' } },
+            log(),
+          ],
           edges: [
             { from: 'gen', to: 'a', partitioning: 'forward' },
             { from: 'a', to: 'b', partitioning: 'forward' },
@@ -348,7 +353,11 @@ describe('REST API', () => {
       expect(res.body).toMatchObject({ pipelineId: p.id, pipelineName: p.name, version: 1, attempt: 1 });
       expect(['SCHEDULING', 'RUNNING']).toContain(res.body.state);
       expect(res.body.plan).toEqual({
-        vertices: { events: { parallelism: 1, maxParallelism: 4 }, count: { parallelism: 2, maxParallelism: 128 }, log: { parallelism: 2, maxParallelism: 128 } },
+        vertices: {
+          events: { parallelism: 1, maxParallelism: 4 },
+          count: { parallelism: 2, maxParallelism: 128 },
+          log: { parallelism: 2, maxParallelism: 128 },
+        },
       });
       const jobId = res.body.id as string;
       const running = await untilState(jobId, 'RUNNING');
@@ -482,9 +491,11 @@ describe('REST API', () => {
           const res = await fetch(`${stack.url}/metrics`);
           expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
           const body = await res.text();
-          return (series(body, `keyflow_records_in_total{job="${job.id}",operator="count"}`) ?? 0) > 0 &&
+          return (
+            (series(body, `keyflow_records_in_total{job="${job.id}",operator="count"}`) ?? 0) > 0 &&
             (series(body, `keyflow_checkpoint_duration_seconds_count{job="${job.id}",kind="MANUAL"}`) ?? 0) > 0 &&
-            body;
+            body
+          );
         },
         15_000,
         'records and a completed checkpoint in the metrics',
@@ -497,7 +508,11 @@ describe('REST API', () => {
       expect(await (await fetch(`${stack.url}/livez`)).json()).toEqual({ live: true });
       expect(await (await fetch(`${stack.url}/readyz`)).json()).toEqual({ ready: true, coordinating: true });
       await stack.client.cancelJob(job.id);
-      await waitFor(async () => series(await (await fetch(`${stack.url}/metrics`)).text(), `keyflow_job_state{job="${job.id}",state="CANCELED"}`) === 1, 10_000, 'the canceled state in the metrics');
+      await waitFor(
+        async () => series(await (await fetch(`${stack.url}/metrics`)).text(), `keyflow_job_state{job="${job.id}",state="CANCELED"}`) === 1,
+        10_000,
+        'the canceled state in the metrics',
+      );
     });
 
     it('takes a savepoint on demand, keeps it past retention, lists it, and deletes it (only savepoints)', async () => {
@@ -506,7 +521,11 @@ describe('REST API', () => {
       for (let i = 0; i < 3; i++) {
         const r = await raw('POST', `/jobs/${job.id}/savepoints`);
         expect(r.status).toBe(202);
-        await waitFor(async () => (await stack.client.listCheckpoints(job.id)).find((c) => c.id === r.body.id)?.status === 'COMPLETED', 10_000, 'the savepoint');
+        await waitFor(
+          async () => (await stack.client.listCheckpoints(job.id)).find((c) => c.id === r.body.id)?.status === 'COMPLETED',
+          10_000,
+          'the savepoint',
+        );
       }
       const res = await raw('POST', `/jobs/${job.id}/savepoints`);
       expect(res.status).toBe(202);
@@ -556,15 +575,23 @@ describe('REST API', () => {
       // Something that is no Keyflow entry lands on the channel into count#0 (a foreign writer, a corrupted copy).
       const key = redisKeys(stack.prefix).channel(job.id, 1, 0, [0, 0], [0, 0]);
       await stack.redis.xadd(key, '*', 't', 'garbage', 'x', 'not a batch');
-      const dead = await waitFor(async () => {
-        const d = await stack.client.deadLetters(job.id, 'count');
-        return d.length > 0 && d;
-      }, 10_000, 'the dead letter');
+      const dead = await waitFor(
+        async () => {
+          const d = await stack.client.deadLetters(job.id, 'count');
+          return d.length > 0 && d;
+        },
+        10_000,
+        'the dead letter',
+      );
       expect(dead[0]!.reason).toMatch(/^malformed channel entry \d+-\d+ on .*:ch:0:0\.0:0\.0$/);
       expect(dead[0]!.record).toEqual(['t', 'garbage', 'x', 'not a batch'].map((f) => Buffer.from(f).toString('base64')));
       const j = await stack.client.getJob(job.id);
       expect({ state: j.state, attempt: j.attempt }).toEqual({ state: 'RUNNING', attempt: 1 });
-      await waitFor(async () => ((await stack.client.getJob(job.id)).metrics?.vertices.count?.deadLetters ?? 0) > 0, 10_000, 'the dead letter counted');
+      await waitFor(
+        async () => ((await stack.client.getJob(job.id)).metrics?.vertices.count?.deadLetters ?? 0) > 0,
+        10_000,
+        'the dead letter counted',
+      );
       await stack.client.cancelJob(job.id);
     });
 

@@ -77,7 +77,9 @@ describe('REST API under generated malformed requests', () => {
     ];
     // A valid body with one field replaced, added or removed; or anything JSON can carry; or bytes that are not JSON.
     const body = fc.oneof(
-      fc.record({ base: fc.constantFrom(...validBodies), key: fc.string({ maxLength: 12 }), value: fc.jsonValue({ maxDepth: 3 }) }).map(({ base, key, value }) => ({ kind: 'json' as const, value: { ...base, [key]: value } })),
+      fc
+        .record({ base: fc.constantFrom(...validBodies), key: fc.string({ maxLength: 12 }), value: fc.jsonValue({ maxDepth: 3 }) })
+        .map(({ base, key, value }) => ({ kind: 'json' as const, value: { ...base, [key]: value } })),
       fc.record({ base: fc.constantFrom(...validBodies), drop: fc.nat() }).map(({ base, drop }) => {
         const keys = Object.keys(base);
         const { [keys[drop % keys.length]!]: _, ...rest } = base as Record<string, unknown>;

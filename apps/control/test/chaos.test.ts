@@ -86,7 +86,8 @@ describe('chaos', () => {
         waitFor(
           async () => {
             const j = await stack.client.getJob(job.id);
-            if (j.state === 'FINISHED') throw new Error(`the job finished before ${what}: lower the generator's rate so that it runs through every fault`);
+            if (j.state === 'FINISHED')
+              throw new Error(`the job finished before ${what}: lower the generator's rate so that it runs through every fault`);
             if (j.state === 'FAILED' || j.state === 'CANCELED') throw new Error(`job ${j.state} before ${what}: ${j.failureReason}`);
             if (j.state !== 'RUNNING') return false;
             const checkpoints = await stack.client.listCheckpoints(job.id);
@@ -109,7 +110,7 @@ describe('chaos', () => {
         console.log(`[chaos] ${elapsed()} checkpoint ${cp.number} completed; ${what} next`);
         await new Promise((r) => setTimeout(r, Math.floor(random() * 5000)));
         const at = Date.now();
-        let detail = '';
+        let detail: string;
         if (kind === 'kill worker') {
           // A live worker process that runs some of the current attempt's subtasks: killing an idle one tests nothing.
           // (A killed worker stays listed until its heartbeat key expires, so the list alone is not enough.)

@@ -7,7 +7,10 @@ const SHIFT_MS = 5000;
 const HEARTBEAT_TIMEOUT_MS = 1500;
 const shiftClock = fileURLToPath(new URL('./fixtures/shiftClock.mjs', import.meta.url));
 /** A worker process whose host clock is off by `shiftMs`, as a worker on another machine may be. */
-const shifted = (shiftMs: number) => ({ env: { KEYFLOW_TEST_CLOCK_SHIFT_MS: String(shiftMs), WORKER_SLOTS: '2' }, nodeArgs: ['--import', shiftClock] });
+const shifted = (shiftMs: number) => ({
+  env: { KEYFLOW_TEST_CLOCK_SHIFT_MS: String(shiftMs), WORKER_SLOTS: '2' },
+  nodeArgs: ['--import', shiftClock],
+});
 
 describe('workers whose clocks disagree with the control plane', () => {
   let stack: Stack;
@@ -28,7 +31,12 @@ describe('workers whose clocks disagree with the control plane', () => {
     // Three subtasks on two slots each: both workers run some. Judged by two clocks, the worker behind looked silent
     // for 5 s at the first look, more than the heartbeat timeout: the job recovered at once, again and again.
     const placed = await stack.client.listWorkers();
-    expect(placed.filter((w) => w.subtasks.some((s) => s.jobId === job.id)).map((w) => w.id).sort()).toEqual(['ahead', 'behind']);
+    expect(
+      placed
+        .filter((w) => w.subtasks.some((s) => s.jobId === job.id))
+        .map((w) => w.id)
+        .sort(),
+    ).toEqual(['ahead', 'behind']);
     await waitFor(
       async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED' && c.number >= 4),
       30_000,

@@ -75,7 +75,11 @@ describe('a control plane cut off from Postgres', () => {
     const direct = new URL(process.env.DATABASE_URL!);
     proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
     // The first control plane reaches Postgres through the proxy; the workers and the second one directly.
-    stack = await startStack({ workers: 2, env: { ...env, DATABASE_URL: proxy.via(process.env.DATABASE_URL!) }, workerEnv: { DATABASE_URL: process.env.DATABASE_URL! } });
+    stack = await startStack({
+      workers: 2,
+      env: { ...env, DATABASE_URL: proxy.via(process.env.DATABASE_URL!) },
+      workerEnv: { DATABASE_URL: process.env.DATABASE_URL! },
+    });
   });
   afterAll(async () => {
     await proxy?.restore().catch(() => {});

@@ -28,7 +28,11 @@ describe('Postgres unreachable for a while', () => {
   it('the control plane gives up its lease and stands by; processing goes on; back, it takes the job up as it runs', async () => {
     const p = await stack.client.createPipeline({ name: `outage-${stack.prefix}`, graph: countPipeline('outage_counts', settings) });
     const deployed = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500, checkpointTimeoutMs: 3000 });
-    await waitFor(async () => (await stack.client.listCheckpoints(deployed.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
+    await waitFor(
+      async () => (await stack.client.listCheckpoints(deployed.id)).some((c) => c.status === 'COMPLETED'),
+      60_000,
+      'a completed checkpoint',
+    );
 
     await proxy.cut();
     const cutAt = Date.now();
@@ -42,7 +46,8 @@ describe('Postgres unreachable for a while', () => {
     await proxy.restore();
     await waitFor(() => stack.control.jobs.coordinating, 15_000, 'the control plane to take the lease again');
     await waitFor(
-      async () => (await stack.client.listCheckpoints(deployed.id).catch(() => [])).some((c) => c.status === 'COMPLETED' && Date.parse(c.triggeredAt) > cutAt),
+      async () =>
+        (await stack.client.listCheckpoints(deployed.id).catch(() => [])).some((c) => c.status === 'COMPLETED' && Date.parse(c.triggeredAt) > cutAt),
       60_000,
       'a checkpoint to complete after Postgres returned',
     );
@@ -77,8 +82,17 @@ describe('workers without Postgres', () => {
 
   it('checkpoints fail with the reason; past what the job tolerates it fails over, and the counts stay exact', async () => {
     const p = await stack.client.createPipeline({ name: `failover-${stack.prefix}`, graph: countPipeline('failover_counts', settings) });
-    const deployed = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500, checkpointTimeoutMs: 3000, tolerableCheckpointFailures: 1 });
-    await waitFor(async () => (await stack.client.listCheckpoints(deployed.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
+    const deployed = await stack.client.deployJob({
+      pipelineId: p.id,
+      checkpointIntervalMs: 500,
+      checkpointTimeoutMs: 3000,
+      tolerableCheckpointFailures: 1,
+    });
+    await waitFor(
+      async () => (await stack.client.listCheckpoints(deployed.id)).some((c) => c.status === 'COMPLETED'),
+      60_000,
+      'a completed checkpoint',
+    );
     const job = stack.control.jobs.active.get(deployed.id)!;
 
     await proxy.cut();

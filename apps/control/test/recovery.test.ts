@@ -45,10 +45,14 @@ describe('recovery', () => {
     expect(recovered.attempt).toBe(2);
 
     // The job page's timeline: cause, when the failure was seen, the checkpoint used, how long until running again.
-    const [recovery] = await waitFor(async () => {
-      const list = await stack.client.listRecoveries(job.id);
-      return list[0]?.status === 'RUNNING' && list;
-    }, 10_000, 'the recovery record to say RUNNING');
+    const [recovery] = await waitFor(
+      async () => {
+        const list = await stack.client.listRecoveries(job.id);
+        return list[0]?.status === 'RUNNING' && list;
+      },
+      10_000,
+      'the recovery record to say RUNNING',
+    );
     expect(recovery).toMatchObject({ attempt: 2, cause: recovering.reason, status: 'RUNNING' });
     // The checkpoint it restored is the last one completed before the kill, or one completed while the worker was dying.
     expect(recovery!.checkpointNumber).toBeGreaterThanOrEqual(lastCompleted.number);

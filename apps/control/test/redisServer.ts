@@ -65,7 +65,9 @@ export async function startRedisServer(opts: { keys: () => string }): Promise<Re
 async function proxiedRedis(keys: () => string): Promise<RedisServer> {
   const target = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
-  console.log(`[redis] no redis-server on PATH: a restart of ${target.host} is played by a proxy that drops its connections and deletes this test's keys`);
+  console.log(
+    `[redis] no redis-server on PATH: a restart of ${target.host} is played by a proxy that drops its connections and deletes this test's keys`,
+  );
   let running = true;
   return {
     url: proxy.via(target.toString()),
@@ -82,7 +84,8 @@ async function proxiedRedis(keys: () => string): Promise<RedisServer> {
       if (running) await proxy.cut();
       const direct = new Redis(target.toString(), { maxRetriesPerRequest: null });
       try {
-        for await (const batch of direct.scanStream({ match: keys(), count: 1000 }) as AsyncIterable<string[]>) if (batch.length) await direct.unlink(...batch);
+        for await (const batch of direct.scanStream({ match: keys(), count: 1000 }) as AsyncIterable<string[]>)
+          if (batch.length) await direct.unlink(...batch);
       } finally {
         direct.disconnect();
       }
@@ -110,7 +113,9 @@ async function ownRedisServer(): Promise<RedisServer> {
     const keep = (b: Buffer) => (output = (output + b.toString()).slice(-4000));
     proc.stdout!.on('data', keep);
     proc.stderr!.on('data', keep);
-    const spawnError = new Promise<never>((_, reject) => proc.once('error', (err) => reject(new Error(`could not start redis-server: ${err.message}`))));
+    const spawnError = new Promise<never>((_, reject) =>
+      proc.once('error', (err) => reject(new Error(`could not start redis-server: ${err.message}`))),
+    );
     spawnError.catch(() => {});
     child = proc;
     const deadline = Date.now() + 15_000;

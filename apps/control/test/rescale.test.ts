@@ -37,10 +37,14 @@ describe('live rescale', () => {
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
     await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
     // Workers list their subtasks in their next heartbeat, which may come after the job reports RUNNING.
-    const before = await waitFor(async () => {
-      const s = await subtasks(job.id);
-      return s.size >= 2 && s;
-    }, 10_000, 'both subtasks in the workers\' heartbeats');
+    const before = await waitFor(
+      async () => {
+        const s = await subtasks(job.id);
+        return s.size >= 2 && s;
+      },
+      10_000,
+      "both subtasks in the workers' heartbeats",
+    );
     expect([...before.keys()].sort()).toEqual(['count#0@1', 'events#0@1']);
 
     const rescale = async (vertexId: string, parallelism: number) => {
@@ -97,7 +101,10 @@ describe('live rescale', () => {
   });
 
   it('refuses parallelism outside 1…maxParallelism with 422 naming the limit', async () => {
-    const p = await stack.client.createPipeline({ name: `limits-${stack.prefix}`, graph: { ...graph, vertices: graph.vertices.map((v) => (v.id === 'sink' ? { ...v, settings: { table: 'limit_counts' } } : v)) } });
+    const p = await stack.client.createPipeline({
+      name: `limits-${stack.prefix}`,
+      graph: { ...graph, vertices: graph.vertices.map((v) => (v.id === 'sink' ? { ...v, settings: { table: 'limit_counts' } } : v)) },
+    });
     const job = await stack.client.deployJob({ pipelineId: p.id });
     await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
     await expect(stack.client.rescaleJob(job.id, { parallelism: { count: 129 } })).rejects.toMatchObject({

@@ -8,7 +8,6 @@ import { tableCounts, waitFor, type GeneratorSettings, type Stack } from './harn
  * for, and it makes progress (records flow, a checkpoint completes); at the end, exactly-once output.
  */
 
-
 const UNSETTLED = new Set(['QUEUED', 'WAITING_FOR_SLOTS', 'ALIGNING']);
 
 /** Asks for a parallelism; returns the scaling event's id. */
@@ -26,7 +25,8 @@ export async function converged(stack: Stack, jobId: string, vertexId: string, p
     async () => {
       const j = await stack.client.getJob(jobId);
       if (['FAILED', 'CANCELED', 'FINISHED', 'STOPPED'].includes(j.state)) throw new Error(`job ${j.state}: ${j.failureReason}`);
-      if (j.state !== 'RUNNING' || j.plan.vertices[vertexId]!.parallelism !== parallelism || j.desiredParallelism[vertexId] !== parallelism) return false;
+      if (j.state !== 'RUNNING' || j.plan.vertices[vertexId]!.parallelism !== parallelism || j.desiredParallelism[vertexId] !== parallelism)
+        return false;
       const open = (await stack.client.listScalingEvents(jobId)).filter((e) => UNSETTLED.has(e.status));
       return open.length === 0 && j;
     },
@@ -86,7 +86,10 @@ export async function stopAndExpectExact(stack: Stack, jobId: string, table: str
     60_000,
     `job ${jobId} to stop with a savepoint`,
   );
-  const savepoint = await stack.prisma.checkpoint.findFirstOrThrow({ where: { jobId, kind: 'SAVEPOINT', status: 'COMPLETED' }, orderBy: { number: 'desc' } });
+  const savepoint = await stack.prisma.checkpoint.findFirstOrThrow({
+    where: { jobId, kind: 'SAVEPOINT', status: 'COMPLETED' },
+    orderBy: { number: 'desc' },
+  });
   const expected = countsAtOffsets(settings, await checkpointOffsets(stack.prisma, savepoint.id));
   const actual = await tableCounts(table);
   const wrong = [...expected].filter(([k, n]) => actual.get(k) !== n).map(([key, n]) => ({ key, expected: n, actual: actual.get(key) }));

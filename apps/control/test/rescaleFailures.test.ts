@@ -28,7 +28,9 @@ const scalingReaches = (stack: Stack, jobId: string, id: number, status: string,
     `scaling event ${id} to be ${status}`,
   );
 const jobSubtasks = async (stack: Stack, jobId: string) =>
-  (await stack.client.listWorkers()).flatMap((w) => w.subtasks.filter((s) => s.jobId === jobId).map((s) => `${s.vertexId}#${s.index}@${s.attempt}`)).sort();
+  (await stack.client.listWorkers())
+    .flatMap((w) => w.subtasks.filter((s) => s.jobId === jobId).map((s) => `${s.vertexId}#${s.index}@${s.attempt}`))
+    .sort();
 
 describe('a rescale that cannot finish', () => {
   let stack: Stack;
@@ -69,7 +71,6 @@ describe('a rescale that cannot finish', () => {
     await waitFor(async () => ((await stack.client.getJob(job.id)).metrics?.vertices.count?.recordsIn ?? 0) > before, 10_000, 'count to go on');
     await stack.client.cancelJob(job.id);
   });
-
 });
 
 describe('a rescale that a worker loss interrupts', () => {

@@ -30,7 +30,10 @@ const scenario: fc.Arbitrary<Scenario> = fc
     initial: fc.integer({ min: 1, max: 3 }),
     early: fc.boolean(),
     steps: fc.array(
-      fc.record({ target: fc.integer({ min: 1, max: 4 }), how: fc.constantFrom<How>('settle', 'back-to-back', 'during-checkpoint', 'during-savepoint') }),
+      fc.record({
+        target: fc.integer({ min: 1, max: 4 }),
+        how: fc.constantFrom<How>('settle', 'back-to-back', 'during-checkpoint', 'during-savepoint'),
+      }),
       {
         minLength: 5,
         maxLength: 10,
@@ -59,7 +62,12 @@ describe('any sequence of rescales', () => {
     const victim = workers.find((w) => w.subtasks.some((s) => s.jobId === jobId))!;
     const child = stack.workers.find((w) => w.pid === victim.pid)!;
     child.kill('SIGKILL');
-    log.push(`killed ${victim.id} (${victim.subtasks.filter((s) => s.jobId === jobId).map((s) => `${s.vertexId}#${s.index}`).join(', ')})`);
+    log.push(
+      `killed ${victim.id} (${victim.subtasks
+        .filter((s) => s.jobId === jobId)
+        .map((s) => `${s.vertexId}#${s.index}`)
+        .join(', ')})`,
+    );
     await stack.addWorker(`replacement-${++replacements}`);
   };
 
@@ -102,7 +110,7 @@ describe('any sequence of rescales', () => {
             if (!s.kill) expect(j.attempt, 'no recovery without a fault').toBe(1);
             expect(j.stall).toBeNull();
           } catch (err) {
-            throw new Error(`run ${n} (${log.join(' → ')}): ${(err as Error).message}`);
+            throw new Error(`run ${n} (${log.join(' → ')}): ${(err as Error).message}`, { cause: err });
           } finally {
             await sampler.stop();
           }

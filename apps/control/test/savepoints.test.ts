@@ -23,7 +23,9 @@ describe('savepoints', () => {
     expect(manual.kind).toBe('SAVEPOINT');
     // Periodic checkpoints come and go (retention keeps one); the savepoint stays.
     await waitFor(
-      async () => (await stack.client.listCheckpoints(job.id)).filter((c) => c.kind === 'PERIODIC' && c.status === 'COMPLETED' && c.number > manual.number + 2).length > 0,
+      async () =>
+        (await stack.client.listCheckpoints(job.id)).filter((c) => c.kind === 'PERIODIC' && c.status === 'COMPLETED' && c.number > manual.number + 2)
+          .length > 0,
       60_000,
       'periodic checkpoints after the savepoint',
     );
@@ -32,10 +34,14 @@ describe('savepoints', () => {
     expect(kept.find((c) => c.id === manual.id)?.status).toBe('COMPLETED');
 
     await stack.client.stopJob(job.id);
-    const stopped = await waitFor(async () => {
-      const j = await stack.client.getJob(job.id);
-      return j.state === 'STOPPED' && j;
-    }, 60_000, 'the job to stop with a savepoint');
+    const stopped = await waitFor(
+      async () => {
+        const j = await stack.client.getJob(job.id);
+        return j.state === 'STOPPED' && j;
+      },
+      60_000,
+      'the job to stop with a savepoint',
+    );
     const final = (await stack.client.listCheckpoints(job.id)).find((c) => c.kind === 'SAVEPOINT' && c.id !== manual.id && c.status === 'COMPLETED')!;
     expect(stopped.events.at(-1)!.reason).toBe(`stopped with savepoint ${final.number}`);
     // The stopped attempt can commit nothing more, and nothing it pre-committed is left behind.
@@ -55,11 +61,20 @@ describe('savepoints', () => {
     await expect(stack.client.deleteSavepoint(periodic.id)).rejects.toThrow(/only savepoints are deleted by hand/);
 
     // A parallelism the graph's rules refuse (a forward edge between unequal ends) is answered 422.
-    await expect(stack.client.deployJob({ pipelineId: p.id, restoreFromCheckpointId: final.id, parallelism: { count: 3 } })).rejects.toThrow(/forward/);
-    await expect(stack.client.deployJob({ pipelineId: p.id, restoreFromCheckpointId: final.id, parallelism: { nope: 3 } })).rejects.toThrow(/no operator 'nope'/);
+    await expect(stack.client.deployJob({ pipelineId: p.id, restoreFromCheckpointId: final.id, parallelism: { count: 3 } })).rejects.toThrow(
+      /forward/,
+    );
+    await expect(stack.client.deployJob({ pipelineId: p.id, restoreFromCheckpointId: final.id, parallelism: { nope: 3 } })).rejects.toThrow(
+      /no operator 'nope'/,
+    );
 
     // Started again from the stop's savepoint with count and its sink at 3: the state spreads over three subtasks.
-    const resumed = await stack.client.deployJob({ pipelineId: p.id, restoreFromCheckpointId: final.id, parallelism: { count: 3, sink: 3 }, checkpointIntervalMs: 500 });
+    const resumed = await stack.client.deployJob({
+      pipelineId: p.id,
+      restoreFromCheckpointId: final.id,
+      parallelism: { count: 3, sink: 3 },
+      checkpointIntervalMs: 500,
+    });
     expect(resumed.plan.vertices.count!.parallelism).toBe(3);
     expect(resumed.plan.vertices.count!.maxParallelism).toBe(stopped.plan.vertices.count!.maxParallelism);
     const done = await waitForFinished(stack, resumed.id, 120_000);
@@ -73,7 +88,12 @@ describe('savepoints', () => {
     // No periodic checkpoint comes between: the deleted savepoint is the newest.
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 3_600_000 });
     await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
-    const completed = (id: number) => waitFor(async () => (await stack.client.listCheckpoints(job.id)).find((c) => c.id === id && c.status === 'COMPLETED'), 30_000, `checkpoint ${id}`);
+    const completed = (id: number) =>
+      waitFor(
+        async () => (await stack.client.listCheckpoints(job.id)).find((c) => c.id === id && c.status === 'COMPLETED'),
+        30_000,
+        `checkpoint ${id}`,
+      );
 
     const savepoint = await completed((await stack.client.triggerSavepoint(job.id)).id);
     await stack.client.deleteSavepoint(savepoint.id);
@@ -87,7 +107,11 @@ describe('savepoints', () => {
   it('cancel leaves the exactly-once sink at the last completed checkpoint: covered output committed, the rest discarded', async () => {
     const p = await stack.client.createPipeline({ name: `cancel-${stack.prefix}`, graph: countPipeline('canceled_counts', settings) });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 700 });
-    await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED' && c.number >= 2), 60_000, 'a second completed checkpoint');
+    await waitFor(
+      async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED' && c.number >= 2),
+      60_000,
+      'a second completed checkpoint',
+    );
     await stack.client.cancelJob(job.id);
 
     const db = new pg.Client({ connectionString: process.env.DATABASE_URL });

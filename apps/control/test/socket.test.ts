@@ -40,9 +40,7 @@ class Recorder {
   }
 
   of<E extends ServerEventName>(event: E, jobId: string): Received<E>[] {
-    return this.events.filter(
-      (e): e is Received<E> => e.event === event && ((e.payload as { jobId: string }).jobId === jobId),
-    );
+    return this.events.filter((e): e is Received<E> => e.event === event && (e.payload as { jobId: string }).jobId === jobId);
   }
 
   /** Waits for an event of the job that satisfies `match`. */
@@ -69,10 +67,12 @@ describe('Socket.IO live updates', () => {
     const p = await stack.client.createPipeline({ name: `socket-${randomUUID().slice(0, 8)}`, graph });
     const job = await stack.client.deployJob({ pipelineId: p.id, ...opts });
     expect(await subscribe(job.id)).toBe(true);
-    await recorder.next('job:state', job.id, (s) => s.to === 'RUNNING', 20_000).catch(async (err: Error) => {
-      const events = (await stack.client.getJob(job.id)).events.map((e) => `${e.toState}: ${e.reason}`);
-      throw new Error(`${err.message}; its events: ${events.join(' | ')}`);
-    });
+    await recorder
+      .next('job:state', job.id, (s) => s.to === 'RUNNING', 20_000)
+      .catch(async (err: Error) => {
+        const events = (await stack.client.getJob(job.id)).events.map((e) => `${e.toState}: ${e.reason}`);
+        throw new Error(`${err.message}; its events: ${events.join(' | ')}`);
+      });
     return job;
   };
 

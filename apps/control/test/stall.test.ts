@@ -36,7 +36,10 @@ describe('stall detection', () => {
   const placement = async (jobId: string) =>
     waitFor(
       async () => {
-        const workers = (await stack.client.listWorkers()).map((w) => ({ pid: w.pid, subtasks: w.subtasks.filter((s) => s.jobId === jobId && s.attempt === 1) }));
+        const workers = (await stack.client.listWorkers()).map((w) => ({
+          pid: w.pid,
+          subtasks: w.subtasks.filter((s) => s.jobId === jobId && s.attempt === 1),
+        }));
         return workers.reduce((n, w) => n + w.subtasks.length, 0) === 3 && workers;
       },
       10_000,

@@ -111,7 +111,12 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
       await heartbeat.stop();
       for (const r of running.values()) r.abort.abort();
       await worker.close();
-      await redis.multi().del(keys.worker(id)).srem(keys.workers, id).exec().catch(() => {});
+      await redis
+        .multi()
+        .del(keys.worker(id))
+        .srem(keys.workers, id)
+        .exec()
+        .catch(() => {});
       redis.disconnect();
       await prisma.$disconnect();
     },

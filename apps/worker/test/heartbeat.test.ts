@@ -20,7 +20,14 @@ function busy(ms: number) {
 async function started(name: string, stuckMs: number) {
   const key = `${prefix}:worker:${name}`;
   const hb = new Heartbeat(
-    { redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', key, workersKey: `${prefix}:workers`, fields: { id: name, host: 'h', pid: '1', slots: '1' }, intervalMs: 100, stuckMs },
+    {
+      redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      key,
+      workersKey: `${prefix}:workers`,
+      fields: { id: name, host: 'h', pid: '1', slots: '1' },
+      intervalMs: 100,
+      stuckMs,
+    },
     () => {},
   );
   await hb.report([{ jobId: 'j', vertexId: 'count', index: 0 }]);

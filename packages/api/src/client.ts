@@ -57,8 +57,7 @@ export function createKeyflowClient(baseUrl = '', fetchImpl: typeof fetch = fetc
     deletePipeline: (id: string) => call(ok, 'DELETE', `/pipelines/${id}`),
     validateGraph: (graph: unknown) => call(ok, 'POST', '/pipelines/validate', { graph }),
     deployJob: (body: DeployJobBody) => call(jobSchema, 'POST', '/jobs', body),
-    listJobs: (query: { pipelineId?: string; state?: string } = {}) =>
-      call(z.array(jobSchema), 'GET', `/jobs${toQuery(query)}`),
+    listJobs: (query: { pipelineId?: string; state?: string } = {}) => call(z.array(jobSchema), 'GET', `/jobs${toQuery(query)}`),
     getJob: (id: string) => call(jobDetailSchema, 'GET', `/jobs/${id}`),
     stopJob: (id: string) => call(jobSchema, 'POST', `/jobs/${id}/stop`),
     cancelJob: (id: string) => call(jobSchema, 'POST', `/jobs/${id}/cancel`),
@@ -68,10 +67,8 @@ export function createKeyflowClient(baseUrl = '', fetchImpl: typeof fetch = fetc
     triggerSavepoint: (id: string) => call(checkpointSchema, 'POST', `/jobs/${id}/savepoints`),
     deleteSavepoint: (checkpointId: number) => call(ok, 'DELETE', `/checkpoints/${checkpointId}`),
     sample: (id: string, vertexId: string) => call(z.array(sampleSchema), 'GET', `/jobs/${id}/vertices/${vertexId}/sample`),
-    deadLetters: (id: string, vertexId: string) =>
-      call(z.array(deadLetterSchema), 'GET', `/jobs/${id}/vertices/${vertexId}/dead-letters`),
-    rescaleJob: (id: string, body: RescaleJobBody) =>
-      call(z.object({ scalingEvents: z.array(scalingEventSchema) }), 'PATCH', `/jobs/${id}`, body),
+    deadLetters: (id: string, vertexId: string) => call(z.array(deadLetterSchema), 'GET', `/jobs/${id}/vertices/${vertexId}/dead-letters`),
+    rescaleJob: (id: string, body: RescaleJobBody) => call(z.object({ scalingEvents: z.array(scalingEventSchema) }), 'PATCH', `/jobs/${id}`, body),
     keyGroups: (id: string) => call(z.array(keyGroupViewSchema), 'GET', `/jobs/${id}/key-groups`),
     listScalingEvents: (id: string) => call(z.array(scalingEventSchema), 'GET', `/jobs/${id}/scaling`),
     listRecoveries: (id: string) => call(z.array(recoverySchema), 'GET', `/jobs/${id}/recoveries`),

@@ -52,7 +52,15 @@ export const deployJobBody = z
   .strict();
 export const idParams = z.object({ id: z.uuid() }).strict();
 /** A checkpoint's (or savepoint's) numeric id in a path. */
-export const checkpointIdParams = z.object({ id: z.coerce.number().int().positive().max(2 ** 31 - 1) }).strict();
+export const checkpointIdParams = z
+  .object({
+    id: z.coerce
+      .number()
+      .int()
+      .positive()
+      .max(2 ** 31 - 1),
+  })
+  .strict();
 export const sampleParams = z.object({ id: z.uuid(), vertexId: z.string().min(1).max(64) }).strict();
 export const listJobsQuery = z.object({ pipelineId: z.uuid().optional(), state: jobStateSchema.optional() }).strict();
 

@@ -17,7 +17,11 @@ function run(channels: string[], steps: Step[]): BarrierAligner {
     const where = `step ${i} (${JSON.stringify(s)})`;
     if (typeof s.expect === 'string') expect(got.kind, where).toBe(s.expect);
     else expect(got, where).toEqual(s.expect);
-    if (s.blocked) expect(channels.filter((c) => a.isBlocked(c)), where).toEqual(s.blocked);
+    if (s.blocked)
+      expect(
+        channels.filter((c) => a.isBlocked(c)),
+        where,
+      ).toEqual(s.blocked);
   });
   return a;
 }

@@ -1,8 +1,6 @@
 /** What happened when a barrier or an end marker arrived on a channel. */
 export type AlignmentResult =
-  | { kind: 'waiting' }
-  | { kind: 'aligned'; checkpoint: number; alignmentMs: number }
-  | { kind: 'ignored'; reason: string };
+  { kind: 'waiting' } | { kind: 'aligned'; checkpoint: number; alignmentMs: number } | { kind: 'ignored'; reason: string };
 
 /**
  * Aligned barriers for one subtask's input channels (DESIGN §5): on `barrier n` a channel is blocked until

@@ -5,7 +5,13 @@ const manyShapes = Array.from({ length: 100 }, (_, i) => ({ [`f${i}`]: i, [`g${i
 
 const batches: [string, unknown[]][] = [
   ['an empty batch', []],
-  ['strings', [{ user: 'u1', note: '' }, { user: 'ünïcødé ✓ 🚀', note: 'x'.repeat(10_000) }]],
+  [
+    'strings',
+    [
+      { user: 'u1', note: '' },
+      { user: 'ünïcødé ✓ 🚀', note: 'x'.repeat(10_000) },
+    ],
+  ],
   ['numbers', [{ n: 0, neg: -17, big: 2 ** 53 - 1, f: 1.5, tiny: 1e-300, huge: 1.7e308, nan: Number.NaN, inf: -Infinity }]],
   ['nested objects and arrays', [{ a: { b: { c: [1, { d: 'e' }, [2, 3]] } }, list: [], empty: {}, nil: null }]],
   ['bigints', [{ small: 5n, neg: -3n, long: 1234567890123n, beyond64: 2n ** 70n, negBeyond64: -(2n ** 65n), zero: 0n }]],
@@ -70,7 +76,15 @@ describe('encodeValue / decodeValue', () => {
     ['a string', 'offset'],
     ['an object', { split: 3, offset: 1234567890123, nested: { done: false } }],
     ['a bigint', 2n ** 64n],
-    ['entries with mixed key types', [[1, 'a'], ['1', 'b'], [5n, 'c'], [true, 'd']]],
+    [
+      'entries with mixed key types',
+      [
+        [1, 'a'],
+        ['1', 'b'],
+        [5n, 'c'],
+        [true, 'd'],
+      ],
+    ],
   ])('round-trips %s', (_name, value) => {
     expect(decodeValue(encodeValue(value))).toEqual(value);
   });

@@ -112,7 +112,7 @@ describe('validateGraph rejects invalid pipelines, naming the offender', () => {
       { vertexId: 'counter', message: /parallelism must be between 1 and 32768/ },
     ],
     [
-      "generator parallelism above its splits",
+      'generator parallelism above its splits',
       broken((g) => {
         vertex(g, 'gen').parallelism = 5;
         vertex(g, 'big').parallelism = 5;
@@ -299,7 +299,18 @@ describe('knownFields: what an operator emits, from the sources through each ope
     ['a rename', chain(gen, map([{ op: 'rename', from: 'user', to: 'customer' }])), 'm', ['item', 'amount', 'ts', 'customer']],
     ['a rename of a missing field', chain(gen, map([{ op: 'rename', from: 'nope', to: 'x' }])), 'm', ['user', 'item', 'amount', 'ts']],
     ['a set adds its field', chain(gen, map([{ op: 'set', field: 'region', value: 'eu' }])), 'm', ['user', 'item', 'amount', 'ts', 'region']],
-    ['steps in order', chain(gen, map([{ op: 'pick', fields: ['user'] }, { op: 'scale', field: 'user', factor: 2 }])), 'm', ['user']],
+    [
+      'steps in order',
+      chain(
+        gen,
+        map([
+          { op: 'pick', fields: ['user'] },
+          { op: 'scale', field: 'user', factor: 2 },
+        ]),
+      ),
+      'm',
+      ['user'],
+    ],
     ['a map whose steps do not parse yet passes through', chain(gen, map([{ op: 'pick' }])), 'm', ['user', 'item', 'amount', 'ts']],
     ['a keyed counter', pipeline(), 'counter', ['key', 'count', 'message']],
     ['a count', chain(gen, { id: 'c', type: 'count', parallelism: 1 }), 'c', ['key', 'count']],
@@ -307,7 +318,12 @@ describe('knownFields: what an operator emits, from the sources through each ope
     ['a sink emits nothing', pipeline(), 'out', []],
     ['a transform without input: unknown', chain({ id: 'f', type: 'filter', parallelism: 1 }), 'f', undefined],
     ['a keyed operator without input still emits its result', chain({ id: 'c', type: 'count', parallelism: 1 }), 'c', ['key', 'count']],
-    ['downstream of an unknown type: unknown', chain({ id: 'x', type: 'mystery', parallelism: 1 }, { id: 'f', type: 'filter', parallelism: 1 }), 'f', undefined],
+    [
+      'downstream of an unknown type: unknown',
+      chain({ id: 'x', type: 'mystery', parallelism: 1 }, { id: 'f', type: 'filter', parallelism: 1 }),
+      'f',
+      undefined,
+    ],
     ['an unknown vertex', pipeline(), 'ghost', undefined],
   ])('%s', (_name, graph, vertexId, fields) => {
     expect(knownFields(graph, vertexId)).toEqual(fields);
@@ -315,7 +331,12 @@ describe('knownFields: what an operator emits, from the sources through each ope
 
   it('joins what several inputs emit', () => {
     const graph = {
-      vertices: [gen, map([{ op: 'set', field: 'region', value: 'eu' }]), { id: 'c', type: 'count', parallelism: 1 }, { id: 'f', type: 'filter', parallelism: 1 }],
+      vertices: [
+        gen,
+        map([{ op: 'set', field: 'region', value: 'eu' }]),
+        { id: 'c', type: 'count', parallelism: 1 },
+        { id: 'f', type: 'filter', parallelism: 1 },
+      ],
       edges: [
         { from: 'gen', to: 'm' },
         { from: 'm', to: 'f' },
@@ -328,7 +349,12 @@ describe('knownFields: what an operator emits, from the sources through each ope
 
   it('cannot know inside or after a cycle', () => {
     const graph = {
-      vertices: [gen, { id: 'a', type: 'filter', parallelism: 1 }, { id: 'b', type: 'filter', parallelism: 1 }, { id: 'c', type: 'filter', parallelism: 1 }],
+      vertices: [
+        gen,
+        { id: 'a', type: 'filter', parallelism: 1 },
+        { id: 'b', type: 'filter', parallelism: 1 },
+        { id: 'c', type: 'filter', parallelism: 1 },
+      ],
       edges: [
         { from: 'gen', to: 'a' },
         { from: 'a', to: 'b' },

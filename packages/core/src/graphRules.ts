@@ -47,8 +47,7 @@ export function connectionProblem(
   if (reaches(graph.edges, to, from)) return `connecting ${from} to ${to} would make a cycle`;
   if (partitioning === 'forward' && a.parallelism !== b.parallelism)
     return `a forward edge needs equal parallelism (${from} has ${a.parallelism}, ${to} has ${b.parallelism})`;
-  if (kb === 'keyed' && partitioning !== undefined && partitioning !== 'hash')
-    return `${b.id} is keyed: its input must be partitioned by key (hash)`;
+  if (kb === 'keyed' && partitioning !== undefined && partitioning !== 'hash') return `${b.id} is keyed: its input must be partitioned by key (hash)`;
   return undefined;
 }
 
@@ -58,7 +57,11 @@ function reaches(edges: readonly Pick<Edge, 'from' | 'to'>[], start: string, tar
   while (stack.length) {
     const v = stack.pop()!;
     if (v === target) return true;
-    for (const e of edges) if (e.from === v && !seen.has(e.to)) seen.add(e.to), stack.push(e.to);
+    for (const e of edges)
+      if (e.from === v && !seen.has(e.to)) {
+        seen.add(e.to);
+        stack.push(e.to);
+      }
   }
   return false;
 }
@@ -105,8 +108,7 @@ export function validateGraph(input: unknown): GraphValidation {
           issue.vertexId = raw.vertices[idx].id as string;
         if (list === 'edges' && typeof idx === 'number') {
           const e = raw?.edges?.[idx];
-          if (e && typeof e.from === 'string' && typeof e.to === 'string')
-            issue.edgeId = typeof e.id === 'string' ? e.id : `${e.from}->${e.to}`;
+          if (e && typeof e.from === 'string' && typeof e.to === 'string') issue.edgeId = typeof e.id === 'string' ? e.id : `${e.from}->${e.to}`;
         }
         return issue;
       }),
@@ -159,8 +161,7 @@ export function validateGraph(input: unknown): GraphValidation {
       issues.push({ path: at('from'), edgeId: eid, vertexId: a.id, message: `${a.id} is a sink: it has no output` });
     if (operatorSpec(b.type)?.kind === 'source')
       issues.push({ path: at('to'), edgeId: eid, vertexId: b.id, message: `${b.id} is a source: it takes no input` });
-    if (e.partitioning === 'hash' && !e.key)
-      issues.push({ path: at('key'), edgeId: eid, message: `hash edge ${eid} needs a key field (keyBy)` });
+    if (e.partitioning === 'hash' && !e.key) issues.push({ path: at('key'), edgeId: eid, message: `hash edge ${eid} needs a key field (keyBy)` });
     if (e.partitioning !== 'hash' && e.key)
       issues.push({ path: at('key'), edgeId: eid, message: `only a hash edge takes a key; ${eid} is ${e.partitioning}` });
     if (e.partitioning === 'forward' && a.parallelism !== b.parallelism)
@@ -177,8 +178,7 @@ export function validateGraph(input: unknown): GraphValidation {
     const kind = operatorSpec(v.type)?.kind;
     if (!kind) return;
     const inputs = ins.get(v.id) ?? [];
-    if (kind !== 'source' && inputs.length === 0)
-      issues.push({ path: ['vertices', i], vertexId: v.id, message: `${v.id} has no input` });
+    if (kind !== 'source' && inputs.length === 0) issues.push({ path: ['vertices', i], vertexId: v.id, message: `${v.id} has no input` });
     if (kind === 'keyed') {
       if (inputs.length === 0) issues.push({ path: ['vertices', i], vertexId: v.id, message: `${v.id} is keyed but has no keyed input` });
       for (const e of inputs)
@@ -195,8 +195,7 @@ export function validateGraph(input: unknown): GraphValidation {
     if (kind !== 'sink' && (outs.get(v.id) ?? []).length === 0 && kind !== 'source')
       issues.push({ path: ['vertices', i], vertexId: v.id, message: `${v.id} has no output: connect it to a sink` });
   });
-  if (!graph.vertices.some((v) => operatorSpec(v.type)?.kind === 'source'))
-    issues.push({ path: ['vertices'], message: 'a pipeline needs a source' });
+  if (!graph.vertices.some((v) => operatorSpec(v.type)?.kind === 'source')) issues.push({ path: ['vertices'], message: 'a pipeline needs a source' });
 
   for (const cycle of findCycles(graph))
     issues.push({

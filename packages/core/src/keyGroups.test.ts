@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { javaHashCode, javaStringHashCode, murmurHash } from './hashing.ts';
-import {
-  defaultMaxParallelism,
-  keyGroupFor,
-  rangeFor,
-  rescaleMoves,
-  subtaskFor,
-  UPPER_BOUND_MAX_PARALLELISM,
-} from './keyGroups.ts';
+import { defaultMaxParallelism, keyGroupFor, rangeFor, rescaleMoves, subtaskFor, UPPER_BOUND_MAX_PARALLELISM } from './keyGroups.ts';
 
 describe('Flink key-group arithmetic (DESIGN §2 worked examples)', () => {
   it('murmurHash matches Flink MathUtils.murmurHash', () => {

@@ -3,7 +3,11 @@ import { z } from 'zod';
 /** Where an operator sits in a pipeline: sources start it, sinks end it, keyed operators need a keyed input. */
 export type OperatorKind = 'source' | 'transform' | 'keyed' | 'sink';
 
-const fieldName = z.string().min(1).max(64).regex(/^[A-Za-z_][\w.]*$/, 'a field name: letters, digits, _ and .');
+const fieldName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z_][\w.]*$/, 'a field name: letters, digits, _ and .');
 
 export const generatorSettings = z
   .object({
@@ -92,20 +96,23 @@ function mapOutputFields(settings: unknown, input: readonly string[] | undefined
   if (!input) return undefined;
   const parsed = mapSettings.safeParse(settings ?? {});
   if (!parsed.success) return [...input];
-  return parsed.data.steps.reduce<string[]>((fields, step) => {
-    switch (step.op) {
-      case 'pick':
-        return step.fields.filter((f) => fields.includes(f));
-      case 'drop':
-        return fields.filter((f) => !step.fields.includes(f));
-      case 'rename':
-        return fields.includes(step.from) ? [...fields.filter((f) => f !== step.from && f !== step.to), step.to] : fields;
-      case 'set':
-        return fields.includes(step.field) ? fields : [...fields, step.field];
-      case 'scale':
-        return fields;
-    }
-  }, [...input]);
+  return parsed.data.steps.reduce<string[]>(
+    (fields, step) => {
+      switch (step.op) {
+        case 'pick':
+          return step.fields.filter((f) => fields.includes(f));
+        case 'drop':
+          return fields.filter((f) => !step.fields.includes(f));
+        case 'rename':
+          return fields.includes(step.from) ? [...fields.filter((f) => f !== step.from && f !== step.to), step.to] : fields;
+        case 'set':
+          return fields.includes(step.field) ? fields : [...fields, step.field];
+        case 'scale':
+          return fields;
+      }
+    },
+    [...input],
+  );
 }
 
 const passThrough = (_settings: unknown, input: readonly string[] | undefined) => input && [...input];

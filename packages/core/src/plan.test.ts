@@ -84,10 +84,7 @@ describe('buildChains', () => {
   });
 
   it('does not chain the forward edges into a vertex with two inputs', () => {
-    const g = graph(
-      ['g1:generator:2', 'g2:generator:2', 'm:map:2', 'out:log:2'],
-      ['g1-forward->m', 'g2-forward->m', 'm-forward->out'],
-    );
+    const g = graph(['g1:generator:2', 'g2:generator:2', 'm:map:2', 'out:log:2'], ['g1-forward->m', 'g2-forward->m', 'm-forward->out']);
     expect(shape(g).map((c) => c.vertices)).toEqual([['g1'], ['g2'], ['m', 'out']]);
   });
 
@@ -110,15 +107,8 @@ describe('initialPlan', () => {
   function planOf(v: Record<string, unknown>): JobPlan {
     const keyed = v.type === 'count';
     const r = validateGraph({
-      vertices: [
-        ...(keyed ? [{ id: 'gen', type: 'generator', parallelism: 1 }] : []),
-        { id: 'v', ...v },
-        { id: 'out', type: 'log', parallelism: 1 },
-      ],
-      edges: [
-        ...(keyed ? [{ from: 'gen', to: 'v', partitioning: 'hash', key: 'user' }] : []),
-        { from: 'v', to: 'out', partitioning: 'rebalance' },
-      ],
+      vertices: [...(keyed ? [{ id: 'gen', type: 'generator', parallelism: 1 }] : []), { id: 'v', ...v }, { id: 'out', type: 'log', parallelism: 1 }],
+      edges: [...(keyed ? [{ from: 'gen', to: 'v', partitioning: 'hash', key: 'user' }] : []), { from: 'v', to: 'out', partitioning: 'rebalance' }],
     });
     if (!r.ok) throw new Error(`test graph is invalid: ${JSON.stringify(r.issues)}`);
     return initialPlan(r.graph);
@@ -187,8 +177,27 @@ describe('rescaledPlan: incarnations', () => {
   it.each<[string, [number, number][], number[][]]>([
     ['up adds incarnations named by the rescale', [[4, 7]], [[0, 0, 7, 7]]],
     ['down keeps the survivors', [[1, 7]], [[0]]],
-    ['down then up never reuses an index incarnation', [[1, 7], [2, 8]], [[0], [0, 8]]],
-    ['3→2→3 gives index 2 a new incarnation', [[3, 5], [2, 6], [3, 9]], [[0, 0, 5], [0, 0], [0, 0, 9]]],
+    [
+      'down then up never reuses an index incarnation',
+      [
+        [1, 7],
+        [2, 8],
+      ],
+      [[0], [0, 8]],
+    ],
+    [
+      '3→2→3 gives index 2 a new incarnation',
+      [
+        [3, 5],
+        [2, 6],
+        [3, 9],
+      ],
+      [
+        [0, 0, 5],
+        [0, 0],
+        [0, 0, 9],
+      ],
+    ],
     ['same parallelism changes nothing', [[2, 7]], [[0, 0]]],
   ])('%s', (_, steps, expected) => {
     expect(walk(steps)).toEqual(expected);

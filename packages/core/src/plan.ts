@@ -71,8 +71,7 @@ export function buildChains(graph: Graph, plan: JobPlan): Chain[] {
   const p = (id: string) => plan.vertices[id]?.parallelism ?? graph.vertices.find((v) => v.id === id)!.parallelism;
   const outs = (id: string) => graph.edges.filter((e) => e.from === id);
   const ins = (id: string) => graph.edges.filter((e) => e.to === id);
-  const chained = (e: Edge) =>
-    e.partitioning === 'forward' && p(e.from) === p(e.to) && outs(e.from).length === 1 && ins(e.to).length === 1;
+  const chained = (e: Edge) => e.partitioning === 'forward' && p(e.from) === p(e.to) && outs(e.from).length === 1 && ins(e.to).length === 1;
   const byId = new Map(graph.vertices.map((v) => [v.id, v]));
   const chains: Chain[] = [];
   for (const head of graph.vertices) {
@@ -106,4 +105,3 @@ export function consumersFor(edge: Edge, index: number, consumerParallelism: num
   if (edge.partitioning === 'forward') return [index];
   return Array.from({ length: consumerParallelism }, (_, j) => j);
 }
-

@@ -237,7 +237,15 @@ describe('KeyedStateBackend snapshot and restore', () => {
     const dst = new KeyedStateBackend(MAX_P);
     dst.restore(5, src.snapshot([5]).get(5)!);
     writeAll(src, k, 2);
-    expect(readAll(dst, k)).toEqual({ v: 1, l: ['a1', 'b1'], m: [['x', 1], ['y', 101]], r: 2 });
+    expect(readAll(dst, k)).toEqual({
+      v: 1,
+      l: ['a1', 'b1'],
+      m: [
+        ['x', 1],
+        ['y', 101],
+      ],
+      r: 2,
+    });
   });
 
   it('throws when a restored state name exists with another kind', () => {
@@ -360,7 +368,9 @@ describe('KeyedStateBackend pre-copy: a copy, then only what changed', () => {
         src.listState<string>('l').clear();
       } else readAll(src, k);
     });
-    const added = keysIn([3, 4], 2).map((k) => `${k}-new`).filter((k) => [3, 4].includes(keyGroupFor(k, MAX_P)));
+    const added = keysIn([3, 4], 2)
+      .map((k) => `${k}-new`)
+      .filter((k) => [3, 4].includes(keyGroupFor(k, MAX_P)));
     added.forEach((k, i) => writeAll(src, k, 500 + i));
 
     const dst = new KeyedStateBackend(MAX_P);

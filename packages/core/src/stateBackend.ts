@@ -204,8 +204,10 @@ export class KeyedStateBackend {
       const g = t.groups[kg];
       const d: KeyGroupDelta[string] = { kind: t.kind, keys: [], values: [], removed: [] };
       for (const k of accessed) {
-        if (g?.has(k)) d.keys.push(k), d.values.push(copyValue(t.kind, g.get(k)));
-        else d.removed.push(k);
+        if (g?.has(k)) {
+          d.keys.push(k);
+          d.values.push(copyValue(t.kind, g.get(k)));
+        } else d.removed.push(k);
       }
       if (d.keys.length || d.removed.length) out[name] = d;
     }
@@ -246,7 +248,11 @@ export class KeyedStateBackend {
     this.settle();
     const due = new Uint8Array(this.maxParallelism);
     const order: number[] = [];
-    for (const kg of keyGroups) if (!due[kg]) (due[kg] = 1), order.push(kg);
+    for (const kg of keyGroups)
+      if (!due[kg]) {
+        due[kg] = 1;
+        order.push(kg);
+      }
     if (order.length === 0) return new Map();
     const copying = (this.copying = { due, left: order.length, out: new Map<number, Buffer>() });
     let sinceYield = 0;

@@ -28,11 +28,7 @@ function hasRealSchemaEngine() {
 const env = { ...process.env, PRISMA_HIDE_UPDATE_MESSAGE: '1', CHECKPOINT_DISABLE: '1' };
 if (!hasRealSchemaEngine()) env.PRISMA_SCHEMA_ENGINE_BINARY = process.execPath;
 
-const result = spawnSync(
-  process.execPath,
-  [prismaCli, 'generate', '--config', join(root, 'prisma.config.ts')],
-  { cwd: root, env, stdio: 'inherit' },
-);
+const result = spawnSync(process.execPath, [prismaCli, 'generate', '--config', join(root, 'prisma.config.ts')], { cwd: root, env, stdio: 'inherit' });
 if (result.status !== 0 || !existsSync(join(here, '..', 'src', 'generated'))) {
   console.error('prisma generate failed');
   process.exit(result.status || 1);

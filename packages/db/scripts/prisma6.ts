@@ -34,9 +34,7 @@ export async function schemaSql(options: Prisma6Options): Promise<string> {
 }
 
 /** The SQL that brings a database migrated with `migrationsDir` to the schema; '' when none. */
-export async function pendingSql(
-  options: Prisma6Options & { migrationsDir?: string },
-): Promise<string> {
+export async function pendingSql(options: Prisma6Options & { migrationsDir?: string }): Promise<string> {
   const run = await diff(['--from-migrations', options.migrationsDir ?? defaultMigrationsDir], options);
   if (run.code === 0) return '';
   if (run.code !== 2) throw new Error(`prisma migrate diff failed:\n${run.stderr}`);
@@ -50,10 +48,7 @@ export function migrateStatus(databaseUrl: string): Promise<Run> {
 
 function diff(from: string[], options: Prisma6Options): Promise<Run> {
   return withSchemaFile(options.schemaPath ?? defaultSchemaPath, (schema) =>
-    prisma6(
-      ['migrate', 'diff', ...from, '--to-schema-datamodel', schema, '--script', '--exit-code'],
-      options.databaseUrl,
-    ),
+    prisma6(['migrate', 'diff', ...from, '--to-schema-datamodel', schema, '--script', '--exit-code'], options.databaseUrl),
   );
 }
 

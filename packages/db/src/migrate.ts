@@ -7,10 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
-export const defaultMigrationsDir = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  '../../../prisma/migrations',
-);
+export const defaultMigrationsDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../../prisma/migrations');
 
 // The key Prisma Migrate locks on: the CLI and this runner exclude each other.
 const PRISMA_MIGRATE_LOCK = 72707369;
@@ -89,9 +86,7 @@ export async function migrate(url: string, options: MigrateOptions = {}): Promis
           '`prisma migrate resolve --applied|--rolled-back <name>` before migrating again.',
       );
     }
-    const finished = new Map(
-      rows.rows.filter((r) => r.finished_at !== null).map((r) => [r.migration_name, r.checksum]),
-    );
+    const finished = new Map(rows.rows.filter((r) => r.finished_at !== null).map((r) => [r.migration_name, r.checksum]));
 
     const applied: string[] = [];
     for (const migration of migrations) {
@@ -118,15 +113,11 @@ async function applyMigration(client: pg.Client, migration: Migration): Promise<
   await client.query('BEGIN');
   try {
     await client.query(
-      'INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, applied_steps_count) ' +
-        'VALUES ($1, $2, $3, now(), 0)',
+      'INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, applied_steps_count) ' + 'VALUES ($1, $2, $3, now(), 0)',
       [id, migration.checksum, migration.name],
     );
     await client.query(migration.sql);
-    await client.query(
-      'UPDATE "_prisma_migrations" SET applied_steps_count = 1, finished_at = clock_timestamp() WHERE id = $1',
-      [id],
-    );
+    await client.query('UPDATE "_prisma_migrations" SET applied_steps_count = 1, finished_at = clock_timestamp() WHERE id = $1', [id]);
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK');

@@ -12,11 +12,7 @@ export function uniqueDatabaseName(prefix = 'keyflow_test'): string {
 }
 
 /** Creates a database on the server of `serverUrl` and applies the migrations; returns its URL. */
-export async function createMigratedDatabase(
-  serverUrl: string,
-  name = uniqueDatabaseName(),
-  options?: MigrateOptions,
-): Promise<string> {
+export async function createMigratedDatabase(serverUrl: string, name = uniqueDatabaseName(), options?: MigrateOptions): Promise<string> {
   const url = withDatabase(serverUrl, name);
   await ensureDatabase(url);
   await migrate(url, options);
@@ -48,10 +44,7 @@ export async function dropStaleDatabases(serverUrl: string, prefix = 'keyflow_te
   await admin.connect();
   let names: string[];
   try {
-    const rows = await admin.query<{ datname: string }>(
-      "SELECT datname FROM pg_database WHERE datname LIKE $1 || '\\_%'",
-      [prefix],
-    );
+    const rows = await admin.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE $1 || '\\_%'", [prefix]);
     names = rows.rows.map((r) => r.datname);
   } finally {
     await admin.end();

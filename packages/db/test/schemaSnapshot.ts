@@ -61,21 +61,17 @@ export async function snapshotSchema(url: string, ignoreTables = ['_prisma_migra
     );
 
     return {
-      tables: tables.rows.map((r) => r.table_name).filter((t) => !ignored(t)).sort(),
+      tables: tables.rows
+        .map((r) => r.table_name)
+        .filter((t) => !ignored(t))
+        .sort(),
       columns: sortedRecord(
         columns.rows
           .filter((r) => !ignored(r.table_name))
-          .map((r) => [
-            `${r.table_name}.${r.column_name}`,
-            { type: r.type, nullable: r.is_nullable === 'YES', default: r.column_default },
-          ]),
+          .map((r) => [`${r.table_name}.${r.column_name}`, { type: r.type, nullable: r.is_nullable === 'YES', default: r.column_default }]),
       ),
-      constraints: sortedRecord(
-        constraints.rows.filter((r) => !ignored(r.table)).map((r) => [`${r.table}.${r.name}`, r.def]),
-      ),
-      indexes: sortedRecord(
-        indexes.rows.filter((r) => !ignored(r.tablename)).map((r) => [`${r.tablename}.${r.indexname}`, r.indexdef]),
-      ),
+      constraints: sortedRecord(constraints.rows.filter((r) => !ignored(r.table)).map((r) => [`${r.table}.${r.name}`, r.def])),
+      indexes: sortedRecord(indexes.rows.filter((r) => !ignored(r.tablename)).map((r) => [`${r.tablename}.${r.indexname}`, r.indexdef])),
       enums: sortedRecord(enums.rows.map((r) => [r.name, r.labels])),
     };
   } finally {

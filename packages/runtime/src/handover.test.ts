@@ -131,10 +131,17 @@ describe('state handover with a pre-copy', () => {
     const moving = Array.from({ length: 16 }, (_, i) => 100 + i);
     b.trackChanges(moving);
     const sentParts: number[] = [];
-    await sendHandover(redis, key, { from: 0, vertexId: 'count', scope: 'KEYED' }, moving, (kg) => {
-      const data = b.copyTracked(kg);
-      return data && [kg, data];
-    }, { sliceBytes: SLICE, precopy: true, between: () => new Promise((r) => setImmediate(r)), onSent: (p) => sentParts.push(...p) });
+    await sendHandover(
+      redis,
+      key,
+      { from: 0, vertexId: 'count', scope: 'KEYED' },
+      moving,
+      (kg) => {
+        const data = b.copyTracked(kg);
+        return data && [kg, data];
+      },
+      { sliceBytes: SLICE, precopy: true, between: () => new Promise((r) => setImmediate(r)), onSent: (p) => sentParts.push(...p) },
+    );
     expect(sentParts).toEqual(moving.slice(0, sentParts.length));
     // Processing goes on after the copy: every third key changes, some keys are new.
     const count = b.valueState<number>('count');
@@ -171,13 +178,20 @@ describe('state handover with a pre-copy', () => {
     const b = filled(60_000);
     const sentParts: number[] = [];
     let slices = 0;
-    await sendHandover(redis, `${prefix}:stop`, { from: 0, vertexId: 'count', scope: 'KEYED' }, Array.from({ length: 40 }, (_, i) => i), (kg) => part(b, kg), {
-      sliceBytes: SLICE,
-      precopy: true,
-      between: async () => void slices++,
-      stop: () => slices >= 2,
-      onSent: (p) => sentParts.push(...p),
-    });
+    await sendHandover(
+      redis,
+      `${prefix}:stop`,
+      { from: 0, vertexId: 'count', scope: 'KEYED' },
+      Array.from({ length: 40 }, (_, i) => i),
+      (kg) => part(b, kg),
+      {
+        sliceBytes: SLICE,
+        precopy: true,
+        between: async () => void slices++,
+        stop: () => slices >= 2,
+        onSent: (p) => sentParts.push(...p),
+      },
+    );
     expect(slices).toBe(2);
     const entries = await readAll(`${prefix}:stop`);
     expect(entries).toHaveLength(2);

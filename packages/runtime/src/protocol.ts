@@ -46,7 +46,13 @@ export const commandSchema = z.discriminatedUnion('type', [
     stopAfter: z.boolean().optional(),
     rescale: rescaleSpecSchema.optional(),
   }),
-  z.object({ type: z.literal('complete'), attempt, checkpoint: z.number().int(), checkpointId: z.number().int(), rescale: rescaleSpecSchema.optional() }),
+  z.object({
+    type: z.literal('complete'),
+    attempt,
+    checkpoint: z.number().int(),
+    checkpointId: z.number().int(),
+    rescale: rescaleSpecSchema.optional(),
+  }),
   z.object({ type: z.literal('rescale-rollback'), attempt, scalingId: z.number().int() }),
   /** The rescale's barrier comes soon: its chain's subtasks start sending the key groups that will leave them. */
   z.object({ type: z.literal('rescale-prepare'), attempt, rescale: rescaleSpecSchema }),
@@ -101,7 +107,14 @@ export type SubtaskRef = { jobId: string; attempt: number; vertexId: string; ind
 
 /** Worker → control, on the events stream. */
 export const workerEventSchema = z.discriminatedUnion('type', [
-  z.object({ ...subtaskRef, type: z.literal('running'), workerId: z.string(), restoredBytes: z.number(), restoredKeyGroups: z.number(), restoreMs: z.number() }),
+  z.object({
+    ...subtaskRef,
+    type: z.literal('running'),
+    workerId: z.string(),
+    restoredBytes: z.number(),
+    restoredKeyGroups: z.number(),
+    restoreMs: z.number(),
+  }),
   z.object({
     ...subtaskRef,
     type: z.literal('ack'),

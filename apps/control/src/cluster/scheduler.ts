@@ -28,10 +28,15 @@ export class Scheduler {
     await this.fence(job.id, job.attempt);
     // Subtasks run with the plan the control plane holds, not one read later from the database.
     for (const c of job.chains)
-      await this.enqueueSubtasks(job, c, Array.from({ length: c.parallelism }, (_, i) => i), {
-        plan: job.plan,
-        ...(restoreFrom !== undefined && { restoreFrom }),
-      });
+      await this.enqueueSubtasks(
+        job,
+        c,
+        Array.from({ length: c.parallelism }, (_, i) => i),
+        {
+          plan: job.plan,
+          ...(restoreFrom !== undefined && { restoreFrom }),
+        },
+      );
   }
 
   /** Puts the given subtasks of one chain on the queue; a rescale's new subtasks carry its plan and id. */

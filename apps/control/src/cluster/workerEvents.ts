@@ -46,7 +46,9 @@ export function consumeWorkerEvents(
               .catch(() => {});
             continue;
           }
-          await handle(event.value).catch((err) => logger.error({ type: event.value.type, error: (err as Error).stack }, 'handling a worker event failed'));
+          await handle(event.value).catch((err) =>
+            logger.error({ type: event.value.type, error: (err as Error).stack }, 'handling a worker event failed'),
+          );
         }
     }
   })();

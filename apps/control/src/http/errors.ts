@@ -39,5 +39,17 @@ export function installErrorHandler(app: FastifyInstance): void {
 const STATUS: Record<RefusalKind, number> = { 'not-found': 404, conflict: 409, invalid: 422, 'standing-by': 503 };
 
 function statusName(status: number): string {
-  return ({ 400: 'bad request', 404: 'not found', 409: 'conflict', 413: 'payload too large', 415: 'unsupported media type', 422: 'unprocessable', 503: 'unavailable' } as Record<number, string>)[status] ?? 'bad request';
+  return (
+    (
+      {
+        400: 'bad request',
+        404: 'not found',
+        409: 'conflict',
+        413: 'payload too large',
+        415: 'unsupported media type',
+        422: 'unprocessable',
+        503: 'unavailable',
+      } as Record<number, string>
+    )[status] ?? 'bad request'
+  );
 }

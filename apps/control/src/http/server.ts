@@ -63,7 +63,9 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/readyz', async (_req, reply) =>
     deps.jobs.coordinating
       ? { ready: true, coordinating: true }
-      : reply.code(503).send({ ready: false, coordinating: false, reason: 'standing by: another control plane holds the lease, or Postgres is out of reach' }),
+      : reply
+          .code(503)
+          .send({ ready: false, coordinating: false, reason: 'standing by: another control plane holds the lease, or Postgres is out of reach' }),
   );
   void app.register(
     async (api) => {

@@ -34,8 +34,7 @@ export interface JobManagerOptions {
   keepEndedMs: number;
 }
 
-const allUp = (job: ActiveJob) =>
-  (job.state === 'SCHEDULING' || job.state === 'RECOVERING') && job.subtasks.every((k) => job.running.has(k));
+const allUp = (job: ActiveJob) => (job.state === 'SCHEDULING' || job.state === 'RECOVERING') && job.subtasks.every((k) => job.running.has(k));
 
 /**
  * Runs jobs: deploys them, hands their subtasks' events to the coordinators in the job's actor, stops, cancels and
@@ -107,7 +106,8 @@ export class JobManager {
 
   /** Refuses a change while this control plane stands by: another one coordinates the jobs. */
   assertCoordinating(): void {
-    if (!this.coordinating) throw new Refused('standing-by', 'this control plane is standing by: another one coordinates the jobs (or it is still taking over)');
+    if (!this.coordinating)
+      throw new Refused('standing-by', 'this control plane is standing by: another one coordinates the jobs (or it is still taking over)');
   }
 
   async deploy(body: DeployJobBody): Promise<Job> {
@@ -116,13 +116,15 @@ export class JobManager {
       where: { pipelineId: body.pipelineId, ...(body.version !== undefined && { version: body.version }) },
       orderBy: { version: 'desc' },
     });
-    if (!version) throw new Refused('not-found', body.version ? `pipeline ${body.pipelineId} has no version ${body.version}` : `no pipeline ${body.pipelineId}`);
+    if (!version)
+      throw new Refused('not-found', body.version ? `pipeline ${body.pipelineId} has no version ${body.version}` : `no pipeline ${body.pipelineId}`);
     let valid = validateGraph(version.graph);
     if (!valid.ok) throw new Refused('invalid', `version ${version.version} is invalid: ${valid.issues[0]?.message}`);
     if (body.parallelism) {
       const ids = new Set(valid.graph.vertices.map((v) => v.id));
       const unknown = Object.keys(body.parallelism).filter((id) => !ids.has(id));
-      if (unknown.length) throw new Refused('invalid', `parallelism: version ${version.version} has no operator ${unknown.map((id) => `'${id}'`).join(', ')}`);
+      if (unknown.length)
+        throw new Refused('invalid', `parallelism: version ${version.version} has no operator ${unknown.map((id) => `'${id}'`).join(', ')}`);
       // The graph's rules (forward edges need equal parallelism at both ends, maxParallelism) hold for the job's parallelism too.
       const p = body.parallelism;
       valid = validateGraph({ ...valid.graph, vertices: valid.graph.vertices.map((v) => ({ ...v, parallelism: p[v.id] ?? v.parallelism })) });
@@ -222,7 +224,10 @@ export class JobManager {
     const job = this.activeOr409(jobId);
     const refusal = () =>
       this.active.get(jobId) !== job || job.state !== 'RUNNING' || job.rescaling
-        ? new Refused('conflict', `job ${jobId} is ${job.state}${job.rescaling ? ' and rescaling (its checkpoint comes first)' : ''}; the ${kind === 'SAVEPOINT' ? 'savepoint' : 'checkpoint'} was not taken`)
+        ? new Refused(
+            'conflict',
+            `job ${jobId} is ${job.state}${job.rescaling ? ' and rescaling (its checkpoint comes first)' : ''}; the ${kind === 'SAVEPOINT' ? 'savepoint' : 'checkpoint'} was not taken`,
+          )
         : undefined;
     const refused = refusal();
     if (refused) throw refused;
@@ -262,7 +267,11 @@ export class JobManager {
   private async settleSinks(job: ActiveJob): Promise<void> {
     const sinks = job.graph.vertices.filter((v) => v.type === 'postgres' && sinkDelivery(v) === 'exactly-once');
     if (!sinks.length) return;
-    const last = await this.prisma.checkpoint.findFirst({ where: { jobId: job.id, status: 'COMPLETED' }, orderBy: { number: 'desc' }, select: { number: true } });
+    const last = await this.prisma.checkpoint.findFirst({
+      where: { jobId: job.id, status: 'COMPLETED' },
+      orderBy: { number: 'desc' },
+      select: { number: true },
+    });
     for (const v of sinks) {
       const ctx = { jobId: job.id, vertexId: v.id, attempt: job.attempt + 1, index: 0, recoverFrom: last?.number ?? 0 };
       const sink = new PostgresSink(postgresSinkSettings.parse(v.settings ?? {}), this.opts.databaseUrl, ctx, () => {});
@@ -335,7 +344,9 @@ export class JobManager {
   retryTransitions(): void {
     for (const job of this.active.values())
       if (allUp(job))
-        void job.actor.run(() => this.runWhenAllUp(job)).catch((err) => this.logger.warn({ jobId: job.id, error: (err as Error).message }, 'moving the job to RUNNING failed; retrying'));
+        void job.actor
+          .run(() => this.runWhenAllUp(job))
+          .catch((err) => this.logger.warn({ jobId: job.id, error: (err as Error).message }, 'moving the job to RUNNING failed; retrying'));
   }
 
   emitMetrics(): void {

@@ -19,7 +19,6 @@ export const transitions: Record<JobState, readonly JobState[]> = {
   FINISHED: [],
 };
 
-
 export class IllegalTransition extends Error {
   constructor(
     readonly jobId: string,

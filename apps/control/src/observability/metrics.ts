@@ -75,7 +75,14 @@ export class MetricsAggregator {
     const subtasks: JobMetrics['subtasks'] = [];
     const vertices: JobMetrics['vertices'] = {};
     for (const [vid, t] of totals ?? [])
-      vertices[vid] = { recordsInPerSec: 0, recordsOutPerSec: 0, backpressure: 0, deadLetters: t.deadLetters, recordsIn: t.recordsIn, recordsOut: t.recordsOut };
+      vertices[vid] = {
+        recordsInPerSec: 0,
+        recordsOutPerSec: 0,
+        backpressure: 0,
+        deadLetters: t.deadLetters,
+        recordsIn: t.recordsIn,
+        recordsOut: t.recordsOut,
+      };
     for (const { at, event } of samples?.values() ?? []) {
       const fresh = now - at < STALE_MS;
       const perSec = (n: number) => (fresh && event.windowMs > 0 ? (n * 1000) / event.windowMs : 0);

@@ -51,7 +51,10 @@ const scaling = (status: ServerEventPayload<'scaling:event'>['status'], pauseMs:
 describe('Prometheus metrics', () => {
   it('add up the records each operator took in and sent on, and read backpressure at scrape time', async () => {
     const { aggregator, prom } = setup({ active: true });
-    for (const e of [report({ count: { recordsIn: 10, recordsOut: 9, deadLetters: 1 } }, 0.25), report({ count: { recordsIn: 5, recordsOut: 5, deadLetters: 0 } }, 0.5)]) {
+    for (const e of [
+      report({ count: { recordsIn: 10, recordsOut: 9, deadLetters: 1 } }, 0.25),
+      report({ count: { recordsIn: 5, recordsOut: 5, deadLetters: 0 } }, 0.5),
+    ]) {
       aggregator.record(e);
       prom.onWorkerMetrics(e);
     }
@@ -84,7 +87,10 @@ describe('Prometheus metrics', () => {
     const { prom } = setup({ coordinating: false });
     const at = new Date().toISOString();
     prom.onEvent('job:state', { jobId: 'j1', attempt: 1, from: 'SCHEDULING', to: 'RUNNING', reason: null, at });
-    prom.onEvent('job:stall', { jobId: 'j1', stall: { jobId: 'j1', since: at, failoverAt: at, subtasks: [{ subtask: 'count#0', reason: 'silent', since: at }] } });
+    prom.onEvent('job:stall', {
+      jobId: 'j1',
+      stall: { jobId: 'j1', since: at, failoverAt: at, subtasks: [{ subtask: 'count#0', reason: 'silent', since: at }] },
+    });
     const checkpoint = {
       id: 1,
       jobId: 'j1',

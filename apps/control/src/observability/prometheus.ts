@@ -49,8 +49,18 @@ export class PrometheusMetrics {
     const registry = this.registry;
     collectDefaultMetrics({ register: registry, prefix: 'keyflow_control_' });
     const perOperator = ['job', 'operator'] as const;
-    this.recordsIn = new Counter({ name: 'keyflow_records_in_total', help: 'Records an operator took in', labelNames: perOperator, registers: [registry] });
-    this.recordsOut = new Counter({ name: 'keyflow_records_out_total', help: 'Records an operator sent on', labelNames: perOperator, registers: [registry] });
+    this.recordsIn = new Counter({
+      name: 'keyflow_records_in_total',
+      help: 'Records an operator took in',
+      labelNames: perOperator,
+      registers: [registry],
+    });
+    this.recordsOut = new Counter({
+      name: 'keyflow_records_out_total',
+      help: 'Records an operator sent on',
+      labelNames: perOperator,
+      registers: [registry],
+    });
     this.deadLetters = new Counter({
       name: 'keyflow_dead_letters_total',
       help: 'Records an operator could not process, set aside with the reason',
@@ -103,18 +113,22 @@ export class PrometheusMetrics {
       labelNames: ['job', 'operator', 'outcome'],
       registers: [registry],
     });
-    this.recoveries = new Counter({ name: 'keyflow_recoveries_total', help: 'Recoveries a job went through', labelNames: ['job'], registers: [registry] });
+    this.recoveries = new Counter({
+      name: 'keyflow_recoveries_total',
+      help: 'Recoveries a job went through',
+      labelNames: ['job'],
+      registers: [registry],
+    });
     // Jobs taken up from another control plane have sent no state event here: read at scrape time as well.
-    const self = this;
     this.jobState = new Gauge({
       name: 'keyflow_job_state',
       help: '1 for the state a job is in, 0 for the others',
       labelNames: ['job', 'state'],
       registers: [registry],
-      collect() {
+      collect: () => {
         for (const job of sources.activeJobs()) {
-          self.setState(job.id, job.state);
-          self.stalled.set({ job: job.id }, job.stalled ? 1 : 0);
+          this.setState(job.id, job.state);
+          this.stalled.set({ job: job.id }, job.stalled ? 1 : 0);
         }
       },
     });

@@ -87,7 +87,12 @@ export class FailureDetector {
       if (!lost.length) continue;
       const failedAt = Math.min(...lost.map(([, at]) => at)) + skew;
       job.lastSeen.clear();
-      await this.recovery.failOver(job, job.attempt, `no heartbeat for ${lost.map(([key]) => key).join(', ')} within ${timeoutMs} ms (worker lost)`, failedAt);
+      await this.recovery.failOver(
+        job,
+        job.attempt,
+        `no heartbeat for ${lost.map(([key]) => key).join(', ')} within ${timeoutMs} ms (worker lost)`,
+        failedAt,
+      );
     }
   }
 

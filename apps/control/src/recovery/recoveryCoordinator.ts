@@ -49,7 +49,9 @@ export class RecoveryCoordinator {
    */
   async recover(job: ActiveJob, cause: string, failedAt?: number): Promise<void> {
     const now = Date.now();
-    const restarts = await this.prisma.jobEvent.count({ where: { jobId: job.id, toState: 'RECOVERING', at: { gt: new Date(now - this.opts.restartWindowMs) } } });
+    const restarts = await this.prisma.jobEvent.count({
+      where: { jobId: job.id, toState: 'RECOVERING', at: { gt: new Date(now - this.opts.restartWindowMs) } },
+    });
     if (restarts >= this.opts.maxRestarts) {
       const gaveUp = `gave up after ${restarts} restarts within ${this.opts.restartWindowMs} ms`;
       this.logger.error({ jobId: job.id, attempt: job.attempt, cause }, `job failed: ${gaveUp}`);
@@ -102,7 +104,9 @@ export class RecoveryCoordinator {
     });
     if (latest) return latest;
     const row = await this.prisma.job.findUniqueOrThrow({ where: { id: jobId }, select: { restoredFromId: true } });
-    return row.restoredFromId === null ? null : this.prisma.checkpoint.findUnique({ where: { id: row.restoredFromId }, select: { id: true, number: true } });
+    return row.restoredFromId === null
+      ? null
+      : this.prisma.checkpoint.findUnique({ where: { id: row.restoredFromId }, select: { id: true, number: true } });
   }
 
   /** Writes a recovery record; the timeline is worth less than the recovery itself, so a failure here is only logged. */

@@ -51,7 +51,13 @@ export class RecoveryLog {
     if (!row) return;
     const done = await this.prisma.recovery.update({
       where: { id: row.id },
-      data: { status: 'RUNNING', runningAt: new Date(), restoreMs: restored.ms, keyGroupsRestored: restored.keyGroups, bytesRestored: BigInt(restored.bytes) },
+      data: {
+        status: 'RUNNING',
+        runningAt: new Date(),
+        restoreMs: restored.ms,
+        keyGroupsRestored: restored.keyGroups,
+        bytesRestored: BigInt(restored.bytes),
+      },
     });
     this.emitter.emit(jobId, 'job:recovery', recoveryDto(done));
   }
@@ -71,7 +77,11 @@ export class RecoveryLog {
     await this.create(jobId, data, { status: 'FAILED', reason: data.reason });
   }
 
-  private async create(jobId: string, f: Failure, extra: Partial<Pick<Recovery, 'checkpointId' | 'checkpointNumber' | 'status' | 'reason'>>): Promise<void> {
+  private async create(
+    jobId: string,
+    f: Failure,
+    extra: Partial<Pick<Recovery, 'checkpointId' | 'checkpointNumber' | 'status' | 'reason'>>,
+  ): Promise<void> {
     const row = await this.prisma.recovery.create({
       data: {
         jobId,

@@ -95,7 +95,9 @@ describe('StallDetector', () => {
     // It moved last in the window that ended at 2,500 ms.
     expect(run(job(), reports, 4000)).toBeUndefined();
     const shown = run(job(), reports, 6000)!;
-    expect(shown.subtasks).toEqual([{ subtask: 'count#1', reason: 'has 32 entries of input waiting but processes none', since: new Date(2500).toISOString() }]);
+    expect(shown.subtasks).toEqual([
+      { subtask: 'count#1', reason: 'has 32 entries of input waiting but processes none', since: new Date(2500).toISOString() },
+    ]);
     expect(shown.failover).toBe(false);
     expect(run(job(), reports, 12_000)!.failover).toBe(false);
     expect(run(job(), reports, 12_500)!.failover).toBe(true);
@@ -120,7 +122,9 @@ describe('StallDetector', () => {
     const pending = { number: 5, triggeredAt: 0, waiting: new Set(subtasks) } as PendingCheckpoint;
     const reports = () => subtasks.map((k) => report(k, 100, { lastBarrier: 4 }));
     const stall = run(job({ pending }), reports, 3000)!;
-    expect(stall.subtasks).toEqual([{ subtask: 'events#0', reason: 'has not emitted the barrier of checkpoint 5', since: new Date(0).toISOString() }]);
+    expect(stall.subtasks).toEqual([
+      { subtask: 'events#0', reason: 'has not emitted the barrier of checkpoint 5', since: new Date(0).toISOString() },
+    ]);
   });
 
   it('a source whose barrier waits behind a full channel is not named; the consumer that does not read is', () => {
@@ -144,7 +148,12 @@ describe('StallDetector', () => {
     const running = new Set(['events#0', 'count#0']);
     const reports = () => [report('events#0', 0, { backlog: 1, blockedOn: ['count#1'] }), report('count#0', 100)];
     expect(run(job({ running }), reports, 3000)!.subtasks.map((s) => `${s.subtask} ${s.reason}`)).toEqual(['count#1 is not running']);
-    const rescale = { number: 5, triggeredAt: 0, waiting: new Set<string>(), rescale: { scalingId: 1, chainId: 'count', parallelism: 1 } } as unknown as PendingCheckpoint;
+    const rescale = {
+      number: 5,
+      triggeredAt: 0,
+      waiting: new Set<string>(),
+      rescale: { scalingId: 1, chainId: 'count', parallelism: 1 },
+    } as unknown as PendingCheckpoint;
     expect(run(job({ running, pending: rescale }), () => [report('events#0', 100), report('count#0', 100)], 3000)).toBeUndefined();
   });
 

@@ -139,11 +139,19 @@ export class StallDetector {
     const since = Math.max(h.movedAt, floor);
     if (p?.aligning && p.aligning.checkpoint !== job.pending?.number && p.aligning.forMs >= this.opts.warnMs)
       // A barrier no checkpoint in flight explains: nothing upstream will ever complete that alignment.
-      return { since: Math.max(floor, now - p.aligning.forMs), reason: `is aligning on checkpoint ${p.aligning.checkpoint}, which is not in flight`, waitsFor: [] };
+      return {
+        since: Math.max(floor, now - p.aligning.forMs),
+        reason: `is aligning on checkpoint ${p.aligning.checkpoint}, which is not in flight`,
+        waitsFor: [],
+      };
     if (!p || now - since < this.opts.warnMs) return undefined;
     if (p.blockedOn.length) return { since, reason: `waits for ${p.blockedOn.join(', ')} to read its output`, waitsFor: p.blockedOn };
     if (p.aligning)
-      return { since, reason: `waits for the barrier of checkpoint ${p.aligning.checkpoint} from ${p.aligning.missing.join(', ')}`, waitsFor: p.aligning.missing };
+      return {
+        since,
+        reason: `waits for the barrier of checkpoint ${p.aligning.checkpoint} from ${p.aligning.missing.join(', ')}`,
+        waitsFor: p.aligning.missing,
+      };
     return { since, reason: `has ${p.backlog} ${p.backlog === 1 ? 'entry' : 'entries'} of input waiting but processes none`, waitsFor: [] };
   }
 

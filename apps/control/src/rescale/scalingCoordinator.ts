@@ -86,13 +86,19 @@ export class ScalingCoordinator {
     this.jobs.assertCoordinating();
     const job = this.jobs.active.get(jobId);
     if (!job || !RESCALABLE_STATES.includes(job.state))
-      throw new Refused('conflict', `job ${jobId} is ${job?.state ?? 'not running'}; a rescale can be asked for while it is scheduling, running, rescaling or recovering`);
+      throw new Refused(
+        'conflict',
+        `job ${jobId} is ${job?.state ?? 'not running'}; a rescale can be asked for while it is scheduling, running, rescaling or recovering`,
+      );
     for (const [vertexId, p] of Object.entries(parallelism)) {
       const chain = chainOf(job.chains, vertexId);
       if (!chain) throw new Refused('not-found', `job ${jobId} has no operator '${vertexId}'`);
       const maxP = Math.min(...chain.vertices.map((v) => job.plan.vertices[v.id]!.maxParallelism));
       if (p < 1 || p > maxP)
-        throw new Refused('invalid', `parallelism of ${vertexId} must be between 1 and ${maxP} (its maxParallelism${chain.vertices.length > 1 ? ' within its chain' : ''})`);
+        throw new Refused(
+          'invalid',
+          `parallelism of ${vertexId} must be between 1 and ${maxP} (its maxParallelism${chain.vertices.length > 1 ? ' within its chain' : ''})`,
+        );
       const ids = new Set(chain.vertices.map((v) => v.id));
       const forward = job.graph.edges.find((e) => e.partitioning === 'forward' && ids.has(e.from) !== ids.has(e.to));
       if (forward)
@@ -236,7 +242,10 @@ export class ScalingCoordinator {
     if (count > MAX_INTERRUPTIONS) {
       this.interrupted.delete(job.id);
       await job.actor.run(() => this.giveUp(job, chainOf(job.chains, event.vertexId)?.id ?? event.vertexId));
-      await this.update(event.id, { status: 'FAILED', reason: `${what}; given up after ${MAX_INTERRUPTIONS} recoveries in a row interrupted it: ask again` });
+      await this.update(event.id, {
+        status: 'FAILED',
+        reason: `${what}; given up after ${MAX_INTERRUPTIONS} recoveries in a row interrupted it: ask again`,
+      });
       return;
     }
     this.interrupted.set(job.id, { id: event.id, count });
@@ -247,7 +256,9 @@ export class ScalingCoordinator {
     const event = await this.prisma.scalingEvent.update({ where: { id }, data });
     this.emitter.emit(event.jobId, 'scaling:event', scalingDto(event));
     // Each phase once (the outcome of a completed one is logged with its figures where it completes).
-    const phase = Object.keys(data).filter((k) => k.endsWith('At')).join(', ');
+    const phase = Object.keys(data)
+      .filter((k) => k.endsWith('At'))
+      .join(', ');
     if (data.status && data.status !== 'COMPLETED')
       this.logger[data.status === 'FAILED' ? 'error' : data.status === 'ROLLED_BACK' || data.status === 'INTERRUPTED' ? 'warn' : 'info'](
         { jobId: event.jobId, scalingId: id, vertexId: event.vertexId, from: event.fromParallelism, to: event.toParallelism, reason: event.reason },
@@ -308,10 +319,20 @@ export class ScalingCoordinator {
     const from = chain.parallelism;
     const to = event.toParallelism;
     if (from === to) {
-      await this.update(event.id, { status: 'COMPLETED', fromParallelism: from, runningAt: new Date(), pauseMs: 0, reason: `already at parallelism ${to}` });
+      await this.update(event.id, {
+        status: 'COMPLETED',
+        fromParallelism: from,
+        runningAt: new Date(),
+        pauseMs: 0,
+        reason: `already at parallelism ${to}`,
+      });
       return;
     }
-    if (!(await this.step(job, attempt, () => this.jobs.move(job, 'RESCALING', `rescale ${event.vertexId} from ${from} to ${to} (scaling event ${event.id})`))))
+    if (
+      !(await this.step(job, attempt, () =>
+        this.jobs.move(job, 'RESCALING', `rescale ${event.vertexId} from ${from} to ${to} (scaling event ${event.id})`),
+      ))
+    )
       return this.interrupt(job, event, 'the job recovered before the rescale began');
     await this.update(event.id, { fromParallelism: from });
 
@@ -352,7 +373,9 @@ export class ScalingCoordinator {
 
     // One checkpoint at a time: the one in flight (started before this rescale) settles first.
     await job.actor.until(() => !job.pending, { gone: superseded });
-    const pending = await job.actor.run(() => (superseded() || job.pending ? undefined : this.checkpoints.trigger(job, 'RESCALE', { rescale: spec })));
+    const pending = await job.actor.run(() =>
+      superseded() || job.pending ? undefined : this.checkpoints.trigger(job, 'RESCALE', { rescale: spec }),
+    );
     if (!pending) return this.interrupt(job, event, 'the job recovered while the rescale waited for a checkpoint in flight');
     await this.update(event.id, { checkpointId: pending.id });
     const result = await this.checkpoints.settled(pending);

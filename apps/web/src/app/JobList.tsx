@@ -51,9 +51,7 @@ export function JobList() {
       <div className="page-head">
         <h1>Jobs</h1>
         <div className="head-stats">
-          <Link href="/workers">
-            {workers.data ? `${workers.data.length} workers · ${used}/${slots} slots used` : 'workers…'}
-          </Link>
+          <Link href="/workers">{workers.data ? `${workers.data.length} workers · ${used}/${slots} slots used` : 'workers…'}</Link>
           <Link href="/pipelines/new" className="button primary">
             New pipeline
           </Link>

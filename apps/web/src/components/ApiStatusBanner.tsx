@@ -23,8 +23,7 @@ export function ApiStatusBanner() {
   if (health.isError)
     return (
       <div className="banner banner-error" role="alert" data-testid="api-down">
-        <strong>The Keyflow control plane is unreachable.</strong> {errorMessage(health.error)}. What you see may be out of
-        date; retrying every 5 s.
+        <strong>The Keyflow control plane is unreachable.</strong> {errorMessage(health.error)}. What you see may be out of date; retrying every 5 s.
       </div>
     );
   if (live === 'reconnecting')

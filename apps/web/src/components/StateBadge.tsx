@@ -28,7 +28,13 @@ const HELP: Partial<Record<JobState | CheckpointStatus, string>> = {
  */
 export function StateBadge({ state, stalled }: { state: JobState | CheckpointStatus; stalled?: boolean }) {
   return (
-    <span className={`badge badge-${stalled ? 'warn' : TONE[state]}`} data-testid="state-badge" data-state={state} data-stalled={stalled || undefined} title={HELP[state]}>
+    <span
+      className={`badge badge-${stalled ? 'warn' : TONE[state]}`}
+      data-testid="state-badge"
+      data-state={state}
+      data-stalled={stalled || undefined}
+      title={HELP[state]}
+    >
       {state}
       {stalled && (
         <span className="badge-stalled" data-testid="stalled-marker">

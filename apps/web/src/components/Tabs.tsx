@@ -11,7 +11,13 @@ export interface Tab<T extends string> {
 }
 
 /** A tab list and the selected tab's panel (WAI-ARIA tabs: arrow keys move between tabs, only the chosen one renders). */
-export function Tabs<T extends string>(props: { label: string; tabs: readonly Tab<T>[]; selected: T; onSelect: (id: T) => void; children: React.ReactNode }) {
+export function Tabs<T extends string>(props: {
+  label: string;
+  tabs: readonly Tab<T>[];
+  selected: T;
+  onSelect: (id: T) => void;
+  children: React.ReactNode;
+}) {
   const base = useId();
   const tabId = (id: T) => `${base}-tab-${id}`;
   const onKeyDown = (e: React.KeyboardEvent) => {

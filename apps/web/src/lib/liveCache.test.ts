@@ -3,7 +3,17 @@ import type { Checkpoint, CheckpointDetail, Job, JobDetail } from '@keyflow/api'
 import { QueryClient, QueryObserver } from '@tanstack/react-query';
 import { describe, expect, it } from 'vitest';
 import { queryKeys } from './api';
-import { bindEventsToCache, checkpointsWithAck, checkpointsWithResult, checkpointsWithTriggered, jobsWith, jobsWithState, withDesired, withoutCheckpoint, withStall } from './liveCache';
+import {
+  bindEventsToCache,
+  checkpointsWithAck,
+  checkpointsWithResult,
+  checkpointsWithTriggered,
+  jobsWith,
+  jobsWithState,
+  withDesired,
+  withoutCheckpoint,
+  withStall,
+} from './liveCache';
 
 const JOB = '11111111-1111-4111-8111-111111111111';
 const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
@@ -98,7 +108,19 @@ describe('socket events update the query cache', () => {
     expect(list).toHaveLength(1);
     expect(list[0]).toMatchObject({ id: 41, number: 7, status: 'PENDING', acknowledged: 0, totalSubtasks: 2 });
 
-    const ack = { jobId: JOB, checkpointId: 41, number: 7, vertexId: 'src', subtaskIndex: 0, ackedAt: at(10), alignmentMs: 0, syncMs: 1, asyncMs: 4, bytes: 100, totalSubtasks: 2 };
+    const ack = {
+      jobId: JOB,
+      checkpointId: 41,
+      number: 7,
+      vertexId: 'src',
+      subtaskIndex: 0,
+      ackedAt: at(10),
+      alignmentMs: 0,
+      syncMs: 1,
+      asyncMs: 4,
+      bytes: 100,
+      totalSubtasks: 2,
+    };
     socket.emit('checkpoint:ack', { ...ack, acknowledged: 1 });
     socket.emit('checkpoint:ack', { ...ack, acknowledged: 1 });
     list = client.getQueryData<CheckpointDetail[]>(queryKeys.checkpoints(JOB))!;
@@ -128,7 +150,10 @@ describe('socket events update the query cache', () => {
   it('a failed checkpoint keeps its reason; newer checkpoints stay first', () => {
     const { client, socket } = setup();
     socket.emit('checkpoint:completed', completed(40, 6));
-    socket.emit('checkpoint:failed', completed(41, 7, { status: 'FAILED', completedAt: null, durationMs: null, failureReason: 'timed out after 1000 ms waiting for sink#0' }));
+    socket.emit(
+      'checkpoint:failed',
+      completed(41, 7, { status: 'FAILED', completedAt: null, durationMs: null, failureReason: 'timed out after 1000 ms waiting for sink#0' }),
+    );
     const list = client.getQueryData<CheckpointDetail[]>(queryKeys.checkpoints(JOB))!;
     expect(list.map((c) => [c.number, c.status])).toEqual([
       [7, 'FAILED'],
@@ -231,7 +256,20 @@ describe('checkpoint history folds', () => {
 
   it('ignore acks of unknown checkpoints and never lower a count', () => {
     const list = [{ ...completed(5, 5, { acknowledged: 3, totalSubtasks: 3 }), acks: [] }];
-    const ack = { jobId: JOB, checkpointId: 5, number: 5, vertexId: 'a', subtaskIndex: 1, ackedAt: at(2), alignmentMs: 0, syncMs: 0, asyncMs: 0, bytes: 1, acknowledged: 1, totalSubtasks: 3 };
+    const ack = {
+      jobId: JOB,
+      checkpointId: 5,
+      number: 5,
+      vertexId: 'a',
+      subtaskIndex: 1,
+      ackedAt: at(2),
+      alignmentMs: 0,
+      syncMs: 0,
+      asyncMs: 0,
+      bytes: 1,
+      acknowledged: 1,
+      totalSubtasks: 3,
+    };
     expect(checkpointsWithAck(list, { ...ack, checkpointId: 99 })).toBe(list);
     expect(checkpointsWithAck(list, ack)[0]!.acknowledged).toBe(3);
   });
@@ -264,7 +302,10 @@ describe('events that race a fetch', () => {
     const client = new QueryClient();
     const socket = new EventEmitter();
     bindEventsToCache(socket, client);
-    const answers = [{ ...detail, state: 'SCHEDULING' as const }, { ...detail, state: 'RUNNING' as const }];
+    const answers = [
+      { ...detail, state: 'SCHEDULING' as const },
+      { ...detail, state: 'RUNNING' as const },
+    ];
     let calls = 0;
     // An observer, as the job page has: invalidation refetches the queries someone is looking at.
     const observer = new QueryObserver(client, {

@@ -1,4 +1,12 @@
-import { isTerminal, type Checkpoint, type CheckpointDetail, type Job, type JobDetail, type ServerEventName, type ServerEventPayload } from '@keyflow/api';
+import {
+  isTerminal,
+  type Checkpoint,
+  type CheckpointDetail,
+  type Job,
+  type JobDetail,
+  type ServerEventName,
+  type ServerEventPayload,
+} from '@keyflow/api';
 import type { QueryClient } from '@tanstack/react-query';
 import { queryKeys } from './api';
 
@@ -13,7 +21,6 @@ type ScalingEvent = ServerEventPayload<'scaling:event'>;
 type RecoveryEvent = ServerEventPayload<'job:recovery'>;
 type StallEvent = ServerEventPayload<'job:stall'>;
 type DesiredEvent = ServerEventPayload<'job:desired'>;
-
 
 /** A job (list row or detail) after a lifecycle transition. */
 export function withJobState<J extends Job>(job: J, e: StateEvent): J {
@@ -139,7 +146,11 @@ export function latestWithCheckpoint(job: JobDetail, c: Checkpoint): JobDetail {
   const before = job.latestCheckpoints.find((x) => x.id === c.id);
   const others = job.latestCheckpoints.filter((x) => x.id !== c.id);
   const { acks: _acks, ...row } = c as CheckpointDetail;
-  return { ...job, latestCheckpoints: [row, ...others].sort(byNumberDesc).slice(0, 10), checkpointCounts: countsWith(job.checkpointCounts, before, c) };
+  return {
+    ...job,
+    latestCheckpoints: [row, ...others].sort(byNumberDesc).slice(0, 10),
+    checkpointCounts: countsWith(job.checkpointCounts, before, c),
+  };
 }
 
 /** The job's checkpoint counts after one checkpoint was triggered, completed or failed (`before`: as it was known). */
@@ -154,10 +165,16 @@ export function countsWith(counts: JobDetail['checkpointCounts'], before: Pick<C
 }
 
 /** Scaling statuses after which a rescale changes no more (an interrupted one is carried on by a new event). */
-export const SCALING_SETTLED: ReadonlySet<ScalingEvent['status']> = new Set<ScalingEvent['status']>(['COMPLETED', 'ROLLED_BACK', 'FAILED', 'INTERRUPTED']);
+export const SCALING_SETTLED: ReadonlySet<ScalingEvent['status']> = new Set<ScalingEvent['status']>([
+  'COMPLETED',
+  'ROLLED_BACK',
+  'FAILED',
+  'INTERRUPTED',
+]);
 
 /** How far a rescale has got: its status only ever moves forward. */
-const scalingStage = (status: ScalingEvent['status']) => (SCALING_SETTLED.has(status) ? 3 : status === 'ALIGNING' ? 2 : status === 'WAITING_FOR_SLOTS' ? 1 : 0);
+const scalingStage = (status: ScalingEvent['status']) =>
+  SCALING_SETTLED.has(status) ? 3 : status === 'ALIGNING' ? 2 : status === 'WAITING_FOR_SLOTS' ? 1 : 0;
 
 /** A job's scaling events (newest first) after one changed phase: it replaces its row, or is added. */
 export function scalingEventsWith(list: ScalingEvent[], e: ScalingEvent): ScalingEvent[] {
@@ -194,6 +211,7 @@ export function jobDetailWithMetrics(job: JobDetail, e: MetricsEvent): JobDetail
 
 /** The subset of a Socket.IO client the binding needs (so tests can drive it with a plain emitter). */
 // Socket.IO types each listener by its event; the binding keeps that pairing itself, in `handlers`.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each listener's payload type is its event's, which one type cannot say
 type Listener = (payload: any) => void;
 export interface EventSource {
   on(event: ServerEventName, listener: Listener): unknown;

@@ -1,5 +1,5 @@
 'use client';
-import { ApiRequestError, type JobState, type Recovery } from '@keyflow/api';
+import { ApiRequestError, type Recovery } from '@keyflow/api';
 import { useQuery } from '@tanstack/react-query';
 import { api, queryKeys } from './api';
 

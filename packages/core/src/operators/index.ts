@@ -1,11 +1,5 @@
 import type { Vertex } from '../graph.ts';
-import {
-  countSettings,
-  filterSettings,
-  mapSettings,
-  statefulCounterSettings,
-  sumSettings,
-} from '../operatorCatalog.ts';
+import { countSettings, filterSettings, mapSettings, statefulCounterSettings, sumSettings } from '../operatorCatalog.ts';
 import { countOperator, statefulCounterOperator, sumOperator } from './keyed.ts';
 import { filterOperator, mapOperator } from './transforms.ts';
 import type { OperatorContext, Output, StreamOperator } from './types.ts';

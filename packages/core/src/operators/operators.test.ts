@@ -8,10 +8,7 @@ import { KeyedStateBackend } from '../stateBackend.ts';
 function harness(type: string, settings: Record<string, unknown> = {}, backend = new KeyedStateBackend(128)) {
   const out: Rec[] = [];
   const dead: { record: unknown; reason: string }[] = [];
-  const op = createOperator(
-    { id: 'op', type, parallelism: 1, settings },
-    { backend, deadLetter: (record, reason) => dead.push({ record, reason }) },
-  );
+  const op = createOperator({ id: 'op', type, parallelism: 1, settings }, { backend, deadLetter: (record, reason) => dead.push({ record, reason }) });
   const feed = (rec: Rec, key?: Key) => {
     if (key !== undefined) backend.setCurrentKey(key);
     op.process(rec, key, { emit: (r) => out.push(r) });
@@ -102,9 +99,7 @@ describe('keyed operators', () => {
     const h = harness('statefulCounter', settings);
     for (const [rec, key] of input) h.feed(rec, key);
     expect(h.out.map((r) => r.message)).toEqual(messages);
-    expect(h.out.map((r) => [r.key, r.count])).toEqual(
-      input.map(([, key], i) => [key, input.slice(0, i + 1).filter(([, k]) => k === key).length]),
-    );
+    expect(h.out.map((r) => [r.key, r.count])).toEqual(input.map(([, key], i) => [key, input.slice(0, i + 1).filter(([, k]) => k === key).length]));
     expect(h.dead).toEqual([]);
   });
 
@@ -186,7 +181,12 @@ describe('map', () => {
     ['a missing field', {}],
     ['null', { amount: null }],
   ])('scale of %s sends the original record to the dead letter output', (_name, input) => {
-    const h = harness('map', { steps: [{ op: 'set', field: 'seen', value: true }, { op: 'scale', field: 'amount', factor: 2 }] });
+    const h = harness('map', {
+      steps: [
+        { op: 'set', field: 'seen', value: true },
+        { op: 'scale', field: 'amount', factor: 2 },
+      ],
+    });
     h.feed(input);
     expect(h.out).toEqual([]);
     expect(h.dead).toEqual([{ record: input, reason: "map: field 'amount' is not a number" }]);

@@ -34,9 +34,16 @@ function setup(delivery: 'exactly-once' | 'at-least-once' = 'exactly-once') {
     return s;
   };
   const rows = async () =>
-    Object.fromEntries((await db.query<{ key: string; value: number }>(`SELECT key, value FROM "${table}" ORDER BY key`)).rows.map((r) => [r.key, r.value]));
+    Object.fromEntries(
+      (await db.query<{ key: string; value: number }>(`SELECT key, value FROM "${table}" ORDER BY key`)).rows.map((r) => [r.key, r.value]),
+    );
   const pending = async () =>
-    (await db.query<{ attempt: number; checkpoint: number }>('SELECT attempt, checkpoint FROM keyflow_sink_pending WHERE job_id = $1 ORDER BY 1, 2', [jobId])).rows;
+    (
+      await db.query<{ attempt: number; checkpoint: number }>(
+        'SELECT attempt, checkpoint FROM keyflow_sink_pending WHERE job_id = $1 ORDER BY 1, 2',
+        [jobId],
+      )
+    ).rows;
   return { table, sink, rows, pending, deadLetters };
 }
 
@@ -147,7 +154,9 @@ describe('exactly-once postgres sink', () => {
     a.process(rec('p', 1));
     a.process(rec('q', 1));
     // A table that rejects the pre-commit's row for a while (a stand-in for Postgres being unreachable).
-    await db.query(`ALTER TABLE keyflow_sink_pending ADD CONSTRAINT block_${table} CHECK (job_id <> '${(a as unknown as { ctx: SinkContext }).ctx.jobId}')`);
+    await db.query(
+      `ALTER TABLE keyflow_sink_pending ADD CONSTRAINT block_${table} CHECK (job_id <> '${(a as unknown as { ctx: SinkContext }).ctx.jobId}')`,
+    );
     try {
       await expect(a.preCommit(1)).rejects.toThrow(/violates check constraint/);
     } finally {

@@ -31,7 +31,10 @@ const sources = new Map<string, SourceFactory>([
 
 /** Sinks by vertex type: a new connector is one entry here. */
 const sinks = new Map<string, SinkFactory>([
-  ['postgres', (v, env) => new PostgresSink(postgresSinkSettings.parse(v.settings), env.databaseUrl, { ...env.sink, vertexId: v.id }, env.deadLetter)],
+  [
+    'postgres',
+    (v, env) => new PostgresSink(postgresSinkSettings.parse(v.settings), env.databaseUrl, { ...env.sink, vertexId: v.id }, env.deadLetter),
+  ],
   ['log', (v, env) => new LogSink(logSinkSettings.parse(v.settings), env.redis, env.keys.sample(env.sink.jobId, v.id))],
 ]);
 

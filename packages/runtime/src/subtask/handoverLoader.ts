@@ -60,7 +60,13 @@ export class HandoverLoader {
     if (index >= r.parallelism) return;
     const gains = this.gains(r);
     if (!gains.some((g) => g.parts.length)) return;
-    this.preload = { scalingId: r.scalingId, key: this.ctx.handoverKey(r.scalingId, index), receiver: new HandoverReceiver(gains), lastId: '0-0', gains };
+    this.preload = {
+      scalingId: r.scalingId,
+      key: this.ctx.handoverKey(r.scalingId, index),
+      receiver: new HandoverReceiver(gains),
+      lastId: '0-0',
+      gains,
+    };
   }
 
   /** Loads pre-copies the input loop read from the preload's stream. */
@@ -114,8 +120,7 @@ export class HandoverLoader {
     await commands.watching(watcher, async () => {
       while (!receiver.done && !ctx.outcome) {
         const res = (await ctx.blocking.xreadBuffer('COUNT', 16, 'BLOCK', 200, 'STREAMS', commands.key, key, commands.lastId, lastId)) as
-          | [Buffer, [Buffer, Buffer[]][]][]
-          | null;
+          [Buffer, [Buffer, Buffer[]][]][] | null;
         for (const [keyBuf, entries] of res ?? []) {
           if (keyBuf.toString() !== key) {
             commands.take(entries);
@@ -136,7 +141,8 @@ export class HandoverLoader {
   /** Loads one handed-over part: a key group's state (or what changed in it since its pre-copy), or a split's offset. */
   private readonly loadPart = (m: HandoverMessage, part: number, data: Uint8Array, delta: boolean): void => {
     const backend = m.scope === 'KEYED' ? this.chain.keyed.find((kv) => kv.vertex.id === m.vertexId)?.backend : undefined;
-    if (backend) delta ? backend.applyDelta(part, data) : backend.restore(part, data);
+    if (backend && delta) backend.applyDelta(part, data);
+    else if (backend) backend.restore(part, data);
     else if (m.scope === 'OPERATOR') this.chain.source?.source.offsets.set(part, decodeOffset(data));
   };
 }

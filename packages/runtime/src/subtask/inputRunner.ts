@@ -109,7 +109,11 @@ export class InputRunner {
           const entry = parseEntry(fields);
           ch.lastId = id;
           if (!entry) {
-            this.counters.deadLetter(ctx.chain.id, fields.map((f) => f.toString('base64')), `malformed channel entry ${id} on ${key}`);
+            this.counters.deadLetter(
+              ctx.chain.id,
+              fields.map((f) => f.toString('base64')),
+              `malformed channel entry ${id} on ${key}`,
+            );
             continue;
           }
           if (entry.seq <= ch.lastSeq) continue;

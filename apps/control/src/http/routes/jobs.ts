@@ -1,4 +1,14 @@
-import { checkpointIdParams, deployJobBody, idParams, type KeyGroupView, listJobsQuery, rescaleJobBody, sampleParams, type Job as JobDto, type JobDetail } from '@keyflow/api';
+import {
+  checkpointIdParams,
+  deployJobBody,
+  idParams,
+  type KeyGroupView,
+  listJobsQuery,
+  rescaleJobBody,
+  sampleParams,
+  type Job as JobDto,
+  type JobDetail,
+} from '@keyflow/api';
 import { operatorSpec, rangeFor, sinkDelivery, validateGraph, type JobPlan } from '@keyflow/core';
 import type { Job, Pipeline, PipelineVersion, PrismaClient } from '@keyflow/db';
 import type { RedisKeys } from '@keyflow/runtime';
@@ -24,7 +34,11 @@ function jobDto(j: JobRow, active: ActiveJob | undefined): JobDto {
     version: j.pipelineVersion.version,
     state: j.state,
     attempt: j.attempt,
-    plan: { vertices: Object.fromEntries(Object.entries(plan.vertices).map(([id, v]) => [id, { parallelism: v.parallelism, maxParallelism: v.maxParallelism }])) },
+    plan: {
+      vertices: Object.fromEntries(
+        Object.entries(plan.vertices).map(([id, v]) => [id, { parallelism: v.parallelism, maxParallelism: v.maxParallelism }]),
+      ),
+    },
     desiredParallelism: active?.desired ?? desiredOf(j.desiredParallelism, plan),
     stall: active?.stall ?? null,
     checkpointIntervalMs: j.checkpointIntervalMs,
@@ -76,7 +90,12 @@ export function jobRoutes(deps: {
       const j = await byId(req.params.id);
       const [events, checkpoints, byStatus] = await Promise.all([
         prisma.jobEvent.findMany({ where: { jobId: j.id }, orderBy: { id: 'asc' }, take: 500 }),
-        prisma.checkpoint.findMany({ where: { jobId: j.id }, orderBy: { number: 'desc' }, take: 10, include: { _count: { select: { acks: true } } } }),
+        prisma.checkpoint.findMany({
+          where: { jobId: j.id },
+          orderBy: { number: 'desc' },
+          take: 10,
+          include: { _count: { select: { acks: true } } },
+        }),
         prisma.checkpoint.groupBy({ by: ['status'], where: { jobId: j.id }, _count: { _all: true } }),
       ]);
       const counted = (status: string) => byStatus.find((b) => b.status === status)?._count._all ?? 0;
@@ -191,7 +210,10 @@ export function jobRoutes(deps: {
       const row = await prisma.checkpoint.findUnique({ where: { id: req.params.id } });
       if (!row) throw new Refused('not-found', `no checkpoint ${req.params.id}`);
       if (row.kind !== 'SAVEPOINT')
-        throw new Refused('conflict', `checkpoint ${row.id} is a ${row.kind} checkpoint: only savepoints are deleted by hand; retention removes the others`);
+        throw new Refused(
+          'conflict',
+          `checkpoint ${row.id} is a ${row.kind} checkpoint: only savepoints are deleted by hand; retention removes the others`,
+        );
       if (row.status === 'PENDING') throw new Refused('conflict', `savepoint ${row.id} is still being taken`);
       // Its acknowledgements and state chunks go with it.
       await prisma.checkpoint.delete({ where: { id: row.id } });

@@ -6,7 +6,13 @@ import { ACTIVE_STATES } from '@keyflow/api';
 import { Refused } from '../../jobs/refusal.ts';
 import { InvalidGraph } from '../errors.ts';
 
-type PipelineRow = { id: string; name: string; createdAt: Date; updatedAt: Date; versions: { id: string; version: number; graph: unknown; createdAt: Date }[] };
+type PipelineRow = {
+  id: string;
+  name: string;
+  createdAt: Date;
+  updatedAt: Date;
+  versions: { id: string; version: number; graph: unknown; createdAt: Date }[];
+};
 
 function pipelineDto(p: PipelineRow, withVersions: boolean): Pipeline {
   return {

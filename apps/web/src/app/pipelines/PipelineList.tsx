@@ -64,7 +64,14 @@ function RenameForm({ pipeline, onDone }: { pipeline: Pipeline; onDone: () => vo
         else onDone();
       }}
     >
-      <input aria-label="New name" value={name} autoFocus maxLength={100} onChange={(e) => setName(e.target.value)} onKeyDown={(e) => e.key === 'Escape' && onDone()} />
+      <input
+        aria-label="New name"
+        value={name}
+        autoFocus
+        maxLength={100}
+        onChange={(e) => setName(e.target.value)}
+        onKeyDown={(e) => e.key === 'Escape' && onDone()}
+      />
       <button type="submit" disabled={rename.isPending || !name.trim()}>
         {rename.isPending ? 'Saving…' : 'Rename'}
       </button>

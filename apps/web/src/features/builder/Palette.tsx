@@ -25,13 +25,7 @@ export function Palette({ onAdd }: { onAdd: (type: string) => void }) {
 
   return (
     <aside className="palette" aria-label="Operators">
-      <input
-        type="search"
-        placeholder="Search operators"
-        aria-label="Search operators"
-        value={query}
-        onChange={(e) => setQuery(e.target.value)}
-      />
+      <input type="search" placeholder="Search operators" aria-label="Search operators" value={query} onChange={(e) => setQuery(e.target.value)} />
       {groups.length === 0 && <p className="muted">No operator matches “{query}”.</p>}
       {groups.map((g) => (
         <section key={g.kind}>

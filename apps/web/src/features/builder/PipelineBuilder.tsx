@@ -103,7 +103,14 @@ function BuilderScreen({ pipeline, version }: Props) {
         {pipeline ? (
           <h1 className="toolbar-title">{pipeline.name}</h1>
         ) : (
-          <input className="name-input" aria-label="Pipeline name" placeholder="Pipeline name" value={name} maxLength={100} onChange={(e) => setName(e.target.value)} />
+          <input
+            className="name-input"
+            aria-label="Pipeline name"
+            placeholder="Pipeline name"
+            value={name}
+            maxLength={100}
+            onChange={(e) => setName(e.target.value)}
+          />
         )}
         {pipeline && (
           <select

@@ -288,9 +288,7 @@ export function SettingsPanel({ builder, poolWarning }: { builder: Builder; pool
             </>
           )}
           <h3>Keyboard</h3>
-          <p className="muted small">
-            Delete or Backspace removes the selection · Ctrl+Z undo · Ctrl+Shift+Z or Ctrl+Y redo
-          </p>
+          <p className="muted small">Delete or Backspace removes the selection · Ctrl+Z undo · Ctrl+Shift+Z or Ctrl+Y redo</p>
         </div>
       )}
     </aside>

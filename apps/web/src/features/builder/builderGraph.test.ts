@@ -25,10 +25,13 @@ function canvas(types: string[], edges: [string, string][] = []): BuilderDoc {
 }
 
 describe('connections the canvas refuses, with core’s reason', () => {
-  const doc = canvas(['generator', 'count', 'map', 'postgres'], [
-    ['generator', 'count'],
-    ['count', 'map'],
-  ]);
+  const doc = canvas(
+    ['generator', 'count', 'map', 'postgres'],
+    [
+      ['generator', 'count'],
+      ['count', 'map'],
+    ],
+  );
 
   it.each([
     ['count', 'count', 'an operator cannot feed itself'],
@@ -101,10 +104,13 @@ describe('validation messages land on the operator, edge and field at fault', ()
     const issues = indexIssues(doc);
     expect(issues.vertices.get('count')?.map((i) => i.message)).toContain('count has no input');
     expect(issues.all.length).toBeGreaterThan(0);
-    const fixed = canvas(['generator', 'count', 'log'], [
-      ['generator', 'count'],
-      ['count', 'log'],
-    ]);
+    const fixed = canvas(
+      ['generator', 'count', 'log'],
+      [
+        ['generator', 'count'],
+        ['count', 'log'],
+      ],
+    );
     expect(indexIssues(fixed).all).toEqual([]);
   });
 
@@ -125,10 +131,13 @@ describe('validation messages land on the operator, edge and field at fault', ()
 
 describe('the canvas and the stored graph', () => {
   it('round-trip, positions and partitioning included, and the result is what the server validates', () => {
-    const doc = canvas(['generator', 'count', 'postgres'], [
-      ['generator', 'count'],
-      ['count', 'postgres'],
-    ]);
+    const doc = canvas(
+      ['generator', 'count', 'postgres'],
+      [
+        ['generator', 'count'],
+        ['count', 'postgres'],
+      ],
+    );
     doc.nodes[2]!.data.vertex.settings = { table: 'counts' };
     const graph = toGraph(doc);
     expect(graph.edges).toEqual([

@@ -125,7 +125,10 @@ export function newVertexId(type: string, taken: Iterable<string>): string {
 }
 
 export function newOperatorNode(type: string, position: { x: number; y: number }, doc: BuilderDoc): OperatorNode {
-  const id = newVertexId(type, doc.nodes.map((n) => n.id));
+  const id = newVertexId(
+    type,
+    doc.nodes.map((n) => n.id),
+  );
   return { id, type: kindOf(type), position, data: { vertex: { id, type, parallelism: 1, settings: {} } } };
 }
 

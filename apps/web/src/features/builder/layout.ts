@@ -12,8 +12,7 @@ export function layoutDoc(doc: BuilderDoc, { ranksep = 90, nodeHeight = NODE_SIZ
   const g = new dagre.graphlib.Graph();
   g.setGraph({ rankdir: 'LR', nodesep: 40, ranksep, marginx: 20, marginy: 20 });
   g.setDefaultEdgeLabel(() => ({}));
-  for (const n of doc.nodes)
-    g.setNode(n.id, { width: n.measured?.width ?? NODE_SIZE.width, height: n.measured?.height ?? nodeHeight });
+  for (const n of doc.nodes) g.setNode(n.id, { width: n.measured?.width ?? NODE_SIZE.width, height: n.measured?.height ?? nodeHeight });
   for (const e of doc.edges) g.setEdge(e.source, e.target);
   dagre.layout(g);
   return {

@@ -42,7 +42,10 @@ describe('settings forms come from the operators’ zod schemas', () => {
     expect(parseFieldInput({ kind: 'scalar', ...optional }, '12.5')).toEqual({ ok: true, value: 12.5 });
     expect(parseFieldInput({ kind: 'scalar', ...optional }, 'user-42')).toEqual({ ok: true, value: 'user-42' });
     expect(parseFieldInput({ kind: 'string', ...optional }, 'counts')).toEqual({ ok: true, value: 'counts' });
-    expect(parseFieldInput({ kind: 'json', ...optional }, '[{"op":"drop","fields":["ts"]}]')).toEqual({ ok: true, value: [{ op: 'drop', fields: ['ts'] }] });
+    expect(parseFieldInput({ kind: 'json', ...optional }, '[{"op":"drop","fields":["ts"]}]')).toEqual({
+      ok: true,
+      value: [{ op: 'drop', fields: ['ts'] }],
+    });
     expect(parseFieldInput({ kind: 'json', ...optional }, '[{"op":')).toEqual({ ok: false, message: 'not valid JSON yet' });
   });
 

@@ -75,7 +75,9 @@ export function useBuilder(initial: BuilderDoc) {
 
   const onNodesChange = useCallback((changes: NodeChange<OperatorNode>[]) => {
     const removed = new Set(changes.flatMap((c) => (c.type === 'remove' ? [c.id] : [])));
-    const step = changes.some((c) => c.type === 'remove' || c.type === 'add' || c.type === 'replace' || (c.type === 'position' && c.dragging === false));
+    const step = changes.some(
+      (c) => c.type === 'remove' || c.type === 'add' || c.type === 'replace' || (c.type === 'position' && c.dragging === false),
+    );
     dispatch({
       type: step ? 'commit' : 'transient',
       update: (d) => ({

@@ -24,7 +24,9 @@ describe('the slots a pipeline takes', () => {
 
   it('not for a graph that is no graph yet', () => {
     expect(slotsNeeded({ vertices: [], edges: [] })).toBeUndefined();
-    expect(slotsNeeded({ vertices: [{ id: 'a', type: 'log', parallelism: 1 }], edges: [{ from: 'a', to: 'ghost', partitioning: 'forward' }] })).toBeUndefined();
+    expect(
+      slotsNeeded({ vertices: [{ id: 'a', type: 'log', parallelism: 1 }], edges: [{ from: 'a', to: 'ghost', partitioning: 'forward' }] }),
+    ).toBeUndefined();
   });
 });
 

@@ -22,7 +22,8 @@ function niceMax(v: number): number {
  */
 export function CheckpointTimeline({ checkpoints }: { checkpoints: Checkpoint[] }) {
   const shown = [...checkpoints].sort((a, b) => a.number - b.number).slice(-SHOWN);
-  if (shown.length === 0) return <div className="chart-empty muted">No checkpoint yet: the first one is triggered after the checkpoint interval.</div>;
+  if (shown.length === 0)
+    return <div className="chart-empty muted">No checkpoint yet: the first one is triggered after the checkpoint interval.</div>;
   const maxMs = niceMax(Math.max(...shown.map((c) => c.durationMs ?? 0)));
   const largest = Math.max(...shown.map((c) => c.bytes));
   const maxBytes = largest > 1024 ? niceMax(largest / 1024) * 1024 : niceMax(largest);

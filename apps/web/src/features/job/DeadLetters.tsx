@@ -21,7 +21,11 @@ export function OperatorDeadLetters({ job, vertexId, name, total }: { job: JobDe
     <div className="dead-letter-operator" data-testid={`dead-letter-operator-${vertexId}`}>
       <h3>
         {name} {name !== vertexId && <span className="mono muted small">{vertexId}</span>}{' '}
-        <span className="badge badge-bad" data-testid={`dead-letter-total-${vertexId}`} title="dead letters since the job started (a running total, across attempts)">
+        <span
+          className="badge badge-bad"
+          data-testid={`dead-letter-total-${vertexId}`}
+          title="dead letters since the job started (a running total, across attempts)"
+        >
           {formatCount(total)} in all
         </span>
       </h3>
@@ -77,14 +81,22 @@ export function DeadLetters({ job }: { job: JobDetail }) {
   );
   return (
     <div data-testid="dead-letters">
-      <p className="muted small">records an operator could not process (undecodable, lacking its key field, or the operator refused them), newest first</p>
+      <p className="muted small">
+        records an operator could not process (undecodable, lacking its key field, or the operator refused them), newest first
+      </p>
       {job.metrics === null ? (
         <p className="muted">No metrics reported yet.</p>
       ) : operators.length === 0 ? (
         <p className="muted">No dead letters: every record was processed.</p>
       ) : (
         operators.map(({ vertexId, total }) => (
-          <OperatorDeadLetters key={vertexId} job={job} vertexId={vertexId} total={total} name={vertices.find((v) => v.id === vertexId)?.name || vertexId} />
+          <OperatorDeadLetters
+            key={vertexId}
+            job={job}
+            vertexId={vertexId}
+            total={total}
+            name={vertices.find((v) => v.id === vertexId)?.name || vertexId}
+          />
         ))
       )}
     </div>

@@ -104,7 +104,8 @@ export function JobGraph(props: { job: JobDetail; selected?: string; onSelect: (
         backpressure:
         {(['ok', 'low', 'high'] as const).map((l) => (
           <span key={l}>
-            <span className="swatch" style={{ background: backpressureColor[l] }} /> {l === 'ok' ? 'OK ≤ 10%' : l === 'low' ? 'LOW ≤ 50%' : 'HIGH > 50%'}
+            <span className="swatch" style={{ background: backpressureColor[l] }} />{' '}
+            {l === 'ok' ? 'OK ≤ 10%' : l === 'low' ? 'LOW ≤ 50%' : 'HIGH > 50%'}
           </span>
         ))}
       </div>

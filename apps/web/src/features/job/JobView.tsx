@@ -45,7 +45,12 @@ function Controls({ job, onSavepoint }: { job: JobDetail; onSavepoint: () => voi
   return (
     <div className="controls">
       <div className="controls-buttons">
-        <button type="button" onClick={() => checkpoint.mutate()} disabled={job.state !== 'RUNNING' || checkpoint.isPending} title="Trigger a checkpoint now">
+        <button
+          type="button"
+          onClick={() => checkpoint.mutate()}
+          disabled={job.state !== 'RUNNING' || checkpoint.isPending}
+          title="Trigger a checkpoint now"
+        >
           Checkpoint now
         </button>
         <button
@@ -56,7 +61,12 @@ function Controls({ job, onSavepoint }: { job: JobDetail; onSavepoint: () => voi
         >
           Savepoint now
         </button>
-        <button type="button" onClick={() => stop.mutate()} disabled={job.state !== 'RUNNING' || stop.isPending} title="Takes a savepoint, then stops (STOPPING → STOPPED)">
+        <button
+          type="button"
+          onClick={() => stop.mutate()}
+          disabled={job.state !== 'RUNNING' || stop.isPending}
+          title="Takes a savepoint, then stops (STOPPING → STOPPED)"
+        >
           {stop.isPending ? 'Stopping…' : 'Stop with savepoint'}
         </button>
         <button type="button" className="danger" onClick={() => (cancel.reset(), setConfirmCancel(true))} disabled={!active || cancel.isPending}>
@@ -102,7 +112,10 @@ function Subtasks({ job, vertexId }: { job: JobDetail; vertexId: string }) {
   return (
     <section className="card" data-testid="subtasks">
       <h2>
-        {vertexId}: subtasks <span className="muted small">({formatCount(totals?.recordsIn ?? 0)} records in, {formatCount(totals?.recordsOut ?? 0)} out in all)</span>
+        {vertexId}: subtasks{' '}
+        <span className="muted small">
+          ({formatCount(totals?.recordsIn ?? 0)} records in, {formatCount(totals?.recordsOut ?? 0)} out in all)
+        </span>
       </h2>
       {rows.length === 0 ? (
         <p className="muted">No subtask reports metrics right now.</p>

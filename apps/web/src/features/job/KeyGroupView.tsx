@@ -12,7 +12,13 @@ function KeyGroupChart({ view }: { view: View }) {
   const max = Math.max(1, ...view.records);
   const width = 100 / view.maxParallelism;
   return (
-    <svg className="kg-chart" viewBox={`0 0 100 ${CHART_HEIGHT}`} preserveAspectRatio="none" role="img" aria-label={`records per key group of ${view.vertexId}`}>
+    <svg
+      className="kg-chart"
+      viewBox={`0 0 100 ${CHART_HEIGHT}`}
+      preserveAspectRatio="none"
+      role="img"
+      aria-label={`records per key group of ${view.vertexId}`}
+    >
       {owners.map((owner, g) => {
         const h = ((view.records[g] ?? 0) / max) * (CHART_HEIGHT - 2);
         return (
@@ -30,7 +36,10 @@ function OperatorKeyGroups({ view }: { view: View }) {
   return (
     <div className="kg-operator" data-testid={`key-groups-${view.vertexId}`} data-parallelism={view.parallelism}>
       <h3>
-        <span className="mono">{view.vertexId}</span> <span className="muted small">×{view.parallelism} · {view.maxParallelism} key groups · records per key group since the start</span>
+        <span className="mono">{view.vertexId}</span>{' '}
+        <span className="muted small">
+          ×{view.parallelism} · {view.maxParallelism} key groups · records per key group since the start
+        </span>
       </h3>
       <KeyGroupChart view={view} />
       <table className="table nested kg-table">

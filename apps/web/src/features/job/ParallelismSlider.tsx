@@ -16,7 +16,13 @@ const KEYBOARD_SETTLE_MS = 600;
  * after, it stays at the target (the job's desired parallelism) until the job gets there or the request is refused
  * or rolled back.
  */
-export function ParallelismSlider({ jobId, vertexId, parallelism, limits, enabled }: {
+export function ParallelismSlider({
+  jobId,
+  vertexId,
+  parallelism,
+  limits,
+  enabled,
+}: {
   jobId: string;
   vertexId: string;
   parallelism: number;
@@ -103,7 +109,15 @@ export function ParallelismSlider({ jobId, vertexId, parallelism, limits, enable
           {adviceText(advice, draft?.typed ? 'Enter' : 'release')}
         </div>
       )}
-      <RescaleNotes vertexId={vertexId} parallelism={parallelism} target={target} sending={sent} scaling={scaling} blocked={blocked} rescale={rescale} />
+      <RescaleNotes
+        vertexId={vertexId}
+        parallelism={parallelism}
+        target={target}
+        sending={sent}
+        scaling={scaling}
+        blocked={blocked}
+        rescale={rescale}
+      />
     </div>
   );
 }

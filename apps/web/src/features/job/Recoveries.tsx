@@ -17,8 +17,8 @@ export function Recoveries({ jobId }: { jobId: string }) {
         <ErrorState what="the recoveries" error={recoveries.error} onRetry={() => void recoveries.refetch()} />
       ) : recoveries.data === null ? (
         <p className="muted" data-testid="recoveries-unlisted">
-          This control plane does not list recoveries yet (GET /jobs/:id/recoveries is not there): only those that happen while this page is
-          open show up here.
+          This control plane does not list recoveries yet (GET /jobs/:id/recoveries is not there): only those that happen while this page is open show
+          up here.
         </p>
       ) : (
         <RecoveryList recoveries={recoveries.data} now={now} />

@@ -21,7 +21,15 @@ function Dismissable({ tone, testId, text, onDismiss }: { tone: string; testId: 
  * What an operator's slider says about its rescales: the target until the job reaches it, the rescale under way,
  * the queue ahead, and a refusal, rollback or interruption (each can be dismissed).
  */
-export function RescaleNotes({ vertexId, parallelism, target, sending, scaling, blocked, rescale }: {
+export function RescaleNotes({
+  vertexId,
+  parallelism,
+  target,
+  sending,
+  scaling,
+  blocked,
+  rescale,
+}: {
   vertexId: string;
   parallelism: number;
   target: number;
@@ -37,7 +45,11 @@ export function RescaleNotes({ vertexId, parallelism, target, sending, scaling, 
     <>
       {blocked && <div className="op-scale-note muted">cannot rescale: {blocked}</div>}
       {target !== parallelism && (
-        <div className="op-scale-note op-scale-target" data-testid={`target-${vertexId}`} title={`Runs at ×${parallelism}; converges to ×${target}, as asked`}>
+        <div
+          className="op-scale-note op-scale-target"
+          data-testid={`target-${vertexId}`}
+          title={`Runs at ×${parallelism}; converges to ×${target}, as asked`}
+        >
           ×{parallelism} → <strong>×{target}</strong> target
         </div>
       )}

@@ -24,8 +24,8 @@ export function Savepoints({ job }: { job: JobDetail }) {
   return (
     <div data-testid="savepoints">
       <p className="muted small">
-        What a new job of version {job.version} can start from, with this job’s state and source offsets: savepoints stay until deleted, retention keeps
-        only the newest checkpoints. The new job starts with the version’s parallelism; change it there with the sliders.
+        What a new job of version {job.version} can start from, with this job’s state and source offsets: savepoints stay until deleted, retention
+        keeps only the newest checkpoints. The new job starts with the version’s parallelism; change it there with the sliders.
       </p>
       {retained.isPending ? (
         <Loading label="Loading savepoints…" />
@@ -97,8 +97,8 @@ export function Savepoints({ job }: { job: JobDetail }) {
         onCancel={() => setToStart(undefined)}
       >
         <p>
-          This job is {job.state}. Both jobs will run and write to the same sinks. To move to a new job instead, stop this one with a savepoint and start
-          from that.
+          This job is {job.state}. Both jobs will run and write to the same sinks. To move to a new job instead, stop this one with a savepoint and
+          start from that.
         </p>
       </ConfirmDialog>
       <ConfirmDialog

@@ -41,7 +41,9 @@ function ScalingRow({ e, resumedBy }: { e: ScalingEvent; resumedBy: number | und
       <div className="scaling-figures small">
         <span>key groups moved {formatCount(e.keyGroupsMoved)}</span>
         <span>bytes moved {formatBytes(e.bytesMoved)}</span>
-        <span title={`${e.vertexId}'s pause: from its barrier aligned to its new subtasks running; nothing else stops`}>pause {formatDuration(e.pauseMs)}</span>
+        <span title={`${e.vertexId}'s pause: from its barrier aligned to its new subtasks running; nothing else stops`}>
+          pause {formatDuration(e.pauseMs)}
+        </span>
         {e.checkpointId !== null && <span>checkpoint {e.checkpointId}</span>}
       </div>
       {e.reason && (
@@ -68,8 +70,8 @@ export function ScalingTimeline({ jobId }: { jobId: string }) {
       <h2>
         Rescales{' '}
         <span className="muted small" data-testid="scaling-legend">
-          {PHASE_LEGEND}; each rescale lists them in the order they happened (new owners go on without waiting for the others or the
-          checkpoint); a job's rescales run one after another
+          {PHASE_LEGEND}; each rescale lists them in the order they happened (new owners go on without waiting for the others or the checkpoint); a
+          job's rescales run one after another
         </span>
       </h2>
       {events.isPending ? (

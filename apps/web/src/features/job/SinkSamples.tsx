@@ -40,7 +40,10 @@ export function SinkSamples({ job }: { job: JobDetail }) {
         return (
           <section key={v.id}>
             <h3>
-              {v.name || v.id} <span className="muted small">({v.type}, {delivery})</span>
+              {v.name || v.id}{' '}
+              <span className="muted small">
+                ({v.type}, {delivery})
+              </span>
             </h3>
             {v.type === 'log' ? (
               <LogSample jobId={job.id} vertexId={v.id} live={live} />

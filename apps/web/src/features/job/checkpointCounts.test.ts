@@ -25,7 +25,13 @@ describe('checkpoint counts', () => {
   });
 
   it('count a savepoint deleted by hand (a gap in the numbers) as completed', () => {
-    expect(checkpointCounts(rows({ 1: 'DISCARDED', 3: 'FAILED', 4: 'COMPLETED' }))).toEqual({ triggered: 4, inProgress: 0, completed: 3, failed: 1, unlisted: 0 });
+    expect(checkpointCounts(rows({ 1: 'DISCARDED', 3: 'FAILED', 4: 'COMPLETED' }))).toEqual({
+      triggered: 4,
+      inProgress: 0,
+      completed: 3,
+      failed: 1,
+      unlisted: 0,
+    });
     expect(checkpointCounts(rows({ 2: 'COMPLETED' })).completed).toBe(2);
   });
 

@@ -33,7 +33,15 @@ const recovery = (id: number, extra: Partial<Recovery> = {}): Recovery => ({
 });
 
 const running = (id: number) =>
-  recovery(id, { status: 'RUNNING', runningAt: at(4000), detectionMs: 2500, recoveryMs: 1500, restoreMs: 120, keyGroupsRestored: 128, bytesRestored: 4096 });
+  recovery(id, {
+    status: 'RUNNING',
+    runningAt: at(4000),
+    detectionMs: 2500,
+    recoveryMs: 1500,
+    restoreMs: 120,
+    keyGroupsRestored: 128,
+    bytesRestored: 4096,
+  });
 
 describe('a recovery on the job page', () => {
   it.each([

@@ -60,4 +60,5 @@ const STATUS_TEXT: Record<Status, string> = {
 export const recoveryStatusText = (status: Status) => STATUS_TEXT[status];
 
 /** The badge tone (globals.css `.badge-*`) of a recovery's status. */
-export const recoveryTone = (status: Status) => (status === 'RUNNING' ? 'ok' : status === 'FAILED' ? 'bad' : status === 'RESTORING' ? 'warn' : 'neutral');
+export const recoveryTone = (status: Status) =>
+  status === 'RUNNING' ? 'ok' : status === 'FAILED' ? 'bad' : status === 'RESTORING' ? 'warn' : 'neutral';

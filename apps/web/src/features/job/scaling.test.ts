@@ -4,7 +4,18 @@ import { QueryClient } from '@tanstack/react-query';
 import { describe, expect, it } from 'vitest';
 import { queryKeys } from '../../lib/api';
 import { bindEventsToCache, scalingEventsWith } from '../../lib/liveCache';
-import { currentPhase, describeScaling, keyGroupOwners, operatorScaling, PHASE_LEGEND, resumedEventId, scalingOutcome, scalingPhases, sliderLimits, statusTone } from './scaling';
+import {
+  currentPhase,
+  describeScaling,
+  keyGroupOwners,
+  operatorScaling,
+  PHASE_LEGEND,
+  resumedEventId,
+  scalingOutcome,
+  scalingPhases,
+  sliderLimits,
+  statusTone,
+} from './scaling';
 
 const JOB = '11111111-1111-4111-8111-111111111111';
 const at = (ms: number) => new Date(Date.UTC(2026, 0, 1) + ms).toISOString();
@@ -88,25 +99,42 @@ describe('how a rescale reads', () => {
   });
 
   it('has no "new subtasks started" phase for a rescale down, which starts none', () => {
-    const down = scaling(2, { fromParallelism: 2, toParallelism: 1, status: 'COMPLETED', alignedAt: at(10), restoredAt: at(20), snapshottedAt: at(30), runningAt: at(31) });
+    const down = scaling(2, {
+      fromParallelism: 2,
+      toParallelism: 1,
+      status: 'COMPLETED',
+      alignedAt: at(10),
+      restoredAt: at(20),
+      snapshottedAt: at(30),
+      runningAt: at(31),
+    });
     expect(scalingPhases(down).map((p) => p.label)).toEqual(['requested', 'barrier aligned', 'state restored', 'checkpoint completed', 'running']);
     expect(scalingPhases(down).every((p) => p.at !== null)).toBe(true);
   });
 
   it('has a legend naming the same phases it lists', () => {
-    expect(PHASE_LEGEND).toBe(scalingPhases(aligned).map((p) => p.label).join(' → '));
+    expect(PHASE_LEGEND).toBe(
+      scalingPhases(aligned)
+        .map((p) => p.label)
+        .join(' → '),
+    );
   });
 
   it('tells an interrupted rescale from a failed one, and which one a new event resumes', () => {
-    expect(['COMPLETED', 'INTERRUPTED', 'ROLLED_BACK', 'ALIGNING'].map((s) => statusTone(s as ScalingEvent['status']))).toEqual(['ok', 'warn', 'bad', 'busy']);
+    expect(['COMPLETED', 'INTERRUPTED', 'ROLLED_BACK', 'ALIGNING'].map((s) => statusTone(s as ScalingEvent['status']))).toEqual([
+      'ok',
+      'warn',
+      'bad',
+      'busy',
+    ]);
     expect(resumedEventId({ resumesId: 12 })).toBe(12);
     expect(resumedEventId({ resumesId: null })).toBeUndefined();
   });
 
   it('words how a rescale ended without saying it twice', () => {
-    expect(scalingOutcome({ status: 'ROLLED_BACK', reason: 'rolled back: waited 30000 ms for 2 free worker slots; 0 of the new subtasks started' })).toBe(
-      'rolled back: waited 30000 ms for 2 free worker slots; 0 of the new subtasks started',
-    );
+    expect(
+      scalingOutcome({ status: 'ROLLED_BACK', reason: 'rolled back: waited 30000 ms for 2 free worker slots; 0 of the new subtasks started' }),
+    ).toBe('rolled back: waited 30000 ms for 2 free worker slots; 0 of the new subtasks started');
     expect(scalingOutcome({ status: 'INTERRUPTED', reason: 'the job recovered during the pre-copy' })).toBe(
       'interrupted by a recovery: the job recovered during the pre-copy',
     );
@@ -131,7 +159,10 @@ describe('what an operator slider shows', () => {
   });
 
   it('shows an interrupted rescale until the event that resumes it is queued, which it then follows', () => {
-    const interrupted = scaling(3, { status: 'INTERRUPTED', reason: 'the job recovered during the pre-copy; the job goes on to ×2 once it runs again' });
+    const interrupted = scaling(3, {
+      status: 'INTERRUPTED',
+      reason: 'the job recovered during the pre-copy; the job goes on to ×2 once it runs again',
+    });
     expect(operatorScaling([interrupted, completed], 'count')).toEqual({ mine: undefined, inFlight: 0, lastProblem: interrupted });
     const resumed = scaling(4, { reason: 'resumes scaling event 3, which a recovery interrupted: count runs at ×1, ×2 was asked for', resumesId: 3 });
     expect(operatorScaling([resumed, interrupted], 'count')).toEqual({ mine: resumed, inFlight: 1, lastProblem: undefined });
@@ -198,8 +229,16 @@ describe('scaling:event updates the query cache', () => {
 });
 
 describe('what an operator slider may do', () => {
-  const vertex = (id: string, type: string, maxParallelism?: number) => ({ id, type, parallelism: 1, ...(maxParallelism && { maxParallelism }), settings: {} });
-  const plan = (max: Record<string, number>) => ({ vertices: Object.fromEntries(Object.entries(max).map(([id, m]) => [id, { parallelism: 1, maxParallelism: m }])) });
+  const vertex = (id: string, type: string, maxParallelism?: number) => ({
+    id,
+    type,
+    parallelism: 1,
+    ...(maxParallelism && { maxParallelism }),
+    settings: {},
+  });
+  const plan = (max: Record<string, number>) => ({
+    vertices: Object.fromEntries(Object.entries(max).map(([id, m]) => [id, { parallelism: 1, maxParallelism: m }])),
+  });
 
   it('allows up to the smallest maxParallelism of the forward chain, which it rescales together', () => {
     const graph = {

@@ -14,7 +14,13 @@ const graph = {
     { from: 'count', to: 'out', partitioning: 'forward' },
   ],
 };
-const plan = { vertices: { events: { parallelism: 1, maxParallelism: 16 }, count: { parallelism: 2, maxParallelism: 128 }, out: { parallelism: 2, maxParallelism: 128 } } };
+const plan = {
+  vertices: {
+    events: { parallelism: 1, maxParallelism: 16 },
+    count: { parallelism: 2, maxParallelism: 128 },
+    out: { parallelism: 2, maxParallelism: 128 },
+  },
+};
 const stall: Stall = {
   jobId: 'j',
   since: at(10),

@@ -14,7 +14,12 @@ export function useStartFromCheckpoint(job: Pick<JobDetail, 'pipelineId' | 'vers
   const router = useRouter();
   return useMutation({
     mutationFn: (checkpointId: number) =>
-      api.deployJob({ pipelineId: job.pipelineId, version: job.version, restoreFromCheckpointId: checkpointId, checkpointIntervalMs: job.checkpointIntervalMs }),
+      api.deployJob({
+        pipelineId: job.pipelineId,
+        version: job.version,
+        restoreFromCheckpointId: checkpointId,
+        checkpointIntervalMs: job.checkpointIntervalMs,
+      }),
     onSuccess: (next) => {
       void client.invalidateQueries({ queryKey: queryKeys.jobs, exact: true });
       router.push(`/jobs/${next.id}`);
@@ -44,8 +49,9 @@ export function useDeleteSavepoint(jobId: string) {
       const drop = (list: CheckpointDetail[] | undefined) => list && withoutCheckpoint(list, checkpointId);
       client.setQueryData(queryKeys.retainedCheckpoints(jobId), drop);
       client.setQueryData(queryKeys.checkpoints(jobId), drop);
-      client.setQueryData(queryKeys.job(jobId), (job: JobDetail | undefined) =>
-        job && { ...job, latestCheckpoints: withoutCheckpoint(job.latestCheckpoints, checkpointId) },
+      client.setQueryData(
+        queryKeys.job(jobId),
+        (job: JobDetail | undefined) => job && { ...job, latestCheckpoints: withoutCheckpoint(job.latestCheckpoints, checkpointId) },
       );
       void client.invalidateQueries({ queryKey: queryKeys.retainedCheckpoints(jobId), exact: true });
     },

@@ -31,5 +31,8 @@ export function useRescale(jobId: string) {
 
 /** A job after a rescale was queued: every operator of the chain converges to the new parallelism. */
 function withAsked(job: JobDetail, e: ScalingEvent): JobDetail {
-  return withDesired(job, { jobId: job.id, desiredParallelism: { ...job.desiredParallelism, ...Object.fromEntries(e.chainVertices.map((v) => [v, e.toParallelism])) } });
+  return withDesired(job, {
+    jobId: job.id,
+    desiredParallelism: { ...job.desiredParallelism, ...Object.fromEntries(e.chainVertices.map((v) => [v, e.toParallelism])) },
+  });
 }
