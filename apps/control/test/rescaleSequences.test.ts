@@ -103,10 +103,9 @@ describe('rescale down, then up again', () => {
 
     await stack.client.cancelJob(job.id);
     // An ended job leaves only its samples and dead letters (which expire), no channel, command stream or fence.
-    await waitFor(
-      async () => (await stack.redis.keys(`${stack.prefix}:{${job.id}}:*`)).filter((k) => !/:(sample|dlq):/.test(k)).length === 0,
-      15_000,
-      'the canceled job’s keys to be deleted',
-    );
+    const left = async () => (await stack.redis.keys(`${stack.prefix}:{${job.id}}:*`)).filter((k) => !/:(sample|dlq):/.test(k));
+    await waitFor(async () => (await left()).length === 0, 15_000, 'the canceled job’s keys to be deleted').catch(async (err) => {
+      throw new Error(`${(err as Error).message}; left: ${(await left()).join(', ')}`, { cause: err });
+    });
   });
 });

@@ -34,6 +34,9 @@ export interface JobManagerOptions {
   keepEndedMs: number;
 }
 
+/** How long an ended job's subtasks get to stop before what they left is deleted anyway. */
+const SWEEP_WAIT_MS = 30_000;
+
 const allUp = (job: ActiveJob) => (job.state === 'SCHEDULING' || job.state === 'RECOVERING') && job.subtasks.every((k) => job.running.has(k));
 
 /**
@@ -254,8 +257,22 @@ export class JobManager {
     await this.checkpoints.abandon(job, `job ${to.toLowerCase()}`);
     if (to !== 'FINISHED') await this.scheduler.stopAttempt(job, job.attempt);
     await this.scheduler.deleteJob(job.id, this.opts.keepEndedMs);
+    void this.sweepWhenStopped(job.id).catch((err) =>
+      this.logger.warn({ jobId: job.id, error: (err as Error).message }, 'deleting an ended job’s keys failed'),
+    );
     this.metrics.resetRates(job.id);
     this.hooks.ended(job);
+  }
+
+  /**
+   * A subtask still stopping when its job ended may have written a batch since (a channel comes back): once no
+   * worker lists a subtask of the job any more (or after a while), what it wrote goes too.
+   */
+  private async sweepWhenStopped(jobId: string): Promise<void> {
+    const deadline = Date.now() + SWEEP_WAIT_MS;
+    while (Date.now() < deadline && (await listWorkers(this.redis, this.keys)).some((w) => w.subtasks.some((s) => s.jobId === jobId)))
+      await new Promise((r) => setTimeout(r, 250));
+    await this.scheduler.deleteJob(jobId, this.opts.keepEndedMs);
   }
 
   /**
