@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControl, type ControlHandle } from '../src/control.ts';
 import { controlEnv } from '../src/env.ts';
 import { countPipeline, expectExactCounts, startStack, waitFor, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
-import { startTcpProxy, type TcpProxy } from './tcpProxy.ts';
+import { startPostgresProxy, type TcpProxy } from './tcpProxy.ts';
 
 const settings = { seed: 11, rate: 60_000, keys: 5_000, skew: 'zipf', total: 900_000, splits: 4 } as const;
 
@@ -51,15 +51,7 @@ describe('control plane', () => {
       'a checkpoint completed under the new control plane',
     );
     expect(after.number).toBeGreaterThan(1);
-    const done = await waitFor(
-      async () => {
-        const j = await standbyClient.getJob(job.id);
-        if (j.state === 'FAILED' || j.state === 'CANCELED') throw new Error(`job ${j.state}: ${j.failureReason}`);
-        return j.state === 'FINISHED' && j;
-      },
-      120_000,
-      'the job to finish',
-    );
+    const done = await waitForFinished({ client: standbyClient }, job.id, 120_000);
     expect(done.attempt).toBe(1);
     expect(done.events.map((e) => e.toState)).not.toContain('RECOVERING');
     await expectExactCounts('lease_counts', settings);
@@ -72,8 +64,7 @@ describe('a control plane cut off from Postgres', () => {
   let standby: ControlHandle | undefined;
   const env = { HEARTBEAT_TIMEOUT_MS: '2500', WORKER_LOCK_MS: '30000' };
   beforeAll(async () => {
-    const direct = new URL(process.env.DATABASE_URL!);
-    proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+    proxy = await startPostgresProxy();
     // The first control plane reaches Postgres through the proxy; the workers and the second one directly.
     stack = await startStack({
       workers: 2,
@@ -117,15 +108,7 @@ describe('a control plane cut off from Postgres', () => {
     expect(both).toBe(0);
 
     const otherClient = createKeyflowClient(other.url);
-    const done = await waitFor(
-      async () => {
-        const j = await otherClient.getJob(job.id);
-        if (j.state === 'FAILED' || j.state === 'CANCELED') throw new Error(`job ${j.state}: ${j.failureReason}`);
-        return j.state === 'FINISHED' && j;
-      },
-      120_000,
-      'the job to finish under the other control plane',
-    );
+    const done = await waitForFinished({ client: otherClient }, job.id, 120_000);
     expect(done.attempt).toBe(1);
     await expectExactCounts('cutoff_counts', settings);
   });

@@ -156,7 +156,7 @@ export async function waitFor<T>(
 }
 
 /** Waits until a job ends FINISHED; fails at once if it ends FAILED or CANCELED instead. */
-export async function waitForFinished(stack: Stack, jobId: string, timeoutMs: number) {
+export async function waitForFinished(stack: Pick<Stack, 'client'>, jobId: string, timeoutMs: number) {
   return waitFor(
     async () => {
       const j = await stack.client.getJob(jobId);

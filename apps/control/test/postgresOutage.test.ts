@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countPipeline, expectExactCounts, startStack, waitFor, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
-import { startTcpProxy, type TcpProxy } from './tcpProxy.ts';
+import { startPostgresProxy, type TcpProxy } from './tcpProxy.ts';
 
 const settings = { seed: 21, rate: 40_000, keys: 5_000, skew: 'zipf', total: 1_000_000, splits: 4 } as const;
 
@@ -10,8 +10,7 @@ describe('Postgres unreachable for a while', () => {
   let stack: Stack;
   let proxy: TcpProxy;
   beforeAll(async () => {
-    const direct = new URL(process.env.DATABASE_URL!);
-    proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+    proxy = await startPostgresProxy();
     stack = await startStack({
       workers: 2,
       env: { DATABASE_URL: proxy.via(process.env.DATABASE_URL!), HEARTBEAT_TIMEOUT_MS: '2500', WORKER_LOCK_MS: '30000' },
@@ -66,8 +65,7 @@ describe('workers without Postgres', () => {
   let stack: Stack;
   let proxy: TcpProxy;
   beforeAll(async () => {
-    const direct = new URL(process.env.DATABASE_URL!);
-    proxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+    proxy = await startPostgresProxy();
     stack = await startStack({
       workers: 2,
       env: { HEARTBEAT_TIMEOUT_MS: '2500', WORKER_LOCK_MS: '30000', MAX_RESTARTS: '20' },

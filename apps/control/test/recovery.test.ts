@@ -19,6 +19,15 @@ async function sql<T extends pg.QueryResultRow>(text: string): Promise<T[]> {
 
 describe('recovery', () => {
   let stack: Stack;
+  const waitForFailed = (jobId: string) =>
+    waitFor(
+      async () => {
+        const j = await stack.client.getJob(jobId);
+        return j.state === 'FAILED' && j;
+      },
+      90_000,
+      'the job to fail',
+    );
   beforeAll(async () => {
     // Heartbeats find a dead worker long before its task locks (30 s) expire; two restarts at most.
     stack = await startStack({ workers: 2, env: { WORKER_LOCK_MS: '30000', HEARTBEAT_TIMEOUT_MS: '2000', MAX_RESTARTS: '2' } });
@@ -124,14 +133,7 @@ describe('recovery', () => {
     await sql('CREATE TABLE broken_sink (key integer PRIMARY KEY, value jsonb, updated_at timestamptz)');
     const p = await stack.client.createPipeline({ name: `broken-${stack.prefix}`, graph: graph('broken_sink') });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
-    const failed = await waitFor(
-      async () => {
-        const j = await stack.client.getJob(job.id);
-        return j.state === 'FAILED' && j;
-      },
-      90_000,
-      'the job to fail',
-    );
+    const failed = await waitForFailed(job.id);
     expect(failed.events.filter((e) => e.toState === 'RECOVERING')).toHaveLength(2);
     expect(failed.failureReason).toMatch(/gave up after 2 restarts/);
     expect(failed.failureReason).toMatch(/column "key" is of type integer/);
@@ -148,14 +150,7 @@ describe('recovery', () => {
     await waitFor(async () => (await stack.client.getJob(job.id)).events.some((e) => e.toState === 'RECOVERING'), 60_000, 'the first recovery');
     // A new control plane takes the job up: it counts the restart the old one made, from the job's lifecycle.
     await stack.restartControl();
-    const failed = await waitFor(
-      async () => {
-        const j = await stack.client.getJob(job.id);
-        return j.state === 'FAILED' && j;
-      },
-      90_000,
-      'the job to fail',
-    );
+    const failed = await waitForFailed(job.id);
     expect(failed.events.filter((e) => e.toState === 'RECOVERING')).toHaveLength(2);
     expect(failed.failureReason).toMatch(/gave up after 2 restarts/);
   });

@@ -13,6 +13,12 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
+/** A proxy in front of the test run's Postgres (DATABASE_URL); `proxy.via(DATABASE_URL)` reaches it through the proxy. */
+export function startPostgresProxy(): Promise<TcpProxy> {
+  const direct = new URL(process.env.DATABASE_URL!);
+  return startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+}
+
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {

@@ -2,11 +2,16 @@ import type { WorkerInfo } from '@keyflow/api';
 import type { RedisKeys } from '@keyflow/runtime';
 import type { Redis } from 'ioredis';
 
+/** Now by Redis's clock (TIME), in ms: the clock heartbeats are stamped with, and judged by. */
+export async function redisNow(redis: Redis): Promise<number> {
+  const [sec, usec] = await redis.time();
+  return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+}
+
 /** The worker pool as the workers' heartbeats describe it; workers whose heartbeat expired drop out. */
 export async function listWorkers(redis: Redis, keys: RedisKeys): Promise<WorkerInfo[]> {
   const ids = await redis.smembers(keys.workers);
-  const [sec, usec] = await redis.time();
-  const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+  const now = await redisNow(redis);
   const out: WorkerInfo[] = [];
   for (const id of ids.sort()) {
     const h = await redis.hgetall(keys.worker(id));

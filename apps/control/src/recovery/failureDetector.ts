@@ -1,7 +1,7 @@
 import type { Stall } from '@keyflow/api';
 import type { Logger, RedisKeys, WorkerEvent } from '@keyflow/runtime';
 import type { Redis } from 'ioredis';
-import { listWorkers } from '../cluster/workers.ts';
+import { listWorkers, redisNow } from '../cluster/workers.ts';
 import type { Emitter } from '../http/emitter.ts';
 import type { ActiveJob } from '../jobs/activeJob.ts';
 import type { JobManager } from '../jobs/jobManager.ts';
@@ -51,8 +51,7 @@ export class FailureDetector {
   async checkLiveness(timeoutMs: number): Promise<void> {
     // Heartbeats carry Redis's clock (workers stamp them with TIME): judged by that clock too, never by comparing
     // a worker host's clock with this one's. `skew` turns Redis times into this host's for the timeline.
-    const [sec, usec] = await this.redis.time();
-    const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    const now = await redisNow(this.redis);
     const skew = Date.now() - now;
     const seen = new Map<string, number>();
     for (const w of await listWorkers(this.redis, this.keys)) {
