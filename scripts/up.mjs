@@ -2,7 +2,9 @@
 // control plane, two workers and the dashboard (built when its sources changed), and deploys the demo
 // pipeline. Ctrl-C stops all it started.
 import { execFile } from 'node:child_process';
-import { relative } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { ensureDependencies, packageScript, ROOT } from './lib/deps.mjs';
 import { fileLogger, LOG_DIR, logger, startService } from './lib/processes.mjs';
 import { redisAnswers } from './lib/redis.mjs';
@@ -113,6 +115,30 @@ async function findRedis() {
   throw new Error(REDIS_HELP);
 }
 
+/** The URL sinks write through: KEYFLOW_SINK_DATABASE_URL, else a restricted role made now; undefined: DATABASE_URL's. */
+function sinkDatabaseUrl(databaseUrl) {
+  if (process.env.KEYFLOW_SINK_DATABASE_URL) {
+    say('Sinks: KEYFLOW_SINK_DATABASE_URL');
+    return Promise.resolve(process.env.KEYFLOW_SINK_DATABASE_URL);
+  }
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/sink-role.ts', '--print-url'],
+      { cwd: ROOT, env: { ...process.env, DATABASE_URL: databaseUrl } },
+      (error, stdout, stderr) => {
+        if (!error) {
+          say('Sinks: write as the restricted role keyflow_sink, in schema keyflow_sinks');
+          return resolve(stdout.trim());
+        }
+        say(`warning: could not give sinks a restricted role (${(stderr || error.message).trim()})`);
+        say("warning: sinks write with DATABASE_URL's credentials, so a pipeline can reach Keyflow's own tables");
+        resolve(undefined);
+      },
+    );
+  });
+}
+
 function demoGraph() {
   return new Promise((resolve, reject) => {
     execFile(
@@ -125,11 +151,48 @@ function demoGraph() {
   });
 }
 
+const STATE_DIR = join(ROOT, '.keyflow');
+/** This checkout's operator API key (for `npm run watch` and curl), made on the first run. */
+const KEY_FILE = join(STATE_DIR, 'api-key');
+
+/** Reads a secret kept in .keyflow (readable by this user only), making it on first use. */
+function keptSecret(name, make) {
+  const file = join(STATE_DIR, name);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(STATE_DIR, { recursive: true });
+  const value = make();
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  return value;
+}
+
+/** The first admin (made now when none exists) and this checkout's API key: see apps/control/src/firstRun.ts. */
+function firstRun(env) {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/firstRun.ts'],
+      { cwd: join(ROOT, 'apps/control'), env: { ...process.env, ...env, KEYFLOW_KEY_FILE: KEY_FILE } },
+      (error, stdout, stderr) => {
+        if (error) return reject(new Error(`could not set up the first admin: ${(stderr || error.message).trim()}`));
+        const made = JSON.parse(stdout.trim().split('\n').at(-1));
+        if (made.apiKey) {
+          writeFileSync(KEY_FILE, `${made.apiKey}\n`, { mode: 0o600 });
+          chmodSync(KEY_FILE, 0o600);
+        }
+        resolve(made);
+      },
+    );
+  });
+}
+
 async function api(method, path, body) {
   const response = await fetch(`${API}${path}`, {
     method,
-    headers: body ? { 'content-type': 'application/json' } : {},
-    body: body ? JSON.stringify(body) : undefined,
+    headers: {
+      authorization: `Bearer ${readFileSync(KEY_FILE, 'utf8').trim()}`,
+      ...(method !== 'GET' && { 'content-type': 'application/json' }),
+    },
+    body: method !== 'GET' ? JSON.stringify(body ?? {}) : undefined,
   });
   const text = await response.text();
   if (!response.ok) throw new Error(`${method} /api${path} answered ${response.status}: ${text}`);
@@ -212,12 +275,22 @@ async function main() {
   const migrated = await migration.exited;
   services.pop();
   if (migrated.code !== 0) throw new Error('the migration failed (see above)');
+  const sinkUrl = await sinkDatabaseUrl(databaseUrl);
 
   if (await tcpReachable('127.0.0.1', CONTROL_PORT)) {
     throw new Error(`Port ${CONTROL_PORT} is in use: is Keyflow already running? Stop it, or set CONTROL_PORT.`);
   }
 
-  const env = { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, KEYFLOW_PREFIX: PREFIX };
+  const env = {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    KEYFLOW_PREFIX: PREFIX,
+    ...(sinkUrl && { KEYFLOW_SINK_DATABASE_URL: sinkUrl }),
+    // Signs session cookies; kept in .keyflow so that sign-ins outlive a restart.
+    KEYFLOW_AUTH_SECRET: process.env.KEYFLOW_AUTH_SECRET || keptSecret('auth-secret', () => randomBytes(32).toString('base64url')),
+    KEYFLOW_DASHBOARD_URL: process.env.KEYFLOW_DASHBOARD_URL || DASHBOARD,
+  };
+  const accounts = await firstRun(env);
   const start = (name, dir, extraEnv) => {
     const script = packageScript(dir, 'start');
     return startService(name, script.command, script.args, {
@@ -276,11 +349,19 @@ async function main() {
   const lines = [
     '',
     dashboard ? `Dashboard: ${DASHBOARD}` : 'Dashboard: not running (see above)',
-    `  API:       ${API}`,
+    ...(accounts.admin.created
+      ? accounts.admin.generated
+        ? [
+            `  Sign in:   ${accounts.admin.email}  password ${accounts.admin.password}`,
+            '             (shown this once: write it down, or change it under Users)',
+          ]
+        : [`  Sign in:   ${accounts.admin.email}  with KEYFLOW_ADMIN_PASSWORD`]
+      : ['  Sign in:   with the admin account made on the first run (or a user an admin made)']),
+    `  API:       ${API}  (key for scripts: ${relative(process.cwd(), KEY_FILE)})`,
     ...(job
       ? [
           `  Demo job:  ${job.id}${dashboard ? `  ${DASHBOARD}/jobs/${job.id}` : ''}`,
-          `  Watch it:  curl ${API}/jobs/${job.id}`,
+          `  Watch it:  curl -H "Authorization: Bearer $(cat ${relative(process.cwd(), KEY_FILE)})" ${API}/jobs/${job.id}`,
           `             npm run watch -- ${job.id}`,
         ]
       : ['  Demo job:  not deployed (see above)']),

@@ -1,9 +1,17 @@
 // `npm run watch -- [jobId]`: follows a job live over Socket.IO and prints its state, records/s per operator
-// and checkpoints. Without a job id it follows the newest active job. KEYFLOW_URL defaults to the local control plane.
+// and checkpoints. Without a job id it follows the newest active job. KEYFLOW_URL defaults to the local control plane;
+// the API key is KEYFLOW_API_KEY, else the one `npm run up` keeps in .keyflow/api-key.
+import { existsSync, readFileSync } from 'node:fs';
 import { connectKeyflowSocket, createKeyflowClient, isActive, type Checkpoint, type JobMetrics } from '@keyflow/api';
 
 const base = process.env.KEYFLOW_URL ?? `http://127.0.0.1:${process.env.CONTROL_PORT ?? 4000}`;
-const client = createKeyflowClient(base);
+const keyFile = new URL('../.keyflow/api-key', import.meta.url);
+const token = process.env.KEYFLOW_API_KEY || (existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : undefined);
+if (!token) {
+  console.error('no API key: set KEYFLOW_API_KEY (an admin makes one under API keys), or run `npm run up` once to make .keyflow/api-key');
+  process.exit(1);
+}
+const client = createKeyflowClient(base, { token });
 
 let jobId = process.argv[2];
 if (!jobId) {
@@ -37,7 +45,7 @@ const showMetrics = (m: JobMetrics) => {
   console.log(`${time()} ${state.padEnd(10)} ${parts.join(' | ')}`);
 };
 
-const socket = connectKeyflowSocket(base);
+const socket = connectKeyflowSocket(base, token);
 socket.on('connect', () => socket.emit('job:subscribe', jobId!));
 socket.on('connect_error', (err) => console.error(`${time()} cannot reach ${base}: ${err.message}`));
 socket.on('job:state', (e) => {

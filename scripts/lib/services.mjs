@@ -120,14 +120,17 @@ export function dockerWorks() {
 
 /** `docker compose up -d redis`, waiting until it answers on 127.0.0.1:6379. */
 export async function startDockerRedis() {
-  const up = spawnSync('docker', ['compose', 'up', '-d', 'redis'], { cwd: ROOT, stdio: 'inherit' });
+  // Compose reads the whole file, whose control plane requires KEYFLOW_AUTH_SECRET: Redis alone does not need it.
+  const env = { ...process.env, KEYFLOW_AUTH_SECRET: process.env.KEYFLOW_AUTH_SECRET || 'unused-when-only-redis-is-started-0000' };
+  const up = spawnSync('docker', ['compose', 'up', '-d', 'redis'], { cwd: ROOT, stdio: 'inherit', env });
   if (up.status !== 0) return null;
-  const url = 'redis://127.0.0.1:6379';
+  // The password docker-compose.yml gives Redis.
+  const url = `redis://:${encodeURIComponent(process.env.KEYFLOW_REDIS_PASSWORD || 'keyflow-redis-local')}@127.0.0.1:6379`;
   if (!(await waitFor(() => redisAnswers(url), 60_000))) return null;
   return {
     url,
     async stop() {
-      spawnSync('docker', ['compose', 'stop', 'redis'], { cwd: ROOT, stdio: 'inherit' });
+      spawnSync('docker', ['compose', 'stop', 'redis'], { cwd: ROOT, stdio: 'inherit', env });
     },
   };
 }

@@ -5,7 +5,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { EventGenerator, type GraphInput } from '@keyflow/core';
-import { createMigratedDatabase, dropDatabase } from '@keyflow/db/testing';
+import { createMigratedDatabase, createSinkRole, dropDatabase } from '@keyflow/db/testing';
 import { startStack } from '../test/harness.ts';
 
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 15000);
@@ -71,6 +71,8 @@ function bareLoopRate(): number {
 const serverUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const dbUrl = await createMigratedDatabase(serverUrl, `keyflow_bench_${Date.now().toString(36)}`);
 process.env.DATABASE_URL = dbUrl;
+// Sinks write through their own restricted role, as `npm run up` sets them up.
+process.env.KEYFLOW_SINK_DATABASE_URL = await createSinkRole(dbUrl);
 process.env.KEYFLOW_PREFIX ??= 'kfbench';
 /** Median, min and max, rounded to `digits` decimals. */
 const stats = (xs: number[], digits = 0) => {

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { GraphInput } from '@keyflow/core';
-import { createMigratedDatabase, dropDatabase } from '@keyflow/db/testing';
+import { createMigratedDatabase, createSinkRole, dropDatabase } from '@keyflow/db/testing';
 import { redisKeys, TASK_QUEUE } from '@keyflow/runtime';
 import { Queue } from 'bullmq';
 import { controlEnv } from '../src/env.ts';
@@ -368,6 +368,8 @@ function writeDocs(section: string) {
 const serverUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const dbUrl = await createMigratedDatabase(serverUrl, `keyflow_bench_${Date.now().toString(36)}`);
 process.env.DATABASE_URL = dbUrl;
+// Sinks write through their own restricted role, as `npm run up` sets them up.
+process.env.KEYFLOW_SINK_DATABASE_URL = await createSinkRole(dbUrl);
 process.env.KEYFLOW_PREFIX ??= 'kfbench';
 // The control plane runs in this process: its log lines would bury the figures.
 process.env.LOG_LEVEL ??= 'warn';

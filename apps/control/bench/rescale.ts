@@ -7,7 +7,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { JobDetail } from '@keyflow/api';
 import type { GraphInput } from '@keyflow/core';
-import { createMigratedDatabase, dropDatabase } from '@keyflow/db/testing';
+import { createMigratedDatabase, createSinkRole, dropDatabase } from '@keyflow/db/testing';
 import { startStack, waitFor, type Stack } from '../test/harness.ts';
 
 const RATE = Number(process.env.BENCH_RATE ?? 200_000);
@@ -216,6 +216,8 @@ const stats = (xs: number[]) => {
 const serverUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const dbUrl = await createMigratedDatabase(serverUrl, `keyflow_bench_${Date.now().toString(36)}`);
 process.env.DATABASE_URL = dbUrl;
+// Sinks write through their own restricted role, as `npm run up` sets them up.
+process.env.KEYFLOW_SINK_DATABASE_URL = await createSinkRole(dbUrl);
 process.env.KEYFLOW_PREFIX ??= 'kfbench';
 try {
   const sizes = (process.env.BENCH_KEYS ?? '100000,1000000').split(',').map(Number);

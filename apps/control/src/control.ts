@@ -1,4 +1,4 @@
-import { createPrisma } from '@keyflow/db';
+import { createPrisma, sinkDatabaseUrlOf } from '@keyflow/db';
 import { redisKeys, TASK_QUEUE, watchRedis, type TaskData } from '@keyflow/runtime';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -10,7 +10,11 @@ import { listWorkers } from './cluster/workers.ts';
 import { consumeWorkerEvents } from './cluster/workerEvents.ts';
 import type { ControlEnv } from './env.ts';
 import { Emitter } from './http/emitter.ts';
-import { createApp, createSocketServer, registerApi } from './http/server.ts';
+import { createApp, createSocketServer, registerApi, routesOf, userRoom, type RouteInfo } from './http/server.ts';
+import { Accounts } from './auth/accounts.ts';
+import { AuditLog } from './auth/audit.ts';
+import { createAuth } from './auth/auth.ts';
+import { firstAdmin } from './auth/firstAdmin.ts';
 import { JobLifecycle } from './jobs/lifecycle.ts';
 import { JobManager } from './jobs/jobManager.ts';
 import { MetricsAggregator } from './observability/metrics.ts';
@@ -24,6 +28,10 @@ import { ScalingCoordinator } from './rescale/scalingCoordinator.ts';
 
 export interface ControlHandle {
   url: string;
+  /** Users and API keys (the tests make their own admin and key through it). */
+  accounts: Accounts;
+  /** Every HTTP route, with the role it asked for. */
+  routes: readonly RouteInfo[];
   jobs: JobManager;
   metrics: MetricsAggregator;
   close(): Promise<void>;
@@ -32,15 +40,43 @@ export interface ControlHandle {
 /** How long an ended job's samples and dead letters stay readable. */
 const KEEP_ENDED_MS = 24 * 3600_000;
 
+/**
+ * The dashboard's origin, and when it is on this machine also its other loopback spellings (a browser opened at
+ * localhost:3000 sends that origin, not 127.0.0.1:3000).
+ */
+export function loopbackSpellings(origin: string): string[] {
+  const url = new URL(origin);
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'];
+  if (!loopback.includes(url.hostname)) return [url.origin];
+  return loopback.map((host) => `${url.protocol}//${host}${url.port ? `:${url.port}` : ''}`);
+}
+
 /** Starts the control plane: REST API, Socket.IO, job lifecycle and coordinators. */
 export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   const keys = redisKeys(env.KEYFLOW_PREFIX);
   const logger = pino({ base: { service: 'control' }, level: env.LOG_LEVEL });
   const redis = watchRedis(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }), 'control', logger);
   const prisma = createPrisma(env.DATABASE_URL);
+  const sinkDatabaseUrl = sinkDatabaseUrlOf(env, (message) => logger.warn(message));
+  const quotas = {
+    maxSubtasksPerJob: env.KEYFLOW_MAX_SUBTASKS_PER_JOB,
+    maxParallelism: env.KEYFLOW_MAX_PARALLELISM,
+    maxGeneratorKeys: env.KEYFLOW_MAX_GENERATOR_KEYS,
+  };
 
-  const app = createApp();
-  const io = createSocketServer(app);
+  const allowedOrigins = env.KEYFLOW_ALLOWED_ORIGINS ?? loopbackSpellings(env.KEYFLOW_DASHBOARD_URL);
+  const auth = createAuth(prisma, {
+    secret: env.KEYFLOW_AUTH_SECRET,
+    baseURL: env.KEYFLOW_DASHBOARD_URL,
+    trustedOrigins: allowedOrigins,
+    signInPerMinute: env.KEYFLOW_SIGNIN_PER_MINUTE,
+    logger,
+  });
+  const audit = new AuditLog(prisma, logger.child({ component: 'audit' }));
+  // Declared below: a deleted user's open sockets are closed.
+  const accounts = new Accounts(prisma, auth, audit, (userId) => io.in(userRoom(userId)).disconnectSockets(true));
+  const app = createApp({ logLevel: env.LOG_LEVEL, trustProxy: env.KEYFLOW_TRUSTED_PROXIES });
+  const io = createSocketServer(app, { accounts, allowedOrigins, prisma });
   const metrics = new MetricsAggregator();
   // Read at scrape time, once the job manager below exists.
   const prometheus = new PrometheusMetrics({
@@ -58,7 +94,8 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   const recoveryLog = new RecoveryLog(prisma, emitter);
   const stalls = new StallDetector({ warnMs: env.STALL_WARN_MS, timeoutMs: Math.max(env.STALL_TIMEOUT_MS, env.STALL_WARN_MS) });
   const jobs = new JobManager(prisma, redis, keys, lifecycle, scheduler, checkpoints, metrics, emitter, logger.child({ component: 'jobs' }), {
-    databaseUrl: env.DATABASE_URL,
+    sinkDatabaseUrl,
+    quotas,
     keepEndedMs: KEEP_ENDED_MS,
   });
   const recoveryLogger = logger.child({ component: 'recovery' });
@@ -79,6 +116,7 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   const scaling = new ScalingCoordinator(prisma, scheduler, checkpoints, jobs, recovery, metrics, emitter, logger.child({ component: 'rescale' }), {
     slotTimeoutMs: env.RESCALE_SLOT_TIMEOUT_MS,
     restoreTimeoutMs: env.RESCALE_RESTORE_TIMEOUT_MS,
+    quotas,
   });
   jobs.use({
     recover: (job, cause, failedAt) => recovery.recover(job, cause, failedAt),
@@ -86,7 +124,23 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
     rescale: (_job, e) => scaling.onWorkerEvent(e),
     ended: (job) => failures.forget(job, true),
   });
-  registerApi(app, { prisma, redis, keys, metrics, jobs, scaling, recoveries: recoveryLog, prometheus });
+  registerApi(app, {
+    prisma,
+    redis,
+    keys,
+    metrics,
+    jobs,
+    scaling,
+    recoveries: recoveryLog,
+    prometheus,
+    auth,
+    accounts,
+    audit,
+    dashboardUrl: env.KEYFLOW_DASHBOARD_URL,
+    allowedOrigins,
+    signInPerMinute: env.KEYFLOW_SIGNIN_PER_MINUTE,
+  });
+  await firstAdmin(accounts, env, logger, { generate: false });
 
   // Only the control plane that holds the lease coordinates; another stands by, serving reads, until it is free.
   const leaseLogger = logger.child({ component: 'lease' });
@@ -183,6 +237,8 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   let closed: Promise<void> | undefined;
   return {
     url: address,
+    accounts,
+    routes: routesOf(app),
     jobs,
     metrics,
     close: () => (closed ??= shutdown()),

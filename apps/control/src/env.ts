@@ -1,3 +1,4 @@
+import { MAX_GENERATOR_KEYS, UPPER_BOUND_MAX_PARALLELISM } from '@keyflow/core';
 import { z } from 'zod';
 
 /** The control plane's configuration, validated once at start. */
@@ -8,6 +9,36 @@ export const controlEnv = z.object({
   CONTROL_HOST: z.string().default('127.0.0.1'),
   CONTROL_PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  // Who may do what.
+  /** Signs session cookies; at least 32 characters (e.g. `openssl rand -base64 32`). `npm run up` makes one in .keyflow/. */
+  KEYFLOW_AUTH_SECRET: z
+    .string({ error: 'KEYFLOW_AUTH_SECRET is required: a secret of at least 32 characters that signs session cookies' })
+    .min(32, 'KEYFLOW_AUTH_SECRET has at least 32 characters'),
+  /** The dashboard's origin, where browsers reach `/api` (it proxies to this control plane). */
+  KEYFLOW_DASHBOARD_URL: z
+    .url()
+    .default('http://127.0.0.1:3000')
+    .transform((u) => new URL(u).origin),
+  /** Origins whose browser requests and sockets are accepted, comma-separated; default: the dashboard's origin. */
+  KEYFLOW_ALLOWED_ORIGINS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      v
+        ? v
+            .split(',')
+            .map((o) => o.trim())
+            .filter(Boolean)
+        : undefined,
+    ),
+  /** The first admin, made at start when no admin exists; without a password one is generated and logged once. */
+  KEYFLOW_ADMIN_EMAIL: z.email().optional(),
+  KEYFLOW_ADMIN_PASSWORD: z.string().optional(),
+  /** Sign-in attempts per client address per minute. */
+  KEYFLOW_SIGNIN_PER_MINUTE: z.coerce.number().int().min(1).default(10),
+  /** Proxies whose X-Forwarded-For names the client (Fastify's trustProxy: addresses, CIDRs, `loopback`). */
+  KEYFLOW_TRUSTED_PROXIES: z.string().default('loopback'),
   /** Completed periodic checkpoints kept per job; savepoints are never removed by retention. */
   CHECKPOINT_RETENTION: z.coerce.number().int().min(1).default(3),
   /** Restarts allowed per job within RESTART_WINDOW_MS before it fails for good. */
@@ -23,6 +54,19 @@ export const controlEnv = z.object({
   STALL_WARN_MS: z.coerce.number().int().min(500).default(2000),
   /** … and fails over after this long (well under the checkpoint timeout, so a stuck job is not left for minutes). */
   STALL_TIMEOUT_MS: z.coerce.number().int().min(1000).default(15_000),
+
+  // Isolated sinks and quotas.
+  /**
+   * The database Postgres sinks write to, as a restricted role of their own (see ensureSinkRole in @keyflow/db); the
+   * control plane settles ended jobs' sinks through it. Unset (or empty): DATABASE_URL, with a warning.
+   */
+  KEYFLOW_SINK_DATABASE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
+  /** The most subtasks (worker slots) one job may ask for, at deploy and by rescale. */
+  KEYFLOW_MAX_SUBTASKS_PER_JOB: z.coerce.number().int().min(1).default(256),
+  /** The most parallelism one operator may ask for (never more than its maxParallelism, at most 32768). */
+  KEYFLOW_MAX_PARALLELISM: z.coerce.number().int().min(1).max(UPPER_BOUND_MAX_PARALLELISM).default(128),
+  /** The most distinct keys a generator source may draw from. */
+  KEYFLOW_MAX_GENERATOR_KEYS: z.coerce.number().int().min(1).max(MAX_GENERATOR_KEYS).default(MAX_GENERATOR_KEYS),
 });
 
 export type ControlEnv = z.infer<typeof controlEnv>;

@@ -31,7 +31,7 @@ describe('REST API', () => {
   const raw = async (method: string, path: string, body?: unknown): Promise<Raw> => {
     const res = await fetch(`${stack.url}/api${path}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${stack.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     return { status: res.status, body: (await res.json()) as Raw['body'] };
@@ -488,7 +488,7 @@ describe('REST API', () => {
       };
       const text = await waitFor(
         async () => {
-          const res = await fetch(`${stack.url}/metrics`);
+          const res = await fetch(`${stack.url}/metrics`, { headers: { authorization: `Bearer ${stack.token}` } });
           expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
           const body = await res.text();
           return (
@@ -509,7 +509,11 @@ describe('REST API', () => {
       expect(await (await fetch(`${stack.url}/readyz`)).json()).toEqual({ ready: true, coordinating: true });
       await stack.client.cancelJob(job.id);
       await waitFor(
-        async () => series(await (await fetch(`${stack.url}/metrics`)).text(), `keyflow_job_state{job="${job.id}",state="CANCELED"}`) === 1,
+        async () =>
+          series(
+            await (await fetch(`${stack.url}/metrics`, { headers: { authorization: `Bearer ${stack.token}` } })).text(),
+            `keyflow_job_state{job="${job.id}",state="CANCELED"}`,
+          ) === 1,
         10_000,
         'the canceled state in the metrics',
       );

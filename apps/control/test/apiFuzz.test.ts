@@ -43,6 +43,15 @@ const routes: [method: string, path: string][] = [
   ['PATCH', '/pipelines/:pipeline'],
   ['DELETE', '/pipelines/:pipeline'],
   ['GET', '/workers'],
+  ['GET', '/me'],
+  ['GET', '/users'],
+  ['POST', '/users'],
+  ['PATCH', '/users/:job'],
+  ['DELETE', '/users/:job'],
+  ['GET', '/api-keys'],
+  ['POST', '/api-keys'],
+  ['DELETE', '/api-keys/:job'],
+  ['GET', '/audit'],
 ];
 
 describe('REST API under generated malformed requests', () => {
@@ -74,6 +83,9 @@ describe('REST API under generated malformed requests', () => {
       { pipelineId: '', checkpointIntervalMs: 1000 },
       { parallelism: { count: 2 } },
       { name: 'renamed' },
+      { email: 'someone@example.com', password: 'long enough password', role: 'viewer' },
+      { role: 'operator' },
+      { name: 'fuzz key', role: 'viewer', expiresInDays: 1 },
     ];
     // A valid body with one field replaced, added or removed; or anything JSON can carry; or bytes that are not JSON.
     const body = fc.oneof(
@@ -97,11 +109,13 @@ describe('REST API under generated malformed requests', () => {
       vertex: segment(() => 'count'),
       body,
       query,
+      // As the stack's admin, with a key that is not one, or with no credentials at all.
+      credentials: fc.constantFrom('admin', 'admin', 'admin', 'bad-key', 'none'),
     });
 
     const statuses = new Map<number, number>();
     await fc.assert(
-      fc.asyncProperty(request, async ({ route: [method, template], job, pipeline, vertex, body, query }) => {
+      fc.asyncProperty(request, async ({ route: [method, template], job, pipeline, vertex, body, query, credentials }) => {
         const path = template
           .replace(':job', encodeURIComponent(job))
           .replace(':pipeline', encodeURIComponent(pipeline))
@@ -112,19 +126,25 @@ describe('REST API under generated malformed requests', () => {
         if (method === 'GET') body = { kind: 'none', value: undefined };
         const res = await fetch(`${stack.url}/api${path}${qs ? `?${qs}` : ''}`, {
           method,
-          headers: body.kind === 'none' ? {} : { 'content-type': 'application/json' },
+          headers: {
+            ...(credentials !== 'none' && { authorization: `Bearer ${credentials === 'admin' ? stack.token : 'kf_notakey'}` }),
+            ...(body.kind !== 'none' && { 'content-type': 'application/json' }),
+          },
           body: body.kind === 'none' ? undefined : body.kind === 'text' ? body.value : JSON.stringify(body.value),
         });
         const text = await res.text();
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         expect(res.status, `${method} ${path} answered ${res.status}: ${text.slice(0, 300)}`).toBeLessThan(500);
         if (res.status >= 400) expect(JSON.parse(text)).toMatchObject({ message: expect.any(String) });
+        // Without valid credentials nothing is done and nothing is told, whatever else is wrong with the request.
+        // (A path too long for the router is refused before any route runs: 414.)
+        if (credentials !== 'admin') expect([401, 414], `${method} ${path}: ${text.slice(0, 200)}`).toContain(res.status);
       }),
       { numRuns: 400 },
     );
     // The generator reached both the validation and what lies behind it.
     expect(statuses.get(400) ?? 0).toBeGreaterThan(50);
     expect([...statuses.keys()].some((s) => s < 300)).toBe(true);
-    expect((await fetch(`${stack.url}/api/pipelines`)).status).toBe(200);
+    expect((await fetch(`${stack.url}/api/pipelines`, { headers: { authorization: `Bearer ${stack.token}` } })).status).toBe(200);
   });
 });

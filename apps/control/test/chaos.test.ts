@@ -41,8 +41,9 @@ function shuffled<T>(items: T[], random: () => number): T[] {
   return out;
 }
 
+/** Runs `text` as the sinks' role, in their schema. */
 async function sql<T extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  const client = new pg.Client({ connectionString: process.env.KEYFLOW_SINK_DATABASE_URL });
   await client.connect();
   try {
     return (await client.query<T>(text, values)).rows;

@@ -2,7 +2,7 @@ import { createKeyflowClient } from '@keyflow/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControl, type ControlHandle } from '../src/control.ts';
 import { controlEnv } from '../src/env.ts';
-import { countPipeline, expectExactCounts, startStack, waitFor, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
+import { countPipeline, expectExactCounts, startStack, TEST_AUTH_SECRET, waitFor, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
 import { startPostgresProxy, type TcpProxy } from './tcpProxy.ts';
 
 const settings = { seed: 11, rate: 60_000, keys: 5_000, skew: 'zipf', total: 900_000, splits: 4 } as const;
@@ -19,7 +19,9 @@ describe('control plane', () => {
     await stack?.close();
   });
   const secondControl = async () => {
-    const c = await startControl(controlEnv.parse({ ...process.env, ...env, KEYFLOW_PREFIX: stack.prefix, CONTROL_PORT: '0' }));
+    const c = await startControl(
+      controlEnv.parse({ KEYFLOW_AUTH_SECRET: TEST_AUTH_SECRET, ...process.env, ...env, KEYFLOW_PREFIX: stack.prefix, CONTROL_PORT: '0' }),
+    );
     extra.push(c);
     return c;
   };
@@ -30,7 +32,7 @@ describe('control plane', () => {
     await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
 
     const standby = await secondControl();
-    const standbyClient = createKeyflowClient(standby.url);
+    const standbyClient = createKeyflowClient(standby.url, { token: stack.token });
     expect(standby.jobs.coordinating).toBe(false);
     expect(standby.jobs.active.size).toBe(0);
     // Readiness says which one coordinates; both are live.
@@ -68,8 +70,12 @@ describe('a control plane cut off from Postgres', () => {
     // The first control plane reaches Postgres through the proxy; the workers and the second one directly.
     stack = await startStack({
       workers: 2,
-      env: { ...env, DATABASE_URL: proxy.via(process.env.DATABASE_URL!) },
-      workerEnv: { DATABASE_URL: process.env.DATABASE_URL! },
+      env: {
+        ...env,
+        DATABASE_URL: proxy.via(process.env.DATABASE_URL!),
+        KEYFLOW_SINK_DATABASE_URL: proxy.via(process.env.KEYFLOW_SINK_DATABASE_URL!),
+      },
+      workerEnv: { DATABASE_URL: process.env.DATABASE_URL!, KEYFLOW_SINK_DATABASE_URL: process.env.KEYFLOW_SINK_DATABASE_URL! },
     });
   });
   afterAll(async () => {
@@ -83,7 +89,9 @@ describe('a control plane cut off from Postgres', () => {
     const p = await stack.client.createPipeline({ name: `cutoff-${stack.prefix}`, graph: countPipeline('cutoff_counts', settings) });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
     await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
-    standby = await startControl(controlEnv.parse({ ...process.env, ...env, KEYFLOW_PREFIX: stack.prefix, CONTROL_PORT: '0' }));
+    standby = await startControl(
+      controlEnv.parse({ KEYFLOW_AUTH_SECRET: TEST_AUTH_SECRET, ...process.env, ...env, KEYFLOW_PREFIX: stack.prefix, CONTROL_PORT: '0' }),
+    );
     expect(standby.jobs.coordinating).toBe(false);
 
     // Both control planes run in this process: watch both flags every millisecond.
@@ -107,7 +115,7 @@ describe('a control plane cut off from Postgres', () => {
     expect(cutOffStopped!).toBeLessThanOrEqual(otherTookOver!);
     expect(both).toBe(0);
 
-    const otherClient = createKeyflowClient(other.url);
+    const otherClient = createKeyflowClient(other.url, { token: stack.token });
     const done = await waitForFinished({ client: otherClient }, job.id, 120_000);
     expect(done.attempt).toBe(1);
     await expectExactCounts('cutoff_counts', settings);

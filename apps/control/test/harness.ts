@@ -9,6 +9,10 @@ import pg from 'pg';
 import { expect } from 'vitest';
 import { startControl, type ControlHandle } from '../src/control.ts';
 import { controlEnv } from '../src/env.ts';
+import { SYSTEM_ACTOR } from '../src/auth/audit.ts';
+
+/** Signs the tests' session cookies: any 32 characters will do. */
+export const TEST_AUTH_SECRET = 'keyflow-tests-secret-0123456789abcdef';
 
 const workerDir = fileURLToPath(new URL('../../worker', import.meta.url));
 
@@ -16,8 +20,12 @@ export interface Stack {
   /** The control plane's URL; it changes when the control plane restarts. */
   readonly url: string;
   prefix: string;
-  /** A client of the current control plane. */
+  /** A client of the current control plane, with the stack's admin API key. */
   readonly client: KeyflowClient;
+  /** The stack's admin API key (`Authorization: Bearer …`), for requests made without the client. */
+  token: string;
+  /** The stack's admin: a user of its own, who owns `token`. */
+  admin: { id: string; email: string; password: string };
   readonly control: ControlHandle;
   prisma: PrismaClient;
   redis: Redis;
@@ -48,9 +56,29 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const prefix = `${process.env.KEYFLOW_PREFIX ?? 'kft'}-${randomBytes(3).toString('hex')}`;
   // The control plane logs into the test's output: warnings and errors only, unless KEYFLOW_TEST_LOGS asks for all.
   const logLevel = process.env.LOG_LEVEL ?? (process.env.KEYFLOW_TEST_LOGS ? 'info' : 'warn');
-  const env = controlEnv.parse({ ...process.env, LOG_LEVEL: logLevel, KEYFLOW_PREFIX: prefix, CONTROL_PORT: '0', ...opts.env });
+  const env = controlEnv.parse({
+    ...process.env,
+    KEYFLOW_AUTH_SECRET: process.env.KEYFLOW_AUTH_SECRET ?? TEST_AUTH_SECRET,
+    LOG_LEVEL: logLevel,
+    KEYFLOW_PREFIX: prefix,
+    CONTROL_PORT: '0',
+    ...opts.env,
+  });
   let control = await startControl(env);
-  let client = createKeyflowClient(control.url);
+  // Every stack has its own admin and key: the stacks of a test run share one database.
+  const admin = { email: `admin-${prefix}@keyflow.test`, password: `pw-${randomBytes(12).toString('hex')}` };
+  const adminUser = await control.accounts.createUser({ ...admin, role: 'admin' }, SYSTEM_ACTOR);
+  const adminPrincipal = {
+    kind: 'user',
+    userId: adminUser.id,
+    email: admin.email,
+    name: adminUser.name,
+    role: 'admin',
+    apiKey: null,
+    label: admin.email,
+  } as const;
+  const { key: token } = await control.accounts.createApiKey({ name: `tests ${prefix}`, role: 'admin', expiresInDays: 1 }, adminPrincipal);
+  let client = createKeyflowClient(control.url, { token });
   const prisma = createPrisma(env.DATABASE_URL);
   const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: null });
   // A test may take Redis away on purpose; ioredis reconnects by itself, and its commands wait for it.
@@ -108,6 +136,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     get control() {
       return control;
     },
+    token,
+    admin: { id: adminUser.id, ...admin },
     prisma,
     redis,
     workers,
@@ -116,7 +146,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await control.close();
       await new Promise((r) => setTimeout(r, downMs));
       control = await startControl(env);
-      client = createKeyflowClient(control.url);
+      client = createKeyflowClient(control.url, { token });
     },
     async close() {
       await Promise.all(
@@ -191,9 +221,9 @@ export function generatorCounts(settings: Omit<GeneratorConfig, 'zipfExponent'> 
   return counts;
 }
 
-/** A postgres sink's table as key → numeric value. */
+/** A postgres sink's table as key → numeric value (read as the sinks' role: the table is in its schema). */
 export async function tableCounts(table: string): Promise<Map<string, number>> {
-  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  const client = new pg.Client({ connectionString: process.env.KEYFLOW_SINK_DATABASE_URL });
   await client.connect();
   try {
     const { rows } = await client.query<{ key: string; value: number }>(`SELECT key, value FROM "${table}"`);

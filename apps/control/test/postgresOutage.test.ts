@@ -13,7 +13,12 @@ describe('Postgres unreachable for a while', () => {
     proxy = await startPostgresProxy();
     stack = await startStack({
       workers: 2,
-      env: { DATABASE_URL: proxy.via(process.env.DATABASE_URL!), HEARTBEAT_TIMEOUT_MS: '2500', WORKER_LOCK_MS: '30000' },
+      env: {
+        DATABASE_URL: proxy.via(process.env.DATABASE_URL!),
+        KEYFLOW_SINK_DATABASE_URL: proxy.via(process.env.KEYFLOW_SINK_DATABASE_URL!),
+        HEARTBEAT_TIMEOUT_MS: '2500',
+        WORKER_LOCK_MS: '30000',
+      },
     });
   });
   afterAll(async () => {
@@ -69,7 +74,7 @@ describe('workers without Postgres', () => {
     stack = await startStack({
       workers: 2,
       env: { HEARTBEAT_TIMEOUT_MS: '2500', WORKER_LOCK_MS: '30000', MAX_RESTARTS: '20' },
-      workerEnv: { DATABASE_URL: proxy.via(process.env.DATABASE_URL!) },
+      workerEnv: { DATABASE_URL: proxy.via(process.env.DATABASE_URL!), KEYFLOW_SINK_DATABASE_URL: proxy.via(process.env.KEYFLOW_SINK_DATABASE_URL!) },
     });
   });
   afterAll(async () => {

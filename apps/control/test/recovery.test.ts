@@ -7,8 +7,9 @@ import { countPipeline, expectExactCounts, startStack, waitFor, waitForFinished,
 const settings = { seed: 5, rate: 100_000, keys: 20_000, skew: 'zipf', total: 1_500_000, splits: 8 } as const;
 const graph = (table: string) => countPipeline(table, settings, { flushIntervalMs: 200 });
 
+/** Runs `text` as the sinks' role, in their schema. */
 async function sql<T extends pg.QueryResultRow>(text: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  const client = new pg.Client({ connectionString: process.env.KEYFLOW_SINK_DATABASE_URL });
   await client.connect();
   try {
     return (await client.query<T>(text)).rows;
@@ -102,7 +103,7 @@ describe('recovery', () => {
     await writer.flush(true);
     const zombieSink = new PostgresSink(
       postgresSinkSettings.parse({ table, valueField: 'count' }),
-      process.env.DATABASE_URL!,
+      process.env.KEYFLOW_SINK_DATABASE_URL!,
       { jobId: job.id, vertexId: 'sink', attempt: 1, index: 0 },
       () => {},
     );

@@ -45,7 +45,7 @@ describe('savepoints', () => {
     const final = (await stack.client.listCheckpoints(job.id)).find((c) => c.kind === 'SAVEPOINT' && c.id !== manual.id && c.status === 'COMPLETED')!;
     expect(stopped.events.at(-1)!.reason).toBe(`stopped with savepoint ${final.number}`);
     // The stopped attempt can commit nothing more, and nothing it pre-committed is left behind.
-    const db = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    const db = new pg.Client({ connectionString: process.env.KEYFLOW_SINK_DATABASE_URL });
     await db.connect();
     try {
       expect((await db.query('SELECT attempt FROM keyflow_sink_fence WHERE job_id = $1', [job.id])).rows).toEqual([{ attempt: 2 }]);
@@ -114,7 +114,7 @@ describe('savepoints', () => {
     );
     await stack.client.cancelJob(job.id);
 
-    const db = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    const db = new pg.Client({ connectionString: process.env.KEYFLOW_SINK_DATABASE_URL });
     await db.connect();
     try {
       const pending = await db.query('SELECT count(*)::int AS n FROM keyflow_sink_pending WHERE job_id = $1', [job.id]);

@@ -79,7 +79,7 @@ describe('Socket.IO live updates', () => {
   beforeAll(async () => {
     // A worker is frozen on purpose below: heartbeat failure detection must not take it for dead meanwhile.
     stack = await startStack({ workers: 2, slots: 4, env: { HEARTBEAT_TIMEOUT_MS: '20000' } });
-    socket = connectKeyflowSocket(stack.url);
+    socket = connectKeyflowSocket(stack.url, stack.token);
     recorder = new Recorder(socket);
     await waitFor(() => socket.connected, 10_000, 'the socket to connect');
   });

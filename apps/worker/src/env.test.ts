@@ -12,4 +12,11 @@ describe('worker env', () => {
   it('refuses a level pino does not have', () => {
     expect(workerEnv.safeParse({ ...base, LOG_LEVEL: 'verbose' }).success).toBe(false);
   });
+
+  it('takes the sinks’ database URL when set, and an empty one as unset', () => {
+    const sinks = 'postgresql://keyflow_sink:pw@127.0.0.1/db';
+    expect(workerEnv.parse({ ...base, KEYFLOW_SINK_DATABASE_URL: sinks }).KEYFLOW_SINK_DATABASE_URL).toBe(sinks);
+    expect(workerEnv.parse({ ...base, KEYFLOW_SINK_DATABASE_URL: '' }).KEYFLOW_SINK_DATABASE_URL).toBeUndefined();
+    expect(workerEnv.safeParse({ ...base, KEYFLOW_SINK_DATABASE_URL: 'not a url' }).success).toBe(false);
+  });
 });

@@ -5,6 +5,11 @@ import { z } from 'zod';
 /** The worker's configuration, validated once at start. */
 export const workerEnv = z.object({
   DATABASE_URL: z.string().url(),
+  /**
+   * The database Postgres sinks write to, as a restricted role of their own (see ensureSinkRole in @keyflow/db).
+   * Unset (or empty): DATABASE_URL, with a warning, for that lets a pipeline reach Keyflow's own tables.
+   */
+  KEYFLOW_SINK_DATABASE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   KEYFLOW_PREFIX: z.string().min(1).default('kf'),
   WORKER_SLOTS: z.coerce.number().int().min(1).max(256).default(4),

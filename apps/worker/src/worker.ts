@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { createPrisma } from '@keyflow/db';
+import { createPrisma, sinkDatabaseUrlOf } from '@keyflow/db';
 import { redisKeys, runSubtask, TASK_QUEUE, taskDataSchema, watchRedis, type RuntimeSettings, type TaskData } from '@keyflow/runtime';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -28,6 +28,7 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
   const logger = pino({ base: { worker: id }, level: env.LOG_LEVEL });
   const redis = watchRedis(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }), 'worker', logger);
   const prisma = createPrisma(env.DATABASE_URL);
+  const sinkDatabaseUrl = sinkDatabaseUrlOf(env, (message) => logger.warn(message));
   const running = new Map<string, Running>();
   let reportSubtasks = () => {};
 
@@ -55,7 +56,7 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
           prisma,
           keys,
           workerId: id,
-          databaseUrl: env.DATABASE_URL,
+          databaseUrl: sinkDatabaseUrl,
           settings: runtime,
           signal: abort.signal,
           logger: subtaskLog,

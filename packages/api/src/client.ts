@@ -19,30 +19,64 @@ import {
   type CreatePipelineBody,
   type DeployJobBody,
 } from './rest.ts';
+import {
+  apiKeySchema,
+  auditEventSchema,
+  createdApiKeySchema,
+  meSchema,
+  userSchema,
+  type AuditQuery,
+  type CreateApiKeyBody,
+  type CreateUserBody,
+  type UpdateUserBody,
+} from './auth.ts';
 
 /** An API answer other than 2xx, with the server's error body. */
 export class ApiRequestError extends Error {
   constructor(
     readonly status: number,
     readonly body: ApiError,
+    /** From a 429's `Retry-After` (or better-auth's `X-Retry-After`): seconds until the next attempt may be made. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(`${status} ${body.error}: ${body.message}`);
   }
 }
 
-/** A typed client of the control plane's REST API; `baseUrl` is the origin that serves `/api`. */
-export function createKeyflowClient(baseUrl = '', fetchImpl: typeof fetch = fetch) {
+export interface ClientOptions {
+  /** An API key (`kf_…`), sent as `Authorization: Bearer`; without one, the browser's session cookie is used. */
+  token?: string;
+  fetch?: typeof fetch;
+}
+
+/**
+ * A typed client of the control plane's REST API; `baseUrl` is the origin that serves `/api`. Every request that
+ * changes something goes with a JSON content type (a body-less one with `{}`): the control plane refuses a
+ * cookie-authenticated change without it, which a cross-site form or `no-cors` fetch cannot send.
+ */
+export function createKeyflowClient(baseUrl = '', opts: ClientOptions = {}) {
+  const fetchImpl = opts.fetch ?? fetch;
+  const auth: Record<string, string> = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
   async function call<T extends z.ZodType>(schema: T, method: string, path: string, body?: unknown): Promise<z.infer<T>> {
+    const sendsJson = body !== undefined || method !== 'GET';
     const res = await fetchImpl(`${baseUrl}/api${path}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: sendsJson ? { ...auth, 'content-type': 'application/json' } : auth,
+      body: sendsJson ? JSON.stringify(body ?? {}) : undefined,
+      credentials: 'same-origin',
     });
     const text = await res.text();
     const json = text ? JSON.parse(text) : undefined;
     if (!res.ok) {
       const parsed = apiErrorSchema.safeParse(json);
-      throw new ApiRequestError(res.status, parsed.success ? parsed.data : { error: res.statusText, message: text });
+      // Sign-in answers come from the auth library as `{ code, message }`.
+      const message = typeof json?.message === 'string' ? json.message : text;
+      const retryAfter = Number(res.headers.get('retry-after') ?? res.headers.get('x-retry-after') ?? NaN);
+      throw new ApiRequestError(
+        res.status,
+        parsed.success ? parsed.data : { error: json?.code ?? res.statusText, message },
+        Number.isFinite(retryAfter) ? retryAfter : undefined,
+      );
     }
     return schema.parse(json);
   }
@@ -73,6 +107,27 @@ export function createKeyflowClient(baseUrl = '', fetchImpl: typeof fetch = fetc
     listScalingEvents: (id: string) => call(z.array(scalingEventSchema), 'GET', `/jobs/${id}/scaling`),
     listRecoveries: (id: string) => call(z.array(recoverySchema), 'GET', `/jobs/${id}/recoveries`),
     listWorkers: () => call(z.array(workerSchema), 'GET', '/workers'),
+    /** Signs in with email and password: the answer sets the session cookie (httpOnly; the token is in nothing else). */
+    signIn: (email: string, password: string) =>
+      call(z.object({ user: z.object({ id: z.string(), email: z.string() }).loose() }).loose(), 'POST', '/auth/sign-in/email', {
+        email,
+        password,
+      }),
+    signOut: () => call(z.object({ success: z.boolean() }).loose(), 'POST', '/auth/sign-out'),
+    me: () => call(meSchema, 'GET', '/me'),
+    listUsers: () => call(z.array(userSchema), 'GET', '/users'),
+    createUser: (body: CreateUserBody) => call(userSchema, 'POST', '/users', body),
+    updateUser: (id: string, body: UpdateUserBody) => call(userSchema, 'PATCH', `/users/${id}`, body),
+    deleteUser: (id: string) => call(ok, 'DELETE', `/users/${id}`),
+    listApiKeys: () => call(z.array(apiKeySchema), 'GET', '/api-keys'),
+    createApiKey: (body: CreateApiKeyBody) => call(createdApiKeySchema, 'POST', '/api-keys', body),
+    revokeApiKey: (id: string) => call(ok, 'DELETE', `/api-keys/${id}`),
+    listAudit: (query: AuditQuery = {}) =>
+      call(
+        z.array(auditEventSchema),
+        'GET',
+        `/audit${toQuery(Object.fromEntries(Object.entries(query).map(([k, v]) => [k, v === undefined ? undefined : String(v)])))}`,
+      ),
   };
 }
 
@@ -85,7 +140,10 @@ function toQuery(q: Record<string, string | undefined>): string {
 
 export type KeyflowSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-/** A Socket.IO connection to the control plane (same origin as the API). */
-export function connectKeyflowSocket(baseUrl = ''): KeyflowSocket {
-  return io(baseUrl || undefined, { path: '/socket.io', transports: ['websocket', 'polling'] }) as KeyflowSocket;
+/**
+ * A Socket.IO connection to the control plane (same origin as the API). The handshake is authenticated by the
+ * session cookie (browser) or by `token`, an API key.
+ */
+export function connectKeyflowSocket(baseUrl = '', token?: string): KeyflowSocket {
+  return io(baseUrl || undefined, { path: '/socket.io', transports: ['websocket', 'polling'], ...(token && { auth: { token } }) }) as KeyflowSocket;
 }

@@ -1,3 +1,4 @@
 export * from './rest.ts';
 export * from './events.ts';
+export * from './auth.ts';
 export * from './client.ts';

@@ -1,3 +1,4 @@
+import { auditEventSchema } from './auth.ts';
 import { graphIssueSchema } from '@keyflow/core';
 import { z } from 'zod';
 
@@ -199,6 +200,8 @@ export const jobDetailSchema = jobSchema.extend({
   /** For a job this control plane coordinates: its checkpoints that failed in a row. */
   checkpointFailures: checkpointFailuresSchema.nullable(),
   checkpointCounts: checkpointCountsSchema,
+  /** Who did what to this job (deploy, rescales, stop, cancel, savepoints), oldest first. */
+  audit: z.array(auditEventSchema),
 });
 export const workerSchema = z.object({
   id: z.string(),

@@ -185,6 +185,25 @@ describe('validateGraph rejects invalid pipelines, naming the offender', () => {
       }),
       { vertexId: 'out', path: ['vertices', 4, 'settings', 'table'], message: /lower-case SQL identifier/ },
     ],
+    // Sinks may not write into Keyflow's bookkeeping, Prisma's or Postgres's tables, nor name another schema.
+    ...(
+      [
+        ['keyflow_sink_fence', /^'keyflow_sink_fence' is reserved: table names starting with keyflow_, _prisma or pg_ belong to Keyflow/],
+        ['keyflow_sink_pending', /^'keyflow_sink_pending' is reserved/],
+        ['KEYFLOW_Sink_Fence', /^'KEYFLOW_Sink_Fence' is reserved/],
+        ['_prisma_migrations', /^'_prisma_migrations' is reserved/],
+        ['pg_class', /^'pg_class' is reserved/],
+        ['public.job', /^'public.job' names a schema: a sink's table is a plain name/],
+        ['"public"."Job"', /names a schema/],
+      ] as const
+    ).map(([table, message]): [string, unknown, Pick<GraphIssue, 'vertexId' | 'path'> & { message: RegExp }] => [
+      `a postgres table '${table}'`,
+      broken((g) => {
+        vertex(g, 'out').type = 'postgres';
+        vertex(g, 'out').settings = { table };
+      }),
+      { vertexId: 'out', path: ['vertices', 4, 'settings', 'table'], message },
+    ]),
     [
       'a generator rate of -1',
       broken((g) => {
@@ -219,6 +238,16 @@ describe('validateGraph rejects invalid pipelines, naming the offender', () => {
     ['no vertices', { vertices: [], edges: [] }, { path: ['vertices'], message: /at least one operator/ }],
   ])('%s', (_name, input, want) => {
     expect(issuesOf(input)).toContainEqual(expect.objectContaining({ ...want, message: expect.stringMatching(want.message) }));
+  });
+
+  it('gives a reserved or schema-qualified table one issue, naming the rule', () => {
+    for (const table of ['keyflow_sink_fence', 'public.keyflow_sink_fence', 'Keyflow_Sink_Pending']) {
+      const input = broken((g) => {
+        vertex(g, 'out').type = 'postgres';
+        vertex(g, 'out').settings = { table };
+      });
+      expect(issuesOf(input).filter((i) => i.path.join('.') === 'vertices.4.settings.table')).toHaveLength(1);
+    }
   });
 
   it('names every vertex of a longer cycle in order', () => {

@@ -9,11 +9,14 @@ const fieldName = z
   .max(64)
   .regex(/^[A-Za-z_][\w.]*$/, 'a field name: letters, digits, _ and .');
 
+/** The most distinct keys a generator may draw from (a deployment may allow fewer: KEYFLOW_MAX_GENERATOR_KEYS). */
+export const MAX_GENERATOR_KEYS = 10_000_000;
+
 export const generatorSettings = z
   .object({
     seed: z.number().int().default(42).describe('Seed: the same seed gives the same events'),
     rate: z.number().min(0).max(10_000_000).default(1000).describe('Events per second in all; 0 = as fast as possible'),
-    keys: z.number().int().min(1).max(10_000_000).default(1000).describe('Distinct users (key cardinality)'),
+    keys: z.number().int().min(1).max(MAX_GENERATOR_KEYS).default(1000).describe('Distinct users (key cardinality)'),
     skew: z.enum(['uniform', 'zipf']).default('uniform').describe('How keys are drawn'),
     zipfExponent: z.number().min(0.1).max(5).default(1).describe('Zipf exponent (with skew zipf)'),
     total: z.number().int().min(1).optional().describe('Events after which the source ends; empty = unbounded'),
@@ -50,10 +53,21 @@ export const logSinkSettings = z
   .object({ sampleSize: z.number().int().min(1).max(1000).default(100).describe('Latest records kept readable') })
   .strict();
 
+/** Table names that belong to Keyflow (its sinks' bookkeeping, keyflow_*), Prisma (_prisma*) or Postgres (pg_*). */
+const RESERVED_TABLE = /^(keyflow_|_prisma|pg_)/i;
+
 export const postgresSinkSettings = z
   .object({
     table: z
       .string()
+      .refine((t) => !t.includes('.'), {
+        error: (iss) => `'${String(iss.input)}' names a schema: a sink's table is a plain name, created in the sinks' own schema`,
+        abort: true,
+      })
+      .refine((t) => !RESERVED_TABLE.test(t), {
+        error: (iss) => `'${String(iss.input)}' is reserved: table names starting with keyflow_, _prisma or pg_ belong to Keyflow and Postgres`,
+        abort: true,
+      })
       .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier (letters, digits, _)')
       .describe('Table to upsert into; created if missing'),
     keyField: fieldName.default('key').describe('Field that is the primary key'),

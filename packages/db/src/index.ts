@@ -3,6 +3,7 @@ import { PrismaClient } from './generated/client.ts';
 
 export * from './generated/client.ts';
 export { ensureDatabase, migrate, type MigrateOptions, type MigrateResult } from './migrate.ts';
+export { DEFAULT_SINK_ROLE, ensureSinkRole, SINK_SCHEMA, sinkDatabaseUrlOf, type SinkRoleOptions } from './sinkRole.ts';
 
 /** A Prisma client on `databaseUrl` through the node-postgres driver adapter. */
 export function createPrisma(databaseUrl: string): PrismaClient {

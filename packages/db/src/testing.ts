@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ensureDatabase, migrate, withDatabase, type MigrateOptions } from './migrate.ts';
+import { ensureSinkRole } from './sinkRole.ts';
 
 export { withDatabase };
 
@@ -26,13 +27,28 @@ export async function createEmptyDatabase(serverUrl: string, name = uniqueDataba
   return url;
 }
 
-/** Drops the database of `url`, disconnecting anyone still on it. */
+/** The sink role of a test database: named after it, so that it goes with it. */
+function sinkRoleOf(database: string): string {
+  return `${database}_sink`;
+}
+
+/**
+ * Creates the restricted sink role of the database of `url` (see ensureSinkRole), with a random password; returns
+ * the URL sinks write through (KEYFLOW_SINK_DATABASE_URL). `dropDatabase` drops it with the database.
+ */
+export function createSinkRole(url: string): Promise<string> {
+  const name = decodeURIComponent(new URL(url).pathname.slice(1));
+  return ensureSinkRole(url, { role: sinkRoleOf(name), password: randomBytes(16).toString('hex') });
+}
+
+/** Drops the database of `url`, disconnecting anyone still on it, and its sink role if it has one. */
 export async function dropDatabase(url: string): Promise<void> {
   const name = decodeURIComponent(new URL(url).pathname.slice(1));
   const admin = new pg.Client({ connectionString: withDatabase(url, 'postgres') });
   await admin.connect();
   try {
     await admin.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
+    await admin.query(`DROP ROLE IF EXISTS "${sinkRoleOf(name).replace(/"/g, '""')}"`);
   } finally {
     await admin.end();
   }

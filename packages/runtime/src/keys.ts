@@ -19,6 +19,8 @@ export function redisKeys(prefix: string) {
     /** Entries of the events stream that were not valid events, with the reason (newest first). */
     malformedEvents: `${prefix}:dlq:events`,
     workers: `${prefix}:workers`,
+    /** Sign-in attempts for one account (a hash of its email) in the current minute. */
+    signIn: (account: string) => `${prefix}:signin:${account}`,
     /** Set by the control plane that coordinates; gone means Redis lost its data (restarted empty). */
     epoch: `${prefix}:epoch`,
     worker: (workerId: string) => `${prefix}:worker:${workerId}`,

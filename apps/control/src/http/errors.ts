@@ -36,13 +36,23 @@ export function installErrorHandler(app: FastifyInstance): void {
 }
 
 /** The answer to each kind of refusal. */
-const STATUS: Record<RefusalKind, number> = { 'not-found': 404, conflict: 409, invalid: 422, 'standing-by': 503 };
+const STATUS: Record<RefusalKind, number> = {
+  unauthorized: 401,
+  forbidden: 403,
+  'not-found': 404,
+  conflict: 409,
+  'unsupported-media-type': 415,
+  invalid: 422,
+  'standing-by': 503,
+};
 
 function statusName(status: number): string {
   return (
     (
       {
         400: 'bad request',
+        401: 'unauthorized',
+        403: 'forbidden',
         404: 'not found',
         409: 'conflict',
         413: 'payload too large',

@@ -1,5 +1,5 @@
 import { ACTIVE_STATES, type DeployJobBody } from '@keyflow/api';
-import { initialPlan, parsePlan, postgresSinkSettings, sinkDelivery, validateGraph, type JobPlan } from '@keyflow/core';
+import { buildChains, initialPlan, parsePlan, postgresSinkSettings, sinkDelivery, validateGraph, type JobPlan } from '@keyflow/core';
 import type { Job, PrismaClient } from '@keyflow/db';
 import { PostgresSink, type Logger, type RedisKeys, type WorkerEvent } from '@keyflow/runtime';
 import type { Redis } from 'ioredis';
@@ -10,6 +10,7 @@ import type { Emitter } from '../http/emitter.ts';
 import type { MetricsAggregator } from '../observability/metrics.ts';
 import { activeJobOf, subtaskKey, type ActiveJob } from './activeJob.ts';
 import type { JobLifecycle } from './lifecycle.ts';
+import { checkDeployQuotas, type Quotas } from './quotas.ts';
 import { Refused } from './refusal.ts';
 import { plannedStop, stopDescription } from './stops.ts';
 
@@ -28,8 +29,10 @@ export interface JobHooks {
 }
 
 export interface JobManagerOptions {
-  /** The database exactly-once sinks write to (the one subtasks get). */
-  databaseUrl: string;
+  /** The database exactly-once sinks write to, as the subtasks' sinks do (KEYFLOW_SINK_DATABASE_URL): ended jobs' are settled there. */
+  sinkDatabaseUrl: string;
+  /** What one job may ask of the pool; a deploy asking for more is refused. */
+  quotas: Quotas;
   /** How long an ended job's samples and dead letters stay readable in Redis. */
   keepEndedMs: number;
 }
@@ -134,6 +137,7 @@ export class JobManager {
       if (!valid.ok) throw new Refused('invalid', `parallelism: ${valid.issues[0]?.message}`);
     }
     const plan = initialPlan(valid.graph);
+    checkDeployQuotas(valid.graph, buildChains(valid.graph, plan), this.opts.quotas);
     if (body.restoreFromCheckpointId !== undefined) await this.adoptMaxParallelism(plan, body.restoreFromCheckpointId, body.pipelineId);
     const row = await this.prisma.job.create({
       data: {
@@ -291,7 +295,7 @@ export class JobManager {
     });
     for (const v of sinks) {
       const ctx = { jobId: job.id, vertexId: v.id, attempt: job.attempt + 1, index: 0, recoverFrom: last?.number ?? 0 };
-      const sink = new PostgresSink(postgresSinkSettings.parse(v.settings ?? {}), this.opts.databaseUrl, ctx, () => {});
+      const sink = new PostgresSink(postgresSinkSettings.parse(v.settings ?? {}), this.opts.sinkDatabaseUrl, ctx, () => {});
       try {
         await sink.open();
       } finally {

@@ -6,6 +6,7 @@ import { subtaskKey, type ActiveJob } from '../jobs/activeJob.ts';
 import { briefError, type CheckpointCoordinator } from '../checkpoints/checkpointCoordinator.ts';
 import type { Emitter } from '../http/emitter.ts';
 import type { JobManager } from '../jobs/jobManager.ts';
+import { checkRescaleQuotas, subtasksOf, type Quotas } from '../jobs/quotas.ts';
 import { Refused } from '../jobs/refusal.ts';
 import type { MetricsAggregator } from '../observability/metrics.ts';
 import type { Scheduler } from '../cluster/scheduler.ts';
@@ -21,6 +22,8 @@ export interface ScalingOptions {
   slotTimeoutMs: number;
   /** How long the rescaled subtasks may take to load the state handed to them, once the checkpoint completed. */
   restoreTimeoutMs: number;
+  /** What one job may ask of the pool; a rescale asking for more is refused. */
+  quotas: Quotas;
 }
 
 export function scalingDto(e: ScalingEvent): ScalingEventDto {
@@ -109,6 +112,15 @@ export class ScalingCoordinator {
     }
     const desired = { ...job.desired };
     for (const [vertexId, p] of Object.entries(parallelism)) for (const v of chainOf(job.chains, vertexId)!.vertices) desired[v.id] = p;
+    checkRescaleQuotas(
+      parallelism,
+      (vertexId) => job.desired[vertexId] ?? chainOf(job.chains, vertexId)!.parallelism,
+      {
+        before: subtasksOf(job.chains, (c) => job.desired[c.id] ?? c.parallelism),
+        after: subtasksOf(job.chains, (c) => desired[c.id] ?? c.parallelism),
+      },
+      this.opts.quotas,
+    );
     const events = await this.prisma.$transaction(async (tx) => {
       await tx.job.update({ where: { id: jobId }, data: { desiredParallelism: desired } });
       const out: ScalingEvent[] = [];

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTransient, PostgresSink } from './postgresSink.ts';
 import { SinkFencedError, type SinkContext } from './sink.ts';
 
-const url = process.env.DATABASE_URL!;
+// The sinks' restricted role (the test run's global setup makes it): tables land in its schema.
+const url = process.env.KEYFLOW_SINK_DATABASE_URL!;
 let db: pg.Client;
 const open: PostgresSink[] = [];
 
@@ -50,6 +51,24 @@ function setup(delivery: 'exactly-once' | 'at-least-once' = 'exactly-once') {
 const rec = (key: string, n: number) => ({ key, n }) as Rec;
 
 describe('exactly-once postgres sink', () => {
+  it("keeps its table and its bookkeeping in the sinks' own schema, away from Keyflow's tables in public", async () => {
+    const { sink, table } = setup();
+    const a = sink();
+    await a.open();
+    a.process(rec('k', 1));
+    await a.preCommit(1);
+    await a.commit(1);
+    const { rows } = await db.query<{ schemaname: string; tablename: string }>(
+      'SELECT schemaname, tablename FROM pg_tables WHERE tablename = ANY($1) ORDER BY tablename',
+      [[table, 'keyflow_sink_fence', 'keyflow_sink_pending']],
+    );
+    expect(rows).toEqual([
+      { schemaname: 'keyflow_sinks', tablename: 'keyflow_sink_fence' },
+      { schemaname: 'keyflow_sinks', tablename: 'keyflow_sink_pending' },
+      { schemaname: 'keyflow_sinks', tablename: table },
+    ]);
+  });
+
   it('writes more keys than one encoding slice holds, every one exactly once', async () => {
     const { sink, table } = setup();
     const a = sink();

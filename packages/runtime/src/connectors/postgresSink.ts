@@ -9,7 +9,8 @@ const FENCE = 'keyflow_sink_fence';
 /**
  * Upserts the latest value per key into a user table (key text primary key, value jsonb). Updates to one key
  * between two writes collapse into one row write. Plain SQL through `pg`: the table is the user's, not part of
- * Keyflow's Prisma schema, and one `jsonb_each` upsert is one round trip per write.
+ * Keyflow's Prisma schema, and one `jsonb_each` upsert is one round trip per write. Every table name is
+ * unqualified: with the sinks' restricted role (KEYFLOW_SINK_DATABASE_URL) they all live in its own schema.
  *
  * Exactly-once (the default; DESIGN §8) is a two-phase commit over the user's database. At barrier n a subtask
  * pre-commits: it inserts what it holds, as one jsonb row tagged (job, sink, attempt, n), into

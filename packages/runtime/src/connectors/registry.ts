@@ -15,7 +15,7 @@ export interface ConnectorEnv {
   sink: Omit<SinkContext, 'vertexId'>;
   redis: Redis;
   keys: RedisKeys;
-  /** Where postgres sinks write when their settings name no database. */
+  /** Where postgres sinks write: KEYFLOW_SINK_DATABASE_URL (a restricted role of their own), else DATABASE_URL. */
   databaseUrl: string;
   /** Sends a record the connector cannot take to the operator's dead letters, with the reason. */
   deadLetter: (record: unknown, reason: string) => void;

@@ -21,6 +21,8 @@ import { Refused } from '../../jobs/refusal.ts';
 import type { MetricsAggregator } from '../../observability/metrics.ts';
 import type { RecoveryLog } from '../../recovery/recoveryLog.ts';
 import { scalingDto, type ScalingCoordinator } from '../../rescale/scalingCoordinator.ts';
+import type { AuditLog } from '../../auth/audit.ts';
+import { principalOf } from '../guard.ts';
 
 type JobRow = Job & { pipeline: Pipeline; pipelineVersion: PipelineVersion };
 
@@ -59,8 +61,9 @@ export function jobRoutes(deps: {
   metrics: MetricsAggregator;
   scaling: ScalingCoordinator;
   recoveries: RecoveryLog;
+  audit: AuditLog;
 }): FastifyPluginAsyncZod {
-  const { prisma, redis, keys, jobs, metrics, scaling, recoveries } = deps;
+  const { prisma, redis, keys, jobs, metrics, scaling, recoveries, audit } = deps;
   const include = { pipeline: true, pipelineVersion: true } as const;
   const byId = async (id: string) => {
     const j = await prisma.job.findUnique({ where: { id }, include });
@@ -82,13 +85,23 @@ export function jobRoutes(deps: {
 
     app.post('/jobs', { schema: { body: deployJobBody } }, async (req, reply) => {
       const job = await jobs.deploy(req.body);
+      await audit.record(principalOf(req), {
+        action: 'job.deploy',
+        jobId: job.id,
+        pipelineId: job.pipelineId,
+        details: {
+          ...(req.body.version !== undefined && { version: req.body.version }),
+          ...(req.body.restoreFromCheckpointId !== undefined && { restoreFromCheckpointId: req.body.restoreFromCheckpointId }),
+          ...(req.body.parallelism !== undefined && { parallelism: req.body.parallelism }),
+        },
+      });
       reply.code(201);
       return jobDto(await byId(job.id), jobs.active.get(job.id));
     });
 
     app.get('/jobs/:id', { schema: { params: idParams } }, async (req): Promise<JobDetail> => {
       const j = await byId(req.params.id);
-      const [events, checkpoints, byStatus] = await Promise.all([
+      const [events, checkpoints, byStatus, auditTrail] = await Promise.all([
         prisma.jobEvent.findMany({ where: { jobId: j.id }, orderBy: { id: 'asc' }, take: 500 }),
         prisma.checkpoint.findMany({
           where: { jobId: j.id },
@@ -97,6 +110,7 @@ export function jobRoutes(deps: {
           include: { _count: { select: { acks: true } } },
         }),
         prisma.checkpoint.groupBy({ by: ['status'], where: { jobId: j.id }, _count: { _all: true } }),
+        audit.forJob(j.id),
       ]);
       const counted = (status: string) => byStatus.find((b) => b.status === status)?._count._all ?? 0;
       const graph = validateGraph(j.pipelineVersion.graph);
@@ -123,12 +137,22 @@ export function jobRoutes(deps: {
           failed: counted('FAILED'),
           discarded: counted('DISCARDED'),
         },
+        audit: auditTrail,
       };
     });
 
     app.patch('/jobs/:id', { schema: { params: idParams, body: rescaleJobBody } }, async (req, reply) => {
-      await byId(req.params.id);
+      const j = await byId(req.params.id);
+      const before = jobs.active.get(j.id)?.desired ?? desiredOf(j.desiredParallelism, j.plan as JobPlan);
       const events = await scaling.request(req.params.id, req.body.parallelism);
+      for (const [vertexId, to] of Object.entries(req.body.parallelism))
+        await audit.record(principalOf(req), {
+          action: 'job.rescale',
+          jobId: j.id,
+          pipelineId: j.pipelineId,
+          target: vertexId,
+          details: { vertexId, from: before[vertexId] ?? null, to },
+        });
       reply.code(202);
       return { scalingEvents: events.map(scalingDto) };
     });
@@ -160,14 +184,17 @@ export function jobRoutes(deps: {
     });
 
     app.post('/jobs/:id/stop', { schema: { params: idParams } }, async (req, reply) => {
-      await byId(req.params.id);
+      const j = await byId(req.params.id);
       await jobs.stop(req.params.id);
+      await audit.record(principalOf(req), { action: 'job.stop', jobId: j.id, pipelineId: j.pipelineId });
       reply.code(202);
       return jobDto(await byId(req.params.id), jobs.active.get(req.params.id));
     });
 
     app.post('/jobs/:id/cancel', { schema: { params: idParams } }, async (req, reply) => {
       await jobs.cancel(req.params.id);
+      const j = await byId(req.params.id);
+      await audit.record(principalOf(req), { action: 'job.cancel', jobId: j.id, pipelineId: j.pipelineId });
       reply.code(202);
       return jobDto(await byId(req.params.id), jobs.active.get(req.params.id));
     });
@@ -199,9 +226,16 @@ export function jobRoutes(deps: {
       ['/jobs/:id/savepoints', 'SAVEPOINT'],
     ] as const)
       app.post(path, { schema: { params: idParams } }, async (req, reply) => {
-        await byId(req.params.id);
+        const j = await byId(req.params.id);
         const pending = await jobs.triggerCheckpoint(req.params.id, kind);
         const row = await prisma.checkpoint.findUniqueOrThrow({ where: { id: pending.id } });
+        await audit.record(principalOf(req), {
+          action: kind === 'SAVEPOINT' ? 'savepoint.trigger' : 'checkpoint.trigger',
+          jobId: j.id,
+          pipelineId: j.pipelineId,
+          target: `#${row.number}`,
+          details: { checkpointId: row.id, number: row.number },
+        });
         reply.code(202);
         return checkpointDto(row, 0);
       });
@@ -217,6 +251,12 @@ export function jobRoutes(deps: {
       if (row.status === 'PENDING') throw new Refused('conflict', `savepoint ${row.id} is still being taken`);
       // Its acknowledgements and state chunks go with it.
       await prisma.checkpoint.delete({ where: { id: row.id } });
+      await audit.record(principalOf(req), {
+        action: 'savepoint.delete',
+        jobId: row.jobId,
+        target: `#${row.number}`,
+        details: { checkpointId: row.id, number: row.number },
+      });
       return { ok: true };
     });
 

@@ -5,6 +5,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { ACTIVE_STATES } from '@keyflow/api';
 import { Refused } from '../../jobs/refusal.ts';
 import { InvalidGraph } from '../errors.ts';
+import type { AuditLog } from '../../auth/audit.ts';
+import { principalOf } from '../guard.ts';
 
 type PipelineRow = {
   id: string;
@@ -33,7 +35,7 @@ function validGraph(graph: unknown) {
   return result.graph;
 }
 
-export function pipelineRoutes(prisma: PrismaClient): FastifyPluginAsyncZod {
+export function pipelineRoutes(prisma: PrismaClient, audit: AuditLog): FastifyPluginAsyncZod {
   const byId = async (id: string) => {
     const p = await prisma.pipeline.findUnique({ where: { id }, include: { versions: { orderBy: { version: 'desc' } } } });
     if (!p) throw new Refused('not-found', `no pipeline ${id}`);
@@ -58,6 +60,7 @@ export function pipelineRoutes(prisma: PrismaClient): FastifyPluginAsyncZod {
         data: { name: req.body.name, versions: { create: { version: 1, graph: graph as object } } },
         include: { versions: true },
       });
+      await audit.record(principalOf(req), { action: 'pipeline.create', pipelineId: p.id, target: p.name });
       reply.code(201);
       return pipelineDto(p, true);
     });
@@ -72,6 +75,7 @@ export function pipelineRoutes(prisma: PrismaClient): FastifyPluginAsyncZod {
         prisma.pipelineVersion.create({ data: { pipelineId: p.id, version: next, graph: graph as object } }),
         prisma.pipeline.update({ where: { id: p.id }, data: { updatedAt: new Date() } }),
       ]);
+      await audit.record(principalOf(req), { action: 'pipeline.version', pipelineId: p.id, target: p.name, details: { version: next } });
       reply.code(201);
       return pipelineDto(await byId(p.id), true);
     });
@@ -80,7 +84,14 @@ export function pipelineRoutes(prisma: PrismaClient): FastifyPluginAsyncZod {
       await byId(req.params.id);
       const clash = await prisma.pipeline.findUnique({ where: { name: req.body.name } });
       if (clash && clash.id !== req.params.id) throw new Refused('conflict', `a pipeline named '${req.body.name}' exists already`);
+      const before = await byId(req.params.id);
       await prisma.pipeline.update({ where: { id: req.params.id }, data: { name: req.body.name } });
+      await audit.record(principalOf(req), {
+        action: 'pipeline.rename',
+        pipelineId: before.id,
+        target: req.body.name,
+        details: { from: before.name },
+      });
       return pipelineDto(await byId(req.params.id), true);
     });
 
@@ -88,7 +99,8 @@ export function pipelineRoutes(prisma: PrismaClient): FastifyPluginAsyncZod {
       await byId(req.params.id);
       const running = await prisma.job.count({ where: { pipelineId: req.params.id, state: { in: [...ACTIVE_STATES] } } });
       if (running) throw new Refused('conflict', `pipeline has ${running} active job(s): stop or cancel them first`);
-      await prisma.pipeline.delete({ where: { id: req.params.id } });
+      const gone = await prisma.pipeline.delete({ where: { id: req.params.id } });
+      await audit.record(principalOf(req), { action: 'pipeline.delete', pipelineId: gone.id, target: gone.name });
       return { ok: true };
     });
   };
