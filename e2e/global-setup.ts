@@ -6,5 +6,6 @@ export default async function globalSetup(_config: FullConfig) {
   const stack = await startE2eStack((line) => console.log(`[e2e] ${line}`));
   process.env.KEYFLOW_WEB_URL = stack.webUrl;
   process.env.KEYFLOW_CONTROL_URL = stack.controlUrl;
+  process.env.KEYFLOW_E2E_USERS = JSON.stringify(stack.users);
   return () => stack.stop();
 }

@@ -1,6 +1,6 @@
 // A whole Keyflow for the browser tests: a fresh database, its own Redis key prefix, the control plane on a
-// free port, two workers (started again when they die), and the dashboard built (once per change) and served on
-// a free port.
+// free port, two workers (started again when they die), the dashboard built (once per change) and served on
+// a free port, and three users (admin, operator, viewer) with passwords made for this run.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync } from 'node:fs';
@@ -24,10 +24,44 @@ const DIST_DIR = '.next-e2e';
 const CONTROL_ENV = { STALL_WARN_MS: '2000', STALL_TIMEOUT_MS: '8000', HEARTBEAT_TIMEOUT_MS: '15000', RESCALE_SLOT_TIMEOUT_MS: '15000' };
 const WORKER_ENV = { WORKER_LOCK_MS: '60000' };
 
+export type E2eRole = 'admin' | 'operator' | 'viewer';
+export type E2eUsers = Record<E2eRole, { email: string; password: string }>;
+
 export interface E2eStack {
   webUrl: string;
   controlUrl: string;
+  /** Who may sign in, one user per role; the tests read them from KEYFLOW_E2E_USERS. */
+  users: E2eUsers;
   stop(): Promise<void>;
+}
+
+/** A password of this run only: long enough for the control plane's rule, and never in the repository. */
+const password = () => `e2e-${randomBytes(12).toString('base64url')}`;
+
+/**
+ * Signs in at the control plane itself (as the dashboard's origin, the only one it lets change anything with a
+ * session) and answers the session cookie, for the requests that set the stack up.
+ */
+async function signIn(controlUrl: string, origin: string, user: { email: string; password: string }): Promise<string> {
+  const res = await fetch(`${controlUrl}/api/auth/sign-in/email`, {
+    method: 'POST',
+    headers: { origin, 'content-type': 'application/json' },
+    body: JSON.stringify(user),
+  });
+  if (!res.ok) throw new Error(`could not sign in as ${user.email}: ${res.status} ${await res.text()}`);
+  return res.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
+}
+
+async function createUser(controlUrl: string, origin: string, cookie: string, user: { email: string; password: string; role: E2eRole }) {
+  const res = await fetch(`${controlUrl}/api/users`, {
+    method: 'POST',
+    headers: { origin, cookie, 'content-type': 'application/json' },
+    body: JSON.stringify({ ...user, name: `e2e ${user.role}` }),
+  });
+  if (res.status !== 201) throw new Error(`could not create the ${user.role} ${user.email}: ${res.status} ${await res.text()}`);
 }
 
 function freePort(): Promise<number> {
@@ -128,11 +162,25 @@ export async function startE2eStack(log: (line: string) => void = console.log): 
     const env = { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, KEYFLOW_PREFIX: prefix, LOG_LEVEL: 'warn' };
     const controlPort = await freePort();
     const controlUrl = `http://127.0.0.1:${controlPort}`;
+    // The dashboard's origin is the one the control plane lets change things with a session: known before it starts.
+    const webPort = await freePort();
+    const webUrl = `http://127.0.0.1:${webPort}`;
+    const users: E2eUsers = {
+      admin: { email: 'admin@e2e.keyflow.dev', password: password() },
+      operator: { email: 'operator@e2e.keyflow.dev', password: password() },
+      viewer: { email: 'viewer@e2e.keyflow.dev', password: password() },
+    };
     const tsx = ['--import', 'tsx', 'src/main.ts'];
     const control = start('control', process.execPath, tsx, join(ROOT, 'apps', 'control'), {
       ...env,
       ...CONTROL_ENV,
       CONTROL_PORT: String(controlPort),
+      KEYFLOW_AUTH_SECRET: randomBytes(32).toString('hex'),
+      KEYFLOW_DASHBOARD_URL: webUrl,
+      KEYFLOW_ADMIN_EMAIL: users.admin.email,
+      KEYFLOW_ADMIN_PASSWORD: users.admin.password,
+      // Every test signs in from 127.0.0.1: the limit per address is the production one's business, not theirs.
+      KEYFLOW_SIGNIN_PER_MINUTE: '600',
     });
     services.push(control);
     for (const name of ['worker-1', 'worker-2'])
@@ -140,22 +188,22 @@ export async function startE2eStack(log: (line: string) => void = console.log): 
         start(name, process.execPath, tsx, join(ROOT, 'apps', 'worker'), { ...env, ...WORKER_ENV, WORKER_NAME: name, WORKER_SLOTS: '4' }, true),
       );
     await waitUntil('the control plane', control, answers(`${controlUrl}/api/health`), 60_000);
+    const admin = await signIn(controlUrl, webUrl, users.admin);
+    for (const role of ['operator', 'viewer'] as const) await createUser(controlUrl, webUrl, admin, { ...users[role], role });
     await waitUntil(
       'two workers',
       control,
-      async () => ((await (await fetch(`${controlUrl}/api/workers`)).json()) as unknown[]).length === 2,
+      async () => ((await (await fetch(`${controlUrl}/api/workers`, { headers: { cookie: admin } })).json()) as unknown[]).length === 2,
       60_000,
     );
 
     await build;
-    const webPort = await freePort();
-    const webUrl = `http://127.0.0.1:${webPort}`;
     const cmd = webStartCommand({ port: webPort, controlUrl, distDir: DIST_DIR });
     const web = start('web', cmd.command, cmd.args, cmd.cwd, cmd.env);
     services.push(web);
     await waitUntil('the dashboard', web, answers(`${webUrl}/api/health`), 60_000);
     log(`stack up: dashboard ${webUrl}, control ${controlUrl}, database ${new URL(databaseUrl).pathname.slice(1)}, prefix ${prefix}`);
-    return { webUrl, controlUrl, stop };
+    return { webUrl, controlUrl, users, stop };
   } catch (error) {
     await stop();
     throw error;

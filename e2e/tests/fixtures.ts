@@ -1,15 +1,128 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { test as base, expect, type Locator, type Page, type TestInfo } from '@playwright/test';
+import {
+  test as base,
+  expect,
+  type APIRequestContext,
+  type Browser,
+  type Locator,
+  type Page,
+  type PlaywrightWorkerArgs,
+  type TestInfo,
+} from '@playwright/test';
+import type { E2eRole, E2eUsers } from '../stack';
 
 const DOCS_SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'screenshots');
 
-/** Tests reach the dashboard the global setup started (its port is only known then). */
-export const test = base.extend({
-  baseURL: async ({}, use) => use(process.env.KEYFLOW_WEB_URL),
+type StorageState = Awaited<ReturnType<APIRequestContext['storageState']>>;
+
+/** The users the global setup made, one per role, with their passwords. */
+export function users(): E2eUsers {
+  const json = process.env.KEYFLOW_E2E_USERS;
+  if (!json) throw new Error('KEYFLOW_E2E_USERS is not set: run the tests through playwright.config.ts (its global setup makes the users)');
+  return JSON.parse(json) as E2eUsers;
+}
+
+const webUrl = () => process.env.KEYFLOW_WEB_URL!;
+
+type Change = 'post' | 'put' | 'patch' | 'delete';
+const CHANGES = new Set<string | symbol>(['post', 'put', 'patch', 'delete']);
+type ChangeOptions = Parameters<APIRequestContext['post']>[1];
+
+/**
+ * Sends every change as the dashboard's client does, as JSON (`{}` when it has no body): the control plane refuses a
+ * change made with a session in any other content type, which is what a cross-site form could send.
+ */
+function sendingJson(context: APIRequestContext): APIRequestContext {
+  const json = (options: ChangeOptions) =>
+    options && (options.data !== undefined || options.form !== undefined || options.multipart !== undefined) ? options : { ...options, data: {} };
+  return new Proxy(context, {
+    get(target, prop) {
+      if (CHANGES.has(prop)) return (url: string, options?: ChangeOptions) => target[prop as Change](url, json(options));
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/**
+ * A request context as `role` (through the dashboard, as the browser goes), or as nobody. It sends the dashboard's
+ * Origin and JSON, as the dashboard does: the control plane refuses a change made with a session otherwise.
+ */
+async function requestContext(playwright: PlaywrightWorkerArgs['playwright'], state?: StorageState) {
+  return sendingJson(await playwright.request.newContext({ baseURL: webUrl(), storageState: state, extraHTTPHeaders: { origin: webUrl() } }));
+}
+
+interface Fixtures {
+  /** Who the test's browser context and `request` are signed in as; `null`: nobody (the sign-in page's tests). */
+  signedInAs: E2eRole | null;
+  /** A request context signed in as another role than the test's (e.g. an operator deploying what a viewer looks at). */
+  requestAs: (role: E2eRole) => Promise<APIRequestContext>;
+}
+interface WorkerFixtures {
+  /** One session per role for the whole run, signed in once through the dashboard's API (as its sign-in page does). */
+  sessions: (role: E2eRole) => Promise<StorageState>;
+}
+
+/**
+ * Tests reach the dashboard the global setup started (its port is only known then), signed in as an operator unless
+ * they say otherwise with `test.use({ signedInAs: … })`.
+ */
+export const test = base.extend<Fixtures, WorkerFixtures>({
+  baseURL: async ({}, use) => use(webUrl()),
+  sessions: [
+    async ({ playwright }, use) => {
+      const signedIn = new Map<E2eRole, Promise<StorageState>>();
+      const signIn = async (role: E2eRole) => {
+        const context = await requestContext(playwright);
+        const res = await context.post('/api/auth/sign-in/email', { data: users()[role] });
+        if (!res.ok()) throw new Error(`could not sign in as the ${role}: ${res.status()} ${await res.text()}`);
+        const state = await context.storageState();
+        await context.dispose();
+        return state;
+      };
+      await use((role) => {
+        if (!signedIn.has(role)) signedIn.set(role, signIn(role));
+        return signedIn.get(role)!;
+      });
+    },
+    { scope: 'worker' },
+  ],
+  signedInAs: ['operator', { option: true }],
+  storageState: async ({ signedInAs, sessions }, use) => use(signedInAs ? await sessions(signedInAs) : undefined),
+  request: async ({ playwright, signedInAs, sessions }, use) => {
+    const context = await requestContext(playwright, signedInAs ? await sessions(signedInAs) : undefined);
+    await use(context);
+    await context.dispose();
+  },
+  requestAs: async ({ playwright, sessions }, use) => {
+    const made: APIRequestContext[] = [];
+    await use(async (role) => {
+      const context = await requestContext(playwright, await sessions(role));
+      made.push(context);
+      return context;
+    });
+    for (const context of made) await context.dispose();
+  },
 });
 export { expect };
+
+/** Signs in on the sign-in page as a person does: email, password, the button. */
+export async function signInWithForm(page: Page, email: string, password: string): Promise<void> {
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/**
+ * A page in a browser context of its own, signed in as nobody: another person, at another computer. (A context made
+ * in a test would otherwise start with the test's session.)
+ */
+export async function newPerson(browser: Browser, baseURL: string): Promise<Page> {
+  const context = await browser.newContext({ baseURL, storageState: { cookies: [], origins: [] } });
+  return context.newPage();
+}
 
 /**
  * Keeps a screenshot as an artifact of the run (attached to the report, in .keyflow/test-results); with

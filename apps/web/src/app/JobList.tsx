@@ -4,6 +4,7 @@ import Link from 'next/link';
 import { StateBadge } from '@/components/StateBadge';
 import { Empty, ErrorState, Loading } from '@/components/States';
 import { secondsBetween } from '@/features/job/stall';
+import { useMayAct } from '@/lib/auth';
 import { formatAgo, formatDateTime, formatDuration } from '@/lib/format';
 import { isActive, useJobs, useWorkers } from '@/lib/queries';
 import { useNow } from '@/lib/useNow';
@@ -43,6 +44,7 @@ export function JobList() {
   const jobs = useJobs();
   const now = useNow();
   const workers = useWorkers();
+  const mayEdit = useMayAct('operator');
   const slots = workers.data?.reduce((n, w) => n + w.slots, 0) ?? 0;
   const used = workers.data?.reduce((n, w) => n + w.usedSlots, 0) ?? 0;
   const sorted = [...(jobs.data ?? [])].sort((a, b) => Number(isActive(b.state)) - Number(isActive(a.state)));
@@ -52,9 +54,11 @@ export function JobList() {
         <h1>Jobs</h1>
         <div className="head-stats">
           <Link href="/workers">{workers.data ? `${workers.data.length} workers · ${used}/${slots} slots used` : 'workers…'}</Link>
-          <Link href="/pipelines/new" className="button primary">
-            New pipeline
-          </Link>
+          {mayEdit && (
+            <Link href="/pipelines/new" className="button primary">
+              New pipeline
+            </Link>
+          )}
         </div>
       </div>
       {jobs.isPending ? (
@@ -63,7 +67,13 @@ export function JobList() {
         <ErrorState what="the jobs" error={jobs.error} onRetry={() => void jobs.refetch()} />
       ) : sorted.length === 0 ? (
         <Empty title="No job has run yet.">
-          <Link href="/pipelines">Open a pipeline</Link> and deploy it, or <Link href="/pipelines/new">draw a new one</Link>.
+          {mayEdit ? (
+            <>
+              <Link href="/pipelines">Open a pipeline</Link> and deploy it, or <Link href="/pipelines/new">draw a new one</Link>.
+            </>
+          ) : (
+            'An operator deploys them; they show here, live.'
+          )}
         </Empty>
       ) : (
         <table className="table" data-testid="jobs">

@@ -2,6 +2,7 @@ import '@xyflow/react/dist/style.css';
 import './globals.css';
 import type { Metadata } from 'next';
 import { ApiStatusBanner } from '@/components/ApiStatusBanner';
+import { AuthGate } from '@/components/AuthGate';
 import { Nav } from '@/components/Nav';
 import { Providers } from './providers';
 
@@ -17,7 +18,9 @@ export default function RootLayout({ children }: { children: React.ReactNode }) 
         <Providers>
           <Nav />
           <ApiStatusBanner />
-          <main>{children}</main>
+          <main>
+            <AuthGate>{children}</AuthGate>
+          </main>
         </Providers>
       </body>
     </html>

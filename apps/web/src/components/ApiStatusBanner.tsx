@@ -1,4 +1,5 @@
 'use client';
+import { ApiRequestError } from '@keyflow/api';
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef } from 'react';
 import { errorMessage } from '@/lib/api';
@@ -11,16 +12,18 @@ export function ApiStatusBanner() {
   const live = useLiveStatus();
   const client = useQueryClient();
   const wasDown = useRef(false);
+  // A refusal (nobody signed in yet) is an answer: the control plane is up.
+  const down = health.isError && !(health.error instanceof ApiRequestError && health.error.status < 500);
 
   useEffect(() => {
-    if (health.isError) wasDown.current = true;
-    else if (health.isSuccess && wasDown.current) {
+    if (down) wasDown.current = true;
+    else if (!health.isPending && wasDown.current) {
       wasDown.current = false;
       void client.invalidateQueries();
     }
-  }, [health.isError, health.isSuccess, client]);
+  }, [down, health.isPending, client]);
 
-  if (health.isError)
+  if (down)
     return (
       <div className="banner banner-error" role="alert" data-testid="api-down">
         <strong>The Keyflow control plane is unreachable.</strong> {errorMessage(health.error)}. What you see may be out of date; retrying every 5 s.

@@ -19,6 +19,11 @@ export const queryKeys = {
   recoveries: (id: string) => ['job', id, 'recoveries'] as const,
   keyGroups: (id: string) => ['job', id, 'key-groups'] as const,
   workers: ['workers'] as const,
+  /** Who is signed in, with their role. */
+  me: ['me'] as const,
+  users: ['users'] as const,
+  apiKeys: ['api-keys'] as const,
+  audit: (filter: { action?: string; jobId?: string }) => ['audit', filter] as const,
 };
 
 /** A message a person can act on, from whatever a request threw. */

@@ -45,6 +45,7 @@ const detail: JobDetail = {
   sinkGuarantees: {},
   checkpointFailures: null,
   checkpointCounts: { triggered: 0, inProgress: 0, completed: 0, failed: 0, discarded: 0 },
+  audit: [],
 };
 
 const completed = (id: number, number: number, extra: Partial<Checkpoint> = {}): Checkpoint => ({

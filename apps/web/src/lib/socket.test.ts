@@ -3,7 +3,7 @@ import type { KeyflowSocket } from '@keyflow/api';
 import { QueryClient } from '@tanstack/react-query';
 import { describe, expect, it } from 'vitest';
 import { queryKeys } from './api';
-import { followJob, liveStatus, startLiveUpdates } from './socket';
+import { followJob, liveStatus, startLiveUpdates, stopLiveUpdates } from './socket';
 
 /** A stand-in for the Socket.IO client: `fire` plays the server, `sent` records what the page emitted. */
 function fakeSocket() {
@@ -14,6 +14,7 @@ function fakeSocket() {
     on: (event: string, listener: (...args: unknown[]) => void) => events.on(event, listener),
     off: (event: string, listener: (...args: unknown[]) => void) => events.off(event, listener),
     emit: (...args: unknown[]) => sent.push(args),
+    connect: () => sent.push(['connect()']),
     close: () => events.removeAllListeners(),
   };
   const fire = (event: string, payload?: unknown) => {
@@ -61,5 +62,45 @@ describe('live updates over Socket.IO', () => {
     fire('job:state', { jobId: 'job-2', attempt: 1, from: 'RUNNING', to: 'CANCELED', reason: null, at: '2026-01-01T00:00:00.000Z' });
     expect(client.getQueryData<{ state: string }[]>(queryKeys.jobs)![0]!.state).toBe('CANCELED');
     stop();
+  });
+
+  it('a handshake refused as unauthorized is reported once per refusal; other connection errors are not', () => {
+    const { socket, fire } = fakeSocket();
+    const refused: string[] = [];
+    startLiveUpdates(new QueryClient(), socket, { onUnauthorized: () => refused.push('unauthorized') });
+    fire('connect_error', new Error('xhr poll error'));
+    expect(refused).toEqual([]);
+    fire('connect_error', new Error('unauthorized'));
+    expect(refused).toEqual(['unauthorized']);
+    expect(liveStatus()).toBe('connecting');
+  });
+
+  it('a connection the control plane closed (the session ended) connects again, to be refused or go on', () => {
+    const { socket, sent, fire } = fakeSocket();
+    startLiveUpdates(new QueryClient(), socket);
+    fire('connect');
+    fire('disconnect', 'transport close');
+    expect(sent).toEqual([]);
+    fire('disconnect', 'io server disconnect');
+    expect(sent).toEqual([['connect()']]);
+    expect(liveStatus()).toBe('reconnecting');
+  });
+
+  it('signing out closes the connection, and a new sign-in replaces it', () => {
+    const first = fakeSocket();
+    startLiveUpdates(new QueryClient(), first.socket);
+    first.fire('connect');
+    expect(liveStatus()).toBe('live');
+    const second = fakeSocket();
+    startLiveUpdates(new QueryClient(), second.socket);
+    expect(liveStatus()).toBe('connecting');
+    first.fire('connect');
+    expect(liveStatus()).toBe('connecting');
+    second.fire('connect');
+    expect(liveStatus()).toBe('live');
+    stopLiveUpdates();
+    expect(liveStatus()).toBe('connecting');
+    second.fire('connect');
+    expect(liveStatus()).toBe('connecting');
   });
 });

@@ -17,12 +17,21 @@ function setStatus(next: LiveStatus) {
   for (const l of listeners) l();
 }
 
+let stopCurrent: (() => void) | undefined;
+
 /**
- * Feeds the page's one Socket.IO connection (same origin: `/socket.io` is proxied to the control plane) into the
- * query cache. After a dropped connection, it joins its rooms again and refetches every query, since events sent
- * meanwhile are lost: the page shows the truth again, not a stale picture.
+ * Feeds the page's one Socket.IO connection (same origin: `/socket.io` is proxied to the control plane, the session
+ * cookie authenticates it) into the query cache. After a dropped connection, it joins its rooms again and refetches
+ * every query, since events sent meanwhile are lost: the page shows the truth again, not a stale picture. A
+ * handshake the control plane refuses as unauthorized (the session ended) calls `onUnauthorized`; Socket.IO does not
+ * retry a refused handshake by itself.
  */
-export function startLiveUpdates(client: QueryClient, connection: KeyflowSocket = connectKeyflowSocket('')): () => void {
+export function startLiveUpdates(
+  client: QueryClient,
+  connection: KeyflowSocket = connectKeyflowSocket(''),
+  { onUnauthorized }: { onUnauthorized?: () => void } = {},
+): () => void {
+  stopCurrent?.();
   const s = connection;
   socket = s;
   let everConnected = false;
@@ -33,15 +42,30 @@ export function startLiveUpdates(client: QueryClient, connection: KeyflowSocket 
     everConnected = true;
     setStatus('live');
   });
-  s.on('disconnect', () => setStatus('reconnecting'));
-  s.on('connect_error', () => setStatus(everConnected ? 'reconnecting' : 'connecting'));
-  return () => {
+  s.on('disconnect', (reason: string) => {
+    setStatus('reconnecting');
+    // The control plane closes the sockets of a user whose sessions ended (deleted, password reset); Socket.IO does
+    // not reconnect after that by itself. Reconnecting asks again: a session that is gone is refused as unauthorized.
+    if (reason === 'io server disconnect') s.connect();
+  });
+  s.on('connect_error', (error: Error) => {
+    setStatus(everConnected ? 'reconnecting' : 'connecting');
+    if (error.message === 'unauthorized') onUnauthorized?.();
+  });
+  const stop = () => {
+    if (stopCurrent !== stop) return;
+    stopCurrent = undefined;
     unbind();
     s.close();
     socket = undefined;
     setStatus('connecting');
   };
+  stopCurrent = stop;
+  return stop;
 }
+
+/** Closes the live connection, if one is open (signing out). */
+export const stopLiveUpdates = () => stopCurrent?.();
 
 export const liveStatus = () => status;
 

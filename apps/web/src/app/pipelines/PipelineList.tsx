@@ -7,6 +7,7 @@ import { ConfirmDialog } from '@/components/ConfirmDialog';
 import { StateBadge } from '@/components/StateBadge';
 import { Empty, ErrorState, Loading } from '@/components/States';
 import { api, errorMessage, queryKeys } from '@/lib/api';
+import { useMayAct } from '@/lib/auth';
 import { formatAgo, formatDateTime } from '@/lib/format';
 import { isActive, useJobs, usePipeline, usePipelines } from '@/lib/queries';
 
@@ -88,6 +89,7 @@ export function PipelineList() {
   const pipelines = usePipelines();
   const jobs = useJobs();
   const client = useQueryClient();
+  const mayEdit = useMayAct('operator');
   const [open, setOpen] = useState<string>();
   const [renaming, setRenaming] = useState<string>();
   const [deleting, setDeleting] = useState<Pipeline>();
@@ -106,9 +108,11 @@ export function PipelineList() {
     <div className="page">
       <div className="page-head">
         <h1>Pipelines</h1>
-        <Link href="/pipelines/new" className="button primary">
-          New pipeline
-        </Link>
+        {mayEdit && (
+          <Link href="/pipelines/new" className="button primary">
+            New pipeline
+          </Link>
+        )}
       </div>
       {pipelines.isPending ? (
         <Loading label="Loading pipelines…" />
@@ -116,7 +120,13 @@ export function PipelineList() {
         <ErrorState what="the pipelines" error={pipelines.error} onRetry={() => void pipelines.refetch()} />
       ) : pipelines.data.length === 0 ? (
         <Empty title="No pipelines yet.">
-          <Link href="/pipelines/new">Draw your first pipeline</Link>: drag a source, a keyed operator and a sink onto the canvas.
+          {mayEdit ? (
+            <>
+              <Link href="/pipelines/new">Draw your first pipeline</Link>: drag a source, a keyed operator and a sink onto the canvas.
+            </>
+          ) : (
+            'An operator draws them; you will see them here.'
+          )}
         </Empty>
       ) : (
         <table className="table" data-testid="pipelines">
@@ -158,13 +168,17 @@ export function PipelineList() {
                     {active.length === 0 && <span className="muted">none running</span>}
                   </td>
                   <td className="actions">
-                    <Link href={`/pipelines/${p.id}`}>Edit</Link>
-                    <button type="button" className="link" onClick={() => setRenaming(p.id)}>
-                      Rename
-                    </button>
-                    <button type="button" className="link danger" onClick={() => (remove.reset(), setDeleting(p))}>
-                      Delete
-                    </button>
+                    <Link href={`/pipelines/${p.id}`}>{mayEdit ? 'Edit' : 'Open'}</Link>
+                    {mayEdit && (
+                      <>
+                        <button type="button" className="link" onClick={() => setRenaming(p.id)}>
+                          Rename
+                        </button>
+                        <button type="button" className="link danger" onClick={() => (remove.reset(), setDeleting(p))}>
+                          Delete
+                        </button>
+                      </>
+                    )}
                   </td>
                 </tr>,
                 open === p.id && (

@@ -8,6 +8,8 @@ import { nodeTypes } from './nodes';
 import { OPERATOR_MIME } from './Palette';
 import type { Builder } from './useBuilder';
 
+const refuseAll = () => false;
+
 const KIND_COLOR: Record<OperatorKind, string> = { source: '#3b82c4', transform: '#7a5cc7', keyed: '#d9822b', sink: '#2f9e63' };
 
 /** While a connection is dragged over a handle that refuses it, says why (core's connectionProblem). */
@@ -23,8 +25,11 @@ function ConnectionHint({ doc }: { doc: BuilderDoc }) {
   ) : null;
 }
 
-/** The editable pipeline canvas: drop operators from the palette, connect handles, select, delete with the keyboard. */
-export function BuilderCanvas({ builder }: { builder: Builder }) {
+/**
+ * The editable pipeline canvas: drop operators from the palette, connect handles, select, delete with the keyboard.
+ * Read-only, it is for looking: pan, zoom and select, nothing moves or changes.
+ */
+export function BuilderCanvas({ builder, readOnly = false }: { builder: Builder; readOnly?: boolean }) {
   const { doc, issues } = builder;
   // Fit a loaded pipeline once; an empty canvas keeps its viewport, so drops land where they are dropped.
   const [fitOnInit] = useState(doc.nodes.length > 0);
@@ -51,10 +56,10 @@ export function BuilderCanvas({ builder }: { builder: Builder }) {
     <div
       className="builder-canvas"
       data-testid="builder-canvas"
-      onDragOver={builder.onDragOver}
+      onDragOver={readOnly ? undefined : builder.onDragOver}
       onDrop={(e) => {
         const type = e.dataTransfer.getData(OPERATOR_MIME);
-        if (!type) return;
+        if (!type || readOnly) return;
         e.preventDefault();
         builder.addOperator(type, { x: e.clientX, y: e.clientY });
       }}
@@ -66,11 +71,13 @@ export function BuilderCanvas({ builder }: { builder: Builder }) {
         edgeTypes={edgeTypes}
         onNodesChange={builder.onNodesChange}
         onEdgesChange={builder.onEdgesChange}
-        onConnect={builder.onConnect}
-        onConnectStart={builder.onConnectStart}
-        onConnectEnd={builder.onConnectEnd}
-        isValidConnection={builder.isValidConnection}
-        deleteKeyCode={['Backspace', 'Delete']}
+        onConnect={readOnly ? undefined : builder.onConnect}
+        onConnectStart={readOnly ? undefined : builder.onConnectStart}
+        onConnectEnd={readOnly ? undefined : builder.onConnectEnd}
+        isValidConnection={readOnly ? refuseAll : builder.isValidConnection}
+        nodesDraggable={!readOnly}
+        nodesConnectable={!readOnly}
+        deleteKeyCode={readOnly ? null : ['Backspace', 'Delete']}
         fitView={fitOnInit}
         fitViewOptions={{ padding: 0.25, maxZoom: 1.2 }}
         minZoom={0.2}
@@ -88,7 +95,7 @@ export function BuilderCanvas({ builder }: { builder: Builder }) {
             </button>
           </Panel>
         )}
-        {doc.nodes.length === 0 && (
+        {doc.nodes.length === 0 && !readOnly && (
           <Panel position="top-center" className="hint">
             Drag operators here from the palette, then connect an output (right) to an input (left).
           </Panel>

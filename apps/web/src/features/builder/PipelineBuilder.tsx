@@ -3,9 +3,12 @@ import { ApiRequestError, type Pipeline } from '@keyflow/api';
 import type { GraphIssue } from '@keyflow/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { ReactFlowProvider } from '@xyflow/react';
+import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { useEffect, useMemo, useState } from 'react';
+import { Empty } from '@/components/States';
 import { api, errorMessage, queryKeys } from '@/lib/api';
+import { useMayAct } from '@/lib/auth';
 import { useWorkers } from '@/lib/queries';
 import { BuilderCanvas } from './BuilderCanvas';
 import { emptyDoc, fromGraph, toGraph, type BuilderDoc } from './builderGraph';
@@ -35,7 +38,7 @@ interface Props {
   version?: number;
 }
 
-function BuilderScreen({ pipeline, version }: Props) {
+function BuilderScreen({ pipeline, version, readOnly }: Props & { readOnly: boolean }) {
   const router = useRouter();
   const client = useQueryClient();
   const shown = pipeline?.versions?.find((v) => v.version === version);
@@ -126,59 +129,71 @@ function BuilderScreen({ pipeline, version }: Props) {
             ))}
           </select>
         )}
-        <span className={`dirty ${dirty ? 'on' : ''}`} data-testid="save-state">
-          {dirty ? 'Unsaved changes' : savedVersion === undefined ? 'Not saved yet' : `Saved as version ${savedVersion}`}
-        </span>
+        {readOnly ? (
+          <span className="muted" data-testid="read-only-note">
+            Read only: saving, renaming and deploying need the operator role.
+          </span>
+        ) : (
+          <span className={`dirty ${dirty ? 'on' : ''}`} data-testid="save-state">
+            {dirty ? 'Unsaved changes' : savedVersion === undefined ? 'Not saved yet' : `Saved as version ${savedVersion}`}
+          </span>
+        )}
         <span className="spacer" />
-        <button type="button" onClick={builder.undo} disabled={!builder.canUndo} title="Undo (Ctrl+Z)">
-          ↶ Undo
-        </button>
-        <button type="button" onClick={builder.redo} disabled={!builder.canRedo} title="Redo (Ctrl+Shift+Z)">
-          ↷ Redo
-        </button>
-        <button type="button" onClick={builder.autoLayout} disabled={!builder.doc.nodes.length}>
-          Auto layout
-        </button>
-        <button
-          type="button"
-          onClick={() => save.mutate()}
-          disabled={busy || !dirty || !!nameProblem || !!unparsedProblem || !builder.doc.nodes.length}
-          title={nameProblem ?? unparsedProblem ?? (valid ? undefined : 'The control plane will refuse an invalid pipeline; see the problems listed')}
-        >
-          {save.isPending ? 'Saving…' : pipeline ? 'Save as new version' : 'Save pipeline'}
-        </button>
-        <label className="interval" title="How often the job checkpoints">
-          checkpoint every
-          <input
-            type="text"
-            inputMode="decimal"
-            value={intervalText}
-            aria-label="Checkpoint interval (s)"
-            aria-invalid={!interval.ok}
-            aria-describedby={interval.ok ? undefined : 'interval-error'}
-            onChange={(e) => setIntervalText(e.target.value)}
-          />
-          s
-        </label>
-        {!interval.ok && (
-          <span className="field-error" id="interval-error" role="alert">
-            {interval.message}
-          </span>
+        {!readOnly && (
+          <>
+            <button type="button" onClick={builder.undo} disabled={!builder.canUndo} title="Undo (Ctrl+Z)">
+              ↶ Undo
+            </button>
+            <button type="button" onClick={builder.redo} disabled={!builder.canRedo} title="Redo (Ctrl+Shift+Z)">
+              ↷ Redo
+            </button>
+            <button type="button" onClick={builder.autoLayout} disabled={!builder.doc.nodes.length}>
+              Auto layout
+            </button>
+            <button
+              type="button"
+              onClick={() => save.mutate()}
+              disabled={busy || !dirty || !!nameProblem || !!unparsedProblem || !builder.doc.nodes.length}
+              title={
+                nameProblem ?? unparsedProblem ?? (valid ? undefined : 'The control plane will refuse an invalid pipeline; see the problems listed')
+              }
+            >
+              {save.isPending ? 'Saving…' : pipeline ? 'Save as new version' : 'Save pipeline'}
+            </button>
+            <label className="interval" title="How often the job checkpoints">
+              checkpoint every
+              <input
+                type="text"
+                inputMode="decimal"
+                value={intervalText}
+                aria-label="Checkpoint interval (s)"
+                aria-invalid={!interval.ok}
+                aria-describedby={interval.ok ? undefined : 'interval-error'}
+                onChange={(e) => setIntervalText(e.target.value)}
+              />
+              s
+            </label>
+            {!interval.ok && (
+              <span className="field-error" id="interval-error" role="alert">
+                {interval.message}
+              </span>
+            )}
+            {pool && (
+              <span className="warn-text small" role="status" data-testid="pool-warning">
+                ⚠ {pool}
+              </span>
+            )}
+            <button
+              type="button"
+              className="primary"
+              onClick={() => intervalMs !== undefined && deploy.mutate(intervalMs)}
+              disabled={busy || !!deployProblem}
+              title={deployProblem ?? (dirty ? 'Saves a new version, then deploys it' : `Deploys version ${version}`)}
+            >
+              {deploy.isPending ? 'Deploying…' : 'Deploy'}
+            </button>
+          </>
         )}
-        {pool && (
-          <span className="warn-text small" role="status" data-testid="pool-warning">
-            ⚠ {pool}
-          </span>
-        )}
-        <button
-          type="button"
-          className="primary"
-          onClick={() => intervalMs !== undefined && deploy.mutate(intervalMs)}
-          disabled={busy || !!deployProblem}
-          title={deployProblem ?? (dirty ? 'Saves a new version, then deploys it' : `Deploys version ${version}`)}
-        >
-          {deploy.isPending ? 'Deploying…' : 'Deploy'}
-        </button>
       </div>
       {(error || serverIssues.length > 0) && (
         <div className="banner banner-error" role="alert">
@@ -192,20 +207,33 @@ function BuilderScreen({ pipeline, version }: Props) {
           )}
         </div>
       )}
-      <div className="builder-body">
-        <Palette onAdd={(type) => builder.addOperator(type)} />
-        <BuilderCanvas builder={builder} />
-        <SettingsPanel builder={builder} poolWarning={pool} />
+      <div className={readOnly ? 'builder-body read-only' : 'builder-body'}>
+        {!readOnly && <Palette onAdd={(type) => builder.addOperator(type)} />}
+        <BuilderCanvas builder={builder} readOnly={readOnly} />
+        <SettingsPanel builder={builder} poolWarning={readOnly ? undefined : pool} readOnly={readOnly} />
       </div>
     </div>
   );
 }
 
-/** The pipeline builder: palette, canvas and side panel, with save and deploy. */
+/**
+ * The pipeline builder: palette, canvas and side panel, with save and deploy. Someone who may not edit pipelines (a
+ * viewer) gets a stored pipeline read-only (the graph and its settings, no palette and no save or deploy) and no
+ * blank canvas at all.
+ */
 export function PipelineBuilder(props: Props) {
+  const readOnly = !useMayAct('operator');
+  if (readOnly && !props.pipeline)
+    return (
+      <div className="page">
+        <Empty title="Drawing a pipeline needs the operator role.">
+          <Link href="/pipelines">See the pipelines</Link> instead, or ask an admin for the operator role.
+        </Empty>
+      </div>
+    );
   return (
     <ReactFlowProvider>
-      <BuilderScreen {...props} />
+      <BuilderScreen {...props} readOnly={readOnly} />
     </ReactFlowProvider>
   );
 }

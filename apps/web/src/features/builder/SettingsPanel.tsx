@@ -114,7 +114,19 @@ function IssueList({ issues, onSelect }: { issues: GraphIssue[]; onSelect?: (iss
   );
 }
 
-function OperatorForm({ node, builder, issues, poolWarning }: { node: OperatorNode; builder: Builder; issues: IssueIndex; poolWarning?: string }) {
+function OperatorForm({
+  node,
+  builder,
+  issues,
+  poolWarning,
+  readOnly,
+}: {
+  node: OperatorNode;
+  builder: Builder;
+  issues: IssueIndex;
+  poolWarning?: string;
+  readOnly: boolean;
+}) {
   const { vertex, drafts } = node.data;
   const spec = operatorSpec(vertex.type);
   const fields = settingsFieldsOf(vertex.type);
@@ -190,14 +202,16 @@ function OperatorForm({ node, builder, issues, poolWarning }: { node: OperatorNo
         </div>
       ))}
       <IssueList issues={fieldless} />
-      <button type="button" className="danger subtle" onClick={() => builder.remove({ nodes: [vertex.id] })}>
-        Delete operator
-      </button>
+      {!readOnly && (
+        <button type="button" className="danger subtle" onClick={() => builder.remove({ nodes: [vertex.id] })}>
+          Delete operator
+        </button>
+      )}
     </form>
   );
 }
 
-function EdgeForm({ edge, builder, issues }: { edge: PartitionEdge; builder: Builder; issues: IssueIndex }) {
+function EdgeForm({ edge, builder, issues, readOnly }: { edge: PartitionEdge; builder: Builder; issues: IssueIndex; readOnly: boolean }) {
   const data = edge.data!;
   const found = issues.edges.get(edge.id) ?? [];
   const keyError = found.find((i) => i.path.at(-1) === 'key')?.message;
@@ -253,28 +267,36 @@ function EdgeForm({ edge, builder, issues }: { edge: PartitionEdge; builder: Bui
         </>
       )}
       <IssueList issues={other} />
-      <button type="button" className="danger subtle" onClick={() => builder.remove({ edges: [edge.id] })}>
-        Delete edge
-      </button>
+      {!readOnly && (
+        <button type="button" className="danger subtle" onClick={() => builder.remove({ edges: [edge.id] })}>
+          Delete edge
+        </button>
+      )}
     </form>
   );
 }
 
 /** The side panel: the selected operator's or edge's settings with inline errors and warnings, or the pipeline's problems. */
-export function SettingsPanel({ builder, poolWarning }: { builder: Builder; poolWarning?: string }) {
+/** The side panel: the selection's settings, or the pipeline's problems. Read-only, it shows the settings and changes nothing. */
+export function SettingsPanel({ builder, poolWarning, readOnly = false }: { builder: Builder; poolWarning?: string; readOnly?: boolean }) {
   const { selectedNode, selectedEdge, issues, doc } = builder;
+  const form = selectedNode ? (
+    <OperatorForm key={selectedNode.id} node={selectedNode} builder={builder} issues={issues} poolWarning={poolWarning} readOnly={readOnly} />
+  ) : selectedEdge ? (
+    <EdgeForm key={selectedEdge.id} edge={selectedEdge} builder={builder} issues={issues} readOnly={readOnly} />
+  ) : undefined;
   return (
     <aside className="side-panel" data-testid="side-panel">
-      {selectedNode ? (
-        <OperatorForm key={selectedNode.id} node={selectedNode} builder={builder} issues={issues} poolWarning={poolWarning} />
-      ) : selectedEdge ? (
-        <EdgeForm key={selectedEdge.id} edge={selectedEdge} builder={builder} issues={issues} />
+      {form ? (
+        <fieldset className="plain-fieldset" disabled={readOnly}>
+          {form}
+        </fieldset>
       ) : (
         <div className="panel-form">
           <header>
             <h2>Pipeline</h2>
             <p className="muted">
-              {doc.nodes.length} operators, {doc.edges.length} edges. Select an operator or an edge to edit it.
+              {doc.nodes.length} operators, {doc.edges.length} edges. Select an operator or an edge to {readOnly ? 'see its settings' : 'edit it'}.
             </p>
           </header>
           {issues.all.length === 0 ? (
@@ -287,8 +309,12 @@ export function SettingsPanel({ builder, poolWarning }: { builder: Builder; pool
               <IssueList issues={issues.all} onSelect={(i) => builder.selectElement(i.vertexId ?? i.edgeId ?? null)} />
             </>
           )}
-          <h3>Keyboard</h3>
-          <p className="muted small">Delete or Backspace removes the selection · Ctrl+Z undo · Ctrl+Shift+Z or Ctrl+Y redo</p>
+          {!readOnly && (
+            <>
+              <h3>Keyboard</h3>
+              <p className="muted small">Delete or Backspace removes the selection · Ctrl+Z undo · Ctrl+Shift+Z or Ctrl+Y redo</p>
+            </>
+          )}
         </div>
       )}
     </aside>

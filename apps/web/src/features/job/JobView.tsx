@@ -9,6 +9,7 @@ import { ErrorState, Loading } from '@/components/States';
 import { Tabs } from '@/components/Tabs';
 import { api, errorMessage, queryKeys } from '@/lib/api';
 import { formatAgo, formatCount, formatDateTime, formatDuration, formatRate } from '@/lib/format';
+import { useMayAct, useRole } from '@/lib/auth';
 import { isActive, useCheckpoints, useJob, useRecoveries } from '@/lib/queries';
 import { useJobRoom } from '@/lib/socket';
 import { useNow } from '@/lib/useNow';
@@ -31,17 +32,29 @@ import { useStartFromCheckpoint, useTriggerSavepoint } from './useCheckpointActi
 
 function Controls({ job, onSavepoint }: { job: JobDetail; onSavepoint: () => void }) {
   const client = useQueryClient();
+  const role = useRole();
+  const mayOperate = useMayAct('operator');
   const [confirmCancel, setConfirmCancel] = useState(false);
   // The transitions themselves arrive as `job:state` events; the answer may be older than they are.
   const refetch = () => void client.invalidateQueries({ queryKey: queryKeys.job(job.id) });
   const stop = useMutation({ mutationFn: () => api.stopJob(job.id), onSuccess: refetch });
   const cancel = useMutation({ mutationFn: () => api.cancelJob(job.id), onSuccess: () => (refetch(), setConfirmCancel(false)) });
-  const checkpoint = useMutation({ mutationFn: () => api.triggerCheckpoint(job.id) });
+  // The job's audit trail now says who triggered it.
+  const checkpoint = useMutation({
+    mutationFn: () => api.triggerCheckpoint(job.id),
+    onSuccess: () => void client.invalidateQueries({ queryKey: queryKeys.job(job.id), exact: true }),
+  });
   const savepoint = useTriggerSavepoint(job.id);
   const restoreFrom = job.latestCheckpoints.find((c) => c.status === 'COMPLETED');
   const restart = useStartFromCheckpoint(job);
   const error = stop.error ?? cancel.error ?? checkpoint.error ?? savepoint.error ?? restart.error;
   const active = isActive(job.state);
+  if (!mayOperate)
+    return (
+      <p className="muted small read-only-note" data-testid="read-only-note">
+        {role ? `You are a ${role}: deploying, rescaling, checkpoints and stopping need the operator role.` : 'Actions show once your role is known.'}
+      </p>
+    );
   return (
     <div className="controls">
       <div className="controls-buttons">
@@ -246,7 +259,7 @@ export function JobView({ id }: { id: string }) {
       <div className="columns">
         <section className="card">
           <h2>Lifecycle</h2>
-          <LifecycleEvents events={j.events} />
+          <LifecycleEvents events={j.events} audit={j.audit} />
         </section>
         <section className="card">
           <h2>Sink output</h2>

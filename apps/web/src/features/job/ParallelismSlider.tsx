@@ -121,3 +121,12 @@ export function ParallelismSlider({
     </div>
   );
 }
+
+/** An operator's parallelism for someone who may not rescale (a viewer): the value, and the range it could take. */
+export function ParallelismReadOnly({ vertexId, parallelism, max }: { vertexId: string; parallelism: number; max: number }) {
+  return (
+    <div className="op-scale op-scale-readonly" data-testid={`parallelism-readonly-${vertexId}`} title="Rescaling needs the operator role">
+      <span className="muted">parallelism</span> <strong>{parallelism}</strong> <span className="muted small">(1 … {max})</span>
+    </div>
+  );
+}

@@ -5,6 +5,7 @@ import { ConfirmDialog } from '@/components/ConfirmDialog';
 import { StateBadge } from '@/components/StateBadge';
 import { ErrorState, Loading } from '@/components/States';
 import { errorMessage } from '@/lib/api';
+import { useMayAct } from '@/lib/auth';
 import { formatBytes, formatDateTime } from '@/lib/format';
 import { useRetainedCheckpoints } from '@/lib/queries';
 import { checkpointName, retainedCheckpoints } from './savepoints';
@@ -15,6 +16,7 @@ export function Savepoints({ job }: { job: JobDetail }) {
   const retained = useRetainedCheckpoints(job.id);
   const start = useStartFromCheckpoint(job);
   const remove = useDeleteSavepoint(job.id);
+  const mayOperate = useMayAct('operator');
   const [toDelete, setToDelete] = useState<Checkpoint>();
   // While this job still runs, a second one from its checkpoint would write to the same sinks: asked first.
   const [toStart, setToStart] = useState<Checkpoint>();
@@ -59,7 +61,7 @@ export function Savepoints({ job }: { job: JobDetail }) {
                 <td>{c.attempt}</td>
                 <td>{formatBytes(c.status === 'COMPLETED' ? c.bytes : null)}</td>
                 <td>
-                  {c.status === 'COMPLETED' && (
+                  {mayOperate && c.status === 'COMPLETED' && (
                     <div className="actions">
                       <button
                         type="button"

@@ -33,7 +33,11 @@ export function useTriggerSavepoint(jobId: string) {
   return useMutation({
     // A checkpoint in flight does not refuse it: the control plane takes the savepoint right after.
     mutationFn: () => api.triggerSavepoint(jobId),
-    onSuccess: () => void client.invalidateQueries({ queryKey: queryKeys.retainedCheckpoints(jobId), exact: true }),
+    onSuccess: () => {
+      void client.invalidateQueries({ queryKey: queryKeys.retainedCheckpoints(jobId), exact: true });
+      // The job's audit trail now says who took it.
+      void client.invalidateQueries({ queryKey: queryKeys.job(jobId), exact: true });
+    },
   });
 }
 
@@ -54,6 +58,7 @@ export function useDeleteSavepoint(jobId: string) {
         (job: JobDetail | undefined) => job && { ...job, latestCheckpoints: withoutCheckpoint(job.latestCheckpoints, checkpointId) },
       );
       void client.invalidateQueries({ queryKey: queryKeys.retainedCheckpoints(jobId), exact: true });
+      void client.invalidateQueries({ queryKey: queryKeys.job(jobId), exact: true });
     },
   });
 }

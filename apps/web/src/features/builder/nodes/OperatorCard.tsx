@@ -1,7 +1,8 @@
 import { operatorSpec } from '@keyflow/core';
 import { Handle, Position } from '@xyflow/react';
 import { backpressureColor, backpressureLevel } from '@/features/job/backpressure';
-import { ParallelismSlider } from '@/features/job/ParallelismSlider';
+import { ParallelismReadOnly, ParallelismSlider } from '@/features/job/ParallelismSlider';
+import { useMayAct } from '@/lib/auth';
 import { formatCount, formatRate } from '@/lib/format';
 import { deliveryOf, type OperatorNodeData } from '../builderGraph';
 
@@ -15,6 +16,7 @@ const GUARANTEE_HELP = {
 /** The body every operator node shares; the node type decides which handles it has. */
 export function OperatorCard({ data, selected, input, output }: { data: OperatorNodeData; selected?: boolean; input: boolean; output: boolean }) {
   const { vertex, issues, live } = data;
+  const mayRescale = useMayAct('operator');
   const spec = operatorSpec(vertex.type);
   const kind = spec?.kind ?? 'transform';
   const metrics = live?.metrics;
@@ -80,9 +82,13 @@ export function OperatorCard({ data, selected, input, output }: { data: Operator
           )}
         </div>
       )}
-      {live?.jobId && live.scaling && (
-        <ParallelismSlider jobId={live.jobId} vertexId={vertex.id} parallelism={parallelism} limits={live.scaling} enabled={!!live.rescalable} />
-      )}
+      {live?.jobId &&
+        live.scaling &&
+        (mayRescale ? (
+          <ParallelismSlider jobId={live.jobId} vertexId={vertex.id} parallelism={parallelism} limits={live.scaling} enabled={!!live.rescalable} />
+        ) : (
+          <ParallelismReadOnly vertexId={vertex.id} parallelism={parallelism} max={live.scaling.max} />
+        ))}
       {output && <Handle type="source" position={Position.Right} isConnectable={!live} />}
     </div>
   );
