@@ -7,7 +7,7 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createMigratedDatabase, dropDatabase, uniqueDatabaseName } from '@keyflow/db/testing';
+import { createMigratedDatabase, createSinkRole, dropDatabase, uniqueDatabaseName } from '@keyflow/db/testing';
 import { deleteKeys } from '../scripts/lib/redis.mjs';
 import { ensureWebBuild, webStartCommand } from '../scripts/lib/web.mjs';
 
@@ -159,7 +159,14 @@ export async function startE2eStack(log: (line: string) => void = console.log): 
     // The build is the slow part; the database and the engine start meanwhile.
     const build = ensureWebBuild({ distDir: DIST_DIR, log, onOutput: () => {} });
     databaseUrl = await createMigratedDatabase(server, uniqueDatabaseName());
-    const env = { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, KEYFLOW_PREFIX: prefix, LOG_LEVEL: 'warn' };
+    const env = {
+      DATABASE_URL: databaseUrl,
+      // Sinks write through their own restricted role, as `npm run up` and docker compose set them up.
+      KEYFLOW_SINK_DATABASE_URL: await createSinkRole(databaseUrl),
+      REDIS_URL: redisUrl,
+      KEYFLOW_PREFIX: prefix,
+      LOG_LEVEL: 'warn',
+    };
     const controlPort = await freePort();
     const controlUrl = `http://127.0.0.1:${controlPort}`;
     // The dashboard's origin is the one the control plane lets change things with a session: known before it starts.

@@ -35,7 +35,7 @@ describe('live rescale', () => {
   it('keeps every count exact while count goes 1→2→4→3→1 and the generator 1→2, without restarting anything else', async () => {
     const p = await stack.client.createPipeline({ name: `rescale-${stack.prefix}`, graph });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
-    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 60_000, 'the job to run');
     // Workers list their subtasks in their next heartbeat, which may come after the job reports RUNNING.
     const before = await waitFor(
       async () => {

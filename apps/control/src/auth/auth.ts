@@ -56,6 +56,8 @@ export function createAuth(prisma: PrismaClient, opts: AuthOptions) {
         keyExpiration: { minExpiresIn: 1, maxExpiresIn: API_KEY_MAX_DAYS },
         // Scripts poll: a key is not limited per day. Revoke a key that misbehaves.
         rateLimit: { enabled: false },
+        // Last use is written after the answer, not before it.
+        deferUpdates: true,
       }),
     ],
   });
