@@ -203,3 +203,22 @@ export async function expectRecordsFlowing(page: Page, sources: string[], others
   for (const id of sources) await expect.poll(() => live(id), { timeout: 30_000 }).toMatch(/out [1-9][\d.]*k?\/s/);
   for (const id of others) await expect.poll(() => live(id), { timeout: 30_000 }).toMatch(/in [1-9][\d.]*k?\/s/);
 }
+
+/**
+ * Saves `graph` as a new pipeline, deploys it (checkpoints every second), notes the job in `started` (to cancel after
+ * the test) and opens its page once it runs and its live updates flow.
+ */
+export async function deployRunning(page: Page, request: APIRequestContext, started: string[], graph: object) {
+  const pipeline = await request.post('/api/pipelines', { data: { name: `e2e-${Date.now().toString(36)}`, graph } });
+  expect(pipeline.status()).toBe(201);
+  const deployed = await request.post('/api/jobs', { data: { pipelineId: (await pipeline.json()).id, checkpointIntervalMs: 1000 } });
+  expect(deployed.status()).toBe(201);
+  const jobId: string = (await deployed.json()).id;
+  started.push(jobId);
+  await page.setViewportSize({ width: 1440, height: 1900 });
+  await page.goto(`/jobs/${jobId}`);
+  await expect(page.getByTestId('live-status')).toHaveText('Live');
+  const state = page.locator('.page-head h1 [data-testid="state-badge"]');
+  await expect(state).toHaveAttribute('data-state', 'RUNNING', { timeout: 60_000 });
+  return { jobId, state };
+}

@@ -1,4 +1,4 @@
-import { expect, keepScreenshot, test, users } from './fixtures';
+import { deployRunning, expect, keepScreenshot, test, users } from './fixtures';
 
 const started: string[] = [];
 test.afterEach(async ({ request }) => {
@@ -18,17 +18,7 @@ test("the job's lifecycle says who deployed it, rescaled it, took a savepoint an
       { from: 'count', to: 'out', partitioning: 'forward' },
     ],
   };
-  const pipeline = await request.post('/api/pipelines', { data: { name: `audited-${Date.now().toString(36)}`, graph } });
-  const deployed = await request.post('/api/jobs', { data: { pipelineId: (await pipeline.json()).id, checkpointIntervalMs: 1000 } });
-  expect(deployed.status()).toBe(201);
-  const jobId: string = (await deployed.json()).id;
-  started.push(jobId);
-
-  await page.setViewportSize({ width: 1440, height: 1900 });
-  await page.goto(`/jobs/${jobId}`);
-  await expect(page.getByTestId('live-status')).toHaveText('Live');
-  const state = page.locator('.page-head h1 [data-testid="state-badge"]');
-  await expect(state).toHaveAttribute('data-state', 'RUNNING', { timeout: 60_000 });
+  const { state } = await deployRunning(page, request, started, graph);
   const timeline = page.getByTestId('lifecycle-events');
   await expect(timeline.locator('[data-action="job.deploy"]')).toContainText(`Deployed by ${who}`);
 

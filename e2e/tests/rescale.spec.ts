@@ -1,5 +1,5 @@
-import type { APIRequestContext, Page } from '@playwright/test';
-import { dragSlider, expect, expectRecordsFlowing, keepScreenshot, test } from './fixtures';
+import type { Page } from '@playwright/test';
+import { deployRunning, dragSlider, expect, expectRecordsFlowing, keepScreenshot, test } from './fixtures';
 
 /** The jobs a test started: canceled after it, passed or not, so the next one finds the workers' slots free. */
 const started: string[] = [];
@@ -22,21 +22,6 @@ function countGraph(count: { parallelism: number; maxParallelism?: number }) {
   };
 }
 
-async function deployRunning(page: Page, request: APIRequestContext, graph: object) {
-  const pipeline = await request.post('/api/pipelines', { data: { name: `rescale-${Date.now().toString(36)}`, graph } });
-  expect(pipeline.status()).toBe(201);
-  const deployed = await request.post('/api/jobs', { data: { pipelineId: (await pipeline.json()).id, checkpointIntervalMs: 1000 } });
-  expect(deployed.status()).toBe(201);
-  const jobId: string = (await deployed.json()).id;
-  started.push(jobId);
-  await page.setViewportSize({ width: 1440, height: 1900 });
-  await page.goto(`/jobs/${jobId}`);
-  await expect(page.getByTestId('live-status')).toHaveText('Live');
-  const state = page.locator('.page-head h1 [data-testid="state-badge"]');
-  await expect(state).toHaveAttribute('data-state', 'RUNNING', { timeout: 60_000 });
-  return { jobId, state };
-}
-
 /** Waits until count's chain runs at `p`, as asked: all `rescales` so far done, no target left on the node. */
 async function expectSettledAt(page: Page, p: number, rescales: number) {
   const events = page.getByTestId('scaling-event');
@@ -52,7 +37,7 @@ test('rescale count from 1 to 2 with its slider: the timeline shows the phases l
   page,
   request,
 }, testInfo) => {
-  const { jobId, state } = await deployRunning(page, request, countGraph({ parallelism: 1 }));
+  const { jobId, state } = await deployRunning(page, request, started, countGraph({ parallelism: 1 }));
   await expect(page.getByTestId('scaling-timeline')).toContainText('No rescale yet');
   const countGroups = page.getByTestId('key-groups-count');
   await expect(countGroups.getByTestId('key-group-range')).toHaveText(['0–127']);
@@ -120,7 +105,7 @@ test('rescale count from 1 to 2 with its slider: the timeline shows the phases l
 });
 
 test('the slider dragged down then up keeps the job running with records flowing, and never jumps back', async ({ page, request }) => {
-  const { state } = await deployRunning(page, request, countGraph({ parallelism: 2, maxParallelism: 4 }));
+  const { state } = await deployRunning(page, request, started, countGraph({ parallelism: 2, maxParallelism: 4 }));
   const slider = page.getByTestId('slider-count');
   await expect(slider).toHaveAttribute('max', '4');
   await expectRecordsFlowing(page, ['events'], ['count', 'out']);
@@ -153,7 +138,7 @@ test('an exact parallelism is typed; one the pool cannot give is said so before 
   page,
   request,
 }) => {
-  await deployRunning(page, request, countGraph({ parallelism: 1, maxParallelism: 16 }));
+  await deployRunning(page, request, started, countGraph({ parallelism: 1, maxParallelism: 16 }));
   const input = page.getByTestId('parallelism-input-count');
   const advice = page.getByTestId('scale-advice-count');
   const events = page.getByTestId('scaling-event');

@@ -10,6 +10,7 @@ import {
   type User,
 } from '@keyflow/api';
 import type { PrismaClient } from '@keyflow/db';
+import { fromNodeHeaders } from 'better-auth/node';
 import { Refused } from '../jobs/refusal.ts';
 import type { Auth } from './auth.ts';
 import { SYSTEM_ACTOR, type Actor, type AuditLog } from './audit.ts';
@@ -27,20 +28,11 @@ export interface Principal extends Actor {
 /** Why credentials were refused; said in the 401 (never echoing the credentials). */
 export class BadCredentials extends Error {}
 
-type Headers = Record<string, string | string[] | undefined>;
+type NodeHeaders = Record<string, string | string[] | undefined>;
 
 const roleOf = (value: unknown): Role => roleSchema.catch('viewer').parse(value);
 const lower = (r: Role, s: Role): Role => (ROLE_ORDER.indexOf(r) <= ROLE_ORDER.indexOf(s) ? r : s);
 const ROLE_ORDER: Role[] = ['viewer', 'operator', 'admin'];
-
-function toWebHeaders(headers: Headers): globalThis.Headers {
-  const h = new globalThis.Headers();
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
-  }
-  return h;
-}
 
 /** Users and API keys: who a request is from, and the admin's changes to both (each written to the audit trail). */
 export class Accounts {
@@ -56,7 +48,7 @@ export class Accounts {
    * The principal behind a request's headers: an API key in `Authorization: Bearer …` (never falling back to the
    * cookie when the key is bad), else the session cookie; `null` when there are no credentials at all.
    */
-  async resolve(headers: Headers): Promise<Principal | null> {
+  async resolve(headers: NodeHeaders): Promise<Principal | null> {
     const authorization = typeof headers.authorization === 'string' ? headers.authorization : undefined;
     if (authorization !== undefined) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
@@ -64,7 +56,7 @@ export class Accounts {
       return this.byKey(m[1]!);
     }
     if (!headers.cookie) return null;
-    const session = await this.auth.api.getSession({ headers: toWebHeaders(headers) });
+    const session = await this.auth.api.getSession({ headers: fromNodeHeaders(headers) });
     if (!session) return null;
     const u = session.user as { id: string; email: string; name: string; role?: unknown };
     return { kind: 'user', userId: u.id, email: u.email, name: u.name, role: roleOf(u.role), apiKey: null, label: u.email };

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { fromNodeHeaders } from 'better-auth/node';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Redis } from 'ioredis';
 import { CLIENT_IP_HEADER, type Auth } from '../../auth/auth.ts';
@@ -43,11 +44,7 @@ export function authHandlerRoutes(auth: Auth, baseURL: string, limit: SignInLimi
               .header('retry-after', String(wait))
               .send({ error: 'too many requests', message: `too many sign-in attempts for this account: try again in ${wait} s` });
         }
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(req.headers)) {
-          if (v === undefined || k === CLIENT_IP_HEADER) continue;
-          for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one);
-        }
+        const headers = fromNodeHeaders(req.headers);
         headers.set(CLIENT_IP_HEADER, req.ip);
         const hasBody = req.body !== undefined && req.body !== null && req.method !== 'GET';
         if (hasBody) headers.delete('content-length');
