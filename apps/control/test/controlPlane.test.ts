@@ -2,7 +2,17 @@ import { createKeyflowClient } from '@keyflow/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControl, type ControlHandle } from '../src/control.ts';
 import { controlEnv } from '../src/env.ts';
-import { countPipeline, expectExactCounts, startStack, TEST_AUTH_SECRET, waitFor, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
+import {
+  countPipeline,
+  expectExactCounts,
+  startStack,
+  TEST_AUTH_SECRET,
+  waitFor,
+  waitForCheckpoint,
+  waitForFinished,
+  waitForRecovered,
+  type Stack,
+} from './harness.ts';
 import { startPostgresProxy, type TcpProxy } from './tcpProxy.ts';
 
 const settings = { seed: 11, rate: 60_000, keys: 5_000, skew: 'zipf', total: 900_000, splits: 4 } as const;
@@ -29,7 +39,7 @@ describe('control plane', () => {
   it('a second control plane stands by while one holds the lease, and takes the running job over without restarting it', async () => {
     const p = await stack.client.createPipeline({ name: `lease-${stack.prefix}`, graph: countPipeline('lease_counts', settings) });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
-    await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
+    await waitForCheckpoint(stack, job.id);
 
     const standby = await secondControl();
     const standbyClient = createKeyflowClient(standby.url, { token: stack.token });
@@ -88,7 +98,7 @@ describe('a control plane cut off from Postgres', () => {
   it('stops coordinating before another takes over, and the other takes the job up as it runs', async () => {
     const p = await stack.client.createPipeline({ name: `cutoff-${stack.prefix}`, graph: countPipeline('cutoff_counts', settings) });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
-    await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
+    await waitForCheckpoint(stack, job.id);
     standby = await startControl(
       controlEnv.parse({ KEYFLOW_AUTH_SECRET: TEST_AUTH_SECRET, ...process.env, ...env, KEYFLOW_PREFIX: stack.prefix, CONTROL_PORT: '0' }),
     );
@@ -134,7 +144,7 @@ describe('Redis that loses its data', () => {
   it('every active job recovers from its last checkpoint in Postgres, and the counts stay exact', async () => {
     const p = await stack.client.createPipeline({ name: `emptied-${stack.prefix}`, graph: countPipeline('emptied_counts', settings) });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
-    await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
+    await waitForCheckpoint(stack, job.id);
 
     // All of this Keyflow's keys gone at once, as after a restart without persistence (other tests share this Redis).
     const keys = await stack.redis.keys(`${stack.prefix}:*`);

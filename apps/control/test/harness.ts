@@ -185,6 +185,36 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * Waits until a job has a completed checkpoint and returns it. On timeout the error says where the job stands (its
+ * state, latest lifecycle events, checkpoints with their failure reasons, and the worker pool), so a slow start is told
+ * apart from a stuck one.
+ */
+export async function waitForCheckpoint(stack: Pick<Stack, 'client'>, jobId: string, timeoutMs = 90_000) {
+  try {
+    return await waitFor(
+      async () => (await stack.client.listCheckpoints(jobId)).find((c) => c.status === 'COMPLETED'),
+      timeoutMs,
+      `a completed checkpoint of job ${jobId}`,
+    );
+  } catch (err) {
+    const [job, checkpoints, workers] = await Promise.all([
+      stack.client.getJob(jobId).catch((e: Error) => e.message),
+      stack.client.listCheckpoints(jobId).catch((e: Error) => e.message),
+      stack.client.listWorkers().catch((e: Error) => e.message),
+    ]);
+    const where = {
+      job: typeof job === 'string' ? job : { state: job.state, attempt: job.attempt, failureReason: job.failureReason, events: job.events.slice(-5) },
+      checkpoints:
+        typeof checkpoints === 'string'
+          ? checkpoints
+          : checkpoints.slice(0, 5).map((c) => `${c.number} ${c.status} ${c.acknowledged}/${c.totalSubtasks} ${c.failureReason ?? ''}`),
+      workers,
+    };
+    throw new Error(`${(err as Error).message}; where it stands: ${JSON.stringify(where)}`, { cause: err });
+  }
+}
+
 /** Waits until a job ends FINISHED; fails at once if it ends FAILED or CANCELED instead. */
 export async function waitForFinished(stack: Pick<Stack, 'client'>, jobId: string, timeoutMs: number) {
   return waitFor(

@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countPipeline, expectExactCounts, startStack, waitFor, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
+import {
+  countPipeline,
+  expectExactCounts,
+  startStack,
+  waitFor,
+  waitForCheckpoint,
+  waitForFinished,
+  waitForRecovered,
+  type Stack,
+} from './harness.ts';
 import { startPostgresProxy, type TcpProxy } from './tcpProxy.ts';
 
 const settings = { seed: 21, rate: 40_000, keys: 5_000, skew: 'zipf', total: 1_000_000, splits: 4 } as const;
@@ -32,11 +41,7 @@ describe('Postgres unreachable for a while', () => {
   it('the control plane gives up its lease and stands by; processing goes on; back, it takes the job up as it runs', async () => {
     const p = await stack.client.createPipeline({ name: `outage-${stack.prefix}`, graph: countPipeline('outage_counts', settings) });
     const deployed = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500, checkpointTimeoutMs: 3000 });
-    await waitFor(
-      async () => (await stack.client.listCheckpoints(deployed.id)).some((c) => c.status === 'COMPLETED'),
-      60_000,
-      'a completed checkpoint',
-    );
+    await waitForCheckpoint(stack, deployed.id);
 
     await proxy.cut();
     const cutAt = Date.now();
@@ -91,11 +96,7 @@ describe('workers without Postgres', () => {
       checkpointTimeoutMs: 3000,
       tolerableCheckpointFailures: 1,
     });
-    await waitFor(
-      async () => (await stack.client.listCheckpoints(deployed.id)).some((c) => c.status === 'COMPLETED'),
-      60_000,
-      'a completed checkpoint',
-    );
+    await waitForCheckpoint(stack, deployed.id);
     const job = stack.control.jobs.active.get(deployed.id)!;
 
     await proxy.cut();

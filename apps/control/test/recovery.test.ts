@@ -2,7 +2,16 @@ import { postgresSinkSettings, type Rec } from '@keyflow/core';
 import { ChannelWriter, defaultRuntimeSettings, PostgresSink, redisKeys, SinkFencedError, withScripts } from '@keyflow/runtime';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countPipeline, expectExactCounts, startStack, waitFor, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
+import {
+  countPipeline,
+  expectExactCounts,
+  startStack,
+  waitFor,
+  waitForCheckpoint,
+  waitForFinished,
+  waitForRecovered,
+  type Stack,
+} from './harness.ts';
 
 const settings = { seed: 5, rate: 100_000, keys: 20_000, skew: 'zipf', total: 1_500_000, splits: 8 } as const;
 const graph = (table: string) => countPipeline(table, settings, { flushIntervalMs: 200 });
@@ -40,7 +49,7 @@ describe('recovery', () => {
   it('recovers from a killed worker from the last checkpoint, and every count stays exact', async () => {
     const p = await stack.client.createPipeline({ name: `recover-${stack.prefix}`, graph: graph('recovered_counts') });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
-    await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
+    await waitForCheckpoint(stack, job.id);
 
     const workers = await stack.client.listWorkers();
     const victim = workers.find((w) => w.subtasks.some((s) => s.jobId === job.id))!;
@@ -83,7 +92,7 @@ describe('recovery', () => {
     await stack.addWorker('worker-spare');
     const p = await stack.client.createPipeline({ name: `zombie-${stack.prefix}`, graph: graph(table) });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
-    await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
+    await waitForCheckpoint(stack, job.id);
 
     // Freeze (not kill) a worker running a sink subtask: its subtasks stay alive, holding what they had.
     const workers = await stack.client.listWorkers();
@@ -170,7 +179,7 @@ describe('recovery without heartbeats', () => {
   it('a killed worker’s stalled task jobs start the recovery, and every count stays exact', async () => {
     const p = await stack.client.createPipeline({ name: `stalled-${stack.prefix}`, graph: graph('stalled_counts') });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
-    await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 60_000, 'a completed checkpoint');
+    await waitForCheckpoint(stack, job.id);
 
     const workers = await stack.client.listWorkers();
     const victim = workers.find((w) => w.subtasks.some((s) => s.jobId === job.id))!;

@@ -1,6 +1,6 @@
 import type { GraphInput } from '@keyflow/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatorCounts, startStack, tableCounts, waitFor, waitForFinished, type Stack } from './harness.ts';
+import { generatorCounts, startStack, tableCounts, waitFor, waitForCheckpoint, waitForFinished, type Stack } from './harness.ts';
 
 const events = { seed: 33, rate: 60_000, keys: 10_000, skew: 'zipf', splits: 8 } as const;
 const graph = (table: string, total?: number): GraphInput => ({
@@ -88,7 +88,7 @@ describe('a rescale that a worker loss interrupts', () => {
     const settingsTotal = 1_500_000;
     const p = await stack.client.createPipeline({ name: `lost-${stack.prefix}`, graph: graph('lost_counts', settingsTotal) });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
-    await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 30_000, 'a completed checkpoint');
+    await waitForCheckpoint(stack, job.id);
     await waitFor(async () => (await jobSubtasks(stack, job.id)).length === 2, 10_000, 'both subtasks in the heartbeats');
 
     const { scalingEvents } = await stack.client.rescaleJob(job.id, { parallelism: { count: 4 } });

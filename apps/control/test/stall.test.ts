@@ -1,6 +1,15 @@
 import { redisKeys } from '@keyflow/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countPipeline, expectExactCounts, startStack, waitFor, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
+import {
+  countPipeline,
+  expectExactCounts,
+  startStack,
+  waitFor,
+  waitForCheckpoint,
+  waitForFinished,
+  waitForRecovered,
+  type Stack,
+} from './harness.ts';
 
 /**
  * A stuck job never looks healthy: a subtask that does not move while work waits is shown at once as a stall that
@@ -28,7 +37,7 @@ describe('stall detection', () => {
     graph.vertices = graph.vertices.map((v) => (v.id === 'events' ? { ...v, parallelism: eventsParallelism } : v));
     const p = await stack.client.createPipeline({ name: `${table}-${stack.prefix}`, graph });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
-    await waitFor(async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED'), 30_000, 'a completed checkpoint');
+    await waitForCheckpoint(stack, job.id);
     return job.id;
   };
 
