@@ -108,7 +108,7 @@ describe('recovery', () => {
     // Everything an old attempt can still touch, written on purpose: its channels and its sink.
     const keys = redisKeys(stack.prefix);
     const writer = new ChannelWriter(withScripts(stack.redis), keys.channel(job.id, 1, 0, [0, 0], [0, 0]), defaultRuntimeSettings);
-    for (let i = 0; i < 1000; i++) writer.push({ user: 'u1', item: 'zombie', amount: 1, ts: 0 });
+    for (let i = 0; i < 1000; i++) writer.push({ user: 'u1', item: 'zombie', amount: 1, ts: 0 }, 0);
     await writer.flush(true);
     const zombieSink = new PostgresSink(
       postgresSinkSettings.parse({ table, valueField: 'count' }),

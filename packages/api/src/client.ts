@@ -102,6 +102,8 @@ export function createKeyflowClient(baseUrl = '', opts: ClientOptions = {}) {
     deleteSavepoint: (checkpointId: number) => call(ok, 'DELETE', `/checkpoints/${checkpointId}`),
     sample: (id: string, vertexId: string) => call(z.array(sampleSchema), 'GET', `/jobs/${id}/vertices/${vertexId}/sample`),
     deadLetters: (id: string, vertexId: string) => call(z.array(deadLetterSchema), 'GET', `/jobs/${id}/vertices/${vertexId}/dead-letters`),
+    /** Samples of the records a window operator took too late (beyond its allowed lateness), newest first. */
+    lateRecords: (id: string, vertexId: string) => call(z.array(deadLetterSchema), 'GET', `/jobs/${id}/vertices/${vertexId}/late`),
     rescaleJob: (id: string, body: RescaleJobBody) => call(z.object({ scalingEvents: z.array(scalingEventSchema) }), 'PATCH', `/jobs/${id}`, body),
     keyGroups: (id: string) => call(z.array(keyGroupViewSchema), 'GET', `/jobs/${id}/key-groups`),
     listScalingEvents: (id: string) => call(z.array(scalingEventSchema), 'GET', `/jobs/${id}/scaling`),

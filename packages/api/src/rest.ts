@@ -88,6 +88,8 @@ export const jobEventSchema = z.object({
   toState: jobStateSchema,
   reason: z.string().nullable(),
 });
+/** The watermark of a stream that ended (every window fired): the latest time a Date can hold, ms. */
+export const END_OF_INPUT_WATERMARK = 8.64e15;
 export const subtaskMetricsSchema = z.object({
   vertexId: z.string(),
   index: z.number(),
@@ -95,6 +97,15 @@ export const subtaskMetricsSchema = z.object({
   recordsOutPerSec: z.number(),
   backpressure: z.number(),
   deadLetters: z.number(),
+  /**
+   * Event time this subtask has reached, ms since the epoch: a source's output watermark, any other operator's input
+   * watermark (the minimum over its active input channels). Null: none yet. `END_OF_INPUT_WATERMARK`: its input ended.
+   */
+  watermark: z.number().nullable(),
+  /** Every input (or, for a source, every split) is idle: it holds no watermark back. */
+  idle: z.boolean(),
+  /** Records its windows took too late, in the last report. */
+  lateRecords: z.number(),
 });
 export const vertexMetricsSchema = z.object({
   recordsInPerSec: z.number(),
@@ -103,6 +114,12 @@ export const vertexMetricsSchema = z.object({
   deadLetters: z.number(),
   recordsIn: z.number(),
   recordsOut: z.number(),
+  /** The minimum watermark over its subtasks that are not idle (null: none yet, or all idle). */
+  lowWatermark: z.number().nullable(),
+  /** Every subtask idle. */
+  idle: z.boolean(),
+  /** Records its windows took too late (beyond the allowed lateness), since the job started. */
+  lateRecords: z.number(),
 });
 export const jobMetricsSchema = z.object({
   jobId: z.string(),

@@ -18,6 +18,12 @@ export interface GeneratorConfig {
   total?: number | undefined;
   /** Fixed number of splits the events are dealt into; the source's parallelism may change up to it. */
   splits: number;
+  /** Event time between consecutive events, ms (default 1). */
+  msPerEvent?: number;
+  /** Each event's time is up to this many ms behind its place in the sequence, at random (default 0: in order). */
+  outOfOrderness?: number;
+  /** The last this many splits hold no events (default 0). */
+  idleSplits?: number;
 }
 
 const TWO_32 = 4294967296;
@@ -74,20 +80,39 @@ export class EventGenerator {
       user: this.users[this.keyIndexAt(index)]!,
       item: `i${hash32(this.config.seed, index, 2) % 1000}`,
       amount: 1 + (hash32(this.config.seed, index, 3) % 100),
-      ts: EPOCH + index,
+      ts: this.timeAt(index),
     };
   }
 
-  /** The global index of a split's local offset: events are dealt round robin into splits. */
-  indexOf(split: number, offset: number): number {
-    return offset * this.config.splits + split;
+  /** The event time of event `index`: its place in the sequence, less a seeded delay within the out-of-orderness. */
+  timeAt(index: number): number {
+    const { msPerEvent = 1, outOfOrderness = 0 } = this.config;
+    const base = EPOCH + Math.floor(index * msPerEvent);
+    return outOfOrderness > 0 ? base - (hash32(this.config.seed, index, 4) % (outOfOrderness + 1)) : base;
   }
 
-  /** Events split `split` holds in all (Infinity when unbounded). */
+  /** Splits that hold events: all but the idle ones. */
+  private get activeSplits(): number {
+    return this.config.splits - (this.config.idleSplits ?? 0);
+  }
+
+  /** The global index of a split's local offset: events are dealt round robin into the splits that hold events. */
+  indexOf(split: number, offset: number): number {
+    return offset * this.activeSplits + split;
+  }
+
+  /** Events split `split` holds in all (Infinity when unbounded; none for an idle split). */
   splitSize(split: number): number {
-    const { total, splits } = this.config;
+    const { total } = this.config;
+    const active = this.activeSplits;
+    if (split >= active) return 0;
     if (total === undefined) return Infinity;
-    return Math.max(0, Math.ceil((total - split) / splits));
+    return Math.max(0, Math.ceil((total - split) / active));
+  }
+
+  /** Whether a split is one of the idle ones (it never has events, bounded or not). */
+  isIdleSplit(split: number): boolean {
+    return split >= this.activeSplits;
   }
 
   /** The splits subtask `index` of `parallelism` reads: contiguous, like key groups. */

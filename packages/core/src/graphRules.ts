@@ -127,11 +127,11 @@ export function validateGraph(input: unknown): GraphValidation {
       issues.push({ path: at('type'), vertexId: v.id, message: `unknown operator type '${v.type}'` });
       return;
     }
+    // Settings are kept as the user typed them (`10s` stays `10s`); whoever runs the operator parses them.
     const settings = spec.settings.safeParse(v.settings);
     if (!settings.success)
       for (const s of settings.error.issues)
         issues.push({ path: ['vertices', i, 'settings', ...(s.path as (string | number)[])], vertexId: v.id, message: s.message });
-    else graph.vertices[i] = { ...v, settings: settings.data as Record<string, unknown> };
     const maxP = maxParallelismOf(graph.vertices[i]!);
     if (v.parallelism < 1 || v.parallelism > maxP)
       issues.push({

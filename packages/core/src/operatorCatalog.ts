@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { duration } from './duration.ts';
+import { parseAggregates } from './windows.ts';
 
 /** Where an operator sits in a pipeline: sources start it, sinks end it, keyed operators need a keyed input. */
 export type OperatorKind = 'source' | 'transform' | 'keyed' | 'sink';
@@ -12,6 +14,25 @@ const fieldName = z
 /** The most distinct keys a generator may draw from (a deployment may allow fewer: KEYFLOW_MAX_GENERATOR_KEYS). */
 export const MAX_GENERATOR_KEYS = 10_000_000;
 
+/**
+ * What every source says about event time (DESIGN §11): where a record's timestamp comes from, and how its
+ * watermarks are made per split: bounded out-of-orderness, emitted periodically, with optional idleness.
+ */
+export const eventTimeSettings = {
+  timestamps: z
+    .enum(['field', 'ingestion'])
+    .default('field')
+    .describe("field: the record's timestamp field (ms since the epoch, or an ISO string); ingestion: when the source read it"),
+  timestampField: fieldName.default('ts').describe('The field that holds the event time (with timestamps: field)'),
+  watermarkDelay: duration().prefault('0ms').describe('Bounded out-of-orderness: the watermark trails the latest event time by this, e.g. 2s'),
+  watermarkInterval: duration({ min: 10, max: 60_000 }).prefault('200ms').describe('How often watermarks are emitted'),
+  idleTimeout: duration({ min: 1 }).optional().describe('A split without data for this long stops holding the watermark back; empty = never'),
+};
+
+/** A source's event-time settings alone, read from its settings (other keys are left aside). */
+export const eventTimeSchema = z.object(eventTimeSettings);
+export type EventTimeSettings = z.output<typeof eventTimeSchema>;
+
 export const generatorSettings = z
   .object({
     seed: z.number().int().default(42).describe('Seed: the same seed gives the same events'),
@@ -21,8 +42,13 @@ export const generatorSettings = z
     zipfExponent: z.number().min(0.1).max(5).default(1).describe('Zipf exponent (with skew zipf)'),
     total: z.number().int().min(1).optional().describe('Events after which the source ends; empty = unbounded'),
     splits: z.number().int().min(1).max(1024).default(16).describe('Fixed splits; the most parallelism the source can have'),
+    msPerEvent: z.number().min(0).max(86_400_000).default(1).describe('Event time between consecutive events, ms (0.01: a hundred per ms)'),
+    outOfOrderness: duration().prefault('0ms').describe('Events come up to this much behind in event time, at random (seeded), e.g. 2s'),
+    idleSplits: z.number().int().min(0).max(1024).default(0).describe('The last this many splits emit nothing (to see idleness)'),
+    ...eventTimeSettings,
   })
-  .strict();
+  .strict()
+  .refine((s) => s.idleSplits < s.splits, { message: 'at least one split must emit events', path: ['idleSplits'] });
 
 const filterOp = z.enum(['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'contains', 'exists']);
 export const filterSettings = z
@@ -49,6 +75,32 @@ export const statefulCounterSettings = z
   .object({ field: fieldName.optional().describe('Field shown as the value; empty = the whole record') })
   .strict();
 
+export const windowSettings = z
+  .object({
+    assigner: z
+      .enum(['tumbling', 'sliding', 'session'])
+      .default('tumbling')
+      .describe('tumbling: back to back; sliding: overlapping, one every slide; session: per key, closed by a gap'),
+    size: duration({ min: 1 }).prefault('1m').describe('Window length (tumbling, sliding), e.g. 10s'),
+    slide: duration({ min: 1 }).optional().describe('A new window every… (sliding), e.g. 2s'),
+    gap: duration({ min: 1 }).optional().describe('A session ends after this long without records (session), e.g. 30s'),
+    offset: duration({ signed: true }).prefault('0ms').describe('Shifts window starts, e.g. -8h for days in UTC−8'),
+    time: z.enum(['event', 'processing']).default('event').describe("event: the records' timestamps and watermarks; processing: the wall clock"),
+    aggregates: z
+      .string()
+      .default('count')
+      .refine((t) => parseAggregates(t).ok, { error: (iss) => (parseAggregates(String(iss.input)) as { message: string }).message })
+      .describe('Comma-separated: count, sum(f), min(f), max(f), avg(f)'),
+    allowedLateness: duration().prefault('0ms').describe('How long after firing a window still takes late records (and emits again)'),
+  })
+  .strict()
+  .refine((s) => s.assigner !== 'sliding' || s.slide !== undefined, { message: 'a sliding window needs a slide', path: ['slide'] })
+  .refine((s) => s.assigner !== 'sliding' || s.slide === undefined || s.slide <= s.size, {
+    message: 'the slide may not be longer than the window',
+    path: ['slide'],
+  })
+  .refine((s) => s.assigner !== 'session' || s.gap !== undefined, { message: 'a session window needs a gap', path: ['gap'] });
+
 export const logSinkSettings = z
   .object({ sampleSize: z.number().int().min(1).max(1000).default(100).describe('Latest records kept readable') })
   .strict();
@@ -70,7 +122,11 @@ export const postgresSinkSettings = z
       })
       .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier (letters, digits, _)')
       .describe('Table to upsert into; created if missing'),
-    keyField: fieldName.default('key').describe('Field that is the primary key'),
+    keyField: z
+      .string()
+      .regex(/^[A-Za-z_][\w.]*(\s*,\s*[A-Za-z_][\w.]*)*$/, 'a field name, or several separated by commas')
+      .default('key')
+      .describe("Field that is the primary key; several separated by commas make one key (e.g. 'key, windowStart')"),
     valueField: fieldName.optional().describe('Field stored as the value; empty = the whole record'),
     delivery: z
       .enum(['exactly-once', 'at-least-once'])
@@ -182,6 +238,17 @@ export const operatorCatalog = {
     settings: statefulCounterSettings,
     outputFields: () => ['key', 'count', 'message'],
   },
+  window: {
+    type: 'window',
+    kind: 'keyed',
+    label: 'Window',
+    description: 'Tumbling, sliding or session windows per key with count, sum, min, max, avg: {key, windowStart, windowEnd, …}',
+    settings: windowSettings,
+    outputFields: (settings) => {
+      const parsed = parseAggregates(windowSettings.safeParse(settings ?? {}).data?.aggregates ?? 'count');
+      return ['key', 'windowStart', 'windowEnd', ...(parsed.ok ? parsed.aggregates.map((a) => a.name) : [])];
+    },
+  },
   log: {
     type: 'log',
     kind: 'sink',
@@ -211,5 +278,6 @@ export type FilterSettings = z.output<typeof filterSettings>;
 export type MapSettings = z.output<typeof mapSettings>;
 export type SumSettings = z.output<typeof sumSettings>;
 export type StatefulCounterSettings = z.output<typeof statefulCounterSettings>;
+export type WindowSettings = z.output<typeof windowSettings>;
 export type LogSinkSettings = z.output<typeof logSinkSettings>;
 export type PostgresSinkSettings = z.output<typeof postgresSinkSettings>;

@@ -73,7 +73,20 @@ export class KeyedStateBackend {
   /** Per key group under change tracking, the keys accessed since it was last copied (see copyTracked). */
   private changes: (Set<Key> | undefined)[] | undefined;
 
+  /** Told the number of each key group whose state was loaded (a restore, a handover's copy or delta). */
+  private readonly loadListeners: ((keyGroup: number) => void)[] = [];
+
   constructor(readonly maxParallelism: number) {}
+
+  /** Calls `listener` after each key group whose state was loaded: indexes built on state (timers) rebuild from it. */
+  onGroupLoaded(listener: (keyGroup: number) => void): void {
+    this.loadListeners.push(listener);
+  }
+
+  /** One state's keys and values in a key group, as held (a map state's value is its Map). */
+  entriesIn(name: string, keyGroup: number): IterableIterator<[Key, unknown]> {
+    return (this.tables.get(name)?.groups[keyGroup] ?? new Map<Key, unknown>()).entries();
+  }
 
   /** Scopes every handle to `key`; pass its key group when the caller already computed it. */
   setCurrentKey(key: Key, keyGroup = keyGroupFor(key, this.maxParallelism)): void {
@@ -222,6 +235,7 @@ export class KeyedStateBackend {
       for (let i = 0; i < keys.length; i++) g.set(keys[i]!, loadValue(kind, values[i]));
       for (const k of removed) g.delete(k);
     }
+    for (const l of this.loadListeners) l(keyGroup);
   }
 
   /** Stops recording changes (the rescale they were for is over). */
@@ -293,6 +307,7 @@ export class KeyedStateBackend {
       const g = this.table(name, kind).group(keyGroup);
       for (let i = 0; i < keys.length; i++) g.set(keys[i]!, loadValue(kind, values[i]));
     }
+    for (const l of this.loadListeners) l(keyGroup);
   }
 
   /** Entries held over all state tables (a key with two states counts twice), in one key group or in all. */

@@ -2,11 +2,24 @@ import { encodeBatch } from '@keyflow/core';
 import type { RescaleSpec } from './protocol.ts';
 import type { KeyflowRedis } from './scripts.ts';
 
-/** Entry types on a channel stream: a record batch, a barrier, or the end of the producer's stream. */
+/**
+ * Entry types on a channel stream: a record batch (with its records' event times, when they have any), a barrier,
+ * a watermark, the producer going idle or active again, or the end of the producer's stream.
+ */
 export type ChannelEntry =
-  | { type: 'batch'; seq: number; data: Buffer }
+  | { type: 'batch'; seq: number; data: Buffer; times?: Buffer }
   | { type: 'barrier'; seq: number; checkpoint: number; checkpointId: number; rescale?: RescaleSpec }
+  | { type: 'watermark'; seq: number; watermark: number }
+  | { type: 'idle'; seq: number }
+  | { type: 'active'; seq: number }
   | { type: 'end'; seq: number };
+
+/** A batch's event times as sent: one little-endian double per record, NaN for a record without one. */
+export function timeAt(times: Buffer | undefined, i: number): number | undefined {
+  if (!times || (i + 1) * 8 > times.length) return undefined;
+  const t = times.readDoubleLE(i * 8);
+  return Number.isNaN(t) ? undefined : t;
+}
 
 export interface ChannelSettings {
   /** Records per batch entry. */
@@ -25,6 +38,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export class ChannelWriter {
   private buffer: unknown[] = [];
+  /** Each buffered record's event time (NaN: none), side by side with `buffer`; `timed` when any has one. */
+  private times: number[] = [];
+  private timed = false;
   private seq = 0;
   private queued = 0;
   private tail: Promise<void> = Promise.resolve();
@@ -40,8 +56,13 @@ export class ChannelWriter {
     private readonly maxQueued = 4,
   ) {}
 
-  push(record: unknown): void {
+  push(record: unknown, timestamp: number | undefined): void {
     this.buffer.push(record);
+    if (timestamp === undefined) this.times.push(NaN);
+    else {
+      this.times.push(timestamp);
+      this.timed = true;
+    }
   }
 
   get buffered(): number {
@@ -52,9 +73,18 @@ export class ChannelWriter {
   async flush(all: boolean): Promise<void> {
     const size = this.settings.batchSize;
     while (this.buffer.length >= size || (all && this.buffer.length > 0)) {
-      const batch = this.buffer.length <= size ? this.buffer : this.buffer.slice(0, size);
-      this.buffer = this.buffer.length <= size ? [] : this.buffer.slice(size);
-      this.enqueue('b', 'd', encodeBatch(batch));
+      const whole = this.buffer.length <= size;
+      const batch = whole ? this.buffer : this.buffer.slice(0, size);
+      const times = whole ? this.times : this.times.slice(0, size);
+      this.buffer = whole ? [] : this.buffer.slice(size);
+      this.times = whole ? [] : this.times.slice(size);
+      let timesBytes: Buffer | undefined;
+      if (this.timed) {
+        timesBytes = Buffer.allocUnsafe(times.length * 8);
+        for (let i = 0; i < times.length; i++) timesBytes.writeDoubleLE(times[i]!, i * 8);
+        if (this.buffer.length === 0) this.timed = false;
+      }
+      this.enqueue('b', 'd', encodeBatch(batch), timesBytes);
       while (this.queued >= this.maxQueued) await this.tail;
     }
     this.check();
@@ -66,6 +96,18 @@ export class ChannelWriter {
     const r = rescale ? `:${rescale.scalingId}:${rescale.parallelism}:${rescale.chainId}` : '';
     this.enqueue('w', 'n', `${checkpoint}:${checkpointId}${r}`);
     await this.drain();
+  }
+
+  /** Sends a watermark after the records before it (it does not wait for the send: order is kept). */
+  async watermark(watermark: number): Promise<void> {
+    await this.flush(true);
+    this.enqueue('m', 'n', String(watermark));
+  }
+
+  /** Says the producer is idle (holds no watermark back) or active again, after the records before it. */
+  async status(idle: boolean): Promise<void> {
+    await this.flush(true);
+    this.enqueue(idle ? 'i' : 'a', 'n', '0');
   }
 
   async end(): Promise<void> {
@@ -95,12 +137,12 @@ export class ChannelWriter {
     if (this.failure) throw this.failure;
   }
 
-  private enqueue(type: string, field: string, payload: Buffer | string): void {
+  private enqueue(type: string, field: string, payload: Buffer | string, times?: Buffer): void {
     const seq = ++this.seq;
     this.queued++;
     this.tail = this.tail.then(async () => {
       try {
-        if (!this.failure) await this.send(type, seq, field, payload);
+        if (!this.failure) await this.send(type, seq, field, payload, times);
       } catch (err) {
         this.failure = err;
       } finally {
@@ -109,11 +151,12 @@ export class ChannelWriter {
     });
   }
 
-  private async send(type: string, seq: number, field: string, payload: Buffer | string): Promise<void> {
+  private async send(type: string, seq: number, field: string, payload: Buffer | string, times?: Buffer): Promise<void> {
     let started = 0;
     let pause = 1;
+    const fields = times ? ['t', type, 's', seq, field, payload, 'ts', times] : ['t', type, 's', seq, field, payload];
     try {
-      while (!(await this.redis.boundedXadd(this.key, this.settings.bound, 't', type, 's', seq, field, payload))) {
+      while (!(await this.redis.boundedXadd(this.key, this.settings.bound, ...fields))) {
         if (!started) started = performance.now();
         this.full = true;
         await sleep(pause);
@@ -131,6 +174,7 @@ export function parseEntry(fields: Buffer[]): ChannelEntry | undefined {
   let type = '';
   let seq = 0;
   let data: Buffer | undefined;
+  let times: Buffer | undefined;
   let n = '';
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const f = fields[i]!.toString();
@@ -138,9 +182,16 @@ export function parseEntry(fields: Buffer[]): ChannelEntry | undefined {
     if (f === 't') type = v.toString();
     else if (f === 's') seq = Number(v.toString());
     else if (f === 'd') data = v;
+    else if (f === 'ts') times = v;
     else if (f === 'n') n = v.toString();
   }
-  if (type === 'b' && data) return { type: 'batch', seq, data };
+  if (type === 'b' && data) return times ? { type: 'batch', seq, data, times } : { type: 'batch', seq, data };
+  if (type === 'm') {
+    const watermark = Number(n);
+    return Number.isNaN(watermark) ? undefined : { type: 'watermark', seq, watermark };
+  }
+  if (type === 'i') return { type: 'idle', seq };
+  if (type === 'a') return { type: 'active', seq };
   if (type === 'w') {
     const [cp, id, scalingId, parallelism, ...chain] = n.split(':');
     const [checkpoint, checkpointId] = [Number(cp), Number(id)];

@@ -38,6 +38,8 @@ export function redisKeys(prefix: string) {
     attemptPattern: (jobId: string, attempt: number) => `${prefix}:{${jobId}}:${attempt}:*`,
     sample: (jobId: string, vertexId: string) => `${prefix}:{${jobId}}:sample:${vertexId}`,
     deadLetters: (jobId: string, vertexId: string) => `${prefix}:{${jobId}}:dlq:${vertexId}`,
+    /** Samples of the records an operator's windows took too late (its late output). */
+    lateRecords: (jobId: string, vertexId: string) => `${prefix}:{${jobId}}:late:${vertexId}`,
     jobPattern: (jobId: string) => `${prefix}:{${jobId}}:*`,
   };
 }

@@ -93,6 +93,8 @@ export const vertexMetricsSchema = z.object({
   recordsIn: z.number(),
   recordsOut: z.number(),
   deadLetters: z.number(),
+  /** Records its windows took too late (beyond the allowed lateness). */
+  lateRecords: z.number().optional(),
   /** Bytes of state held (keyed operators), as of the last checkpoint. */
   stateBytes: z.number().optional(),
 });
@@ -157,6 +159,14 @@ export const workerEventSchema = z.discriminatedUnion('type', [
     /** Records per key group since the last metrics event, for the keyed operator at the chain's head: [keyGroup, count] pairs. */
     keyGroups: z.record(z.string(), z.array(z.tuple([z.number(), z.number()]))).optional(),
     progress: subtaskProgressSchema.optional(),
+    /**
+     * Event time: a source's output watermark, any other subtask's input watermark; null when none yet. An ended
+     * input's is `END_WATERMARK` (Infinity), which JSON carries as null: `ended` says so.
+     */
+    watermark: z.number().nullable().optional(),
+    watermarkEnded: z.boolean().optional(),
+    /** Every input channel (for a source, every split) is idle. */
+    idle: z.boolean().optional(),
   }),
 ]);
 export type WorkerEvent = z.infer<typeof workerEventSchema>;

@@ -93,7 +93,7 @@ export class Scheduler {
    * that the API still serves stay for `keepMs`.
    */
   async deleteJob(jobId: string, keepMs: number): Promise<void> {
-    const keep = (key: string) => key.includes(':sample:') || key.includes(':dlq:');
+    const keep = (key: string) => key.includes(':sample:') || key.includes(':dlq:') || key.includes(':late:');
     await this.deleteMatching(this.keys.jobPattern(jobId), async (key) => {
       if (!keep(key)) return true;
       await this.redis.pexpire(key, keepMs);

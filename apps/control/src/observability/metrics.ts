@@ -1,4 +1,4 @@
-import type { JobMetrics } from '@keyflow/api';
+import { END_OF_INPUT_WATERMARK, type JobMetrics } from '@keyflow/api';
 import type { WorkerEvent } from '@keyflow/runtime';
 
 type MetricsEvent = Extract<WorkerEvent, { type: 'metrics' }>;
@@ -14,7 +14,7 @@ const STALE_MS = 3000;
 /** Keeps each subtask's latest metrics and running totals, and sums them per operator for the UI. */
 export class MetricsAggregator {
   private readonly latest = new Map<string, Map<string, SubtaskSample>>();
-  private readonly totals = new Map<string, Map<string, { recordsIn: number; recordsOut: number; deadLetters: number }>>();
+  private readonly totals = new Map<string, Map<string, { recordsIn: number; recordsOut: number; deadLetters: number; lateRecords: number }>>();
 
   private readonly keyGroupRecords = new Map<string, Map<string, Map<number, number>>>();
 
@@ -39,10 +39,11 @@ export class MetricsAggregator {
     let totals = this.totals.get(e.jobId);
     if (!totals) this.totals.set(e.jobId, (totals = new Map()));
     for (const [vid, m] of Object.entries(e.vertices)) {
-      const t = totals.get(vid) ?? { recordsIn: 0, recordsOut: 0, deadLetters: 0 };
+      const t = totals.get(vid) ?? { recordsIn: 0, recordsOut: 0, deadLetters: 0, lateRecords: 0 };
       t.recordsIn += m.recordsIn;
       t.recordsOut += m.recordsOut;
       t.deadLetters += m.deadLetters;
+      t.lateRecords += m.lateRecords ?? 0;
       totals.set(vid, t);
     }
   }
@@ -82,7 +83,12 @@ export class MetricsAggregator {
         deadLetters: t.deadLetters,
         recordsIn: t.recordsIn,
         recordsOut: t.recordsOut,
+        lowWatermark: null,
+        idle: false,
+        lateRecords: t.lateRecords,
       };
+    // Per operator: the lowest watermark of its subtasks that hold one back; idle when all of them are idle.
+    const idleCount = new Map<string, { idle: number; all: number }>();
     for (const { at, event } of samples?.values() ?? []) {
       const fresh = now - at < STALE_MS;
       const perSec = (n: number) => (fresh && event.windowMs > 0 ? (n * 1000) / event.windowMs : 0);
@@ -94,13 +100,28 @@ export class MetricsAggregator {
           recordsOutPerSec: perSec(m.recordsOut),
           backpressure: fresh ? event.backpressure : 0,
           deadLetters: m.deadLetters,
+          watermark: event.watermarkEnded ? END_OF_INPUT_WATERMARK : (event.watermark ?? null),
+          idle: event.idle ?? false,
+          lateRecords: m.lateRecords ?? 0,
         };
         subtasks.push(s);
         const v = vertices[vid]!;
         v.recordsInPerSec += s.recordsInPerSec;
         v.recordsOutPerSec += s.recordsOutPerSec;
         v.backpressure = Math.max(v.backpressure, s.backpressure);
+        const c = idleCount.get(vid) ?? { idle: 0, all: 0 };
+        c.all++;
+        if (s.idle) c.idle++;
+        else if (s.watermark === null)
+          c.all = Infinity; // one subtask without a watermark holds the operator at none
+        else v.lowWatermark = v.lowWatermark === null ? s.watermark : Math.min(v.lowWatermark, s.watermark);
+        idleCount.set(vid, c);
       }
+    }
+    for (const [vid, c] of idleCount) {
+      const v = vertices[vid]!;
+      if (c.all === Infinity) v.lowWatermark = null;
+      v.idle = c.all > 0 && c.idle === c.all;
     }
     subtasks.sort((a, b) => a.vertexId.localeCompare(b.vertexId) || a.index - b.index);
     return { jobId, at: new Date(now).toISOString(), vertices, subtasks };

@@ -1,10 +1,11 @@
 import type { Vertex } from '../graph.ts';
-import { countSettings, filterSettings, mapSettings, statefulCounterSettings, sumSettings } from '../operatorCatalog.ts';
+import { countSettings, filterSettings, mapSettings, statefulCounterSettings, sumSettings, windowSettings } from '../operatorCatalog.ts';
 import { countOperator, statefulCounterOperator, sumOperator } from './keyed.ts';
 import { filterOperator, mapOperator } from './transforms.ts';
+import { windowOperator } from './window.ts';
 import type { OperatorContext, Output, StreamOperator } from './types.ts';
 
-export type { OperatorContext, Output, StreamOperator } from './types.ts';
+export type { OperatorContext, Output, RecordTime, StreamOperator } from './types.ts';
 
 /**
  * Creates the transform or keyed operator of a vertex; sources and sinks do I/O and live in the runtime. A record
@@ -44,6 +45,8 @@ export function guarded(type: string, op: StreamOperator, ctx: OperatorContext):
         ctx.deadLetter(record, `${type} threw: ${err instanceof Error ? err.message : String(err)}`);
       }
     },
+    ...(op.onWatermark && { onWatermark: op.onWatermark.bind(op) }),
+    ...(op.onProcessingTime && { onProcessingTime: op.onProcessingTime.bind(op) }),
   };
 }
 
@@ -58,6 +61,8 @@ function build(v: Vertex, ctx: OperatorContext): StreamOperator {
       return countOperator(ctx);
     case 'sum':
       return sumOperator(sumSettings.parse(v.settings), ctx);
+    case 'window':
+      return windowOperator(windowSettings.parse(v.settings), ctx);
     case 'statefulCounter':
       return statefulCounterOperator(statefulCounterSettings.parse(v.settings), ctx);
     default:

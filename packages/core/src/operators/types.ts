@@ -7,14 +7,31 @@ export interface Output {
   emit(record: Rec): void;
 }
 
+/**
+ * Event time as an operator sees it: the timestamp of the record being processed (undefined: it has none), which
+ * is also the timestamp of what the operator emits unless it sets another, and the subtask's input watermark.
+ */
+export interface RecordTime {
+  timestamp: number | undefined;
+  watermark: number;
+}
+
 export interface OperatorContext {
   /** The keyed state backend, for keyed operators; the runtime sets its current key before each record. */
   backend?: KeyedStateBackend;
   /** Sends a record the operator cannot process to its dead-letter output, with the reason. */
   deadLetter(record: unknown, reason: string): void;
+  /** Event time, kept up to date by the runtime (operators that use no event time may go without). */
+  time?: RecordTime;
+  /** Sends a record that came after its window was done to the operator's late output (counted and sampled). */
+  late?(record: unknown, reason: string): void;
 }
 
 /** A transform or keyed operator: one call per record, no I/O. */
 export interface StreamOperator {
   process(record: Rec, key: Key | undefined, out: Output): void;
+  /** The input watermark rose to `watermark`: fires the event-time timers due by it. */
+  onWatermark?(watermark: number, out: Output): void;
+  /** The wall clock reached `now`: fires the processing-time timers due by it. */
+  onProcessingTime?(now: number, out: Output): void;
 }

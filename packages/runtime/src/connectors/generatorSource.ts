@@ -1,5 +1,5 @@
-import { EventGenerator, type GeneratorSettings, type Output, type Rec } from '@keyflow/core';
-import type { Source } from './source.ts';
+import { EventGenerator, SplitWatermarks, type GeneratorSettings, type Rec } from '@keyflow/core';
+import type { Source, SourceOutput } from './source.ts';
 
 /** The built-in generator (DESIGN §4's demo source): deterministic events dealt into splits. */
 export class GeneratorSource implements Source {
@@ -7,16 +7,20 @@ export class GeneratorSource implements Source {
   private readonly ratePerSplit: number;
   splits: number[];
   readonly offsets: Map<number, number>;
+  readonly watermarks: SplitWatermarks;
   private sizes: Map<number, number>;
   rate: number;
 
-  constructor(settings: GeneratorSettings, index: number, parallelism: number) {
+  constructor(settings: GeneratorSettings, index: number, parallelism: number, now = performance.now()) {
     this.gen = new EventGenerator(settings);
     this.splits = EventGenerator.splitsFor(index, parallelism, settings.splits);
     this.offsets = new Map(this.splits.map((x) => [x, 0]));
+    this.watermarks = new SplitWatermarks(settings.watermarkDelay, settings.idleTimeout);
+    this.watermarks.assign(this.splits, now);
     this.sizes = this.sizesOf(this.splits);
-    this.rate = (settings.rate * this.splits.length) / settings.splits;
-    this.ratePerSplit = settings.rate / settings.splits;
+    const active = settings.splits - settings.idleSplits;
+    this.ratePerSplit = settings.rate / active;
+    this.rate = this.ratePerSplit * this.activeIn(this.splits);
   }
 
   splitsFor(index: number, parallelism: number): number[] {
@@ -27,22 +31,27 @@ export class GeneratorSource implements Source {
     this.splits = splits;
   }
 
-  settle(): void {
+  settle(now = performance.now()): void {
     for (const split of [...this.offsets.keys()]) if (!this.splits.includes(split)) this.offsets.delete(split);
+    this.watermarks.assign(this.splits, now);
     this.sizes = this.sizesOf(this.splits);
-    this.rate = this.ratePerSplit * this.splits.length;
+    this.rate = this.ratePerSplit * this.activeIn(this.splits);
   }
 
-  emit(budget: number, out: Output): { produced: number; exhausted: boolean } {
+  emit(budget: number, out: SourceOutput): { produced: number; exhausted: boolean } {
     const { gen, splits, sizes, offsets } = this;
     let produced = 0;
     while (produced < budget) {
       let progressed = false;
       for (const s of splits) {
         const off = offsets.get(s)!;
-        if (off >= sizes.get(s)!) continue;
+        if (off >= sizes.get(s)!) {
+          // An exhausted split holds no watermark back; an idle one (it never has events) does, until its idle timeout.
+          if (!gen.isIdleSplit(s)) this.watermarks.end(s);
+          continue;
+        }
         progressed = true;
-        out.emit(gen.eventAt(gen.indexOf(s, off)) as unknown as Rec);
+        out.emit(s, gen.eventAt(gen.indexOf(s, off)) as unknown as Rec);
         offsets.set(s, off + 1);
         if (++produced >= budget) break;
       }
@@ -53,6 +62,11 @@ export class GeneratorSource implements Source {
 
   hasBacklog(): boolean {
     return this.splits.some((x) => this.offsets.get(x)! < this.sizes.get(x)!);
+  }
+
+  /** How many of `splits` hold events (the rate is dealt over those). */
+  private activeIn(splits: readonly number[]): number {
+    return splits.filter((x) => !this.gen.isIdleSplit(x)).length;
   }
 
   private sizesOf(splits: number[]): Map<number, number> {

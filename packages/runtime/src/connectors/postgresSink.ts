@@ -30,6 +30,8 @@ export class PostgresSink implements Sink {
   private ready: Promise<void> | undefined;
   /** Every write, in call order: one connection, no interleaved transactions. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** The fields that make up the key: one, or several (a window's key and start) joined by `|`. */
+  private readonly keyFields: string[];
 
   constructor(
     private readonly settings: PostgresSinkSettings,
@@ -38,6 +40,7 @@ export class PostgresSink implements Sink {
     private readonly deadLetter: (record: unknown, reason: string) => void,
   ) {
     this.delivery = settings.delivery;
+    this.keyFields = settings.keyField.split(',').map((f) => f.trim());
     this.flushIntervalMs = settings.flushIntervalMs;
     // One connection at a time; the pool replaces it when Postgres dropped it (an outage the sink outlives).
     // A frozen process holding the fence row in an open transaction would block a new attempt's claim for
@@ -52,12 +55,22 @@ export class PostgresSink implements Sink {
   }
 
   process(record: Rec): void {
-    const key = getField(record, this.settings.keyField);
-    if (key === undefined || key === null || typeof key === 'object')
-      return this.deadLetter(record, `postgres sink: record lacks a usable key field '${this.settings.keyField}'`);
+    const key = this.keyOf(record);
+    if (key === undefined) return this.deadLetter(record, `postgres sink: record lacks a usable key field '${this.settings.keyField}'`);
     const value = this.settings.valueField ? getField(record, this.settings.valueField) : record;
     // jsonb holds no undefined: a missing value field is stored as null, as before.
     this.latest.set(key as Key, value === undefined ? null : value);
+  }
+
+  /** The record's key: its key field's value, or its key fields' values joined by `|`; undefined when one is missing. */
+  private keyOf(record: Rec): Key | undefined {
+    const usable = (v: unknown) => v !== undefined && v !== null && typeof v !== 'object';
+    if (this.keyFields.length === 1) {
+      const key = getField(record, this.keyFields[0]!);
+      return usable(key) ? (key as Key) : undefined;
+    }
+    const parts = this.keyFields.map((f) => getField(record, f));
+    return parts.every(usable) ? parts.map(String).join('|') : undefined;
   }
 
   flush(): Promise<void> {

@@ -9,6 +9,7 @@ import {
   type KeyGroupRange,
   type Output,
   type Rec,
+  type StreamOperator,
   type Vertex,
 } from '@keyflow/core';
 import { createSink, createSource, type ConnectorEnv } from '../connectors/registry.ts';
@@ -38,6 +39,8 @@ export class OperatorChain {
   /** The keyed operator at the head, if any: input records are scoped to their key by the hash edge's key field. */
   private readonly keyedHead: KeyedVertex | undefined;
   private readonly keyField: string | undefined;
+  /** Operators with timers, head first, with the output each emits to: they hear of watermarks and the clock. */
+  private readonly timed: { op: StreamOperator; out: Output }[] = [];
   /** Records per key group of the keyed head since the last metrics event (the key-group view shows skew). */
   private readonly keyGroupRecords: Uint32Array;
 
@@ -84,7 +87,9 @@ export class OperatorChain {
           this.keyed.push(kv);
           if (i === 0) this.keyedHead = kv;
         }
-        const op = createOperator(v, { backend, deadLetter });
+        const late = (r: unknown, reason: string) => counters.late(v.id, r, reason);
+        const op = createOperator(v, { backend, deadLetter, time: ctx.time, late });
+        if (op.onWatermark || op.onProcessingTime) this.timed.unshift({ op, out: counted });
         const key = () => backend?.currentKey;
         next = {
           emit: (rec) => {
@@ -111,6 +116,25 @@ export class OperatorChain {
       this.keyGroupRecords[kg]!++;
     }
     this.head.emit(rec);
+  }
+
+  /**
+   * The watermark rose to `watermark`: each operator, head first, fires the timers it has due (what they emit flows
+   * down the chain before the next operator hears of the watermark).
+   */
+  advanceWatermark(watermark: number): void {
+    this.ctx.time.watermark = watermark;
+    for (const { op, out } of this.timed) op.onWatermark?.(watermark, out);
+  }
+
+  /** Whether an operator of the chain keeps processing-time timers. */
+  get onClock(): boolean {
+    return this.timed.some((t) => t.op.onProcessingTime);
+  }
+
+  /** The wall clock reached `now`: operators fire their processing-time timers due by it. */
+  processingTime(now: number): void {
+    for (const { op, out } of this.timed) op.onProcessingTime?.(now, out);
   }
 
   /** Records per key group of the keyed head since the last take, as [keyGroup, count] pairs; zeroes them. */

@@ -1,7 +1,7 @@
 import { keyGroupsOf } from '@keyflow/core';
 import { readChunks, writeChunks, type StateChunkData } from '../checkpointStorage.ts';
 import { SinkFencedError } from '../connectors/sink.ts';
-import { decodeOffset, encodeOffset } from '../connectors/source.ts';
+import { encodeSplit, loadSplit } from '../connectors/source.ts';
 import type { RescaleSpec, VertexAck } from '../protocol.ts';
 import type { KeyedVertex, OperatorChain } from './chain.ts';
 import { now, type SubtaskContext } from './context.ts';
@@ -49,7 +49,7 @@ export class Checkpointer {
     if (src) {
       const held = src.source.splits;
       for (const c of await readChunks(prisma, checkpointId, src.vertex.id, 'OPERATOR', held[0]!, held[held.length - 1]!)) {
-        src.source.offsets.set(c.part, decodeOffset(c.data));
+        loadSplit(src.source, c.part, c.data, now());
         bytes += c.data.byteLength;
         splits++;
       }
@@ -95,8 +95,8 @@ export class Checkpointer {
     for (const p of [handedOver, ...kept]) p?.catch(() => {});
     const src = chain.source;
     if (src)
-      for (const [split, offset] of src.source.offsets) {
-        const data = encodeOffset(offset);
+      for (const split of src.source.offsets.keys()) {
+        const data = encodeSplit(src.source, split);
         chunks.push({ vertexId: src.vertex.id, scope: 'OPERATOR', part: split, data });
         vertices[src.vertex.id]!.bytes += data.byteLength;
       }

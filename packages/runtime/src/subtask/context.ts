@@ -1,4 +1,4 @@
-import { incarnationOf, type Chain, type Edge, type Graph, type JobPlan } from '@keyflow/core';
+import { incarnationOf, NO_WATERMARK, type Chain, type Edge, type Graph, type JobPlan, type RecordTime } from '@keyflow/core';
 import type { PrismaClient } from '@keyflow/db';
 import type { Redis } from 'ioredis';
 import type { ChannelSettings } from '../channels.ts';
@@ -54,6 +54,13 @@ export class SubtaskContext {
   chain!: Chain;
   /** Set once the subtask is to end; every loop checks it. */
   outcome: SubtaskOutcome | undefined;
+  /**
+   * Event time: the timestamp of the record in hand (the chain's operators and the router read it; an operator that
+   * emits sets it for what it emits) and the subtask's watermark (a source's output, any other's input).
+   */
+  readonly time: RecordTime = { timestamp: undefined, watermark: NO_WATERMARK };
+  /** Whether the subtask's output is idle (all its splits or inputs are): downstream does not wait for its watermark. */
+  idle = false;
   /** Why a subtask that was stopped or canceled ended, for the control plane to tell planned stops from failures. */
   stopCause: { cause: StopCause; scalingId?: number } | undefined;
 

@@ -1,10 +1,10 @@
 import { keyGroupsOf, rangeFor } from '@keyflow/core';
-import { decodeOffset } from '../connectors/source.ts';
+import { loadSplit } from '../connectors/source.ts';
 import { HandoverReceiver, type HandoverMessage } from '../handover.ts';
 import type { RescaleSpec } from '../protocol.ts';
 import type { OperatorChain } from './chain.ts';
 import type { ArrivalWatcher, Commands, StreamEntry } from './commands.ts';
-import type { SubtaskContext } from './context.ts';
+import { now, type SubtaskContext } from './context.ts';
 
 /** What a subtask waits to be handed: per operator and scope, the parts (key groups or splits). */
 export type Expected = ConstructorParameters<typeof HandoverReceiver>[0];
@@ -143,6 +143,6 @@ export class HandoverLoader {
     const backend = m.scope === 'KEYED' ? this.chain.keyed.find((kv) => kv.vertex.id === m.vertexId)?.backend : undefined;
     if (backend && delta) backend.applyDelta(part, data);
     else if (backend) backend.restore(part, data);
-    else if (m.scope === 'OPERATOR') this.chain.source?.source.offsets.set(part, decodeOffset(data));
+    else if (m.scope === 'OPERATOR' && this.chain.source) loadSplit(this.chain.source.source, part, data, now());
   };
 }

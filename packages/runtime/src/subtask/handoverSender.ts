@@ -1,5 +1,5 @@
 import { keyGroupsOf, subtaskFor } from '@keyflow/core';
-import { encodeOffset } from '../connectors/source.ts';
+import { encodeSplit } from '../connectors/source.ts';
 import { sendHandover, type HandoverPart } from '../handover.ts';
 import type { RescaleSpec } from '../protocol.ts';
 import type { KeyedVertex, OperatorChain } from './chain.ts';
@@ -107,7 +107,7 @@ export class HandoverSender {
       const owner = new Map<number, number>();
       for (let j = 0; j < r.parallelism; j++) for (const x of source.splitsFor(j, r.parallelism)) owner.set(x, j);
       for (const [to, splits] of this.leaving(source.splits, (x) => owner.get(x)!))
-        send(to, src.vertex.id, 'OPERATOR', splits, (x) => (source.offsets.has(x) ? [x, encodeOffset(source.offsets.get(x))] : undefined));
+        send(to, src.vertex.id, 'OPERATOR', splits, (x) => (source.offsets.has(x) ? [x, encodeSplit(source, x)] : undefined));
     }
     return Promise.all(work);
   }

@@ -1,5 +1,5 @@
-import { BarrierAligner, chainOf, decodeBatch, producersFor, type Rec } from '@keyflow/core';
-import { parseEntry, type ChannelEntry } from '../channels.ts';
+import { BarrierAligner, chainOf, decodeBatch, producersFor, WatermarkValve, type Rec } from '@keyflow/core';
+import { parseEntry, timeAt, type ChannelEntry } from '../channels.ts';
 import type { RescaleSpec, SubtaskProgress } from '../protocol.ts';
 import type { OperatorChain } from './chain.ts';
 import { nextId, type Commands } from './commands.ts';
@@ -25,6 +25,10 @@ export interface InputHandlers {
   afterWork(): Promise<void>;
   /** How long a read may block: short while output waits to be sent. */
   blockMs(): number;
+  /** The input watermark rose (DESIGN §11): the chain fires its timers and the watermark goes on downstream. */
+  watermark(watermark: number): Promise<void>;
+  /** Every input became idle, or one became active again: downstream is told. */
+  status(idle: boolean): Promise<void>;
 }
 
 /**
@@ -35,6 +39,8 @@ export interface InputHandlers {
 export class InputRunner {
   private inputs: InputChannel[] = [];
   private aligner: BarrierAligner | undefined;
+  /** The input watermark over the input channels. */
+  readonly valve = new WatermarkValve([]);
   /** A barrier's checkpoint id and rescale, for when the end of another input completes its alignment. */
   private pendingCheckpointId: number | undefined;
   private pendingRescale: RescaleSpec | undefined;
@@ -63,8 +69,11 @@ export class InputRunner {
         return inputs.get(key) ?? { key, producer: `${producer.id}#${i}`, lastId: '0-0', lastSeq: 0 };
       });
     });
-    if (!this.aligner) return;
     const kept = new Set(this.inputs.map((c) => c.key));
+    // A channel that left ended with the rescale's barrier; one that joins counts once it caught up (see the valve).
+    for (const key of inputs.keys()) if (!kept.has(key)) this.raised(this.valve.remove(key));
+    for (const c of this.inputs) if (!inputs.has(c.key)) this.valve.add(c.key);
+    if (!this.aligner) return;
     for (const key of inputs.keys()) if (!kept.has(key)) this.aligner.removeChannel(key);
     for (const c of this.inputs) if (!inputs.has(c.key)) this.aligner.addChannel(c.key);
   }
@@ -90,6 +99,11 @@ export class InputRunner {
         ...(pre ? [pre.lastId] : []),
         ...readable.map((c) => c.lastId),
       )) as [Buffer, [Buffer, Buffer[]][]][] | null;
+      if (this.pendingWatermark !== undefined) {
+        const w = this.pendingWatermark;
+        this.pendingWatermark = undefined;
+        await this.onWatermark(w);
+      }
       for (const [keyBuf, entries] of res ?? []) {
         const key = keyBuf.toString();
         if (key === pre?.key) {
@@ -118,8 +132,13 @@ export class InputRunner {
           }
           if (entry.seq <= ch.lastSeq) continue;
           ch.lastSeq = entry.seq;
-          if (entry.type === 'batch') this.feed(entry.data);
-          else if (await this.onMarker(key, entry)) return;
+          if (entry.type === 'batch') this.feed(entry.data, entry.times);
+          else if (entry.type === 'watermark') await this.onWatermark(this.valve.onWatermark(key, entry.watermark));
+          else if (entry.type === 'idle') await this.onWatermark(this.valve.onIdle(key));
+          else if (entry.type === 'active') {
+            this.valve.onActive(key);
+            await this.onWatermark(undefined);
+          } else if (await this.onMarker(key, entry)) return;
         }
         // Consumers trim what they have read, the last read entry included.
         void ctx.redis.xtrim(key, 'MINID', nextId(ch.lastId)).catch(() => {});
@@ -128,8 +147,23 @@ export class InputRunner {
     }
   }
 
-  /** Decodes a batch into the chain; what cannot be decoded goes to the dead letters. */
-  private feed(data: Buffer): void {
+  /** What the valve said: a risen watermark goes to the chain and on; a change of idleness is passed on. */
+  private async onWatermark(risen: number | undefined): Promise<void> {
+    if (this.ctx.idle !== this.valve.idle) {
+      this.ctx.idle = this.valve.idle;
+      await this.on.status(this.ctx.idle);
+    }
+    if (risen !== undefined) await this.on.watermark(risen);
+  }
+
+  /** A rescale changed the inputs and that raised the watermark: passed on with the next read's work. */
+  private raised(risen: number | undefined): void {
+    if (risen !== undefined) this.pendingWatermark = risen;
+  }
+  private pendingWatermark: number | undefined;
+
+  /** Decodes a batch into the chain, each record with its event time; what cannot be decoded goes to the dead letters. */
+  private feed(data: Buffer, times: Buffer | undefined): void {
     const chainId = this.ctx.chain.id;
     let records: unknown[];
     try {
@@ -138,7 +172,10 @@ export class InputRunner {
       this.counters.deadLetter(chainId, data.toString('base64'), `undecodable batch: ${(err as Error).message}`);
       return;
     }
-    for (const r of records) {
+    const time = this.ctx.time;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i];
+      time.timestamp = timeAt(times, i);
       if (r === null || typeof r !== 'object') this.counters.deadLetter(chainId, r, 'record is not an object');
       else this.chain.processInput(r as Rec);
     }
@@ -149,6 +186,8 @@ export class InputRunner {
     const aligner = this.aligner!;
     const t = now();
     const result = entry.type === 'barrier' ? aligner.onBarrier(key, entry.checkpoint, t) : aligner.onEnd(key, t);
+    // An ended input holds no watermark back; when the last one ends the watermark is the end's (every window fires).
+    if (entry.type === 'end') await this.onWatermark(this.valve.remove(key));
     if (result.kind === 'aligned') {
       const id = entry.type === 'barrier' ? entry.checkpointId : this.pendingCheckpointId;
       const rescale = entry.type === 'barrier' ? entry.rescale : this.pendingRescale;

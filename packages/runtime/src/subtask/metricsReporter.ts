@@ -63,17 +63,30 @@ export class MetricsReporter {
       vertices,
       ...(keyGroups && { keyGroups }),
       progress: await this.progressAt(t),
+      ...this.eventTime(),
     });
     const samples = this.counters.takeSamples();
-    if (samples.size) {
+    const late = this.counters.takeLateSamples();
+    if (samples.size || late.size) {
       const multi = ctx.redis.multi();
       for (const [vid, lines] of samples) {
         const key = ctx.deps.keys.deadLetters(ctx.task.jobId, vid);
         multi.lpush(key, ...lines).ltrim(key, 0, 99);
       }
+      for (const [vid, lines] of late) {
+        const key = ctx.deps.keys.lateRecords(ctx.task.jobId, vid);
+        multi.lpush(key, ...lines).ltrim(key, 0, 99);
+      }
       await multi.exec();
     }
     await this.fencing.check();
+  }
+
+  /** The subtask's watermark and idleness; the end's watermark (Infinity) is said as `watermarkEnded`. */
+  private eventTime() {
+    const { watermark } = this.ctx.time;
+    if (watermark === Infinity) return { watermark: null, watermarkEnded: true, idle: false };
+    return { watermark: Number.isFinite(watermark) ? watermark : null, idle: this.ctx.idle };
   }
 
   /** Where this subtask stands: what it has to do and whom it waits for. */

@@ -1,4 +1,4 @@
-import { ALL_CONSUMERS, chainOf, consumersFor, getField, NO_KEY, Partitioner, type Edge, type Rec } from '@keyflow/core';
+import { ALL_CONSUMERS, chainOf, consumersFor, getField, NO_KEY, NO_WATERMARK, Partitioner, type Edge, type Rec } from '@keyflow/core';
 import { ChannelWriter } from '../channels.ts';
 import type { RescaleSpec } from '../protocol.ts';
 import type { SubtaskContext } from './context.ts';
@@ -38,7 +38,7 @@ export class Router {
         edge,
         writers: to.map((j) => {
           const key = ctx.channelKey(edge, index, j);
-          return writers.get(key) ?? new ChannelWriter(ctx.redis, key, ctx.settings);
+          return writers.get(key) ?? this.opened(key);
         }),
         consumers: to.map((j) => `${consumer.id}#${j}`),
         partitioner: new Partitioner(edge.partitioning, consumer.parallelism, ctx.vertexPlan(edge.to).maxParallelism, to.length, rr),
@@ -46,14 +46,25 @@ export class Router {
     });
   }
 
+  /** A new output channel (at open, or a consumer a rescale added): it learns this subtask's event time at once. */
+  private opened(key: string): ChannelWriter {
+    const { ctx } = this;
+    const w = new ChannelWriter(ctx.redis, key, ctx.settings);
+    // The watermark is sent only when it rises: a consumer that joins late would otherwise wait for the next rise.
+    if (ctx.time.watermark > NO_WATERMARK) void w.watermark(ctx.time.watermark);
+    if (ctx.idle) void w.status(true);
+    return w;
+  }
+
   /** Sends a record the chain emitted on every route, to the channels its edge's partitioning picks. */
   readonly emit = (rec: Rec): void => {
+    const ts = this.ctx.time.timestamp;
     for (const r of this.routes) {
       const key = r.edge.partitioning === 'hash' ? getField(rec, r.edge.key!) : undefined;
       const target = r.partitioner.target(key);
       if (target === NO_KEY) this.counters.deadLetter(r.edge.to, rec, `record lacks the key field '${r.edge.key}'`);
-      else if (target === ALL_CONSUMERS) for (const w of r.writers) w.push(rec);
-      else r.writers[target]!.push(rec);
+      else if (target === ALL_CONSUMERS) for (const w of r.writers) w.push(rec, ts);
+      else r.writers[target]!.push(rec, ts);
     }
   };
 
@@ -75,6 +86,16 @@ export class Router {
   /** Sends barrier n after the records before it on every output channel. */
   async barrier(n: number, checkpointId: number, rescale?: RescaleSpec): Promise<void> {
     await Promise.all(this.writers().map((w) => w.barrier(n, checkpointId, rescale)));
+  }
+
+  /** Sends a watermark after the records before it on every output channel (DESIGN §11: in band, like barriers). */
+  async watermark(watermark: number): Promise<void> {
+    await Promise.all(this.writers().map((w) => w.watermark(watermark)));
+  }
+
+  /** Tells every consumer this subtask is idle (holds no watermark back) or active again. */
+  async status(idle: boolean): Promise<void> {
+    await Promise.all(this.writers().map((w) => w.status(idle)));
   }
 
   /** Ends every output channel. */

@@ -1,4 +1,4 @@
-import { buildChains, parsePlan, validateGraph } from '@keyflow/core';
+import { buildChains, END_WATERMARK, eventTimeSchema, parsePlan, validateGraph } from '@keyflow/core';
 import type { Command, RescaleSpec, TaskData } from '../protocol.ts';
 import { OperatorChain } from './chain.ts';
 import { Checkpointer } from './checkpointer.ts';
@@ -123,14 +123,23 @@ class Subtask {
       atBarrier: (n, id, alignmentMs, r) => this.atBarrier(n, id, alignmentMs, r),
       finish,
       afterWork,
-      blockMs: () => (router.buffered() || sinks.sinks.length ? ctx.settings.lingerMs * 4 : 200),
+      blockMs: () => (router.buffered() || sinks.sinks.length || chain.onClock ? ctx.settings.lingerMs * 4 : 200),
+      watermark: (w) => this.advanceWatermark(w),
+      status: (idle) => router.status(idle),
     });
     const rescale = new Rescale(ctx, chain, sinks, sender, loader, () => {
       router.sync();
       inputs.sync();
     });
     const src = chain.source;
-    const source = src && new SourceRunner(ctx, src.source, counters.of(src.vertex.id), chain.head, commands, router, afterWork, finish);
+    const source =
+      src &&
+      new SourceRunner(ctx, src.source, counters.of(src.vertex.id), chain.head, commands, router, afterWork, finish, {
+        settings: eventTimeSchema.parse(src.vertex.settings),
+        advance: (w) => this.advanceWatermark(w),
+        status: (idle) => router.status(idle),
+        deadLetter: (r, reason) => counters.deadLetter(src.vertex.id, r, reason),
+      });
     const metrics = new MetricsReporter(
       ctx,
       counters,
@@ -198,10 +207,18 @@ class Subtask {
     if (r) await rescale.apply(n, r, aligned);
   }
 
+  /** The watermark rose (a source's, or over the inputs): the chain fires what is due, then it goes downstream. */
+  private async advanceWatermark(watermark: number): Promise<void> {
+    const { chain, router } = this.parts!;
+    chain.advanceWatermark(watermark);
+    await router.watermark(watermark);
+  }
+
   /** Sends full batches (waiting under backpressure), lingering partial ones, and periodic sink writes. */
   private async afterWork(): Promise<void> {
-    const { router, sinks } = this.parts!;
+    const { router, sinks, chain } = this.parts!;
     const t = now();
+    if (chain.onClock) chain.processingTime(Date.now());
     const lingered = t - this.lastFlush >= this.ctx.settings.lingerMs;
     await router.flush(lingered);
     if (lingered) this.lastFlush = t;
@@ -213,6 +230,8 @@ class Subtask {
   private async finish(): Promise<void> {
     const { ctx } = this;
     const { router, sinks, commands, checkpointer, metrics } = this.parts!;
+    // The end of the input is the end of event time: every window fires before the outputs end.
+    if (ctx.time.watermark < END_WATERMARK) await this.advanceWatermark(END_WATERMARK);
     await router.end();
     // A sink gated by a rescale writes its last output only after the rescale's checkpoint completed.
     while (sinks.gate !== undefined && !ctx.outcome) await commands.poll(200);

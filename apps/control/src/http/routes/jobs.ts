@@ -274,5 +274,9 @@ export function jobRoutes(deps: {
       await byId(req.params.id);
       return lines(keys.deadLetters(req.params.id, req.params.vertexId));
     });
+    app.get('/jobs/:id/vertices/:vertexId/late', { schema: { params: sampleParams } }, async (req) => {
+      await byId(req.params.id);
+      return lines(keys.lateRecords(req.params.id, req.params.vertexId));
+    });
   };
 }

@@ -1,0 +1,186 @@
+import type { Rec } from './codec.ts';
+import { getField } from './fields.ts';
+
+/** A time window `[start, end)` in ms. */
+export interface Window {
+  start: number;
+  end: number;
+}
+
+/** The last timestamp a window holds: it fires once the watermark reaches it. */
+export const maxTimestamp = (w: Window) => w.end - 1;
+
+/** The start of the window of `size` (shifted by `offset`) that holds `ts`: Flink's `TimeWindow.getWindowStartWithOffset`. */
+export function windowStart(ts: number, size: number, offset = 0): number {
+  return ts - ((((ts - offset) % size) + size) % size);
+}
+
+/** The tumbling window of `size` that holds `ts`. */
+export function tumblingWindow(ts: number, size: number, offset = 0): Window {
+  const start = windowStart(ts, size, offset);
+  return { start, end: start + size };
+}
+
+/** Every sliding window of `size`, starting every `slide`, that holds `ts`, latest first. */
+export function slidingWindows(ts: number, size: number, slide: number, offset = 0): Window[] {
+  const out: Window[] = [];
+  for (let start = windowStart(ts, slide, offset); start > ts - size; start -= slide) out.push({ start, end: start + size });
+  return out;
+}
+
+/** Whether two windows overlap or touch, so that sessions merge (Flink's `TimeWindow.intersects`). */
+export function intersects(a: Window, b: Window): boolean {
+  return a.start <= b.end && a.end >= b.start;
+}
+
+/**
+ * A new session `[ts, ts + gap)` against a key's sessions: the one session it becomes after merging with every
+ * session it touches, and those it absorbed.
+ */
+export function mergeSession(sessions: Iterable<Window>, ts: number, gap: number): { merged: Window; absorbed: Window[] } {
+  const merged = { start: ts, end: ts + gap };
+  const absorbed: Window[] = [];
+  // Absorbing one session can make the merged one reach another: repeat until nothing more touches it.
+  let rest = [...sessions];
+  for (let changed = true; changed;) {
+    changed = false;
+    const keep: Window[] = [];
+    for (const s of rest) {
+      if (intersects(s, merged)) {
+        merged.start = Math.min(merged.start, s.start);
+        merged.end = Math.max(merged.end, s.end);
+        absorbed.push(s);
+        changed = true;
+      } else keep.push(s);
+    }
+    rest = keep;
+  }
+  return { merged, absorbed };
+}
+
+/**
+ * Whether a window is past its allowed lateness at watermark `wm`: it fired and was cleaned up, so what comes for it
+ * now is late (Flink's `isWindowLate`).
+ */
+export function isWindowLate(w: Window, allowedLateness: number, wm: number): boolean {
+  return maxTimestamp(w) + allowedLateness <= wm;
+}
+
+export type AggregateFn = 'count' | 'sum' | 'min' | 'max' | 'avg';
+
+/** One aggregate of a window: its function, the field it reads (none for count) and the output field it fills. */
+export interface Aggregate {
+  fn: AggregateFn;
+  field?: string;
+  name: string;
+}
+
+const AGGREGATE = /^(count)(?:\(\s*\))?$|^(sum|min|max|avg)\(\s*([A-Za-z_][\w.]*)\s*\)$/;
+
+/**
+ * Parses the aggregates a window computes, as typed: `count, sum(amount), avg(amount)`. Output fields are
+ * `count`, `sum_amount`, `avg_amount`…; an error names the first part that is not an aggregate.
+ */
+export function parseAggregates(text: string): { ok: true; aggregates: Aggregate[] } | { ok: false; message: string } {
+  const parts = text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  if (parts.length === 0) return { ok: false, message: 'at least one aggregate: count, sum(f), min(f), max(f) or avg(f)' };
+  const aggregates: Aggregate[] = [];
+  for (const p of parts) {
+    const m = AGGREGATE.exec(p);
+    if (!m) return { ok: false, message: `'${p}' is not an aggregate: count, sum(f), min(f), max(f) or avg(f)` };
+    const agg: Aggregate = m[1]
+      ? { fn: 'count', name: 'count' }
+      : { fn: m[2] as AggregateFn, field: m[3]!, name: `${m[2]}_${m[3]!.replace(/\./g, '_')}` };
+    if (aggregates.some((a) => a.name === agg.name)) return { ok: false, message: `'${p}' is listed twice` };
+    aggregates.push(agg);
+  }
+  return { ok: true, aggregates };
+}
+
+/**
+ * Window accumulators as flat number arrays (small in state, cheap to copy): one slot per aggregate, two for avg
+ * (sum and count). Add, merge (sessions) and read out.
+ */
+export class Aggregator {
+  /** Each aggregate's first slot. */
+  private readonly slots: number[] = [];
+  readonly width: number;
+
+  constructor(readonly aggregates: readonly Aggregate[]) {
+    let w = 0;
+    for (const a of aggregates) {
+      this.slots.push(w);
+      w += a.fn === 'avg' ? 2 : 1;
+    }
+    this.width = w;
+  }
+
+  /** The fields of its output values, in order. */
+  get fields(): string[] {
+    return this.aggregates.map((a) => a.name);
+  }
+
+  create(): number[] {
+    const acc = new Array<number>(this.width).fill(0);
+    this.aggregates.forEach((a, i) => {
+      if (a.fn === 'min') acc[this.slots[i]!] = Infinity;
+      if (a.fn === 'max') acc[this.slots[i]!] = -Infinity;
+    });
+    return acc;
+  }
+
+  /** The numbers a record brings to each aggregate, or why it cannot be aggregated (a field that is not a number). */
+  values(rec: Rec): number[] | string {
+    const out: number[] = [];
+    for (const a of this.aggregates) {
+      if (a.fn === 'count') {
+        out.push(1);
+        continue;
+      }
+      const v = getField(rec, a.field!);
+      if (typeof v !== 'number' || !Number.isFinite(v)) return `window: field '${a.field}' is not a number`;
+      out.push(v);
+    }
+    return out;
+  }
+
+  /** Adds one record's values (from `values`) into `acc`, in place. */
+  add(acc: number[], values: readonly number[]): void {
+    this.aggregates.forEach((a, i) => {
+      const s = this.slots[i]!;
+      const v = values[i]!;
+      if (a.fn === 'min') acc[s] = Math.min(acc[s]!, v);
+      else if (a.fn === 'max') acc[s] = Math.max(acc[s]!, v);
+      else if (a.fn === 'avg') {
+        acc[s]! += v;
+        acc[s + 1]! += 1;
+      } else acc[s]! += v;
+    });
+  }
+
+  /** Merges `b` into `a`, in place (two sessions become one). */
+  merge(a: number[], b: readonly number[]): void {
+    this.aggregates.forEach((agg, i) => {
+      const s = this.slots[i]!;
+      if (agg.fn === 'min') a[s] = Math.min(a[s]!, b[s]!);
+      else if (agg.fn === 'max') a[s] = Math.max(a[s]!, b[s]!);
+      else {
+        a[s]! += b[s]!;
+        if (agg.fn === 'avg') a[s + 1]! += b[s + 1]!;
+      }
+    });
+  }
+
+  /** The output fields of an accumulator. */
+  result(acc: readonly number[]): Rec {
+    const out: Rec = {};
+    this.aggregates.forEach((a, i) => {
+      const s = this.slots[i]!;
+      out[a.name] = a.fn === 'avg' ? acc[s]! / acc[s + 1]! : acc[s]!;
+    });
+    return out;
+  }
+}
