@@ -26,6 +26,8 @@ export const edgeSchema = z
     partitioning: partitioningSchema,
     /** The record field a `hash` edge keys by (keyBy). */
     key: z.string().min(1).max(64).optional(),
+    /** Which input of a two-input operator (a join) the edge feeds. */
+    side: z.enum(['left', 'right']).optional(),
   })
   .strict();
 

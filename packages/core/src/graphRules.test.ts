@@ -406,3 +406,60 @@ describe('knownFields: what an operator emits, from the sources through each ope
     expect(knownFields(graph, 'c')).toBeUndefined();
   });
 });
+
+describe('joins take a left and a right input', () => {
+  const join = (sides: ('left' | 'right' | undefined)[]): GraphInput => ({
+    vertices: [
+      { id: 'a', type: 'generator', parallelism: 1 },
+      { id: 'b', type: 'generator', parallelism: 1, settings: { seed: 2 } },
+      { id: 'c', type: 'generator', parallelism: 1, settings: { seed: 3 } },
+      { id: 'j', type: 'intervalJoin', parallelism: 1 },
+      { id: 'out', type: 'log', parallelism: 1 },
+    ],
+    edges: [
+      ...sides.map((side, i) => ({
+        from: ['a', 'b', 'c'][i]!,
+        to: 'j',
+        partitioning: 'hash' as const,
+        key: i ? 'item' : 'user',
+        ...(side && { side }),
+      })),
+      { from: 'j', to: 'out', partitioning: 'forward' },
+    ],
+  });
+  const issues = (g: GraphInput) => {
+    const r = validateGraph(g);
+    return r.ok ? [] : r.issues.map((i) => i.message);
+  };
+
+  it('accepts one left and one right input keyed by fields of their own', () => {
+    expect(issues(join(['left', 'right']))).toEqual([]);
+  });
+
+  it.each([
+    [['left'], /j joins two inputs: connect one edge as its left input and one as its right \(it has left\)/],
+    [['left', 'left'], /it has left and left/],
+    [['left', undefined], /it has left and an edge without a side/],
+    [['left', 'right', 'right'], /it has left and right and right/],
+  ] as const)('refuses %j', (sides, message) => {
+    expect(issues(join([...sides])).join('; ')).toMatch(message);
+  });
+
+  it('refuses a side on the input of an operator that is no join', () => {
+    const g = join(['left', 'right']);
+    g.vertices.push({ id: 'w', type: 'count', parallelism: 1 });
+    g.edges.push({ from: 'a', to: 'w', partitioning: 'hash', key: 'user', side: 'left' }, { from: 'w', to: 'out', partitioning: 'forward' });
+    expect(issues(g)).toEqual(["a->w says it is the left input, but w is no join: only a join's inputs have a side"]);
+  });
+
+  it('the builder cannot draw a third input into a join', () => {
+    const g = join(['left', 'right']);
+    expect(connectionProblem(validateGraphOrThrow(g), 'c', 'j', 'hash')).toBe('j already has its two inputs (left and right)');
+  });
+});
+
+function validateGraphOrThrow(g: GraphInput) {
+  const r = validateGraph(g);
+  if (!r.ok) throw new Error(r.issues[0]!.message);
+  return r.graph;
+}

@@ -48,6 +48,8 @@ export function connectionProblem(
   if (partitioning === 'forward' && a.parallelism !== b.parallelism)
     return `a forward edge needs equal parallelism (${from} has ${a.parallelism}, ${to} has ${b.parallelism})`;
   if (kb === 'keyed' && partitioning !== undefined && partitioning !== 'hash') return `${b.id} is keyed: its input must be partitioned by key (hash)`;
+  if (operatorSpec(b.type)?.twoInputs && graph.edges.filter((e) => e.to === to).length >= 2)
+    return `${b.id} already has its two inputs (left and right)`;
   return undefined;
 }
 
@@ -179,6 +181,24 @@ export function validateGraph(input: unknown): GraphValidation {
     if (!kind) return;
     const inputs = ins.get(v.id) ?? [];
     if (kind !== 'source' && inputs.length === 0) issues.push({ path: ['vertices', i], vertexId: v.id, message: `${v.id} has no input` });
+    const twoInputs = operatorSpec(v.type)?.twoInputs === true;
+    if (twoInputs) {
+      const sides = inputs.map((e) => e.side);
+      if (inputs.length !== 2 || !sides.includes('left') || !sides.includes('right'))
+        issues.push({
+          path: ['vertices', i],
+          vertexId: v.id,
+          message: `${v.id} joins two inputs: connect one edge as its left input and one as its right (it has ${inputs.length === 0 ? 'none' : sides.map((s) => s ?? 'an edge without a side').join(' and ')})`,
+        });
+    } else
+      for (const e of inputs)
+        if (e.side)
+          issues.push({
+            path: ['edges', graph.edges.indexOf(e), 'side'],
+            vertexId: v.id,
+            edgeId: edgeId(e),
+            message: `${edgeId(e)} says it is the ${e.side} input, but ${v.id} is no join: only a join's inputs have a side`,
+          });
     if (kind === 'keyed') {
       if (inputs.length === 0) issues.push({ path: ['vertices', i], vertexId: v.id, message: `${v.id} is keyed but has no keyed input` });
       for (const e of inputs)
@@ -189,8 +209,9 @@ export function validateGraph(input: unknown): GraphValidation {
             edgeId: edgeId(e),
             message: `${v.id} is keyed: its input ${edgeId(e)} must be a hash edge with a key (keyBy)`,
           });
+      // A join's two inputs key by their own fields (an auction's id, a bid's auction): the values must match, not the names.
       const keys = new Set(inputs.map((e) => e.key));
-      if (keys.size > 1) issues.push({ path: ['vertices', i], vertexId: v.id, message: `${v.id}'s inputs key by different fields` });
+      if (keys.size > 1 && !twoInputs) issues.push({ path: ['vertices', i], vertexId: v.id, message: `${v.id}'s inputs key by different fields` });
     }
     if (kind !== 'sink' && (outs.get(v.id) ?? []).length === 0 && kind !== 'source')
       issues.push({ path: ['vertices', i], vertexId: v.id, message: `${v.id} has no output: connect it to a sink` });

@@ -101,6 +101,28 @@ export const windowSettings = z
   })
   .refine((s) => s.assigner !== 'session' || s.gap !== undefined, { message: 'a session window needs a gap', path: ['gap'] });
 
+export const windowJoinSettings = z
+  .object({
+    assigner: z.enum(['tumbling', 'sliding']).default('tumbling').describe('tumbling: back to back; sliding: overlapping, one every slide'),
+    size: duration({ min: 1 }).prefault('10s').describe('Window length, e.g. 10s'),
+    slide: duration({ min: 1 }).optional().describe('A new window every… (sliding), e.g. 2s'),
+    offset: duration({ signed: true }).prefault('0ms').describe('Shifts window starts'),
+  })
+  .strict()
+  .refine((s) => s.assigner !== 'sliding' || s.slide !== undefined, { message: 'a sliding window needs a slide', path: ['slide'] })
+  .refine((s) => s.assigner !== 'sliding' || s.slide === undefined || s.slide <= s.size, {
+    message: 'the slide may not be longer than the window',
+    path: ['slide'],
+  });
+
+export const intervalJoinSettings = z
+  .object({
+    lower: duration({ signed: true }).prefault('0ms').describe("A right record joins a left one from left's time + this, e.g. -5s"),
+    upper: duration({ signed: true }).prefault('10s').describe("…up to left's time + this, e.g. 10s"),
+  })
+  .strict()
+  .refine((s) => s.lower <= s.upper, { message: 'the lower bound may not be above the upper one', path: ['lower'] });
+
 export const logSinkSettings = z
   .object({ sampleSize: z.number().int().min(1).max(1000).default(100).describe('Latest records kept readable') })
   .strict();
@@ -154,6 +176,8 @@ export interface OperatorSpec {
   label: string;
   description: string;
   settings: z.ZodType;
+  /** Two keyed inputs, `left` and `right` (a join); otherwise any number of inputs, all alike. */
+  twoInputs?: boolean;
   /** The fields of the records it emits, given its settings and its input records' fields (undefined: unknown). */
   outputFields(settings: unknown, input: readonly string[] | undefined): string[] | undefined;
 }
@@ -249,6 +273,24 @@ export const operatorCatalog = {
       return ['key', 'windowStart', 'windowEnd', ...(parsed.ok ? parsed.aggregates.map((a) => a.name) : [])];
     },
   },
+  windowJoin: {
+    type: 'windowJoin',
+    kind: 'keyed',
+    twoInputs: true,
+    label: 'Window join',
+    description: 'Pairs left and right records of a key in the same window, when it fires: {key, windowStart, windowEnd, left, right}',
+    settings: windowJoinSettings,
+    outputFields: () => ['key', 'windowStart', 'windowEnd', 'left', 'right'],
+  },
+  intervalJoin: {
+    type: 'intervalJoin',
+    kind: 'keyed',
+    twoInputs: true,
+    label: 'Interval join',
+    description: "Pairs a left record with each right record of its key within [left's time + lower, + upper]: {key, left, right}",
+    settings: intervalJoinSettings,
+    outputFields: () => ['key', 'left', 'right'],
+  },
   log: {
     type: 'log',
     kind: 'sink',
@@ -279,5 +321,7 @@ export type MapSettings = z.output<typeof mapSettings>;
 export type SumSettings = z.output<typeof sumSettings>;
 export type StatefulCounterSettings = z.output<typeof statefulCounterSettings>;
 export type WindowSettings = z.output<typeof windowSettings>;
+export type WindowJoinSettings = z.output<typeof windowJoinSettings>;
+export type IntervalJoinSettings = z.output<typeof intervalJoinSettings>;
 export type LogSinkSettings = z.output<typeof logSinkSettings>;
 export type PostgresSinkSettings = z.output<typeof postgresSinkSettings>;

@@ -1,5 +1,15 @@
 import type { Vertex } from '../graph.ts';
-import { countSettings, filterSettings, mapSettings, statefulCounterSettings, sumSettings, windowSettings } from '../operatorCatalog.ts';
+import {
+  countSettings,
+  filterSettings,
+  intervalJoinSettings,
+  mapSettings,
+  statefulCounterSettings,
+  sumSettings,
+  windowJoinSettings,
+  windowSettings,
+} from '../operatorCatalog.ts';
+import { intervalJoinOperator, windowJoinOperator } from './joins.ts';
 import { countOperator, statefulCounterOperator, sumOperator } from './keyed.ts';
 import { filterOperator, mapOperator } from './transforms.ts';
 import { windowOperator } from './window.ts';
@@ -24,7 +34,7 @@ export function guarded(type: string, op: StreamOperator, ctx: OperatorContext):
   let wrapped: Output | undefined;
   let thrownDownstream: unknown;
   return {
-    process(record, key, out) {
+    process(record, key, out, input) {
       if (out !== downstream) {
         downstream = out;
         wrapped = {
@@ -39,7 +49,7 @@ export function guarded(type: string, op: StreamOperator, ctx: OperatorContext):
         };
       }
       try {
-        op.process(record, key, wrapped!);
+        op.process(record, key, wrapped!, input);
       } catch (err) {
         if (err === thrownDownstream) throw err;
         ctx.deadLetter(record, `${type} threw: ${err instanceof Error ? err.message : String(err)}`);
@@ -63,6 +73,10 @@ function build(v: Vertex, ctx: OperatorContext): StreamOperator {
       return sumOperator(sumSettings.parse(v.settings), ctx);
     case 'window':
       return windowOperator(windowSettings.parse(v.settings), ctx);
+    case 'windowJoin':
+      return windowJoinOperator(windowJoinSettings.parse(v.settings), ctx);
+    case 'intervalJoin':
+      return intervalJoinOperator(intervalJoinSettings.parse(v.settings), ctx);
     case 'statefulCounter':
       return statefulCounterOperator(statefulCounterSettings.parse(v.settings), ctx);
     default:

@@ -29,7 +29,8 @@ export interface OperatorContext {
 
 /** A transform or keyed operator: one call per record, no I/O. */
 export interface StreamOperator {
-  process(record: Rec, key: Key | undefined, out: Output): void;
+  /** One record; `input` says which input it came from for a two-input operator (0 left, 1 right). */
+  process(record: Rec, key: Key | undefined, out: Output, input?: number): void;
   /** The input watermark rose to `watermark`: fires the event-time timers due by it. */
   onWatermark?(watermark: number, out: Output): void;
   /** The wall clock reached `now`: fires the processing-time timers due by it. */

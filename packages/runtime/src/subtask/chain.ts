@@ -10,6 +10,7 @@ import {
   type Output,
   type Rec,
   type StreamOperator,
+  type Edge,
   type Vertex,
 } from '@keyflow/core';
 import { createSink, createSource, type ConnectorEnv } from '../connectors/registry.ts';
@@ -39,6 +40,8 @@ export class OperatorChain {
   /** The keyed operator at the head, if any: input records are scoped to their key by the hash edge's key field. */
   private readonly keyedHead: KeyedVertex | undefined;
   private readonly keyField: string | undefined;
+  /** The keyed head itself, for records that say which of its two inputs they come from (a join). */
+  private headInput: ((rec: Rec, input: number) => void) | undefined;
   /** Operators with timers, head first, with the output each emits to: they hear of watermarks and the clock. */
   private readonly timed: { op: StreamOperator; out: Output }[] = [];
   /** Records per key group of the keyed head since the last metrics event (the key-group view shows skew). */
@@ -97,23 +100,33 @@ export class OperatorChain {
             op.process(rec, key(), counted);
           },
         };
+        if (i === 0)
+          this.headInput = (rec, input) => {
+            m.recordsIn++;
+            op.process(rec, key(), counted, input);
+          };
       }
     }
     this.head = next;
     this.keyGroupRecords = new Uint32Array(this.keyedHead?.backend.maxParallelism ?? 0);
   }
 
-  /** Feeds one input record to the chain's head, scoping keyed state to its key first. */
-  processInput(rec: Rec): void {
+  /**
+   * Feeds one input record to the chain's head, scoping keyed state to its key first: the key field of the edge it
+   * came by (a join's two inputs key by fields of their own), and for a join, which input it is.
+   */
+  processInput(rec: Rec, edge?: Edge): void {
     const kv = this.keyedHead;
     if (kv) {
-      const key = getField(rec, this.keyField!);
-      if (!isKey(key)) return this.counters.deadLetter(kv.vertex.id, rec, `record lacks the key field '${this.keyField}'`);
+      const field = edge?.key ?? this.keyField!;
+      const key = getField(rec, field);
+      if (!isKey(key)) return this.counters.deadLetter(kv.vertex.id, rec, `record lacks the key field '${field}'`);
       const kg = keyGroupFor(key, kv.backend.maxParallelism);
       if (kg < kv.range.start || kg > kv.range.end)
         return this.counters.deadLetter(kv.vertex.id, rec, `key group ${kg} is not owned by subtask ${this.ctx.task.index}`);
       kv.backend.setCurrentKey(key, kg);
       this.keyGroupRecords[kg]!++;
+      if (edge?.side) return this.headInput!(rec, edge.side === 'right' ? 1 : 0);
     }
     this.head.emit(rec);
   }

@@ -1,4 +1,4 @@
-import { BarrierAligner, chainOf, decodeBatch, producersFor, WatermarkValve, type Rec } from '@keyflow/core';
+import { BarrierAligner, chainOf, decodeBatch, producersFor, WatermarkValve, type Edge, type Rec } from '@keyflow/core';
 import { parseEntry, timeAt, type ChannelEntry } from '../channels.ts';
 import type { RescaleSpec, SubtaskProgress } from '../protocol.ts';
 import type { OperatorChain } from './chain.ts';
@@ -9,6 +9,8 @@ import type { HandoverLoader } from './handoverLoader.ts';
 
 interface InputChannel {
   key: string;
+  /** The edge it belongs to: its key field, and for a join which input it is. */
+  edge: Edge;
   /** The producer subtask, as `chainId#index`. */
   producer: string;
   lastId: string;
@@ -66,7 +68,7 @@ export class InputRunner {
       const producer = chainOf(ctx.chains, edge.from)!;
       return producersFor(edge, index, producer.parallelism).map((i) => {
         const key = ctx.channelKey(edge, i, index);
-        return inputs.get(key) ?? { key, producer: `${producer.id}#${i}`, lastId: '0-0', lastSeq: 0 };
+        return inputs.get(key) ?? { key, edge, producer: `${producer.id}#${i}`, lastId: '0-0', lastSeq: 0 };
       });
     });
     const kept = new Set(this.inputs.map((c) => c.key));
@@ -132,7 +134,7 @@ export class InputRunner {
           }
           if (entry.seq <= ch.lastSeq) continue;
           ch.lastSeq = entry.seq;
-          if (entry.type === 'batch') this.feed(entry.data, entry.times);
+          if (entry.type === 'batch') this.feed(entry.data, entry.times, ch.edge);
           else if (entry.type === 'watermark') await this.onWatermark(this.valve.onWatermark(key, entry.watermark));
           else if (entry.type === 'idle') await this.onWatermark(this.valve.onIdle(key));
           else if (entry.type === 'active') {
@@ -163,7 +165,7 @@ export class InputRunner {
   private pendingWatermark: number | undefined;
 
   /** Decodes a batch into the chain, each record with its event time; what cannot be decoded goes to the dead letters. */
-  private feed(data: Buffer, times: Buffer | undefined): void {
+  private feed(data: Buffer, times: Buffer | undefined, edge: Edge): void {
     const chainId = this.ctx.chain.id;
     let records: unknown[];
     try {
@@ -177,7 +179,7 @@ export class InputRunner {
       const r = records[i];
       time.timestamp = timeAt(times, i);
       if (r === null || typeof r !== 'object') this.counters.deadLetter(chainId, r, 'record is not an object');
-      else this.chain.processInput(r as Rec);
+      else this.chain.processInput(r as Rec, edge);
     }
   }
 
