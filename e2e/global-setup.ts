@@ -7,5 +7,6 @@ export default async function globalSetup(_config: FullConfig) {
   process.env.KEYFLOW_WEB_URL = stack.webUrl;
   process.env.KEYFLOW_CONTROL_URL = stack.controlUrl;
   process.env.KEYFLOW_E2E_USERS = JSON.stringify(stack.users);
+  process.env.KEYFLOW_E2E_SINK_DATABASE_URL = stack.sinkDatabaseUrl;
   return () => stack.stop();
 }

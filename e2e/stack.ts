@@ -30,6 +30,8 @@ export type E2eUsers = Record<E2eRole, { email: string; password: string }>;
 export interface E2eStack {
   webUrl: string;
   controlUrl: string;
+  /** Where Postgres sinks write (through their restricted role): the tests read a sink's table there. */
+  sinkDatabaseUrl: string;
   /** Who may sign in, one user per role; the tests read them from KEYFLOW_E2E_USERS. */
   users: E2eUsers;
   stop(): Promise<void>;
@@ -159,10 +161,11 @@ export async function startE2eStack(log: (line: string) => void = console.log): 
     // The build is the slow part; the database and the engine start meanwhile.
     const build = ensureWebBuild({ distDir: DIST_DIR, log, onOutput: () => {} });
     databaseUrl = await createMigratedDatabase(server, uniqueDatabaseName());
+    const sinkDatabaseUrl = await createSinkRole(databaseUrl);
     const env = {
       DATABASE_URL: databaseUrl,
       // Sinks write through their own restricted role, as `npm run up` and docker compose set them up.
-      KEYFLOW_SINK_DATABASE_URL: await createSinkRole(databaseUrl),
+      KEYFLOW_SINK_DATABASE_URL: sinkDatabaseUrl,
       REDIS_URL: redisUrl,
       KEYFLOW_PREFIX: prefix,
       LOG_LEVEL: 'warn',
@@ -210,7 +213,7 @@ export async function startE2eStack(log: (line: string) => void = console.log): 
     services.push(web);
     await waitUntil('the dashboard', web, answers(`${webUrl}/api/health`), 60_000);
     log(`stack up: dashboard ${webUrl}, control ${controlUrl}, database ${new URL(databaseUrl).pathname.slice(1)}, prefix ${prefix}`);
-    return { webUrl, controlUrl, users, stop };
+    return { webUrl, controlUrl, sinkDatabaseUrl, users, stop };
   } catch (error) {
     await stop();
     throw error;

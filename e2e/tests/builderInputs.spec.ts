@@ -1,13 +1,5 @@
-import type { Locator, Page } from '@playwright/test';
-import { dragConnection, expect, inputHandle, outputHandle, test } from './fixtures';
-
-/** Selects all of a field's text and types over it key by key, as a person does (`fill` would set it at once). */
-async function typeOver(field: Locator, text: string): Promise<void> {
-  await field.click();
-  await field.press('ControlOrMeta+A');
-  if (text) await field.pressSequentially(text);
-  else await field.press('Backspace');
-}
+import type { Page } from '@playwright/test';
+import { dragConnection, expect, inputHandle, outputHandle, test, typeOver } from './fixtures';
 
 /** Clicks an edge where its label sits: on its path (the label itself lets clicks through). */
 async function selectEdge(page: Page, from: string, to: string): Promise<void> {
@@ -95,7 +87,7 @@ test('builder inputs never corrupt a value silently: typed text stays, problems 
 
   // Every numeric setting generated from the schema does the same.
   await page.getByTestId('node-generator').click();
-  const splits = page.getByLabel('Splits');
+  const splits = page.getByLabel('Splits', { exact: true });
   await typeOver(splits, '2.5');
   await expect(splits).toHaveValue('2.5');
   await expect(page.getByTestId('setting-splits').locator('.field-error')).toHaveText('a whole number from 1 to 1024');
@@ -103,6 +95,23 @@ test('builder inputs never corrupt a value silently: typed text stays, problems 
   await typeOver(splits, '');
   await expect(splits).toHaveAttribute('placeholder', '16 (default)');
   await expect(page.getByTestId('setting-splits').locator('.field-error')).toHaveCount(0);
+
+  // So does a duration: it keeps the text typed, says what it reads as, and one that is none blocks Deploy.
+  const delay = page.getByLabel('Watermark delay');
+  const delayError = page.getByTestId('setting-watermarkDelay').locator('.field-error');
+  await expect(delay).toHaveAttribute('placeholder', '0ms (default)');
+  await typeOver(delay, '1.5h');
+  await expect(page.getByTestId('duration-readout-watermarkDelay')).toHaveText('1.5h = 5,400,000 ms');
+  await typeOver(delay, '10x');
+  await expect(delay).toHaveValue('10x');
+  await expect(delayError).toHaveText('a duration such as 500ms, 10s, 1m or 1.5h');
+  await expect(page.getByTestId('duration-readout-watermarkDelay')).toHaveCount(0);
+  await expect(deploy).toBeDisabled();
+  await typeOver(delay, '-5s');
+  await expect(delayError).toHaveText('may not be negative');
+  await typeOver(delay, '500ms');
+  await expect(delayError).toHaveCount(0);
+  await expect(page.getByTestId('duration-readout-watermarkDelay')).toHaveText('500ms = 500 ms');
 
   // count (×2) → log (×1) cannot stay forward; rebalance, then hash: no key is made up, the known fields are offered.
   await selectEdge(page, 'count', 'log');

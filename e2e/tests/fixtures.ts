@@ -108,6 +108,34 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
 });
 export { expect };
 
+/** Selects all of a field's text and types over it key by key, as a person does (`fill` would set it at once). */
+export async function typeOver(field: Locator, text: string): Promise<void> {
+  await field.click();
+  await field.press('ControlOrMeta+A');
+  if (text) await field.pressSequentially(text);
+  else await field.press('Backspace');
+}
+
+/**
+ * A reader of a Postgres sink's table (`key`, `value`), through the sinks' own role as the stack's sinks write; none
+ * while the table does not exist yet. `close` when done.
+ */
+export async function sinkTable<T>(table: string): Promise<{ rows: () => Promise<{ key: string; value: T }[]>; close: () => Promise<void> }> {
+  const url = process.env.KEYFLOW_E2E_SINK_DATABASE_URL;
+  if (!url) throw new Error('KEYFLOW_E2E_SINK_DATABASE_URL is not set: run the tests through playwright.config.ts (its global setup sets it)');
+  if (!/^[a-z_][a-z0-9_]*$/.test(table)) throw new Error(`not a sink table name: ${table}`);
+  // Loaded only by the tests that read a sink: the others never start a database client.
+  const { createPrisma } = await import('@keyflow/db');
+  const db = createPrisma(url);
+  return {
+    rows: async () => {
+      const exists = await db.$queryRawUnsafe<{ found: string | null }[]>(`SELECT to_regclass('${table}')::text AS found`);
+      return exists[0]?.found ? db.$queryRawUnsafe(`SELECT key, value FROM ${table}`) : [];
+    },
+    close: () => db.$disconnect(),
+  };
+}
+
 /** Signs in on the sign-in page as a person does: email, password, the button. */
 export async function signInWithForm(page: Page, email: string, password: string): Promise<void> {
   await page.getByLabel('Email').fill(email);

@@ -17,3 +17,4 @@ export * from './graphRules.ts';
 export * from './plan.ts';
 export * from './operators/index.ts';
 export * from './demo.ts';
+export * from './templates.ts';

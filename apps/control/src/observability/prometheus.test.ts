@@ -72,6 +72,29 @@ describe('Prometheus metrics', () => {
     expect(value(text, 'keyflow_job_stalled{job="j1"}')).toBe(0);
   });
 
+  it("count late records, and give an operator's watermark lag behind the wall clock over its subtasks that are not idle", async () => {
+    const { aggregator, prom } = setup({ active: true });
+    const now = Date.now();
+    const at = (index: number, watermark: number | null, idle = false): MetricsEvent => ({
+      ...report({ window: { recordsIn: 10, recordsOut: 1, deadLetters: 0, lateRecords: 2 } }),
+      vertexId: 'window',
+      index,
+      watermark,
+      idle,
+    });
+    for (const e of [at(0, now - 4000), at(1, now - 2000), at(2, null, true)]) {
+      aggregator.record(e);
+      prom.onWorkerMetrics(e);
+    }
+    const text = await prom.scrape();
+    expect(value(text, 'keyflow_late_records_total{job="j1",operator="window"}')).toBe(6);
+    // The lowest watermark of the subtasks that hold one (the idle one does not): 4 s behind, give or take the scrape.
+    const lag = value(text, 'keyflow_operator_watermark_lag_seconds{job="j1",operator="window"}')!;
+    expect(lag).toBeGreaterThanOrEqual(4);
+    expect(lag).toBeLessThan(10);
+    expect(aggregator.snapshot('j1')!.vertices.window).toMatchObject({ lowWatermark: now - 4000, idle: false, lateRecords: 6 });
+  });
+
   it('count a rescale once however often its event is sent, with its pause', async () => {
     const { prom } = setup();
     prom.onEvent('scaling:event', scaling('ALIGNING', null));

@@ -1,4 +1,4 @@
-import { isActive, jobStateSchema, type JobState, type ServerEventName, type ServerEventPayload } from '@keyflow/api';
+import { END_OF_INPUT_WATERMARK, isActive, jobStateSchema, type JobState, type ServerEventName, type ServerEventPayload } from '@keyflow/api';
 import type { WorkerEvent } from '@keyflow/runtime';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { MetricsAggregator } from './metrics.ts';
@@ -34,6 +34,7 @@ export class PrometheusMetrics {
   private readonly recordsIn: Counter<'job' | 'operator'>;
   private readonly recordsOut: Counter<'job' | 'operator'>;
   private readonly deadLetters: Counter<'job' | 'operator'>;
+  private readonly lateRecords: Counter<'job' | 'operator'>;
   private readonly checkpointDuration: Histogram<'job' | 'kind'>;
   private readonly checkpointSize: Histogram<'job' | 'kind'>;
   private readonly checkpointsFailed: Counter<'job' | 'kind'>;
@@ -66,6 +67,27 @@ export class PrometheusMetrics {
       help: 'Records an operator could not process, set aside with the reason',
       labelNames: perOperator,
       registers: [registry],
+    });
+    this.lateRecords = new Counter({
+      name: 'keyflow_late_records_total',
+      help: "Records an operator's windows or joins took too late (beyond the allowed lateness), set aside with the reason",
+      labelNames: perOperator,
+      registers: [registry],
+    });
+    new Gauge({
+      name: 'keyflow_operator_watermark_lag_seconds',
+      help: 'How far the low watermark of an operator (over its subtasks that are not idle) is behind the wall clock',
+      labelNames: perOperator,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const { id: jobId } of sources.activeJobs()) {
+          const snapshot = sources.metrics.snapshot(jobId);
+          for (const [operator, v] of Object.entries(snapshot?.vertices ?? {}))
+            if (v.lowWatermark !== null && v.lowWatermark < END_OF_INPUT_WATERMARK) this.set({ job: jobId, operator }, (now - v.lowWatermark) / 1000);
+        }
+      },
     });
     new Gauge({
       name: 'keyflow_operator_backpressure_ratio',
@@ -183,6 +205,7 @@ export class PrometheusMetrics {
       if (m.recordsIn) this.recordsIn.inc(labels, m.recordsIn);
       if (m.recordsOut) this.recordsOut.inc(labels, m.recordsOut);
       if (m.deadLetters) this.deadLetters.inc(labels, m.deadLetters);
+      if (m.lateRecords) this.lateRecords.inc(labels, m.lateRecords);
     }
   }
 

@@ -15,6 +15,7 @@ export const queryKeys = {
   retainedCheckpoints: (id: string) => ['job', id, 'checkpoints', 'retained'] as const,
   sample: (id: string, vertexId: string) => ['job', id, 'sample', vertexId] as const,
   deadLetters: (id: string, vertexId: string) => ['job', id, 'dead-letters', vertexId] as const,
+  lateRecords: (id: string, vertexId: string) => ['job', id, 'late', vertexId] as const,
   scaling: (id: string) => ['job', id, 'scaling'] as const,
   recoveries: (id: string) => ['job', id, 'recoveries'] as const,
   keyGroups: (id: string) => ['job', id, 'key-groups'] as const,

@@ -66,5 +66,13 @@ export const useDeadLetters = (jobId: string, vertexId: string, live: boolean) =
     refetchInterval: live ? 3000 : false,
   });
 
+/** The records a window operator took too late, newest first, with the reason (polled while the job runs). */
+export const useLateRecords = (jobId: string, vertexId: string, live: boolean) =>
+  useQuery({
+    queryKey: queryKeys.lateRecords(jobId, vertexId),
+    queryFn: () => api.lateRecords(jobId, vertexId),
+    refetchInterval: live ? 3000 : false,
+  });
+
 /** The worker pool (heartbeats are not pushed over Socket.IO: polled). */
 export const useWorkers = () => useQuery({ queryKey: queryKeys.workers, queryFn: api.listWorkers, refetchInterval: 2000 });

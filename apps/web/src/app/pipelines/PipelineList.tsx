@@ -6,6 +6,7 @@ import { useState } from 'react';
 import { ConfirmDialog } from '@/components/ConfirmDialog';
 import { StateBadge } from '@/components/StateBadge';
 import { Empty, ErrorState, Loading } from '@/components/States';
+import { TemplateMenu } from '@/features/builder/TemplateMenu';
 import { api, errorMessage, queryKeys } from '@/lib/api';
 import { useMayAct } from '@/lib/auth';
 import { formatAgo, formatDateTime } from '@/lib/format';
@@ -109,9 +110,12 @@ export function PipelineList() {
       <div className="page-head">
         <h1>Pipelines</h1>
         {mayEdit && (
-          <Link href="/pipelines/new" className="button primary">
-            New pipeline
-          </Link>
+          <div className="head-stats">
+            <TemplateMenu align="right" />
+            <Link href="/pipelines/new" className="button primary">
+              New pipeline
+            </Link>
+          </div>
         )}
       </div>
       {pipelines.isPending ? (

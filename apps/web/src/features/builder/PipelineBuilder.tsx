@@ -1,6 +1,6 @@
 'use client';
 import { ApiRequestError, type Pipeline } from '@keyflow/api';
-import type { GraphIssue } from '@keyflow/core';
+import { pipelineTemplate, type GraphIssue } from '@keyflow/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { ReactFlowProvider } from '@xyflow/react';
 import Link from 'next/link';
@@ -16,6 +16,7 @@ import { layoutDoc } from './layout';
 import { parseNumber, type NumberRule } from './numberInput';
 import { Palette } from './Palette';
 import { SettingsPanel } from './SettingsPanel';
+import { TemplateMenu } from './TemplateMenu';
 import { useBuilder } from './useBuilder';
 import { LEAVE_MESSAGE, useLeaveGuard } from './useLeaveGuard';
 import { poolWarning, slotsNeeded } from './warnings';
@@ -36,22 +37,26 @@ interface Props {
   pipeline?: Pipeline;
   /** The version shown on the canvas. */
   version?: number;
+  /** A new pipeline's template (its id): the canvas starts with its graph, unsaved, named after it. */
+  templateId?: string;
 }
 
-function BuilderScreen({ pipeline, version, readOnly }: Props & { readOnly: boolean }) {
+function BuilderScreen({ pipeline, version, templateId, readOnly }: Props & { readOnly: boolean }) {
   const router = useRouter();
   const client = useQueryClient();
   const shown = pipeline?.versions?.find((v) => v.version === version);
+  const template = !pipeline && templateId !== undefined ? pipelineTemplate(templateId) : undefined;
+  const startGraph = shown?.graph ?? template?.graph;
   const savedGraph = useMemo(() => (shown ? toGraph(initialDoc(shown.graph)) : undefined), [shown]);
-  const builder = useBuilder(useMemo(() => initialDoc(shown?.graph), [shown]));
-  const [name, setName] = useState(pipeline?.name ?? '');
+  const builder = useBuilder(useMemo(() => initialDoc(startGraph), [startGraph]));
+  const [name, setName] = useState(pipeline?.name ?? template?.name ?? '');
   const [intervalText, setIntervalText] = useState('10');
   const interval = parseNumber(intervalText, CHECKPOINT_INTERVAL);
   const intervalMs = interval.ok && interval.value !== undefined ? Math.round(interval.value * 1000) : undefined;
   const [serverIssues, setServerIssues] = useState<GraphIssue[]>([]);
 
   const { load } = builder;
-  useEffect(() => load(initialDoc(shown?.graph)), [shown, load]);
+  useEffect(() => load(initialDoc(startGraph)), [startGraph, load]);
 
   const graph = toGraph(builder.doc);
   const unparsed = builder.issues.unparsed.length;
@@ -141,6 +146,7 @@ function BuilderScreen({ pipeline, version, readOnly }: Props & { readOnly: bool
         <span className="spacer" />
         {!readOnly && (
           <>
+            <TemplateMenu align="right" />
             <button type="button" onClick={builder.undo} disabled={!builder.canUndo} title="Undo (Ctrl+Z)">
               ↶ Undo
             </button>

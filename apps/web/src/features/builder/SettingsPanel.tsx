@@ -2,7 +2,7 @@
 import { knownFields, maxParallelismOf, operatorSpec, partitioningSchema, type GraphIssue, type Partitioning } from '@keyflow/core';
 import { toGraph, type IssueIndex, type OperatorNode, type PartitionEdge } from './builderGraph';
 import { parallelismRule, type DraftField } from './fieldDrafts';
-import { fieldText, settingsFieldsOf, type SettingsField } from './settingsForm';
+import { durationReadout, fieldText, parseFieldInput, settingsFieldsOf, type SettingsField } from './settingsForm';
 import type { Builder } from './useBuilder';
 import { keyWarning } from './warnings';
 
@@ -81,15 +81,23 @@ function SettingInput({
         {...common}
         type="text"
         inputMode={field.kind === 'integer' ? 'numeric' : field.kind === 'number' ? 'decimal' : undefined}
+        spellCheck={field.kind === 'duration' ? false : undefined}
         value={typed.text}
         placeholder={field.defaultValue !== undefined ? `${fieldText(field.defaultValue)} (default)` : field.required ? 'required' : 'optional'}
         onChange={(e) => typed.onText(e.target.value)}
         onBlur={typed.onLeave}
       />
     );
+  // A duration says what it reads as while its text is a valid one: "10s = 10,000 ms".
+  const readout = field.kind === 'duration' && parseFieldInput(field, typed.text).ok ? durationReadout(typed.text) : undefined;
   return (
     <>
       {input}
+      {readout && (
+        <span className="help duration-readout" data-testid={`duration-readout-${field.name}`}>
+          {readout}
+        </span>
+      )}
       <FieldError id={`${inputId}-error`} message={error} />
     </>
   );

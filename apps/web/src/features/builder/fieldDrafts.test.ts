@@ -73,6 +73,21 @@ describe('typing into an operator’s fields', () => {
     expect(draftIssues(d).map((i) => i.message)).toEqual(['not valid JSON yet']);
   });
 
+  it('a duration setting keeps the typed text as its value; one that is no duration blocks like a wrong number', () => {
+    let d = typing(doc('window'), 'window', 'settings.size', '1', '10', '10s');
+    expect(vertex(d, 'window').settings).toEqual({ size: '10s' });
+    expect(draftIssues(d)).toEqual([]);
+    d = typing(d, 'window', 'settings.size', '10x');
+    expect(vertex(d, 'window').settings).toEqual({ size: '10s' });
+    expect(draftIssues(d)).toEqual([
+      { path: ['vertices', 0, 'settings', 'size'], vertexId: 'window', message: 'a duration such as 500ms, 10s, 1m or 1.5h' },
+    ]);
+    expect(settleDraft(d, 'window', 'settings.size')).toBe(d);
+    d = settleDraft(typing(d, 'window', 'settings.size', ' 2m '), 'window', 'settings.size');
+    expect(vertex(d, 'window').settings).toEqual({ size: '2m' });
+    expect(drafts(d, 'window')).toEqual({});
+  });
+
   it('only the operator typed into changes', () => {
     const d = doc('generator', 'count');
     const typed = typeInto(d, 'count', 'parallelism', '3');

@@ -1,6 +1,6 @@
 import { operatorCatalog } from '@keyflow/core';
 import { describe, expect, it } from 'vitest';
-import { humanize, numberRule, parseFieldInput, settingsFields, settingsFieldsOf } from './settingsForm';
+import { durationReadout, humanize, numberRule, parseFieldInput, settingsFields, settingsFieldsOf } from './settingsForm';
 
 describe('settings forms come from the operators’ zod schemas', () => {
   it('the generator: typed fields with their bounds, defaults and help', () => {
@@ -13,6 +13,14 @@ describe('settings forms come from the operators’ zod schemas', () => {
       ['zipfExponent', 'number'],
       ['total', 'integer'],
       ['splits', 'integer'],
+      ['msPerEvent', 'number'],
+      ['outOfOrderness', 'duration'],
+      ['idleSplits', 'integer'],
+      ['timestamps', 'enum'],
+      ['timestampField', 'string'],
+      ['watermarkDelay', 'duration'],
+      ['watermarkInterval', 'duration'],
+      ['idleTimeout', 'duration'],
     ]);
     const splits = fields.find((f) => f.name === 'splits')!;
     expect(splits).toMatchObject({ min: 1, max: 1024, defaultValue: 16, required: false, label: 'Splits' });
@@ -64,6 +72,52 @@ describe('settings forms come from the operators’ zod schemas', () => {
       max: 60_000,
     });
     expect(settingsFieldsOf('mystery')).toEqual([]);
+  });
+
+  it('durations are text fields that keep what was typed; their defaults are durations too', () => {
+    const fields = settingsFieldsOf('window');
+    expect(fields.map((f) => [f.name, f.kind])).toEqual([
+      ['assigner', 'enum'],
+      ['size', 'duration'],
+      ['slide', 'duration'],
+      ['gap', 'duration'],
+      ['offset', 'duration'],
+      ['time', 'enum'],
+      ['aggregates', 'string'],
+      ['allowedLateness', 'duration'],
+    ]);
+    expect(fields.find((f) => f.name === 'size')).toMatchObject({ defaultValue: '1m', required: false, label: 'Size' });
+    expect(settingsFieldsOf('generator').find((f) => f.name === 'watermarkInterval')!.defaultValue).toBe('200ms');
+  });
+
+  it.each([
+    ['500ms', 500],
+    ['10s', 10_000],
+    [' 1m ', 60_000],
+    ['1.5h', 5_400_000],
+    ['250', 250],
+  ])('a duration %j is kept as typed and reads as %d ms', (text, ms) => {
+    const size = settingsFieldsOf('window').find((f) => f.name === 'size')!;
+    expect(parseFieldInput(size, text)).toEqual({ ok: true, value: text.trim() });
+    expect(durationReadout(text)).toBe(`${text.trim()} = ${ms.toLocaleString('en-US')} ms`);
+  });
+
+  it('a duration that is none, or out of its bounds, says why', () => {
+    const field = (type: string, name: string) => settingsFieldsOf(type).find((f) => f.name === name)!;
+    const format = { ok: false, message: 'a duration such as 500ms, 10s, 1m or 1.5h' };
+    expect(parseFieldInput(field('window', 'size'), '10x')).toEqual(format);
+    expect(parseFieldInput(field('window', 'size'), 's')).toEqual(format);
+    expect(parseFieldInput(field('window', 'size'), '1e3s')).toEqual(format);
+    expect(parseFieldInput(field('generator', 'outOfOrderness'), '-5s')).toEqual({ ok: false, message: 'may not be negative' });
+    expect(parseFieldInput(field('window', 'size'), '0s')).toEqual({ ok: false, message: '0s is shorter than 1ms' });
+    expect(parseFieldInput(field('generator', 'watermarkInterval'), '2m')).toEqual({ ok: false, message: '2m is longer than 1m' });
+    // A signed one (the window offset) takes a negative duration.
+    expect(parseFieldInput(field('window', 'offset'), '-8h')).toEqual({ ok: true, value: '-8h' });
+    // Empty leaves an optional duration out (its default applies); a required one says so.
+    expect(parseFieldInput(field('window', 'size'), '')).toEqual({ ok: true, value: undefined });
+    expect(parseFieldInput({ ...field('window', 'size'), required: true }, ' ')).toEqual({ ok: false, message: 'required' });
+    expect(durationReadout('10x')).toBeUndefined();
+    expect(durationReadout('')).toBeUndefined();
   });
 
   it('labels read as words', () => {

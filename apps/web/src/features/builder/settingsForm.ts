@@ -1,9 +1,9 @@
-import { operatorSpec } from '@keyflow/core';
+import { operatorSpec, parseDuration } from '@keyflow/core';
 import { z } from 'zod';
 import { parseNumber, type NumberRule, type Parsed } from './numberInput';
 
 /** How the side panel edits one setting, derived from the operator's zod schema (the one the API validates). */
-export type FieldKind = 'integer' | 'number' | 'string' | 'enum' | 'boolean' | 'scalar' | 'json';
+export type FieldKind = 'integer' | 'number' | 'string' | 'duration' | 'enum' | 'boolean' | 'scalar' | 'json';
 
 export interface SettingsField {
   name: string;
@@ -15,6 +15,8 @@ export interface SettingsField {
   options?: string[];
   min?: number;
   max?: number;
+  /** A duration's own zod schema: its bounds live in a transform, which the JSON schema cannot show. */
+  schema?: z.ZodType;
 }
 
 interface JsonSchema {
@@ -24,6 +26,7 @@ interface JsonSchema {
   description?: string;
   minimum?: number;
   maximum?: number;
+  format?: string;
   properties?: Record<string, JsonSchema>;
   required?: string[];
 }
@@ -38,6 +41,7 @@ export function humanize(name: string): string {
 function kindOf(s: JsonSchema): FieldKind {
   if (Array.isArray(s.type)) return s.type.every((t) => ['string', 'number', 'boolean', 'null'].includes(t)) ? 'scalar' : 'json';
   if (s.enum && s.enum.every((v) => typeof v === 'string')) return 'enum';
+  if (s.type === 'string' && s.format === 'duration') return 'duration';
   if (s.type === 'integer' || s.type === 'number' || s.type === 'string' || s.type === 'boolean') return s.type;
   return 'json';
 }
@@ -49,17 +53,22 @@ const meaningful = (n: number | undefined) => (n !== undefined && Math.abs(n) < 
 export function settingsFields(schema: z.ZodType): SettingsField[] {
   const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
   const required = new Set(json.required ?? []);
-  return Object.entries(json.properties ?? {}).map(([name, s]) => ({
-    name,
-    kind: kindOf(s),
-    label: humanize(name),
-    required: required.has(name),
-    ...(s.description !== undefined && { description: s.description }),
-    ...(s.default !== undefined && { defaultValue: s.default }),
-    ...(s.enum && { options: s.enum.map(String) }),
-    ...(meaningful(s.minimum) !== undefined && { min: meaningful(s.minimum) }),
-    ...(meaningful(s.maximum) !== undefined && { max: meaningful(s.maximum) }),
-  }));
+  const shape: Record<string, z.ZodType> = schema instanceof z.ZodObject ? schema.shape : {};
+  return Object.entries(json.properties ?? {}).map(([name, s]) => {
+    const kind = kindOf(s);
+    return {
+      name,
+      kind,
+      label: humanize(name),
+      required: required.has(name),
+      ...(s.description !== undefined && { description: s.description }),
+      ...(s.default !== undefined && { defaultValue: s.default }),
+      ...(s.enum && { options: s.enum.map(String) }),
+      ...(meaningful(s.minimum) !== undefined && { min: meaningful(s.minimum) }),
+      ...(meaningful(s.maximum) !== undefined && { max: meaningful(s.maximum) }),
+      ...(kind === 'duration' && shape[name] && { schema: shape[name] }),
+    };
+  });
 }
 
 const byType = new Map<string, SettingsField[]>();
@@ -85,12 +94,37 @@ export function numberRule(field: Pick<SettingsField, 'kind' | 'required' | 'min
   };
 }
 
+const DURATION_FORMAT = 'a duration such as 500ms, 10s, 1m or 1.5h';
+
+/**
+ * What a duration field's text stands for: the text itself (the setting keeps what was typed, core reads it as ms),
+ * or why it stands for none, with the bounds the setting's schema checks.
+ */
+export function parseDurationInput(field: Pick<SettingsField, 'required' | 'schema'>, text: string): Parsed<string | undefined> {
+  const t = text.trim();
+  if (t === '') return field.required ? { ok: false, message: 'required' } : { ok: true, value: undefined };
+  const ms = parseDuration(t);
+  if (ms === undefined) return { ok: false, message: DURATION_FORMAT };
+  const checked = field.schema?.safeParse(t);
+  if (checked && !checked.success)
+    return { ok: false, message: ms < 0 ? 'may not be negative' : (checked.error.issues[0]?.message ?? DURATION_FORMAT) };
+  return { ok: true, value: t };
+}
+
+/** What a duration's text reads as, shown under its field: "10s = 10,000 ms"; nothing for text that is none. */
+export function durationReadout(text: string): string | undefined {
+  const t = text.trim();
+  const ms = t === '' ? undefined : parseDuration(t);
+  return ms === undefined ? undefined : `${t} = ${ms.toLocaleString('en-US')} ms`;
+}
+
 /**
  * What a field's text means for the settings object, or why it means no valid value: `undefined` leaves the
  * setting out (its default applies). A scalar that reads as a number or a boolean becomes one; JSON is parsed.
  */
-export function parseFieldInput(field: Pick<SettingsField, 'kind' | 'required' | 'min' | 'max'>, text: string): Parsed<unknown> {
+export function parseFieldInput(field: Pick<SettingsField, 'kind' | 'required' | 'min' | 'max' | 'schema'>, text: string): Parsed<unknown> {
   if (field.kind === 'integer' || field.kind === 'number') return parseNumber(text, numberRule(field));
+  if (field.kind === 'duration') return parseDurationInput(field, text);
   const t = text.trim();
   if (t === '') return { ok: true, value: undefined };
   if (field.kind === 'json') {

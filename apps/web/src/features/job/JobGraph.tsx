@@ -19,7 +19,7 @@ import { culprits, jobChains, stalledOperators } from './stall';
 function Graph({ job, selected, onSelect }: { job: JobDetail; selected?: string; onSelect: (vertexId?: string) => void }) {
   // Laid out afresh, as Flink does, with room on every edge for its partitioning and rate, and between operators
   // of one rank for what a job's node shows (live figures, badges, the slider and its notes).
-  const base = useMemo(() => layoutDoc(fromGraph(job.graph).doc, { ranksep: 150, nodeHeight: 170 }), [job.graph]);
+  const base = useMemo(() => layoutDoc(fromGraph(job.graph).doc, { ranksep: 150, nodeHeight: 190 }), [job.graph]);
   const running = job.state === 'RUNNING' || job.state === 'RESCALING';
   const stalled = useMemo(() => job.stall && stalledOperators(culprits(job.stall, jobChains(job.graph, job.plan))), [job.stall, job.graph, job.plan]);
   // The nodes are rebuilt on every metrics event: they carry the sizes React Flow measured, or it would hide

@@ -1,5 +1,6 @@
 'use client';
 import type { JobDetail } from '@keyflow/api';
+import { graphSchema } from '@keyflow/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useState } from 'react';
@@ -20,6 +21,7 @@ import { DeadLetters, OperatorDeadLetters } from './DeadLetters';
 import { operatorsWithDeadLetters } from './deadLetters';
 import { JobGraph } from './JobGraph';
 import { KeyGroups } from './KeyGroupView';
+import { OperatorLateRecords } from './LateRecords';
 import { ScalingTimeline } from './ScalingTimeline';
 import { LifecycleEvents } from './LifecycleEvents';
 import { Recoveries } from './Recoveries';
@@ -29,6 +31,7 @@ import { SinkSamples } from './SinkSamples';
 import { StallBanner } from './StallBanner';
 import { culprits, jobChains } from './stall';
 import { useStartFromCheckpoint, useTriggerSavepoint } from './useCheckpointActions';
+import { Watermarks } from './Watermarks';
 
 function Controls({ job, onSavepoint }: { job: JobDetail; onSavepoint: () => void }) {
   const client = useQueryClient();
@@ -119,6 +122,8 @@ function Controls({ job, onSavepoint }: { job: JobDetail; onSavepoint: () => voi
 }
 
 function Subtasks({ job, vertexId }: { job: JobDetail; vertexId: string }) {
+  const parsed = graphSchema.safeParse(job.graph);
+  const windowed = parsed.success && parsed.data.vertices.some((v) => v.id === vertexId && v.type === 'window');
   const rows = job.metrics?.subtasks.filter((s) => s.vertexId === vertexId) ?? [];
   const held = job.stall ? culprits(job.stall, jobChains(job.graph, job.plan)).filter((c) => c.vertices.includes(vertexId)) : [];
   const totals = job.metrics?.vertices[vertexId];
@@ -163,15 +168,16 @@ function Subtasks({ job, vertexId }: { job: JobDetail; vertexId: string }) {
         </table>
       )}
       {!!totals?.deadLetters && <OperatorDeadLetters job={job} vertexId={vertexId} name={vertexId} total={totals.deadLetters} />}
+      {(windowed || !!totals?.lateRecords) && <OperatorLateRecords job={job} vertexId={vertexId} name={vertexId} total={totals?.lateRecords ?? 0} />}
     </section>
   );
 }
 
-type DetailTab = 'checkpoints' | 'savepoints' | 'recoveries' | 'dead-letters';
+type DetailTab = 'checkpoints' | 'savepoints' | 'recoveries' | 'dead-letters' | 'watermarks';
 
 /**
  * A job, live: its graph with rates, backpressure and parallelism (and the target it converges to), state and
- * lifecycle (a stall, and who holds it up), controls, checkpoints, failures and sink output.
+ * lifecycle (a stall, and who holds it up), controls, checkpoints, failures, watermarks and sink output.
  */
 export function JobView({ id }: { id: string }) {
   useJobRoom(id);
@@ -192,6 +198,7 @@ export function JobView({ id }: { id: string }) {
     { id: 'savepoints', title: 'Savepoints' },
     { id: 'recoveries', title: 'Recoveries', count: recoveries.data?.length },
     { id: 'dead-letters', title: 'Dead letters', count: deadLetters, alarm: true },
+    { id: 'watermarks', title: 'Watermarks' },
   ] as const;
 
   return (
@@ -245,8 +252,10 @@ export function JobView({ id }: { id: string }) {
             <Savepoints job={j} />
           ) : tab === 'recoveries' ? (
             <Recoveries jobId={j.id} />
-          ) : (
+          ) : tab === 'dead-letters' ? (
             <DeadLetters job={j} />
+          ) : (
+            <Watermarks job={j} />
           )}
         </Tabs>
       </section>

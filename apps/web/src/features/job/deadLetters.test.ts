@@ -2,7 +2,17 @@ import type { JobMetrics } from '@keyflow/api';
 import { describe, expect, it } from 'vitest';
 import { operatorsWithDeadLetters, recordPreview } from './deadLetters';
 
-const vertex = (deadLetters: number) => ({ recordsInPerSec: 0, recordsOutPerSec: 0, backpressure: 0, deadLetters, recordsIn: 0, recordsOut: 0 });
+const vertex = (deadLetters: number) => ({
+  recordsInPerSec: 0,
+  recordsOutPerSec: 0,
+  backpressure: 0,
+  deadLetters,
+  recordsIn: 0,
+  recordsOut: 0,
+  lowWatermark: null,
+  idle: false,
+  lateRecords: 0,
+});
 const metrics = (counts: Record<string, number>): JobMetrics => ({
   jobId: 'j',
   at: new Date(0).toISOString(),

@@ -2,6 +2,9 @@ import { PipelineBuilder } from '@/features/builder/PipelineBuilder';
 
 export const metadata = { title: 'New pipeline · Keyflow' };
 
-export default function NewPipelinePage() {
-  return <PipelineBuilder />;
+export default async function NewPipelinePage({ searchParams }: { searchParams: Promise<{ template?: string | string[] }> }) {
+  const { template } = await searchParams;
+  const templateId = typeof template === 'string' ? template : undefined;
+  // A new builder for each template: its name and canvas start afresh.
+  return <PipelineBuilder key={templateId ?? ''} templateId={templateId} />;
 }

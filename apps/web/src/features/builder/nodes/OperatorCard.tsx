@@ -1,6 +1,7 @@
 import { operatorSpec } from '@keyflow/core';
 import { Handle, Position } from '@xyflow/react';
 import { backpressureColor, backpressureLevel } from '@/features/job/backpressure';
+import { NodeWatermark } from '@/features/job/NodeWatermark';
 import { ParallelismReadOnly, ParallelismSlider } from '@/features/job/ParallelismSlider';
 import { useMayAct } from '@/lib/auth';
 import { formatCount, formatRate } from '@/lib/format';
@@ -25,6 +26,9 @@ export function OperatorCard({ data, selected, input, output }: { data: Operator
   // On the job page the control plane's word; in the builder, what the settings choose.
   const guarantee = live?.guarantee ?? deliveryOf(vertex);
   const deadLetters = live ? (metrics?.deadLetters ?? 0) : 0;
+  const lateRecords = live ? (metrics?.lateRecords ?? 0) : 0;
+  // A window operator always shows its count: none late is worth knowing too.
+  const showLate = !!live && (vertex.type === 'window' || lateRecords > 0);
   const classes = ['op', `op-${kind}`, selected && 'selected', issues?.length && 'has-issues', live && `bp-${level}`].filter(Boolean);
   return (
     <div
@@ -64,7 +68,8 @@ export function OperatorCard({ data, selected, input, output }: { data: Operator
           </span>
         </div>
       )}
-      {(guarantee || deadLetters > 0) && (
+      {live && <NodeWatermark vertexId={vertex.id} metrics={metrics} />}
+      {(guarantee || deadLetters > 0 || showLate) && (
         <div className="op-badges">
           {guarantee && (
             <span className={`op-badge ${guarantee}`} data-testid={`guarantee-${vertex.id}`} title={GUARANTEE_HELP[guarantee]}>
@@ -78,6 +83,15 @@ export function OperatorCard({ data, selected, input, output }: { data: Operator
               title="Records this operator could not process since the job started (see Dead letters below the graph)"
             >
               ⚠ {formatCount(deadLetters)} dead letter{deadLetters === 1 ? '' : 's'}
+            </span>
+          )}
+          {showLate && (
+            <span
+              className={lateRecords > 0 ? 'op-badge late' : 'op-badge late none'}
+              data-testid={`late-records-${vertex.id}`}
+              title="Records that came after their window had fired and its allowed lateness had passed, since the job started (see the Watermarks tab)"
+            >
+              {formatCount(lateRecords)} late
             </span>
           )}
         </div>
