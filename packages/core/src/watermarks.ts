@@ -62,9 +62,11 @@ export class SplitWatermarks {
 
   /**
    * The subtask's watermark now: the minimum over active splits; `END_WATERMARK` when every split is exhausted;
-   * `'idle'` when every split that is not exhausted is idle.
+   * `'idle'` when every split that is not exhausted is idle, or when it reads no split at all.
    */
   current(now: number): number | 'idle' {
+    // Without splits it holds nothing back, but it is not at the end: a live rescale may give it some.
+    if (this.splits.size === 0) return 'idle';
     let min = END_WATERMARK;
     let active = 0;
     let idle = 0;

@@ -42,14 +42,18 @@ export function windowOperator(s: WindowSettings, ctx: OperatorContext): StreamO
     time.timestamp = prev;
   };
 
+  /** When a window's timer is due: at its end, or (fired, with lateness) at its cleanup. */
+  const timerOf = (end: number, fired: boolean | 0 | 1) => (fired ? end - 1 + lateness : end - 1);
   /** Registers what a window waits for: firing at its end, or (fired, with lateness) its cleanup. */
-  const schedule = (w: Window, fired: boolean) => timers.register(fired ? maxTimestamp(w) + lateness : maxTimestamp(w));
+  const schedule = (w: Window, fired: boolean) => timers.register(timerOf(w.end, fired));
 
   /** Fires and cleans up the current key's windows due at `t`. */
   const fire = (t: number, out: Output) => {
     const key = backend.currentKey;
     const due: [number, WindowState][] = [];
     for (const e of windows.entries()) if (e[1][0] - 1 <= t) due.push(e);
+    // In time order: a key's results go out as its windows end, whatever order they were made in.
+    due.sort((a, b) => a[1][0] - b[1][0] || a[0] - b[0]);
     for (const [start, st] of due) {
       if (!st[1]) {
         emit(key, start, st, out);
@@ -64,13 +68,19 @@ export function windowOperator(s: WindowSettings, ctx: OperatorContext): StreamO
     if (windows.entries().next().done) windows.clear();
   };
 
-  /** Adds a record to one window of the current key; a window that fired already is emitted again at once. */
+  /** Adds a record to one window of the current key; a window that fired already, or is due already, is emitted at once. */
   const addTo = (w: Window, values: number[], out: Output) => {
     let st = windows.get(w.start);
     if (!st) windows.put(w.start, (st = [w.end, 0, agg.create()]));
     agg.add(st[2], values);
-    if (st[1]) emit(backend.currentKey, w.start, st, out);
-    else schedule(w, false);
+    if (!st[1]) {
+      const due = eventTime && maxTimestamp(w) <= time.watermark;
+      if (!due) return schedule(w, false);
+      // A late record (within the allowed lateness) made a window the watermark has passed: it fires now.
+      st[1] = 1;
+      schedule(w, true);
+    }
+    emit(backend.currentKey, w.start, st, out);
   };
 
   /** Merges a record's session into the current key's sessions it touches. */
@@ -80,12 +90,16 @@ export function windowOperator(s: WindowSettings, ctx: OperatorContext): StreamO
     const { merged, absorbed } = mergeSession(sessions, ts, s.gap!);
     if (eventTime && isWindowLate(merged, lateness, time.watermark)) return false;
     const acc = agg.create();
+    const freed = new Set<number>();
     for (const a of absorbed) {
       const st = windows.get(a.start)!;
       agg.merge(acc, st[2]);
       windows.remove(a.start);
-      timers.delete(st[1] ? maxTimestamp(a) + lateness : maxTimestamp(a));
+      freed.add(timerOf(a.end, st[1]));
     }
+    // A key has one timer per time: keep those another of its sessions still waits for.
+    for (const [, st] of windows.entries()) freed.delete(timerOf(st[0], st[1]));
+    for (const t of freed) timers.delete(t);
     agg.add(acc, values);
     const now = eventTime ? time.watermark : Date.now();
     const st: WindowState = [merged.end, 0, acc];

@@ -43,6 +43,8 @@ export class InputRunner {
   private aligner: BarrierAligner | undefined;
   /** The input watermark over the input channels. */
   readonly valve = new WatermarkValve([]);
+  /** A watermark that a change of the inputs (a rescale) raised, to pass on after the next read. */
+  private pendingWatermark: number | undefined;
   /** A barrier's checkpoint id and rescale, for when the end of another input completes its alignment. */
   private pendingCheckpointId: number | undefined;
   private pendingRescale: RescaleSpec | undefined;
@@ -162,7 +164,6 @@ export class InputRunner {
   private raised(risen: number | undefined): void {
     if (risen !== undefined) this.pendingWatermark = risen;
   }
-  private pendingWatermark: number | undefined;
 
   /** Decodes a batch into the chain, each record with its event time; what cannot be decoded goes to the dead letters. */
   private feed(data: Buffer, times: Buffer | undefined, edge: Edge): void {
