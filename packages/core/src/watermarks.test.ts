@@ -178,6 +178,18 @@ describe('SplitWatermarks', () => {
 });
 
 describe('WatermarkValve', () => {
+  it('starts at a floor (a restored or handed-over watermark): nothing below it goes on, and it rises once every channel passed it', () => {
+    const v = new WatermarkValve(['a', 'b']);
+    v.floor(100);
+    expect(v.current).toBe(100);
+    expect(v.onWatermark('a', 50)).toBeUndefined();
+    expect(v.onWatermark('b', 150)).toBeUndefined();
+    expect(v.onWatermark('a', 120)).toBe(120);
+    // A floor below the output changes nothing.
+    v.floor(10);
+    expect(v.current).toBe(120);
+  });
+
   it('forwards the minimum over its channels, only when it rises', () => {
     const v = new WatermarkValve(['a', 'b']);
     expect(v.current).toBe(NO_WATERMARK);

@@ -155,6 +155,14 @@ export class WatermarkValve {
     if (c?.idle) this.activate(c);
   }
 
+  /**
+   * Starts the output at `watermark` (what the subtask's state was checkpointed or handed over at): nothing below it
+   * is forwarded, and records at or behind it are late, as they were before the recovery or rescale.
+   */
+  floor(watermark: number): void {
+    if (watermark > this.out) this.out = watermark;
+  }
+
   /** A channel that joins (a producer a rescale added): it counts once it has caught up with the output. */
   add(channel: string): void {
     if (!this.channels.has(channel)) this.channels.set(channel, { watermark: NO_WATERMARK, idle: false, aligned: this.out === NO_WATERMARK });

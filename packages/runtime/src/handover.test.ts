@@ -108,6 +108,18 @@ describe('state handover', () => {
     expect(loads).toBe(1);
   });
 
+  it("tells the receiver the lowest watermark its senders had at the barrier, where a new subtask's event time starts", () => {
+    const receiver = new HandoverReceiver([{ vertexId: 'w', scope: 'KEYED', parts: [1, 2, 3] }]);
+    expect(receiver.watermark).toBeUndefined();
+    const at = (from: number, part: number, watermark?: number) =>
+      encodeValue({ from, vertexId: 'w', scope: 'KEYED', covers: [part], parts: [], ...(watermark !== undefined && { watermark }) });
+    receiver.apply(at(0, 1, 5000), () => {});
+    receiver.apply(at(1, 2, 4200), () => {});
+    // A pre-copy (no watermark) says nothing about it.
+    receiver.apply(at(2, 3), () => {});
+    expect(receiver.watermark).toBe(4200);
+  });
+
   it('rejects an entry that is not a handover message', () => {
     const receiver = new HandoverReceiver([{ vertexId: 'count', scope: 'KEYED', parts: [1] }]);
     expect(() => receiver.apply(encodeValue({ hello: 'world' }), () => {})).toThrow('handover entry is not a handover message');

@@ -14,6 +14,8 @@ export interface HandoverMessage {
   from: number;
   vertexId: string;
   scope: 'KEYED' | 'OPERATOR';
+  /** The sender's watermark at the rescale's barrier (not in a pre-copy): where the receiver's event time starts. */
+  watermark?: number;
   /**
    * Every part this message accounts for, also those without state (which `parts` leaves out). Empty in a
    * pre-copy, which sends parts ahead of the barrier that a later message covers (often with a delta).
@@ -38,7 +40,7 @@ const HANDOVER_TTL_MS = 10 * 60_000;
 export async function sendHandover(
   redis: Redis,
   key: string,
-  head: Pick<HandoverMessage, 'from' | 'vertexId' | 'scope'>,
+  head: Pick<HandoverMessage, 'from' | 'vertexId' | 'scope' | 'watermark'>,
   covers: readonly number[],
   encode: (part: number) => HandoverPart | undefined,
   opts: {
@@ -96,6 +98,8 @@ export class HandoverReceiver {
   private readonly loaded = new Set<string>();
   /** Bytes received, pre-copies and deltas included. */
   bytes = 0;
+  /** The lowest watermark the senders had at the barrier (undefined: none said one). */
+  watermark: number | undefined;
 
   /** Distinct parts loaded (a pre-copied group and its delta count once). */
   get parts(): number {
@@ -119,6 +123,7 @@ export class HandoverReceiver {
     if (!m || !Array.isArray(m.covers) || !Array.isArray(m.parts) || typeof m.vertexId !== 'string')
       throw new Error('handover entry is not a handover message');
     const id = `${m.scope}:${m.vertexId}`;
+    if (typeof m.watermark === 'number') this.watermark = Math.min(this.watermark ?? Infinity, m.watermark);
     const missing = this.missing.get(id);
     for (const [part, data, delta] of m.parts) {
       // A part this receiver does not wait for (a duplicate, or not in its new range) would overwrite newer state.

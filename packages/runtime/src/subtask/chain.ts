@@ -140,6 +140,11 @@ export class OperatorChain {
     for (const { op, out } of this.timed) op.onWatermark?.(watermark, out);
   }
 
+  /** Whether an operator of the chain keeps timers: its event time (the watermark) is part of its state. */
+  get hasTimers(): boolean {
+    return this.timed.length > 0;
+  }
+
   /** Whether an operator of the chain keeps processing-time timers. */
   get onClock(): boolean {
     return this.timed.some((t) => t.op.onProcessingTime);

@@ -1,4 +1,4 @@
-import { keyGroupsOf } from '@keyflow/core';
+import { decodeValue, encodeValue, keyGroupsOf, UPPER_BOUND_MAX_PARALLELISM } from '@keyflow/core';
 import { readChunks, writeChunks, type StateChunkData } from '../checkpointStorage.ts';
 import { SinkFencedError } from '../connectors/sink.ts';
 import { encodeSplit, loadSplit } from '../connectors/source.ts';
@@ -32,8 +32,11 @@ export class Checkpointer {
     private readonly loader: HandoverLoader,
   ) {}
 
-  /** Loads from a checkpoint the key groups of each keyed operator's range and the offsets of the source's splits. */
-  async restore(checkpointId: number): Promise<{ bytes: number; keyGroups: number; splits: number }> {
+  /**
+   * Loads from a checkpoint the key groups of each keyed operator's range and the offsets of the source's splits;
+   * for a chain with timers also the lowest watermark its subtasks had at the barrier, where its event time restarts.
+   */
+  async restore(checkpointId: number): Promise<{ bytes: number; keyGroups: number; splits: number; watermark?: number }> {
     const { prisma } = this.ctx.deps;
     let bytes = 0;
     let keyGroups = 0;
@@ -54,7 +57,13 @@ export class Checkpointer {
         splits++;
       }
     }
-    return { bytes, keyGroups, splits };
+    const head = this.chain.keyed[0];
+    if (!this.chain.hasTimers || !head) return { bytes, keyGroups, splits };
+    // Every subtask's watermark, whatever parallelism it had: the lowest is where none of them had gone past.
+    const marks = await readChunks(prisma, checkpointId, head.vertex.id, 'OPERATOR', 0, UPPER_BOUND_MAX_PARALLELISM);
+    if (marks.length === 0) return { bytes, keyGroups, splits };
+    const watermark = Math.min(...marks.map((c) => decodeValue<{ watermark: number }>(c.data).watermark));
+    return { bytes, keyGroups, splits, watermark };
   }
 
   /**
@@ -93,6 +102,10 @@ export class Checkpointer {
     const kept = chain.keyed.map((kv) => kv.backend.snapshotAsync(keyGroupsOf(kv.range)).then((parts) => void add(kv, parts)));
     // Awaited in the write below; these only keep an early failure from counting as unhandled.
     for (const p of [handedOver, ...kept]) p?.catch(() => {});
+    // A chain with timers keeps its watermark: after a recovery, what was late before the barrier is late again.
+    const head = chain.keyed[0];
+    if (chain.hasTimers && head)
+      chunks.push({ vertexId: head.vertex.id, scope: 'OPERATOR', part: ctx.task.index, data: encodeValue({ watermark: ctx.time.watermark }) });
     const src = chain.source;
     if (src)
       for (const split of src.source.offsets.keys()) {

@@ -79,7 +79,15 @@ export class HandoverSender {
     const pre = this.precopy?.scalingId === r.scalingId ? this.precopy : undefined;
     const work: Promise<unknown>[] = [];
     const send = (to: number, vertexId: string, scope: 'KEYED' | 'OPERATOR', covers: number[], encode: (part: number) => HandoverPart | undefined) =>
-      work.push(sendHandover(ctx.redis, ctx.handoverKey(r.scalingId, to), { from: ctx.task.index, vertexId, scope }, covers, encode));
+      work.push(
+        sendHandover(
+          ctx.redis,
+          ctx.handoverKey(r.scalingId, to),
+          { from: ctx.task.index, vertexId, scope, watermark: ctx.time.watermark },
+          covers,
+          encode,
+        ),
+      );
     for (const kv of this.chain.keyed) {
       const copied = pre?.copied.get(kv) ?? new Set<number>();
       const leaving = this.leavingKeyGroups(kv, r);

@@ -17,6 +17,8 @@ export class Rescale {
     private readonly loader: HandoverLoader,
     /** Makes the subtask's output and input channels match the plan (router and input channels). */
     private readonly syncChannels: () => void,
+    /** Starts a new subtask's event time where the old owners' was at the barrier. */
+    private readonly startEventTimeAt: (watermark: number) => void,
   ) {}
 
   /** The rescale's barrier comes soon: a subtask of the rescaled chain pre-copies what leaves it, and preloads what it gains. */
@@ -93,6 +95,7 @@ export class Rescale {
       ctx.outcome ??= 'canceled';
       return false;
     }
+    if (loaded.watermark !== undefined) this.startEventTimeAt(loaded.watermark);
     await ctx.emit({
       type: 'rescaled',
       scalingId,

@@ -42,6 +42,7 @@ interface Parts {
   inputs: InputRunner;
   source: SourceRunner | undefined;
   metrics: MetricsReporter;
+  startEventTimeAt: (watermark: number) => void;
 }
 
 /**
@@ -88,6 +89,7 @@ class Subtask {
     inputs.sync();
     const started = now();
     const restored = task.restoreFrom !== undefined ? await checkpointer.restore(task.restoreFrom) : { bytes: 0, keyGroups: 0, splits: 0 };
+    if (restored.watermark !== undefined) this.parts.startEventTimeAt(restored.watermark);
     await sinks.open();
     await ctx.emit({
       type: 'running',
@@ -127,10 +129,22 @@ class Subtask {
       watermark: (w) => this.advanceWatermark(w),
       status: (idle) => router.status(idle),
     });
-    const rescale = new Rescale(ctx, chain, sinks, sender, loader, () => {
-      router.sync();
-      inputs.sync();
-    });
+    const startEventTimeAt = (watermark: number) => {
+      inputs.valve.floor(watermark);
+      if (watermark > ctx.time.watermark) ctx.time.watermark = watermark;
+    };
+    const rescale = new Rescale(
+      ctx,
+      chain,
+      sinks,
+      sender,
+      loader,
+      () => {
+        router.sync();
+        inputs.sync();
+      },
+      startEventTimeAt,
+    );
     const src = chain.source;
     const source =
       src &&
@@ -153,7 +167,7 @@ class Subtask {
       },
       new Fencing(ctx),
     );
-    return { chain, router, sinks, commands, checkpointer, rescale, inputs, source, metrics };
+    return { chain, router, sinks, commands, checkpointer, rescale, inputs, source, metrics, startEventTimeAt };
   }
 
   async run(): Promise<SubtaskOutcome> {
