@@ -1,13 +1,5 @@
 import type { Page } from '@playwright/test';
-import { dragConnection, expect, inputHandle, outputHandle, test, typeOver } from './fixtures';
-
-/** Clicks an edge where its label sits: on its path (the label itself lets clicks through). */
-async function selectEdge(page: Page, from: string, to: string): Promise<void> {
-  const box = await page.getByTestId(`edge-label-${from}-${to}`).boundingBox();
-  if (!box) throw new Error(`no label on ${from}->${to}`);
-  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
-  await expect(page.getByRole('form', { name: `Edge ${from}->${to}` })).toBeVisible();
-}
+import { dragConnection, expect, inputHandle, outputHandle, selectEdge, test, typeOver } from './fixtures';
 
 /** The dialogs the page opens from now on, each answered with `answer`, as "type: message". */
 function recordDialogs(page: Page, answer: 'accept' | 'dismiss'): string[] {

@@ -185,6 +185,17 @@ export async function dragConnection(page: Page, from: Locator, to: Locator): Pr
 
 export const outputHandle = (page: Page, nodeId: string) => page.locator(`.react-flow__node[data-id="${nodeId}"] .react-flow__handle.source`);
 export const inputHandle = (page: Page, nodeId: string) => page.locator(`.react-flow__node[data-id="${nodeId}"] .react-flow__handle.target`);
+/** A join's input handle of one side (its handles are named after their sides). */
+export const sideHandle = (page: Page, nodeId: string, side: 'left' | 'right') =>
+  inputHandle(page, nodeId).and(page.locator(`[data-handleid="${side}"]`));
+
+/** Clicks an edge where its label sits: on its path (the label itself lets clicks through). */
+export async function selectEdge(page: Page, from: string, to: string): Promise<void> {
+  const box = await page.getByTestId(`edge-label-${from}-${to}`).boundingBox();
+  if (!box) throw new Error(`no label on ${from}->${to}`);
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  await expect(page.getByRole('form', { name: `Edge ${from}->${to}` })).toBeVisible();
+}
 
 /**
  * Drags a range slider's thumb to `value` with the mouse, as a person does, and releases it unless told not to.

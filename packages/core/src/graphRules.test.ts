@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { demoPipeline } from './demo.ts';
-import type { Graph, GraphInput } from './graph.ts';
+import { graphSchema, type Graph, type GraphInput } from './graph.ts';
 import { connectionProblem, knownFields, validateGraph, type GraphIssue } from './graphRules.ts';
 
 /** generator → filter → map → statefulCounter → log, all valid. */
@@ -455,6 +455,14 @@ describe('joins take a left and a right input', () => {
   it('the builder cannot draw a third input into a join', () => {
     const g = join(['left', 'right']);
     expect(connectionProblem(validateGraphOrThrow(g), 'c', 'j', 'hash')).toBe('j already has its two inputs (left and right)');
+  });
+
+  it('one edge per side: a side already connected refuses a second edge, the free one takes it', () => {
+    const g = join(['left']);
+    g.edges = g.edges.filter((e) => e.to === 'j');
+    const graph = graphSchema.parse(g);
+    expect(connectionProblem(graph, 'b', 'j', 'hash', 'left')).toBe("j's left input is already connected (from a)");
+    expect(connectionProblem(graph, 'b', 'j', 'hash', 'right')).toBeUndefined();
   });
 });
 

@@ -26,13 +26,14 @@ export function maxParallelismOf(v: Pick<Vertex, 'type' | 'parallelism' | 'maxPa
 
 /**
  * Whether an edge may join `from` to `to`, or why not: the rule the builder applies while a connection is
- * dragged and the validator applies to a saved graph.
+ * dragged and the validator applies to a saved graph. `side` is the input of a join it would feed.
  */
 export function connectionProblem(
   graph: Pick<Graph, 'vertices' | 'edges'>,
   from: string,
   to: string,
   partitioning?: Partitioning,
+  side?: Edge['side'],
 ): string | undefined {
   const a = graph.vertices.find((v) => v.id === from);
   const b = graph.vertices.find((v) => v.id === to);
@@ -50,6 +51,8 @@ export function connectionProblem(
   if (kb === 'keyed' && partitioning !== undefined && partitioning !== 'hash') return `${b.id} is keyed: its input must be partitioned by key (hash)`;
   if (operatorSpec(b.type)?.twoInputs && graph.edges.filter((e) => e.to === to).length >= 2)
     return `${b.id} already has its two inputs (left and right)`;
+  const taken = side && graph.edges.find((e) => e.to === to && e.side === side);
+  if (taken) return `${b.id}'s ${side} input is already connected (from ${taken.from})`;
   return undefined;
 }
 

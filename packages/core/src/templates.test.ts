@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { demoPipeline } from './demo.ts';
 import { knownFields, validateGraph } from './graphRules.ts';
-import { operatorSpec } from './operatorCatalog.ts';
+import { generatorSettings, operatorSpec } from './operatorCatalog.ts';
 import { buildChains, initialPlan } from './plan.ts';
-import { clicksPerUserPerMinute, pipelineTemplate, pipelineTemplates } from './templates.ts';
+import { clicksJoinedToViews, clicksPerUserPerMinute, pipelineTemplate, pipelineTemplates } from './templates.ts';
 
 describe('pipeline templates', () => {
   it.each(pipelineTemplates.map((t) => [t.name, t] as const))('%s is a valid pipeline', (_name, template) => {
@@ -36,5 +36,29 @@ describe('pipeline templates', () => {
     // The sink runs chained to the window, so a rescale of the window takes it along.
     const chains = buildChains(r.graph, initialPlan(r.graph));
     expect(chains.map((c) => c.vertices.map((v) => v.id))).toEqual([['clicks'], ['perMinute', 'results']]);
+  });
+
+  it('clicks joined to views: an interval join of two seeded generators keyed by user on both sides, a row per pair', () => {
+    const r = validateGraph(clicksJoinedToViews);
+    if (!r.ok) throw new Error('the template is invalid');
+    const vertex = (id: string) => r.graph.vertices.find((x) => x.id === id)!;
+    const settings = (id: string) => operatorSpec(vertex(id).type)!.settings.parse(vertex(id).settings);
+    const source = (id: string) => generatorSettings.parse(vertex(id).settings);
+    expect(source('clicks').seed).not.toBe(source('views').seed);
+    // Both sources' event time runs at the same pace, so the join's watermark (the slower side's) keeps up with both.
+    const pace = (id: string) => source(id).rate * source(id).msPerEvent;
+    expect(pace('clicks')).toBe(pace('views'));
+    expect(vertex('joined').type).toBe('intervalJoin');
+    expect(settings('joined')).toEqual({ lower: -1000, upper: 1000 });
+    expect(r.graph.edges.filter((e) => e.to === 'joined').map((e) => [e.from, e.side, e.partitioning, e.key])).toEqual([
+      ['clicks', 'left', 'hash', 'user'],
+      ['views', 'right', 'hash', 'user'],
+    ]);
+    expect(settings('results')).toMatchObject({ table: 'clicks_joined_to_views', keyField: 'key, left.ts, right.ts' });
+    // The join's records hold the sink's key: the user and both sides' records (whose ts the key reaches into).
+    expect(knownFields(r.graph, 'joined')).toEqual(['key', 'left', 'right']);
+    expect(knownFields(r.graph, 'views')).toContain('ts');
+    const chains = buildChains(r.graph, initialPlan(r.graph));
+    expect(chains.map((c) => c.vertices.map((v) => v.id))).toEqual([['clicks'], ['views'], ['joined', 'results']]);
   });
 });

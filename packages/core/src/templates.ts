@@ -46,6 +46,54 @@ export const clicksPerUserPerMinute: GraphInput = {
   ],
 };
 
+/**
+ * Clicks joined to the views of the same user within a second of event time either way (an interval join keyed by
+ * `user` on both sides), one row per pair in Postgres.
+ */
+export const clicksJoinedToViews: GraphInput = {
+  vertices: [
+    {
+      id: 'clicks',
+      type: 'generator',
+      name: 'Clicks',
+      parallelism: 1,
+      // Event time runs at the wall clock's pace on both sides (rate × msPerEvent = 1000), so neither holds the join's watermark back.
+      settings: { seed: 21, rate: 200, msPerEvent: 5, keys: 1000, splits: 4 },
+      position: { x: 0, y: -90 },
+    },
+    {
+      id: 'views',
+      type: 'generator',
+      name: 'Views',
+      parallelism: 1,
+      settings: { seed: 22, rate: 1000, msPerEvent: 1, keys: 1000, splits: 4 },
+      position: { x: 0, y: 90 },
+    },
+    {
+      id: 'joined',
+      type: 'intervalJoin',
+      name: 'Click within 1 s of a view',
+      parallelism: 2,
+      settings: { lower: '-1s', upper: '1s' },
+      position: { x: 320, y: 0 },
+    },
+    {
+      id: 'results',
+      type: 'postgres',
+      name: 'clicks_joined_to_views',
+      parallelism: 2,
+      // One row per pair: the user and both events' times.
+      settings: { table: 'clicks_joined_to_views', keyField: 'key, left.ts, right.ts' },
+      position: { x: 640, y: 0 },
+    },
+  ],
+  edges: [
+    { from: 'clicks', to: 'joined', partitioning: 'hash', key: 'user', side: 'left' },
+    { from: 'views', to: 'joined', partitioning: 'hash', key: 'user', side: 'right' },
+    { from: 'joined', to: 'results', partitioning: 'forward' },
+  ],
+};
+
 /** The templates "New from template" offers, in the order it lists them. */
 export const pipelineTemplates: readonly PipelineTemplate[] = [
   {
@@ -59,6 +107,12 @@ export const pipelineTemplates: readonly PipelineTemplate[] = [
     name: 'Clicks per user per minute',
     description: 'Out-of-order clicks counted per user in one-minute event-time windows; one row per user and minute in Postgres.',
     graph: clicksPerUserPerMinute,
+  },
+  {
+    id: 'clicks-joined-to-views',
+    name: 'Clicks joined to views',
+    description: 'Each click paired with the views of its user within a second either way (an interval join); one row per pair in Postgres.',
+    graph: clicksJoinedToViews,
   },
 ];
 

@@ -2,7 +2,7 @@
 import type { OperatorKind } from '@keyflow/core';
 import { Background, Controls, MiniMap, Panel, ReactFlow, useConnection } from '@xyflow/react';
 import { useMemo, useState } from 'react';
-import { connectionRefusal, type BuilderDoc } from './builderGraph';
+import { connectionEnds, connectionRefusal, kindOf, type BuilderDoc, type OperatorNode } from './builderGraph';
 import { edgeTypes } from './edges';
 import { nodeTypes } from './nodes';
 import { OPERATOR_MIME } from './Palette';
@@ -16,8 +16,8 @@ const KIND_COLOR: Record<OperatorKind, string> = { source: '#3b82c4', transform:
 function ConnectionHint({ doc }: { doc: BuilderDoc }) {
   const c = useConnection();
   if (!c.inProgress || c.isValid !== false || !c.toNode) return null;
-  const [from, to] = c.fromHandle.type === 'target' ? [c.toNode.id, c.fromNode.id] : [c.fromNode.id, c.toNode.id];
-  const reason = connectionRefusal(doc, from, to);
+  const { from, to, side } = connectionEnds(c);
+  const reason = connectionRefusal(doc, from, to, side);
   return reason ? (
     <Panel position="top-center" className="hint hint-refused" data-testid="connection-hint">
       ✕ {reason}
@@ -85,7 +85,7 @@ export function BuilderCanvas({ builder, readOnly = false }: { builder: Builder;
       >
         <Background gap={20} />
         <Controls showInteractive={false} />
-        <MiniMap pannable zoomable nodeColor={(n) => KIND_COLOR[n.type as OperatorKind] ?? '#9aa5b1'} />
+        <MiniMap<OperatorNode> pannable zoomable nodeColor={(n) => KIND_COLOR[kindOf(n.data.vertex.type)]} />
         <ConnectionHint doc={doc} />
         {builder.refusal && (
           <Panel position="top-center" className="hint hint-refused" role="alert" data-testid="connection-refused">

@@ -233,6 +233,7 @@ function EdgeForm({ edge, builder, issues, readOnly }: { edge: PartitionEdge; bu
         <h2>Edge</h2>
         <p className="muted">
           {edge.source} → {edge.target}
+          {data.side && <span data-testid="edge-side"> · its {data.side} input</span>}
         </p>
       </header>
       <label htmlFor="edge-partitioning">Partitioning</label>

@@ -1,6 +1,7 @@
-import { validateGraph } from '@keyflow/core';
+import { clicksJoinedToViews, validateGraph } from '@keyflow/core';
 import { describe, expect, it } from 'vitest';
 import {
+  connectionEnds,
   connectionRefusal,
   defaultEdge,
   deliveryOf,
@@ -11,16 +12,20 @@ import {
   indexIssues,
   newOperatorNode,
   newVertexId,
+  nodeTypeOf,
   toFlowEdge,
   toGraph,
   type BuilderDoc,
 } from './builderGraph';
 
-/** A canvas with one operator of each given type, in a row, and the given edges (partitioned as the canvas would). */
-function canvas(types: string[], edges: [string, string][] = []): BuilderDoc {
+/**
+ * A canvas with one operator of each given type, in a row, and the given edges (partitioned as the canvas would;
+ * into a join, at the side given, else the free one).
+ */
+function canvas(types: string[], edges: ([string, string] | [string, string, 'left' | 'right'])[] = []): BuilderDoc {
   let doc = emptyDoc;
   for (const [i, type] of types.entries()) doc = { ...doc, nodes: [...doc.nodes, newOperatorNode(type, { x: i * 260, y: 0 }, doc)] };
-  for (const [from, to] of edges) doc = { ...doc, edges: [...doc.edges, toFlowEdge(defaultEdge(toGraph(doc), from, to))] };
+  for (const [from, to, side] of edges) doc = { ...doc, edges: [...doc.edges, toFlowEdge(defaultEdge(toGraph(doc), from, to, side))] };
   return doc;
 }
 
@@ -178,5 +183,86 @@ describe('a sink’s delivery guarantee on its node', () => {
     [{ type: 'count', settings: {} }, undefined],
   ])('%o: %s', (vertex, want) => {
     expect(deliveryOf(vertex)).toBe(want);
+  });
+});
+
+describe('joins: two inputs, each on the handle of its side', () => {
+  /** Two generators into an interval join (each at the side given), the join into a log. */
+  const joinCanvas = (...sides: ('left' | 'right')[]) => {
+    const doc = canvas(['generator', 'generator', 'generator', 'intervalJoin', 'log'], [['intervalJoin', 'log']]);
+    const edges = sides.map((side, i) => toFlowEdge(defaultEdge(toGraph(doc), doc.nodes[i]!.id, 'intervalJoin', side)));
+    return { ...doc, edges: [...edges, ...doc.edges] };
+  };
+
+  it('a join is a node of its own type, with two handles', () => {
+    expect(nodeTypeOf('intervalJoin')).toBe('join');
+    expect(nodeTypeOf('windowJoin')).toBe('join');
+    expect(nodeTypeOf('count')).toBe('keyed');
+    expect(canvas(['windowJoin']).nodes[0]!.type).toBe('join');
+  });
+
+  it('an edge drawn to a handle feeds its side: hash by the suggested key, the side in its label, at the handle', () => {
+    const doc = joinCanvas('right');
+    const edge = doc.edges[0]!;
+    expect(edge).toMatchObject({ source: 'generator', target: 'intervalJoin', targetHandle: 'right', label: 'right · hash(user)' });
+    expect(edge.data).toEqual({ partitioning: 'hash', key: 'user', side: 'right' });
+    // Drawn without a handle (as a test or a script would), it takes the side still free.
+    expect(defaultEdge(toGraph(doc), 'generator2', 'intervalJoin')).toEqual({
+      from: 'generator2',
+      to: 'intervalJoin',
+      partitioning: 'hash',
+      key: 'user',
+      side: 'left',
+    });
+    expect(edgeLabel({ partitioning: 'hash', side: 'left' })).toBe('left · hash(?)');
+    expect(edgeLabel({ partitioning: 'hash', key: 'user' })).toBe('hash(user)');
+  });
+
+  it('round-trips with their sides, each edge on the handle of its side', () => {
+    const loaded = fromGraph(clicksJoinedToViews).doc;
+    const into = loaded.edges.filter((e) => e.target === 'joined');
+    expect(into.map((e) => [e.source, e.targetHandle, e.label])).toEqual([
+      ['clicks', 'left', 'left · hash(user)'],
+      ['views', 'right', 'right · hash(user)'],
+    ]);
+    expect(loaded.nodes.find((n) => n.id === 'joined')!.type).toBe('join');
+    const graph = toGraph(loaded);
+    expect(graph.edges).toEqual(clicksJoinedToViews.edges);
+    expect(validateGraph(graph).ok).toBe(true);
+    expect(toGraph(fromGraph(graph).doc)).toEqual(graph);
+  });
+
+  it('refuses a second edge on a connected handle, and a third input, with core’s reason', () => {
+    const one = joinCanvas('left');
+    expect(connectionRefusal(one, 'generator2', 'intervalJoin', 'left')).toBe("intervalJoin's left input is already connected (from generator)");
+    expect(connectionRefusal(one, 'generator2', 'intervalJoin', 'right')).toBeUndefined();
+    const both = joinCanvas('left', 'right');
+    for (const side of ['left', 'right'] as const)
+      expect(connectionRefusal(both, 'generator3', 'intervalJoin', side)).toBe('intervalJoin already has its two inputs (left and right)');
+  });
+
+  it('a missing side is the join node’s issue, gone once both are connected', () => {
+    expect(
+      indexIssues(joinCanvas('left'))
+        .vertices.get('intervalJoin')
+        ?.map((i) => i.message),
+    ).toEqual(['intervalJoin joins two inputs: connect one edge as its left input and one as its right (it has left)']);
+    expect(indexIssues(joinCanvas('left', 'right')).all).toEqual([]);
+  });
+
+  it('a connection’s ends: output first and the join handle’s side, whichever end it was drawn from', () => {
+    const out = { type: 'source', id: null };
+    const left = { type: 'target', id: 'left' };
+    expect(connectionEnds({ fromNode: { id: 'a' }, toNode: { id: 'j' }, fromHandle: out, toHandle: left })).toEqual({
+      from: 'a',
+      to: 'j',
+      side: 'left',
+    });
+    expect(connectionEnds({ fromNode: { id: 'j' }, toNode: { id: 'a' }, fromHandle: left, toHandle: out })).toEqual({
+      from: 'a',
+      to: 'j',
+      side: 'left',
+    });
+    expect(connectionEnds({ fromNode: { id: 'a' }, toNode: { id: 'c' }, fromHandle: out, toHandle: { id: null } }).side).toBeUndefined();
   });
 });

@@ -44,13 +44,21 @@ export interface OperatorNodeData extends Record<string, unknown> {
   };
 }
 
+/** Which input of a join an edge feeds; also the id of the join node's handle it ends at. */
+export type InputSide = NonNullable<Edge['side']>;
+export const INPUT_SIDES: readonly InputSide[] = ['left', 'right'];
+
 export interface PartitionEdgeData extends Record<string, unknown> {
   partitioning: Partitioning;
   key?: string;
+  side?: InputSide;
   issues?: string[];
 }
 
-export type OperatorNode = FlowNode<OperatorNodeData, OperatorKind>;
+/** A node's React Flow type: its operator's kind, or `join` for an operator of two inputs (two handles, left and right). */
+export type OperatorNodeType = OperatorKind | 'join';
+
+export type OperatorNode = FlowNode<OperatorNodeData, OperatorNodeType>;
 export type PartitionEdge = FlowEdge<PartitionEdgeData>;
 
 export interface BuilderDoc {
@@ -62,6 +70,12 @@ export const emptyDoc: BuilderDoc = { nodes: [], edges: [] };
 
 export const kindOf = (type: string): OperatorKind => operatorSpec(type)?.kind ?? 'transform';
 
+/** The node type an operator type is drawn as: `join` for one of two inputs, else its kind. */
+export const nodeTypeOf = (type: string): OperatorNodeType => (operatorSpec(type)?.twoInputs ? 'join' : kindOf(type));
+
+/** The side a handle id stands for: a join's input handles are named after their sides. */
+export const sideOf = (handleId: string | null | undefined): InputSide | undefined => INPUT_SIDES.find((s) => s === handleId);
+
 /**
  * A sink's delivery guarantee as its settings stand, also while they are incomplete (core's `sinkDelivery` reads a
  * postgres sink whose settings do not parse yet as its default); undefined for operators that are no sink.
@@ -72,8 +86,9 @@ export function deliveryOf(vertex: Pick<VertexDraft, 'type' | 'settings'>): Deli
   return chosen.success ? chosen.data : sinkDelivery(vertex);
 }
 
-export function edgeLabel(d: Pick<PartitionEdgeData, 'partitioning' | 'key'>): string {
-  return d.partitioning === 'hash' ? `hash(${d.key || '?'})` : d.partitioning;
+export function edgeLabel(d: Pick<PartitionEdgeData, 'partitioning' | 'key' | 'side'>): string {
+  const partitioning = d.partitioning === 'hash' ? `hash(${d.key || '?'})` : d.partitioning;
+  return d.side ? `${d.side} · ${partitioning}` : partitioning;
 }
 
 /** The graph the API takes, from the canvas. */
@@ -88,17 +103,20 @@ export function toGraph(doc: BuilderDoc): GraphInput {
       to: e.target,
       partitioning: e.data?.partitioning ?? 'forward',
       ...(e.data?.partitioning === 'hash' && e.data.key ? { key: e.data.key } : {}),
+      ...(e.data?.side && { side: e.data.side }),
     })),
   };
 }
 
-export function toFlowEdge(e: Pick<Edge, 'from' | 'to' | 'partitioning' | 'key' | 'id'>): PartitionEdge {
+/** A canvas edge of a graph edge: a join's input ends at the handle of its side. */
+export function toFlowEdge(e: Pick<Edge, 'from' | 'to' | 'partitioning' | 'key' | 'side' | 'id'>): PartitionEdge {
   return {
     id: edgeId(e),
     type: 'partition',
     source: e.from,
     target: e.to,
-    data: { partitioning: e.partitioning, ...(e.key !== undefined && { key: e.key }) },
+    ...(e.side && { targetHandle: e.side }),
+    data: { partitioning: e.partitioning, ...(e.key !== undefined && { key: e.key }), ...(e.side && { side: e.side }) },
     label: edgeLabel(e),
   };
 }
@@ -110,7 +128,7 @@ export function fromGraph(input: unknown): { doc: BuilderDoc; placed: boolean } 
   const { vertices, edges } = parsed.data;
   const nodes: OperatorNode[] = vertices.map(({ position, ...vertex }, i) => ({
     id: vertex.id,
-    type: kindOf(vertex.type),
+    type: nodeTypeOf(vertex.type),
     position: position ?? { x: i * 260, y: 0 },
     data: { vertex },
   }));
@@ -129,7 +147,7 @@ export function newOperatorNode(type: string, position: { x: number; y: number }
     type,
     doc.nodes.map((n) => n.id),
   );
-  return { id, type: kindOf(type), position, data: { vertex: { id, type, parallelism: 1, settings: {} } } };
+  return { id, type: nodeTypeOf(type), position, data: { vertex: { id, type, parallelism: 1, settings: {} } } };
 }
 
 /** The field to key by downstream of `vertexId`, when its output is known to have one: events' user, a keyed result's key. */
@@ -138,26 +156,54 @@ export function suggestKey(graph: Pick<GraphInput, 'vertices' | 'edges'>, vertex
   return ['user', 'key'].find((f) => fields?.includes(f));
 }
 
+/** The side a new input of join `to` takes: the one asked for, else the first still free. */
+function sideFor(graph: Pick<GraphInput, 'edges'>, to: string, asked: InputSide | undefined): InputSide | undefined {
+  return asked ?? INPUT_SIDES.find((s) => !graph.edges.some((e) => e.to === to && e.side === s));
+}
+
 /**
  * How a new edge from `from` to `to` is partitioned: by key into keyed operators (keyed by the suggested field, if
- * any: else the edge asks for one), else forward when it can chain.
+ * any: else the edge asks for one), else forward when it can chain. Into a join it feeds `side` (the handle it was
+ * drawn to), else the free one.
  */
-export function defaultEdge(graph: Pick<GraphInput, 'vertices' | 'edges'>, from: string, to: string): Edge {
+export function defaultEdge(graph: Pick<GraphInput, 'vertices' | 'edges'>, from: string, to: string, side?: InputSide): Edge {
   const a = graph.vertices.find((v) => v.id === from);
   const b = graph.vertices.find((v) => v.id === to);
-  if (b && operatorSpec(b.type)?.kind === 'keyed') {
+  const spec = b && operatorSpec(b.type);
+  if (spec?.kind === 'keyed') {
     const key = suggestKey(graph, from);
-    return { from, to, partitioning: 'hash', ...(key && { key }) };
+    const input = spec.twoInputs ? sideFor(graph, to, side) : undefined;
+    return { from, to, partitioning: 'hash', ...(key && { key }), ...(input && { side: input }) };
   }
   const partitioning: Partitioning = a && b && a.parallelism === b.parallelism ? 'forward' : 'rebalance';
   return { from, to, partitioning };
 }
 
-/** Why the canvas refuses to connect `from` to `to`, or undefined: core's rule, with the partitioning the edge would get. */
-export function connectionRefusal(doc: BuilderDoc, from: string | null, to: string | null): string | undefined {
+/**
+ * Why the canvas refuses to connect `from` to `to` (at `side`, a join's handle), or undefined: core's rule, with the
+ * partitioning and side the edge would get.
+ */
+export function connectionRefusal(doc: BuilderDoc, from: string | null, to: string | null, side?: InputSide): string | undefined {
   if (!from || !to) return 'connect an output to an input';
   const graph = toGraph(doc) as Pick<GraphInput, 'vertices' | 'edges'> & { vertices: Vertex[]; edges: Edge[] };
-  return connectionProblem(graph, from, to, defaultEdge(graph, from, to).partitioning);
+  const edge = defaultEdge(graph, from, to, side);
+  return connectionProblem(graph, from, to, edge.partitioning, edge.side);
+}
+
+/**
+ * The operators a connection being drawn (or just dropped) joins, output first whichever end it was drawn from, and
+ * the side of a join it would feed: the join's handle at its input end.
+ */
+export function connectionEnds(c: {
+  fromNode: { id: string };
+  toNode: { id: string } | null;
+  fromHandle: { type: string; id?: string | null } | null;
+  toHandle: { id?: string | null } | null;
+}): { from: string | null; to: string | null; side: InputSide | undefined } {
+  const reversed = c.fromHandle?.type === 'target';
+  return reversed
+    ? { from: c.toNode?.id ?? null, to: c.fromNode.id, side: sideOf(c.fromHandle?.id) }
+    : { from: c.fromNode.id, to: c.toNode?.id ?? null, side: sideOf(c.toHandle?.id) };
 }
 
 /** Zod's wording for a missing value is "Invalid input: expected string, received undefined": say "required". */

@@ -1,6 +1,6 @@
 import { operatorCatalog } from '@keyflow/core';
 import { describe, expect, it } from 'vitest';
-import { durationReadout, humanize, numberRule, parseFieldInput, settingsFields, settingsFieldsOf } from './settingsForm';
+import { durationReadout, humanize, numberRule, parseFieldInput, settingsFields, settingsFieldsOf, type SettingsField } from './settingsForm';
 
 describe('settings forms come from the operators’ zod schemas', () => {
   it('the generator: typed fields with their bounds, defaults and help', () => {
@@ -118,6 +118,25 @@ describe('settings forms come from the operators’ zod schemas', () => {
     expect(parseFieldInput({ ...field('window', 'size'), required: true }, ' ')).toEqual({ ok: false, message: 'required' });
     expect(durationReadout('10x')).toBeUndefined();
     expect(durationReadout('')).toBeUndefined();
+  });
+
+  it('the joins: their windows and bounds are durations; the interval join’s signed bounds take negative ones', () => {
+    expect(settingsFieldsOf('windowJoin').map((f) => [f.name, f.kind])).toEqual([
+      ['assigner', 'enum'],
+      ['size', 'duration'],
+      ['slide', 'duration'],
+      ['offset', 'duration'],
+    ]);
+    const fields = settingsFieldsOf('intervalJoin');
+    expect(fields.map((f) => [f.name, f.kind, f.defaultValue])).toEqual([
+      ['lower', 'duration', '0ms'],
+      ['upper', 'duration', '10s'],
+    ]);
+    const [lower, upper] = fields as [SettingsField, SettingsField];
+    expect(parseFieldInput(lower, '-5s')).toEqual({ ok: true, value: '-5s' });
+    expect(parseFieldInput(upper, '-500ms')).toEqual({ ok: true, value: '-500ms' });
+    expect(durationReadout('-5s')).toBe('-5s = -5,000 ms');
+    expect(parseFieldInput(lower, '-5x')).toEqual({ ok: false, message: 'a duration such as 500ms, 10s, 1m or 1.5h' });
   });
 
   it('labels read as words', () => {

@@ -13,11 +13,13 @@ import {
 } from '@xyflow/react';
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import {
+  connectionEnds,
   connectionRefusal,
   defaultEdge,
   edgeLabel,
   indexIssues,
   newOperatorNode,
+  sideOf,
   toFlowEdge,
   toGraph,
   type BuilderDoc,
@@ -105,18 +107,19 @@ export function useBuilder(initial: BuilderDoc) {
     if (message) refusalTimer.current = setTimeout(() => setRefusal(undefined), 6000);
   }, []);
 
-  /** Core's connection rule, asked while a connection is dragged over a handle. */
+  /** Core's connection rule, asked while a connection is dragged over a handle (a join's handle is the side it would feed). */
   const isValidConnection: IsValidConnection<PartitionEdge> = useCallback(
-    (c) => connectionRefusal(docRef.current, c.source, c.target) === undefined,
+    (c) => connectionRefusal(docRef.current, c.source, c.target, sideOf(c.targetHandle)) === undefined,
     [],
   );
 
   const onConnect = useCallback((c: Connection) => {
+    const side = sideOf(c.targetHandle);
     dispatch({
       type: 'commit',
       update: (d) => {
-        if (connectionRefusal(d, c.source, c.target)) return d;
-        const edge = toFlowEdge(defaultEdge(toGraph(d), c.source, c.target));
+        if (connectionRefusal(d, c.source, c.target, side)) return d;
+        const edge = toFlowEdge(defaultEdge(toGraph(d), c.source, c.target, side));
         return { ...d, edges: addEdge(edge, d.edges) };
       },
     });
@@ -126,8 +129,8 @@ export function useBuilder(initial: BuilderDoc) {
   const onConnectEnd = useCallback(
     (_: MouseEvent | TouchEvent, state: FinalConnectionState) => {
       if (!state.fromNode || !state.toNode || state.isValid) return;
-      const [from, to] = state.fromHandle?.type === 'target' ? [state.toNode.id, state.fromNode.id] : [state.fromNode.id, state.toNode.id];
-      showRefusal(connectionRefusal(docRef.current, from, to));
+      const { from, to, side } = connectionEnds(state);
+      showRefusal(connectionRefusal(docRef.current, from, to, side));
     },
     [showRefusal],
   );

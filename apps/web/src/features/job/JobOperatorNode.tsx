@@ -1,7 +1,6 @@
 'use client';
-import type { OperatorKind } from '@keyflow/core';
 import type { Node, NodeProps, NodeTypes } from '@xyflow/react';
-import type { OperatorNodeData } from '@/features/builder/builderGraph';
+import type { OperatorNodeData, OperatorNodeType } from '@/features/builder/builderGraph';
 import { OperatorCard } from '@/features/builder/nodes/OperatorCard';
 
 export interface JobNodeData extends OperatorNodeData {
@@ -11,12 +10,14 @@ export interface JobNodeData extends OperatorNodeData {
   stalled?: string[];
 }
 
-export type JobNode = Node<JobNodeData, OperatorKind>;
+export type JobNode = Node<JobNodeData, OperatorNodeType>;
 
-const PORTS: Record<OperatorKind, { input: boolean; output: boolean }> = {
+const PORTS: Record<OperatorNodeType, { input: boolean | 'sides'; output: boolean }> = {
   source: { input: false, output: true },
   transform: { input: true, output: true },
   keyed: { input: true, output: true },
+  // A join's two inputs, labelled left and right, where its edges end.
+  join: { input: 'sides', output: true },
   sink: { input: true, output: false },
 };
 
@@ -45,10 +46,11 @@ function JobOperatorNode({ data, selected, type }: NodeProps<JobNode>) {
   );
 }
 
-/** The job graph's node types: one per operator kind, as the builder's, each the card above. */
+/** The job graph's node types: one per operator kind and one for joins, as the builder's, each the card above. */
 export const jobNodeTypes = {
   source: JobOperatorNode,
   transform: JobOperatorNode,
   keyed: JobOperatorNode,
+  join: JobOperatorNode,
   sink: JobOperatorNode,
 } satisfies NodeTypes;

@@ -1,11 +1,12 @@
 import { operatorSpec } from '@keyflow/core';
 import { Handle, Position } from '@xyflow/react';
+import { Fragment } from 'react';
 import { backpressureColor, backpressureLevel } from '@/features/job/backpressure';
 import { NodeWatermark } from '@/features/job/NodeWatermark';
 import { ParallelismReadOnly, ParallelismSlider } from '@/features/job/ParallelismSlider';
 import { useMayAct } from '@/lib/auth';
 import { formatCount, formatRate } from '@/lib/format';
-import { deliveryOf, type OperatorNodeData } from '../builderGraph';
+import { deliveryOf, INPUT_SIDES, type OperatorNodeData } from '../builderGraph';
 
 const KIND_ICON = { source: '▶', transform: 'ƒ', keyed: '◆', sink: '■' } as const;
 
@@ -14,8 +15,36 @@ const GUARANTEE_HELP = {
   'at-least-once': 'at-least-once: it writes sooner, but after a recovery it writes again what followed the last checkpoint',
 } as const;
 
-/** The body every operator node shares; the node type decides which handles it has. */
-export function OperatorCard({ data, selected, input, output }: { data: OperatorNodeData; selected?: boolean; input: boolean; output: boolean }) {
+/** Where a join's input handles sit down its left edge, left above right. */
+const SIDE_TOP = ['30%', '70%'];
+
+/** A join's two input handles, one per side, each labelled; an edge drawn to one feeds that side. */
+function SideHandles({ vertexId, connectable }: { vertexId: string; connectable: boolean }) {
+  return INPUT_SIDES.map((side, i) => (
+    <Fragment key={side}>
+      <Handle type="target" id={side} position={Position.Left} isConnectable={connectable} style={{ top: SIDE_TOP[i] }} />
+      <span className="op-side" style={{ top: SIDE_TOP[i] }} data-testid={`input-${vertexId}-${side}`}>
+        {side}
+      </span>
+    </Fragment>
+  ));
+}
+
+/**
+ * The body every operator node shares; the node type decides which handles it has: `input` one, or a join's two
+ * (`sides`: left and right).
+ */
+export function OperatorCard({
+  data,
+  selected,
+  input,
+  output,
+}: {
+  data: OperatorNodeData;
+  selected?: boolean;
+  input: boolean | 'sides';
+  output: boolean;
+}) {
   const { vertex, issues, live } = data;
   const mayRescale = useMayAct('operator');
   const spec = operatorSpec(vertex.type);
@@ -27,9 +56,16 @@ export function OperatorCard({ data, selected, input, output }: { data: Operator
   const guarantee = live?.guarantee ?? deliveryOf(vertex);
   const deadLetters = live ? (metrics?.deadLetters ?? 0) : 0;
   const lateRecords = live ? (metrics?.lateRecords ?? 0) : 0;
-  // A window operator always shows its count: none late is worth knowing too.
-  const showLate = !!live && (vertex.type === 'window' || lateRecords > 0);
-  const classes = ['op', `op-${kind}`, selected && 'selected', issues?.length && 'has-issues', live && `bp-${level}`].filter(Boolean);
+  // A window operator or a join always shows its count: none late is worth knowing too.
+  const showLate = !!live && (vertex.type === 'window' || !!spec?.twoInputs || lateRecords > 0);
+  const classes = [
+    'op',
+    `op-${kind}`,
+    input === 'sides' && 'op-join',
+    selected && 'selected',
+    issues?.length && 'has-issues',
+    live && `bp-${level}`,
+  ].filter(Boolean);
   return (
     <div
       className={classes.join(' ')}
@@ -38,7 +74,11 @@ export function OperatorCard({ data, selected, input, output }: { data: Operator
       style={live ? { borderColor: backpressureColor[level] } : undefined}
       title={issues?.length ? issues.join('\n') : spec?.description}
     >
-      {input && <Handle type="target" position={Position.Left} isConnectable={!live} />}
+      {input === 'sides' ? (
+        <SideHandles vertexId={vertex.id} connectable={!live} />
+      ) : (
+        input && <Handle type="target" position={Position.Left} isConnectable={!live} />
+      )}
       <div className="op-head">
         <span className="op-icon" aria-hidden>
           {KIND_ICON[kind]}
