@@ -16,7 +16,7 @@ const ms = (text: string) => (text.endsWith('ms') ? Number(text.slice(0, -2)) : 
 
 /**
  * Every window's count, computed from the generator's events without the engine: per user, per tumbling window of
- * `size` ms (plain floor division), or per session (a new one when an event comes more than `gap` after the last).
+ * `size` ms (plain floor division), or per session (a new one when an event comes `gap` or more after the last).
  * Keyed as the sink keys them: `user|windowStart`.
  */
 export function expectedWindows(settings: TimedGenerator, window: { size: number } | { gap: number }): Map<string, number> {
@@ -43,7 +43,7 @@ export function expectedWindows(settings: TimedGenerator, window: { size: number
     let last = ts[0]!;
     let n = 0;
     for (const t of ts) {
-      if (t > last + window.gap) {
+      if (t >= last + window.gap) {
         out.set(`${user}|${start}`, n);
         start = t;
         n = 0;

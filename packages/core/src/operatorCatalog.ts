@@ -83,7 +83,7 @@ export const windowSettings = z
       .describe('tumbling: back to back; sliding: overlapping, one every slide; session: per key, closed by a gap'),
     size: duration({ min: 1 }).prefault('1m').describe('Window length (tumbling, sliding), e.g. 10s'),
     slide: duration({ min: 1 }).optional().describe('A new window every… (sliding), e.g. 2s'),
-    gap: duration({ min: 1 }).optional().describe('A session ends after this long without records (session), e.g. 30s'),
+    gap: duration({ min: 1 }).optional().describe('A session ends once this long passes without records (session), e.g. 30s'),
     offset: duration({ signed: true }).prefault('0ms').describe('Shifts window starts, e.g. -8h for days that start at midnight in UTC+8'),
     time: z.enum(['event', 'processing']).default('event').describe("event: the records' timestamps and watermarks; processing: the wall clock"),
     aggregates: z

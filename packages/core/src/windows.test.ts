@@ -114,13 +114,15 @@ describe('window assignment', () => {
 
 describe('sessions', () => {
   it.each<[Window, Window, boolean]>([
-    [w(0, 10), w(10, 20), true],
+    [w(0, 10), w(10, 20), false],
+    [w(0, 10), w(9, 20), true],
     [w(0, 10), w(11, 20), false],
     [w(0, 10), w(5, 15), true],
     [w(0, 10), w(2, 3), true],
-    [w(0, 10), w(-5, 0), true],
+    [w(0, 10), w(-5, 0), false],
+    [w(0, 10), w(-5, 1), true],
     [w(0, 10), w(-5, -1), false],
-  ])('%j and %j intersect (or touch): %s', (a, b, yes) => {
+  ])('%j and %j overlap: %s', (a, b, yes) => {
     expect(intersects(a, b)).toBe(yes);
     expect(intersects(b, a)).toBe(yes);
   });
@@ -129,12 +131,12 @@ describe('sessions', () => {
     ['a first session', [], 5, 10, w(5, 15), []],
     ['a record inside a session', [w(0, 20)], 5, 10, w(0, 20), [w(0, 20)]],
     ['a record that extends a session', [w(0, 10)], 5, 10, w(0, 15), [w(0, 10)]],
-    ['a record at the end of a session (touching merges)', [w(0, 10)], 10, 10, w(0, 20), [w(0, 10)]],
-    ['a record just after a session', [w(0, 10)], 11, 10, w(11, 21), []],
-    ['a record whose session touches the next one', [w(20, 30)], 10, 10, w(10, 30), [w(20, 30)]],
-    ['a record just before a session', [w(20, 30)], 9, 10, w(9, 19), []],
-    ['a record that bridges two sessions', [w(0, 10), w(30, 40), w(15, 25)], 10, 5, w(0, 25), [w(0, 10), w(15, 25)]],
-    ['a record whose merge reaches a session only through another', [w(20, 30), w(10, 20)], 5, 5, w(5, 30), [w(10, 20), w(20, 30)]],
+    ['a record at the last millisecond of a session', [w(0, 10)], 9, 10, w(0, 19), [w(0, 10)]],
+    ['a record at the end of a session (a gap apart: a new one)', [w(0, 10)], 10, 10, w(10, 20), []],
+    ['a record whose session overlaps the next one', [w(20, 30)], 11, 10, w(11, 30), [w(20, 30)]],
+    ['a record whose session ends where the next begins', [w(20, 30)], 10, 10, w(10, 20), []],
+    ['a record that bridges two sessions', [w(0, 10), w(30, 40), w(14, 25)], 9, 6, w(0, 25), [w(0, 10), w(14, 25)]],
+    ['a record whose merge reaches a session only through another', [w(19, 30), w(9, 20)], 5, 5, w(5, 30), [w(9, 20), w(19, 30)]],
   ])('%s', (_name, sessions, ts, gap, merged, absorbed) => {
     const r = mergeSession(sessions, ts, gap);
     expect(r.merged).toEqual(merged);
@@ -154,12 +156,12 @@ describe('sessions', () => {
         fc.integer({ min: 1, max: 30 }),
         fc.integer({ min: -20, max: 320 }),
         (times, gap, ts) => {
-          // A key's sessions as the operator keeps them: records at most `gap` apart share one (touching sessions merge).
+          // A key's sessions as the operator keeps them: records less than `gap` apart share one.
           const sorted = [...times].sort((a, b) => a - b);
           const sessions: Window[] = [];
           for (const t of sorted) {
             const last = sessions[sessions.length - 1];
-            if (last && t <= last.end) last.end = t + gap;
+            if (last && t < last.end) last.end = t + gap;
             else sessions.push(w(t, t + gap));
           }
           // The oracle: sessions of every record with the new one, computed from scratch.
@@ -167,7 +169,7 @@ describe('sessions', () => {
           const fresh: Window[] = [];
           for (const t of all) {
             const last = fresh[fresh.length - 1];
-            if (last && t <= last.end) last.end = Math.max(last.end, t + gap);
+            if (last && t < last.end) last.end = Math.max(last.end, t + gap);
             else fresh.push(w(t, t + gap));
           }
           const expected = fresh.find((x) => x.start <= ts && ts < x.end)!;

@@ -28,9 +28,14 @@ export function slidingWindows(ts: number, size: number, slide: number, offset =
   return out;
 }
 
-/** Whether two windows overlap or touch, so that sessions merge (Flink's `TimeWindow.intersects`). */
+/**
+ * Whether two windows overlap, so that sessions merge: records less than `gap` apart share a session, records `gap`
+ * apart or more do not. (Flink's `TimeWindow.intersects` also merges windows that only touch; then whether two
+ * records exactly `gap` apart share a session depends on whether the first session fired before the second record
+ * came, which depends on timing. Strict overlap gives the same sessions whatever the timing.)
+ */
 export function intersects(a: Window, b: Window): boolean {
-  return a.start <= b.end && a.end >= b.start;
+  return a.start < b.end && b.start < a.end;
 }
 
 /**
@@ -40,7 +45,7 @@ export function intersects(a: Window, b: Window): boolean {
 export function mergeSession(sessions: Iterable<Window>, ts: number, gap: number): { merged: Window; absorbed: Window[] } {
   const merged = { start: ts, end: ts + gap };
   const absorbed: Window[] = [];
-  // Absorbing one session can make the merged one reach another: repeat until nothing more touches it.
+  // Absorbing one session can make the merged one reach another: repeat until nothing more overlaps it.
   let rest = [...sessions];
   for (let changed = true; changed;) {
     changed = false;

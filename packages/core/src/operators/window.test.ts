@@ -213,30 +213,30 @@ describe('window operator: session', () => {
     expect(h.backend.keyCount()).toBe(0);
   });
 
-  it('merges a session with one that ends where it starts, and a record can bridge two', () => {
+  it('a record less than a gap from two sessions bridges them', () => {
     const h = harness({ assigner: 'session', gap: '5ms', aggregates: 'count, min(v), max(v)' });
     h.feed('a', 0, { v: 1 });
-    h.feed('a', 10, { v: 3 });
+    h.feed('a', 8, { v: 3 });
     h.watermark(3);
-    // [0, 5) and [10, 15) are apart; [5, 10) touches both.
-    h.feed('a', 5, { v: 2 });
-    h.feed('a', 15, { v: 4 });
+    // [0, 5) and [8, 13) are apart; [4, 9) overlaps both.
+    h.feed('a', 4, { v: 2 });
+    h.feed('a', 12, { v: 4 });
     h.watermark(19);
-    expect(h.take()).toEqual([{ key: 'a', windowStart: 0, windowEnd: 20, count: 4, min_v: 1, max_v: 4 }]);
+    expect(h.take()).toEqual([{ key: 'a', windowStart: 0, windowEnd: 17, count: 4, min_v: 1, max_v: 4 }]);
   });
 
-  it('starts a new session for a record at the end of one that already fired (it was complete at its last millisecond)', () => {
-    // As in Flink: touching sessions merge only while the earlier one is open, so the result here depends on the
-    // watermark between the records; the property tests keep records from being exactly `gap` apart.
-    const h = harness({ assigner: 'session', gap: '5ms' });
-    h.feed('a', 0);
-    h.watermark(4);
-    h.feed('a', 5);
-    h.watermark(Infinity);
-    expect(h.take()).toEqual([
-      { key: 'a', windowStart: 0, windowEnd: 5, count: 1 },
-      { key: 'a', windowStart: 5, windowEnd: 10, count: 1 },
-    ]);
+  it('records exactly a gap apart are two sessions, whether or not the first fired in between', () => {
+    for (const between of [4, 3]) {
+      const h = harness({ assigner: 'session', gap: '5ms' });
+      h.feed('a', 0);
+      h.watermark(between);
+      h.feed('a', 5);
+      h.watermark(Infinity);
+      expect(h.take()).toEqual([
+        { key: 'a', windowStart: 0, windowEnd: 5, count: 1 },
+        { key: 'a', windowStart: 5, windowEnd: 10, count: 1 },
+      ]);
+    }
   });
 
   it('keeps one timer per session in state as records grow and merge sessions', () => {
@@ -247,8 +247,8 @@ describe('window operator: session', () => {
     expect(timersOf('a')).toEqual([[12]]);
     h.feed('a', 16);
     expect(timersOf('a')).toEqual([[12, 20]]);
-    // 13 bridges [0, 13) and [16, 21).
-    h.feed('a', 13);
+    // 12 bridges [0, 13) and [16, 21).
+    h.feed('a', 12);
     expect(timersOf('a')).toEqual([[20]]);
     h.watermark(Infinity);
     expect(h.take()).toEqual([{ key: 'a', windowStart: 0, windowEnd: 21, count: 7 }]);
