@@ -47,6 +47,8 @@ export async function expectProgress(stack: Stack, jobId: string, vertexId: stri
     async () => {
       const j = await stack.client.getJob(jobId);
       if (j.state === 'FAILED' || j.state === 'CANCELED') throw new Error(`job ${j.state}: ${j.failureReason}`);
+      // A bounded source that ran out before the test's steps did: the test's rate is too high for them.
+      if (j.state === 'FINISHED') throw new Error(`job ${jobId} finished while the test still wanted to see it make progress`);
       const flowing = (j.metrics?.vertices[vertexId]?.recordsIn ?? 0) > recordsBefore;
       const checkpointed = j.latestCheckpoints.some((c) => c.status === 'COMPLETED' && Date.parse(c.triggeredAt) >= since);
       return flowing && checkpointed;

@@ -4,11 +4,13 @@ import { expect } from 'vitest';
 import type { GeneratorSettings } from './harness.ts';
 
 /** A bounded generator's settings with event time, as the window tests use them. */
-export type TimedGenerator = Omit<GeneratorSettings, 'outOfOrderness'> & {
+export type TimedGenerator = Omit<GeneratorSettings, 'outOfOrderness' | 'lateBy'> & {
   total: number;
   msPerEvent: number;
   outOfOrderness: string;
   watermarkDelay: string;
+  lateEvery?: number;
+  lateBy?: string;
 };
 
 /** Milliseconds of a test's duration text (`2s`, `500ms`): the tests' own reading, not the engine's. */
@@ -17,13 +19,15 @@ const ms = (text: string) => (text.endsWith('ms') ? Number(text.slice(0, -2)) : 
 /**
  * Every window's count, computed from the generator's events without the engine: per user, per tumbling window of
  * `size` ms (plain floor division), or per session (a new one when an event comes `gap` or more after the last).
- * Keyed as the sink keys them: `user|windowStart`.
+ * Keyed as the sink keys them: `user|windowStart`. The generator's late events (`lateEvery`, `lateBy` far beyond
+ * any window and the watermark delay) count in no window: they go to the late output.
  */
 export function expectedWindows(settings: TimedGenerator, window: { size: number } | { gap: number }): Map<string, number> {
-  const gen = new EventGenerator({ zipfExponent: 1, ...settings, outOfOrderness: ms(settings.outOfOrderness) });
+  const gen = generatorOf(settings);
   const out = new Map<string, number>();
   if ('size' in window) {
     for (let i = 0; i < settings.total; i++) {
+      if (gen.isLate(i)) continue;
       const e = gen.eventAt(i);
       const k = `${e.user}|${Math.floor(e.ts / window.size) * window.size}`;
       out.set(k, (out.get(k) ?? 0) + 1);
@@ -32,6 +36,7 @@ export function expectedWindows(settings: TimedGenerator, window: { size: number
   }
   const times = new Map<string, number[]>();
   for (let i = 0; i < settings.total; i++) {
+    if (gen.isLate(i)) continue;
     const e = gen.eventAt(i);
     let t = times.get(e.user);
     if (!t) times.set(e.user, (t = []));
@@ -54,6 +59,20 @@ export function expectedWindows(settings: TimedGenerator, window: { size: number
     out.set(`${user}|${start}`, n);
   }
   return out;
+}
+
+/** The generator of the tests' settings, as the engine reads them. */
+function generatorOf(settings: TimedGenerator): EventGenerator {
+  const { lateBy, outOfOrderness, ...rest } = settings;
+  return new EventGenerator({ zipfExponent: 1, ...rest, outOfOrderness: ms(outOfOrderness), ...(lateBy !== undefined && { lateBy: ms(lateBy) }) });
+}
+
+/** How many of the generator's events are late ones. */
+export function expectedLate(settings: TimedGenerator): number {
+  const gen = generatorOf(settings);
+  let n = 0;
+  for (let i = 0; i < settings.total; i++) if (gen.isLate(i)) n++;
+  return n;
 }
 
 /**
@@ -99,7 +118,7 @@ export async function tableRows(table: string): Promise<Map<string, number>> {
 /** Every window in the table equals the independent computation, and no window is missing or extra. */
 export async function expectExactWindows(table: string, expected: Map<string, number>): Promise<void> {
   const actual = await tableRows(table);
-  const wrong = [...expected].filter(([k, n]) => actual.get(k) !== n).map(([window, n]) => ({ window, expected: n, actual: actual.get(window) }));
+  const wrong = [...expected].filter(([k, n]) => actual.get(k) !== n).map(([window, n]) => `${window}: ${actual.get(window)} instead of ${n}`);
   const extra = [...actual.keys()].filter((k) => !expected.has(k));
   expect(wrong.slice(0, 10), `${wrong.length} of ${expected.size} windows are wrong`).toEqual([]);
   expect(extra.slice(0, 10), `${extra.length} windows that should not exist`).toEqual([]);

@@ -144,3 +144,35 @@ describe('EventGenerator splits', () => {
     ]);
   });
 });
+
+describe('EventGenerator event time', () => {
+  const EPOCH = Date.UTC(2026, 0, 1);
+
+  it('spaces events by msPerEvent and moves each back by at most the out-of-orderness, the same on every replay', () => {
+    const g = gen({ msPerEvent: 0.5, outOfOrderness: 100 });
+    const times = Array.from({ length: 10_000 }, (_, i) => g.timeAt(i));
+    times.forEach((t, i) => {
+      const place = EPOCH + Math.floor(i * 0.5);
+      expect(t).toBeLessThanOrEqual(place);
+      expect(t).toBeGreaterThanOrEqual(place - 100);
+    });
+    expect(new Set(times.map((t, i) => EPOCH + Math.floor(i * 0.5) - t)).size).toBeGreaterThan(50);
+    expect(times).toEqual(Array.from({ length: 10_000 }, (_, i) => gen({ msPerEvent: 0.5, outOfOrderness: 100 }).timeAt(i)));
+  });
+
+  it('makes every n-th event late by lateBy, once the stream is that far in', () => {
+    const g = gen({ lateEvery: 10, lateBy: 50 });
+    // Events 9, 19, … are late, from the first one 50 ms into the stream (59) on.
+    expect([9, 49, 59, 69, 70].map((i) => g.isLate(i))).toEqual([false, false, true, true, false]);
+    expect(g.timeAt(59)).toBe(EPOCH + 59 - 50);
+    expect(g.timeAt(60)).toBe(EPOCH + 60);
+  });
+
+  it('deals events only into active splits: idle splits hold none, and none is lost', () => {
+    const g = gen({ splits: 4, idleSplits: 1, total: 10 });
+    expect([0, 1, 2, 3].map((s) => g.splitSize(s))).toEqual([4, 3, 3, 0]);
+    const indices = [0, 1, 2].flatMap((s) => Array.from({ length: g.splitSize(s) }, (_, o) => g.indexOf(s, o)));
+    expect(indices.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(g.isIdleSplit(3)).toBe(true);
+  });
+});

@@ -24,6 +24,10 @@ export interface GeneratorConfig {
   outOfOrderness?: number;
   /** The last this many splits hold no events (default 0). */
   idleSplits?: number;
+  /** Every n-th event comes `lateBy` ms late (0 or undefined: none). */
+  lateEvery?: number;
+  /** How far behind its place such an event's time is; only events at least this far into the stream are moved. */
+  lateBy?: number;
 }
 
 const TWO_32 = 4294967296;
@@ -84,11 +88,21 @@ export class EventGenerator {
     };
   }
 
-  /** The event time of event `index`: its place in the sequence, less a seeded delay within the out-of-orderness. */
+  /**
+   * The event time of event `index`: its place in the sequence, less a seeded delay within the out-of-orderness, or
+   * `lateBy` less for a late one.
+   */
   timeAt(index: number): number {
     const { msPerEvent = 1, outOfOrderness = 0 } = this.config;
     const base = EPOCH + Math.floor(index * msPerEvent);
+    if (this.isLate(index)) return base - this.config.lateBy!;
     return outOfOrderness > 0 ? base - (hash32(this.config.seed, index, 4) % (outOfOrderness + 1)) : base;
+  }
+
+  /** Whether event `index` is one of the late ones: every `lateEvery`-th, once the stream is `lateBy` in (never before its start). */
+  isLate(index: number): boolean {
+    const { msPerEvent = 1, lateEvery = 0, lateBy = 0 } = this.config;
+    return lateEvery > 0 && lateBy > 0 && index % lateEvery === lateEvery - 1 && Math.floor(index * msPerEvent) >= lateBy;
   }
 
   /** Splits that hold events: all but the idle ones. */

@@ -157,6 +157,26 @@ describe('KeyedTimers', () => {
     expect(other.advance(Infinity).map(([, k]) => k)).toEqual(move);
   });
 
+  it("leaves alone the timers of key groups it does not own yet (a rescale's pre-copy), and fires them once the group is loaded as its own", () => {
+    const source = setup();
+    source.at('a', 10);
+    source.at('b', 10);
+    const kgA = keyGroupFor('a', MAX_P);
+    const owned = new Set<number>([keyGroupFor('b', MAX_P)]);
+    const backend = new KeyedStateBackend(MAX_P);
+    const timers = new KeyedTimers(backend, 'timers', (kg) => owned.has(kg));
+    const fired: Key[] = [];
+    // The pre-copy of both groups arrives; only b's group is this subtask's.
+    for (const [kg, bytes] of source.backend.snapshot(ALL)) backend.restore(kg, bytes);
+    timers.advance(100, (_ts, key) => fired.push(key));
+    expect(fired).toEqual(['b']);
+    // a's state is untouched: its old owner still runs it. At the barrier the group is loaded again, now owned.
+    owned.add(kgA);
+    backend.restore(kgA, source.backend.snapshot([kgA]).get(kgA)!);
+    timers.advance(100, (_ts, key) => fired.push(key));
+    expect(fired).toEqual(['b', 'a']);
+  });
+
   it('fires a timer once when its key group comes back after it left', () => {
     const t = setup();
     t.at('a', 10);

@@ -1,5 +1,6 @@
 import TinyQueue from 'tinyqueue';
 import type { Key } from './hashing.ts';
+import { keyGroupFor } from './keyGroups.ts';
 import type { KeyedStateBackend, MapState } from './stateBackend.ts';
 
 /**
@@ -16,6 +17,12 @@ export class KeyedTimers {
   constructor(
     private readonly backend: KeyedStateBackend,
     private readonly name: string,
+    /**
+     * Whether the subtask owns a key group now. A rescale's pre-copy loads groups ahead of its barrier, while their
+     * old owner still runs them: their timers must not fire here. They are indexed again when the group is loaded at
+     * the barrier (every gained group is), so skipping them loses nothing.
+     */
+    private readonly owns: (keyGroup: number) => boolean = () => true,
   ) {
     this.state = backend.mapState<number, 1>(name);
     backend.onGroupLoaded((kg) => this.reindex(kg));
@@ -49,7 +56,9 @@ export class KeyedTimers {
       const keys = this.keysAt.get(ts)!;
       this.keysAt.delete(ts);
       for (const key of keys) {
-        this.backend.setCurrentKey(key);
+        const kg = keyGroupFor(key, this.backend.maxParallelism);
+        if (!this.owns(kg)) continue;
+        this.backend.setCurrentKey(key, kg);
         if (this.state.get(ts) === undefined) continue;
         this.state.remove(ts);
         if (this.state.entries().next().done) this.state.clear();

@@ -38,7 +38,7 @@ type JoinWindow = [end: number, left: Rec[], right: Rec[]];
 export function windowJoinOperator(s: WindowJoinSettings, ctx: OperatorContext): StreamOperator {
   const { backend, time, late, noTime } = joinContext(ctx, 'window join');
   const windows = backend.mapState<number, JoinWindow>('joinWindows');
-  const timers = new KeyedTimers(backend, 'timers');
+  const timers = new KeyedTimers(backend, 'timers', ctx.owns);
   const assign = (ts: number): Window[] =>
     s.assigner === 'sliding' ? slidingWindows(ts, s.size, s.slide!, s.offset) : [tumblingWindow(ts, s.size, s.offset)];
   const fire = (wm: number, out: Output) => {
@@ -83,7 +83,7 @@ export function windowJoinOperator(s: WindowJoinSettings, ctx: OperatorContext):
 export function intervalJoinOperator(s: IntervalJoinSettings, ctx: OperatorContext): StreamOperator {
   const { backend, time, late, noTime } = joinContext(ctx, 'interval join');
   const sides = [backend.mapState<number, Rec[]>('left'), backend.mapState<number, Rec[]>('right')] as const;
-  const timers = new KeyedTimers(backend, 'timers');
+  const timers = new KeyedTimers(backend, 'timers', ctx.owns);
   /** When a record of a side can have no partner any more. */
   const expiry = (input: number, ts: number) => (input === LEFT ? ts + s.upper : ts - s.lower);
   const expire = (wm: number) => {

@@ -25,6 +25,8 @@ export interface OperatorContext {
   time?: RecordTime;
   /** Sends a record that came after its window was done to the operator's late output (counted and sampled). */
   late?(record: unknown, reason: string): void;
+  /** Whether the subtask owns a key group now (a rescale's pre-copy holds groups it does not own yet); default: all. */
+  owns?(keyGroup: number): boolean;
 }
 
 /** A transform or keyed operator: one call per record, no I/O. */

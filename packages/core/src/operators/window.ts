@@ -30,7 +30,7 @@ export function windowOperator(s: WindowSettings, ctx: OperatorContext): StreamO
   const late = ctx.late ?? ctx.deadLetter;
   const lateness = eventTime ? s.allowedLateness : 0;
   const windows = backend.mapState<number, WindowState>('windows');
-  const timers = new KeyedTimers(backend, eventTime ? 'timers' : 'processingTimers');
+  const timers = new KeyedTimers(backend, eventTime ? 'timers' : 'processingTimers', ctx.owns);
 
   const assign = (ts: number): Window[] =>
     s.assigner === 'sliding' ? slidingWindows(ts, s.size, s.slide!, s.offset) : [tumblingWindow(ts, s.size, s.offset)];

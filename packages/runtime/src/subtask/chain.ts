@@ -83,15 +83,18 @@ export class OperatorChain {
         next = counted;
       } else {
         let backend: KeyedStateBackend | undefined;
+        let owns: ((kg: number) => boolean) | undefined;
         if (kind === 'keyed') {
           const { maxParallelism, parallelism } = ctx.vertexPlan(v.id);
           backend = new KeyedStateBackend(maxParallelism);
           const kv = { vertex: v, backend, range: rangeFor(task.index, parallelism, maxParallelism) };
           this.keyed.push(kv);
           if (i === 0) this.keyedHead = kv;
+          // Read at each use: a rescale changes the range.
+          owns = (kg) => kg >= kv.range.start && kg <= kv.range.end;
         }
         const late = (r: unknown, reason: string) => counters.late(v.id, r, reason);
-        const op = createOperator(v, { backend, deadLetter, time: ctx.time, late });
+        const op = createOperator(v, { backend, deadLetter, time: ctx.time, late, ...(owns && { owns }) });
         if (op.onWatermark || op.onProcessingTime) this.timed.unshift({ op, out: counted });
         const key = () => backend?.currentKey;
         next = {
