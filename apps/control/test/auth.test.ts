@@ -61,6 +61,7 @@ const POLICY: Record<string, Role | 'open'> = {
   'GET /api/jobs/:id/recoveries': 'viewer',
   'GET /api/jobs/:id/vertices/:vertexId/sample': 'viewer',
   'GET /api/jobs/:id/vertices/:vertexId/dead-letters': 'viewer',
+  'GET /api/jobs/:id/vertices/:vertexId/late': 'viewer',
 };
 
 /** A concrete path for a route template: ids nobody has, so an allowed request does nothing (404 or 400). */

@@ -6,8 +6,18 @@ describe('Counters', () => {
     const c = new Counters();
     c.of('a').recordsIn += 3;
     c.of('a').recordsOut += 2;
-    expect(c.takeMetrics()).toEqual({ a: { recordsIn: 3, recordsOut: 2, deadLetters: 0 } });
-    expect(c.takeMetrics()).toEqual({ a: { recordsIn: 0, recordsOut: 0, deadLetters: 0 } });
+    expect(c.takeMetrics()).toEqual({ a: { recordsIn: 3, recordsOut: 2, deadLetters: 0, lateRecords: 0 } });
+    expect(c.takeMetrics()).toEqual({ a: { recordsIn: 0, recordsOut: 0, deadLetters: 0, lateRecords: 0 } });
+  });
+
+  it('counts late records apart from dead letters, with samples of their own', () => {
+    const c = new Counters();
+    c.late('window', { user: 'u1', ts: 5 }, 'late: behind the watermark');
+    c.deadLetter('window', { user: 'u2' }, 'no timestamp');
+    expect(c.takeMetrics().window).toMatchObject({ deadLetters: 1, lateRecords: 1 });
+    expect(JSON.parse(c.takeLateSamples().get('window')![0]!)).toMatchObject({ reason: 'late: behind the watermark', record: { user: 'u1', ts: 5 } });
+    expect(c.takeSamples().get('window')).toHaveLength(1);
+    expect(c.takeLateSamples().size).toBe(0);
   });
 
   it('counts dead letters, also of an operator in another chain, and keeps at most 100 samples each', () => {

@@ -22,6 +22,7 @@ export interface SourceEventTime {
 /** A record field's value as event time: ms since the epoch, or an ISO 8601 text; undefined when it is neither. */
 export function eventTimeOf(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  // Short texts are no ISO time, though Date.parse reads some ('5' as a year).
   if (typeof value === 'string' && value.length >= 10) {
     const t = Date.parse(value);
     return Number.isNaN(t) ? undefined : t;

@@ -16,6 +16,8 @@ describe('settings forms come from the operators’ zod schemas', () => {
       ['msPerEvent', 'number'],
       ['outOfOrderness', 'duration'],
       ['idleSplits', 'integer'],
+      ['lateEvery', 'integer'],
+      ['lateBy', 'duration'],
       ['timestamps', 'enum'],
       ['timestampField', 'string'],
       ['watermarkDelay', 'duration'],
