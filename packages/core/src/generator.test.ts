@@ -176,3 +176,13 @@ describe('EventGenerator event time', () => {
     expect(g.isIdleSplit(3)).toBe(true);
   });
 });
+
+describe('EventGenerator start', () => {
+  it('starts event time at startAt when given, the same events otherwise', () => {
+    const start = Date.UTC(2026, 10, 29);
+    const a = gen({ msPerEvent: 2 });
+    const b = gen({ msPerEvent: 2, startAt: start });
+    expect(b.timeAt(10)).toBe(start + 20);
+    expect({ ...b.eventAt(10), ts: 0 }).toEqual({ ...a.eventAt(10), ts: 0 });
+  });
+});

@@ -24,6 +24,8 @@ export interface GeneratorConfig {
   outOfOrderness?: number;
   /** The last this many splits hold no events (default 0). */
   idleSplits?: number;
+  /** Event time of the stream's start, ms since the epoch (default 2026-01-01T00:00:00Z). */
+  startAt?: number;
   /** Every n-th event comes `lateBy` ms late (0 or undefined: none). */
   lateEvery?: number;
   /** How far behind its place such an event's time is; only events at least this far into the stream are moved. */
@@ -93,8 +95,8 @@ export class EventGenerator {
    * `lateBy` less for a late one.
    */
   timeAt(index: number): number {
-    const { msPerEvent = 1, outOfOrderness = 0 } = this.config;
-    const base = EPOCH + Math.floor(index * msPerEvent);
+    const { msPerEvent = 1, outOfOrderness = 0, startAt = EPOCH } = this.config;
+    const base = startAt + Math.floor(index * msPerEvent);
     if (this.isLate(index)) return base - this.config.lateBy!;
     return outOfOrderness > 0 ? base - (hash32(this.config.seed, index, 4) % (outOfOrderness + 1)) : base;
   }

@@ -45,6 +45,10 @@ export const generatorSettings = z
     msPerEvent: z.number().min(0).max(86_400_000).default(1).describe('Event time between consecutive events, ms (0.01: a hundred per ms)'),
     outOfOrderness: duration().prefault('0ms').describe('Events come up to this much behind in event time, at random (seeded), e.g. 2s'),
     idleSplits: z.number().int().min(0).max(1024).default(0).describe('The last this many splits emit nothing (to see idleness)'),
+    startAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe('Event time of the first event, ISO 8601 (e.g. 2026-11-29T10:00:00Z); empty: 2026-01-01T00:00:00Z'),
     lateEvery: z.number().int().min(0).default(0).describe('Every n-th event comes late by Late by (0: none), to see late records'),
     lateBy: duration().prefault('0ms').describe('How late those events are, e.g. 30s'),
     ...eventTimeSettings,

@@ -15,8 +15,21 @@ describe('pipeline templates', () => {
     const ids = pipelineTemplates.map((t) => t.id);
     expect(new Set(ids).size).toBe(ids.length);
     for (const id of ids) expect(id).toMatch(/^[a-z0-9-]+$/);
-    expect(pipelineTemplate('user-counts')?.graph).toBe(demoPipeline);
+    expect(pipelineTemplate('user-counts')?.graph.edges).toEqual(demoPipeline.edges);
+    expect(pipelineTemplate('user-counts')?.graph.vertices.map((v) => v.id)).toEqual(demoPipeline.vertices.map((v) => v.id));
     expect(pipelineTemplate('nope')).toBeUndefined();
+  });
+
+  it("start their generators' event time when they are opened, so watermarks stand near the wall clock; the rest is as listed", () => {
+    const opened = Date.UTC(2026, 10, 29, 10, 0, 0);
+    const t = pipelineTemplate('clicks-per-user-minute', opened)!;
+    const clicks = t.graph.vertices.find((v) => v.id === 'clicks')!;
+    expect(clicks.settings).toMatchObject({ startAt: '2026-11-29T10:00:00.000Z', outOfOrderness: '2s' });
+    expect(generatorSettings.parse(clicks.settings).startAt).toBe('2026-11-29T10:00:00.000Z');
+    expect(validateGraph(t.graph).ok).toBe(true);
+    // The listed template itself is left as it is.
+    expect(clicksPerUserPerMinute.vertices[0]!.settings).not.toHaveProperty('startAt');
+    expect(generatorSettings.safeParse({ startAt: 'yesterday' }).success).toBe(false);
   });
 
   it('clicks per user per minute: one-minute tumbling windows of out-of-order clicks, a row per user and minute', () => {

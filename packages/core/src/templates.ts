@@ -116,7 +116,15 @@ export const pipelineTemplates: readonly PipelineTemplate[] = [
   },
 ];
 
-/** The template of an id, if there is one. */
-export function pipelineTemplate(id: string): PipelineTemplate | undefined {
-  return pipelineTemplates.find((t) => t.id === id);
+/**
+ * The template of an id, if there is one, with its generators' event time starting at `now`: a job made from it
+ * shows watermarks near the wall clock, with a real lag, instead of the generator's fixed 2026-01-01. The start is
+ * a setting, so every replay of the job regenerates the same events.
+ */
+export function pipelineTemplate(id: string, now = Date.now()): PipelineTemplate | undefined {
+  const t = pipelineTemplates.find((x) => x.id === id);
+  if (!t) return undefined;
+  const startAt = new Date(now).toISOString();
+  const vertices = t.graph.vertices.map((v) => (v.type === 'generator' ? { ...v, settings: { ...v.settings, startAt } } : v));
+  return { ...t, graph: { ...t.graph, vertices } };
 }

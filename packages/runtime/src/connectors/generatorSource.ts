@@ -12,7 +12,8 @@ export class GeneratorSource implements Source {
   rate: number;
 
   constructor(settings: GeneratorSettings, index: number, parallelism: number, now = performance.now()) {
-    this.gen = new EventGenerator(settings);
+    const { startAt, ...config } = settings;
+    this.gen = new EventGenerator(startAt === undefined ? config : { ...config, startAt: Date.parse(startAt) });
     this.splits = EventGenerator.splitsFor(index, parallelism, settings.splits);
     this.offsets = new Map(this.splits.map((x) => [x, 0]));
     this.watermarks = new SplitWatermarks(settings.watermarkDelay, settings.idleTimeout);

@@ -45,7 +45,8 @@ function BuilderScreen({ pipeline, version, templateId, readOnly }: Props & { re
   const router = useRouter();
   const client = useQueryClient();
   const shown = pipeline?.versions?.find((v) => v.version === version);
-  const template = !pipeline && templateId !== undefined ? pipelineTemplate(templateId) : undefined;
+  // Made once per template opened: it stamps the generators' start with the time it was opened.
+  const template = useMemo(() => (!pipeline && templateId !== undefined ? pipelineTemplate(templateId) : undefined), [pipeline, templateId]);
   const startGraph = shown?.graph ?? template?.graph;
   const savedGraph = useMemo(() => (shown ? toGraph(initialDoc(shown.graph)) : undefined), [shown]);
   const builder = useBuilder(useMemo(() => initialDoc(startGraph), [startGraph]));

@@ -16,6 +16,7 @@ describe('settings forms come from the operators’ zod schemas', () => {
       ['msPerEvent', 'number'],
       ['outOfOrderness', 'duration'],
       ['idleSplits', 'integer'],
+      ['startAt', 'string'],
       ['lateEvery', 'integer'],
       ['lateBy', 'duration'],
       ['timestamps', 'enum'],
