@@ -1,7 +1,6 @@
 import { EventGenerator, type GraphInput } from '@keyflow/core';
-import pg from 'pg';
 import { expect } from 'vitest';
-import type { GeneratorSettings } from './harness.ts';
+import { tableCounts, type GeneratorSettings } from './harness.ts';
 
 /** A bounded generator's settings with event time, as the window tests use them. */
 export type TimedGenerator = Omit<GeneratorSettings, 'outOfOrderness' | 'lateBy'> & {
@@ -103,21 +102,9 @@ export function windowPipeline(
   };
 }
 
-/** A sink table's rows as key → value (read as the sinks' role). */
-export async function tableRows(table: string): Promise<Map<string, number>> {
-  const client = new pg.Client({ connectionString: process.env.KEYFLOW_SINK_DATABASE_URL });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ key: string; value: number }>(`SELECT key, value FROM "${table}"`);
-    return new Map(rows.map((r) => [r.key, Number(r.value)]));
-  } finally {
-    await client.end();
-  }
-}
-
 /** Every window in the table equals the independent computation, and no window is missing or extra. */
 export async function expectExactWindows(table: string, expected: Map<string, number>): Promise<void> {
-  const actual = await tableRows(table);
+  const actual = await tableCounts(table);
   const wrong = [...expected].filter(([k, n]) => actual.get(k) !== n).map(([window, n]) => `${window}: ${actual.get(window)} instead of ${n}`);
   const extra = [...actual.keys()].filter((k) => !expected.has(k));
   expect(wrong.slice(0, 10), `${wrong.length} of ${expected.size} windows are wrong`).toEqual([]);
