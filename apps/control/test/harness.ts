@@ -215,6 +215,16 @@ export async function waitForCheckpoint(stack: Pick<Stack, 'client'>, jobId: str
   }
 }
 
+/** Kills (SIGKILL) a worker process that runs a subtask of the job (of `vertexId`, when given); returns it as the pool lists it. */
+export async function killWorkerRunning(stack: Pick<Stack, 'client' | 'workers'>, jobId: string, vertexId?: string) {
+  const victim = (await stack.client.listWorkers()).find((w) =>
+    w.subtasks.some((s) => s.jobId === jobId && (vertexId === undefined || s.vertexId === vertexId)),
+  );
+  if (!victim) throw new Error(`no worker runs a subtask of job ${jobId}${vertexId === undefined ? '' : ` (${vertexId})`}`);
+  stack.workers.find((w) => w.pid === victim.pid)!.kill('SIGKILL');
+  return victim;
+}
+
 /** Waits until a job ends FINISHED; fails at once if it ends FAILED or CANCELED instead. */
 export async function waitForFinished(stack: Pick<Stack, 'client'>, jobId: string, timeoutMs: number) {
   return waitFor(

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   countPipeline,
   expectExactCounts,
+  killWorkerRunning,
   startStack,
   waitFor,
   waitForCheckpoint,
@@ -181,9 +182,7 @@ describe('recovery without heartbeats', () => {
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 500 });
     await waitForCheckpoint(stack, job.id);
 
-    const workers = await stack.client.listWorkers();
-    const victim = workers.find((w) => w.subtasks.some((s) => s.jobId === job.id))!;
-    stack.workers.find((w) => w.pid === victim.pid)!.kill('SIGKILL');
+    await killWorkerRunning(stack, job.id);
 
     const recovered = await waitForRecovered(stack, job.id, 30_000);
     expect(recovered.events.find((e) => e.toState === 'RECOVERING')!.reason).toMatch(/lost: .*stalled/);

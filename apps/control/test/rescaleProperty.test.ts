@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countPipeline, startStack, type GeneratorSettings, type Stack } from './harness.ts';
+import { countPipeline, killWorkerRunning, startStack, type GeneratorSettings, type Stack } from './harness.ts';
 import { converged, expectProgress, OutputSampler, requestRescale, stopAndExpectExact } from './rescaleDriver.ts';
 
 /**
@@ -58,10 +58,7 @@ describe('any sequence of rescales', () => {
 
   /** Kills (SIGKILL) a worker that runs one of the job's subtasks and starts another in its place. */
   const killAWorker = async (jobId: string, log: string[]) => {
-    const workers = await stack.client.listWorkers();
-    const victim = workers.find((w) => w.subtasks.some((s) => s.jobId === jobId))!;
-    const child = stack.workers.find((w) => w.pid === victim.pid)!;
-    child.kill('SIGKILL');
+    const victim = await killWorkerRunning(stack, jobId);
     log.push(
       `killed ${victim.id} (${victim.subtasks
         .filter((s) => s.jobId === jobId)

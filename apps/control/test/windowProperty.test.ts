@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, waitForFinished, type Stack } from './harness.ts';
+import { killWorkerRunning, startStack, waitForFinished, type Stack } from './harness.ts';
 import { converged, expectProgress, requestRescale } from './rescaleDriver.ts';
 import { expectedWindows, expectExactWindows, windowPipeline, type TimedGenerator } from './windowResults.ts';
 
@@ -84,8 +84,7 @@ describe('any sequence of rescales and faults under event-time windows', () => {
               if (s.kill?.atStep === i) {
                 // The fault's moment is part of the scenario (replayed by the seed), not a wait for something.
                 await new Promise((r) => setTimeout(r, s.kill!.afterMs));
-                const victim = (await stack.client.listWorkers()).find((w) => w.subtasks.some((x) => x.jobId === job.id))!;
-                stack.workers.find((w) => w.pid === victim.pid)!.kill('SIGKILL');
+                const victim = await killWorkerRunning(stack, job.id);
                 log.push(`killed ${victim.id}`);
                 await stack.addWorker(`replacement-${++replacements}`);
               }

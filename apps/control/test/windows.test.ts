@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, waitFor, waitForCheckpoint, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
+import { killWorkerRunning, startStack, waitFor, waitForCheckpoint, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
 import { converged, expectProgress, requestRescale } from './rescaleDriver.ts';
 import { expectedLate, expectedWindows, expectExactWindows, windowPipeline, type TimedGenerator } from './windowResults.ts';
 
@@ -71,8 +71,7 @@ describe('event-time windows over out-of-order events, exact through failures, l
     await waitForCheckpoint(stack, job.id);
     // Windows have fired by now, so the recovery has window state, timers and emitted results to get right.
     await waitFor(async () => ((await stack.client.getJob(job.id)).metrics?.vertices.tumble?.recordsOut ?? 0) > 0, 60_000, 'a first window result');
-    const victim = (await stack.client.listWorkers()).find((w) => w.subtasks.some((s) => s.jobId === job.id && s.vertexId === 'tumble'))!;
-    stack.workers.find((w) => w.pid === victim.pid)!.kill('SIGKILL');
+    await killWorkerRunning(stack, job.id, 'tumble');
     const recovered = await waitForRecovered(stack, job.id, 60_000);
     expect(recovered.attempt).toBe(2);
     await waitForFinished(stack, job.id, 180_000);
