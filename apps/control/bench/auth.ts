@@ -7,22 +7,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { createMigratedDatabase, dropDatabase } from '@keyflow/db/testing';
+import { dropDatabase } from '@keyflow/db/testing';
+import { benchDatabase, stats } from './setup.ts';
 import { startStack } from '../test/harness.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 500);
 const ORIGIN = 'http://127.0.0.1:3000';
 
-const serverUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const dbUrl = await createMigratedDatabase(serverUrl, `keyflow_bench_${Date.now().toString(36)}`);
-process.env.DATABASE_URL = dbUrl;
-process.env.KEYFLOW_PREFIX ??= 'kfbench';
-
-const stats = (xs: number[]) => {
-  const sorted = xs.map((x) => Number(x.toFixed(2))).sort((a, b) => a - b);
-  return { median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]!, max: sorted.at(-1)! };
-};
+// No workers, so no sinks: no sink role either.
+const dbUrl = await benchDatabase({ sinkRole: false });
 
 /** Mean milliseconds of `REQUESTS` sequential GETs of `path` with `headers`, each answered `status`. */
 async function meanMs(url: string, headers: Record<string, string>, status: number): Promise<number> {
@@ -62,9 +56,18 @@ try {
     cpu: cpus()[0]?.model ?? 'unknown',
     requestsPerKind: REQUESTS,
     runs,
-    openMs: stats(runs.map((r) => r.openMs)),
-    apiKeyMs: stats(runs.map((r) => r.keyMs)),
-    sessionMs: stats(runs.map((r) => r.sessionMs)),
+    openMs: stats(
+      runs.map((r) => r.openMs),
+      2,
+    ),
+    apiKeyMs: stats(
+      runs.map((r) => r.keyMs),
+      2,
+    ),
+    sessionMs: stats(
+      runs.map((r) => r.sessionMs),
+      2,
+    ),
   };
   const f = (x: ReturnType<typeof stats>) => `${x.median} (${x.min}–${x.max})`;
   console.log(`median (min–max) of ${RUNS}, ms per request: open ${f(result.openMs)}, API key ${f(result.apiKeyMs)}, session ${f(result.sessionMs)}`);

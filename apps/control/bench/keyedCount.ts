@@ -5,8 +5,9 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { EventGenerator, type GraphInput } from '@keyflow/core';
-import { createMigratedDatabase, createSinkRole, dropDatabase } from '@keyflow/db/testing';
+import { dropDatabase } from '@keyflow/db/testing';
 import { startStack } from '../test/harness.ts';
+import { benchDatabase, stats } from './setup.ts';
 
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 15000);
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 20000);
@@ -68,17 +69,7 @@ function bareLoopRate(): number {
   return (i * 1000) / (performance.now() - t0);
 }
 
-const serverUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const dbUrl = await createMigratedDatabase(serverUrl, `keyflow_bench_${Date.now().toString(36)}`);
-process.env.DATABASE_URL = dbUrl;
-// Sinks write through their own restricted role, as `npm run up` sets them up.
-process.env.KEYFLOW_SINK_DATABASE_URL = await createSinkRole(dbUrl);
-process.env.KEYFLOW_PREFIX ??= 'kfbench';
-/** Median, min and max, rounded to `digits` decimals. */
-const stats = (xs: number[], digits = 0) => {
-  const sorted = xs.map((x) => Number(x.toFixed(digits))).sort((a, b) => a - b);
-  return { median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]!, max: sorted.at(-1)! };
-};
+const dbUrl = await benchDatabase();
 try {
   const runs: { loadBefore: number; p1: number; p2: number; bare: number }[] = [];
   for (let i = 0; i < RUNS; i++) {
@@ -91,7 +82,20 @@ try {
       `run ${i + 1}: p=1 ${Math.round(p1).toLocaleString('en')}, p=2 ${Math.round(p2).toLocaleString('en')}, bare loop ${Math.round(bare).toLocaleString('en')} records/s`,
     );
   }
-  const [p1, p2, bare] = [stats(runs.map((r) => r.p1)), stats(runs.map((r) => r.p2)), stats(runs.map((r) => r.bare))];
+  const [p1, p2, bare] = [
+    stats(
+      runs.map((r) => r.p1),
+      0,
+    ),
+    stats(
+      runs.map((r) => r.p2),
+      0,
+    ),
+    stats(
+      runs.map((r) => r.bare),
+      0,
+    ),
+  ];
 
   const result = {
     date: new Date().toISOString(),

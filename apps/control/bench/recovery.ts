@@ -4,12 +4,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { GraphInput } from '@keyflow/core';
-import { createMigratedDatabase, createSinkRole, dropDatabase } from '@keyflow/db/testing';
+import { dropDatabase } from '@keyflow/db/testing';
 import { redisKeys, TASK_QUEUE } from '@keyflow/runtime';
 import { Queue } from 'bullmq';
 import { controlEnv } from '../src/env.ts';
 import { taskId } from '../src/cluster/scheduler.ts';
 import { startStack, waitFor, type Stack } from '../test/harness.ts';
+import { benchDatabase } from './setup.ts';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000);
 // Above what 2 cores can do: the rate before is the pipeline's capacity with this much state.
@@ -365,12 +366,7 @@ function writeDocs(section: string) {
   writeFileSync(file, `${doc.slice(0, start)}\n${section}${next === -1 ? '' : `\n${doc.slice(next + 1)}`}`);
 }
 
-const serverUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const dbUrl = await createMigratedDatabase(serverUrl, `keyflow_bench_${Date.now().toString(36)}`);
-process.env.DATABASE_URL = dbUrl;
-// Sinks write through their own restricted role, as `npm run up` sets them up.
-process.env.KEYFLOW_SINK_DATABASE_URL = await createSinkRole(dbUrl);
-process.env.KEYFLOW_PREFIX ??= 'kfbench';
+const dbUrl = await benchDatabase();
 // The control plane runs in this process: its log lines would bury the figures.
 process.env.LOG_LEVEL ??= 'warn';
 try {

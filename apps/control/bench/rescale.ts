@@ -7,8 +7,9 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { JobDetail } from '@keyflow/api';
 import type { GraphInput } from '@keyflow/core';
-import { createMigratedDatabase, createSinkRole, dropDatabase } from '@keyflow/db/testing';
+import { dropDatabase } from '@keyflow/db/testing';
 import { startStack, waitFor, type Stack } from '../test/harness.ts';
+import { benchDatabase, stats } from './setup.ts';
 
 const RATE = Number(process.env.BENCH_RATE ?? 200_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -208,17 +209,7 @@ async function runOnce(keys: number): Promise<{ stateBytes: number; rateBefore: 
 type Summary = Record<Exclude<keyof Measured, 'requestToCompletedMs'>, Stats> & { requestToCompletedMs?: Stats };
 type Stats = ReturnType<typeof stats>;
 
-const stats = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return { median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]!, max: sorted.at(-1)! };
-};
-
-const serverUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const dbUrl = await createMigratedDatabase(serverUrl, `keyflow_bench_${Date.now().toString(36)}`);
-process.env.DATABASE_URL = dbUrl;
-// Sinks write through their own restricted role, as `npm run up` sets them up.
-process.env.KEYFLOW_SINK_DATABASE_URL = await createSinkRole(dbUrl);
-process.env.KEYFLOW_PREFIX ??= 'kfbench';
+const dbUrl = await benchDatabase();
 try {
   const sizes = (process.env.BENCH_KEYS ?? '100000,1000000').split(',').map(Number);
   const out = [];

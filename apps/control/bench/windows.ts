@@ -8,9 +8,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { GraphInput } from '@keyflow/core';
-import { createMigratedDatabase, createSinkRole, dropDatabase } from '@keyflow/db/testing';
+import { dropDatabase } from '@keyflow/db/testing';
 import pg from 'pg';
 import { startStack } from '../test/harness.ts';
+import { benchDatabase, stats } from './setup.ts';
 
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 15000);
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 30000);
@@ -113,15 +114,7 @@ async function run(kind: 'window' | 'count', i: number, sourceRate = 0): Promise
   }
 }
 
-const serverUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const dbUrl = await createMigratedDatabase(serverUrl, `keyflow_bench_${Date.now().toString(36)}`);
-process.env.DATABASE_URL = dbUrl;
-process.env.KEYFLOW_SINK_DATABASE_URL = await createSinkRole(dbUrl);
-process.env.KEYFLOW_PREFIX ??= 'kfbench';
-const stats = (xs: number[], digits = 0) => {
-  const sorted = xs.map((x) => Number(x.toFixed(digits))).sort((a, b) => a - b);
-  return { median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]!, max: sorted.at(-1)! };
-};
+const dbUrl = await benchDatabase();
 try {
   const runs: { window: number; count: number; ratio: number; p50: number; p99: number }[] = [];
   for (let i = 0; i < RUNS; i++) {
@@ -141,14 +134,26 @@ try {
     pollMs: POLL_MS,
     latencyRate: LATENCY_RATE,
     runs,
-    windowRecordsPerSec: stats(runs.map((r) => r.window)),
-    keyedCountRecordsPerSec: stats(runs.map((r) => r.count)),
+    windowRecordsPerSec: stats(
+      runs.map((r) => r.window),
+      0,
+    ),
+    keyedCountRecordsPerSec: stats(
+      runs.map((r) => r.count),
+      0,
+    ),
     ratioWindowToKeyedCount: stats(
       runs.map((r) => r.ratio),
       3,
     ),
-    latencyMsP50: stats(runs.map((r) => r.p50)),
-    latencyMsP99: stats(runs.map((r) => r.p99)),
+    latencyMsP50: stats(
+      runs.map((r) => r.p50),
+      0,
+    ),
+    latencyMsP99: stats(
+      runs.map((r) => r.p99),
+      0,
+    ),
   };
   console.log(JSON.stringify(result, null, 2));
   const out = fileURLToPath(new URL('../../../docs/benchmarks/', import.meta.url));

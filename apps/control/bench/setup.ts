@@ -1,0 +1,21 @@
+import { createMigratedDatabase, createSinkRole } from '@keyflow/db/testing';
+
+/**
+ * A fresh migrated database of the run's own, made the process's DATABASE_URL, with a Redis prefix of its own
+ * unless one is set; with `sinkRole` (the default) sinks write through their own restricted role, as `npm run up`
+ * sets them up. The caller drops it (`dropDatabase`) at the end.
+ */
+export async function benchDatabase(opts: { sinkRole?: boolean } = {}): Promise<string> {
+  const serverUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+  const dbUrl = await createMigratedDatabase(serverUrl, `keyflow_bench_${Date.now().toString(36)}`);
+  process.env.DATABASE_URL = dbUrl;
+  if (opts.sinkRole ?? true) process.env.KEYFLOW_SINK_DATABASE_URL = await createSinkRole(dbUrl);
+  process.env.KEYFLOW_PREFIX ??= 'kfbench';
+  return dbUrl;
+}
+
+/** Median, min and max of the runs' figures, each first rounded to `digits` decimals (none given: as they are). */
+export function stats(xs: number[], digits?: number): { median: number; min: number; max: number } {
+  const sorted = xs.map((x) => (digits === undefined ? x : Number(x.toFixed(digits)))).sort((a, b) => a - b);
+  return { median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]!, max: sorted.at(-1)! };
+}
