@@ -87,8 +87,6 @@ export class MetricsAggregator {
         idle: false,
         lateRecords: t.lateRecords,
       };
-    // Per operator: the lowest watermark of its subtasks that hold one back; idle when all of them are idle.
-    const idleCount = new Map<string, { idle: number; all: number }>();
     for (const { at, event } of samples?.values() ?? []) {
       const fresh = now - at < STALE_MS;
       const perSec = (n: number) => (fresh && event.windowMs > 0 ? (n * 1000) / event.windowMs : 0);
@@ -109,19 +107,15 @@ export class MetricsAggregator {
         v.recordsInPerSec += s.recordsInPerSec;
         v.recordsOutPerSec += s.recordsOutPerSec;
         v.backpressure = Math.max(v.backpressure, s.backpressure);
-        const c = idleCount.get(vid) ?? { idle: 0, all: 0 };
-        c.all++;
-        if (s.idle) c.idle++;
-        else if (s.watermark === null)
-          c.all = Infinity; // one subtask without a watermark holds the operator at none
-        else v.lowWatermark = v.lowWatermark === null ? s.watermark : Math.min(v.lowWatermark, s.watermark);
-        idleCount.set(vid, c);
       }
     }
-    for (const [vid, c] of idleCount) {
-      const v = vertices[vid]!;
-      if (c.all === Infinity) v.lowWatermark = null;
-      v.idle = c.all > 0 && c.idle === c.all;
+    // Per operator: the lowest watermark of its subtasks that are not idle (none while one of them has none yet);
+    // idle when all of them are.
+    for (const [vid, v] of Object.entries(vertices)) {
+      const own = subtasks.filter((s) => s.vertexId === vid);
+      const holding = own.filter((s) => !s.idle);
+      v.idle = own.length > 0 && holding.length === 0;
+      v.lowWatermark = holding.length > 0 && holding.every((s) => s.watermark !== null) ? Math.min(...holding.map((s) => s.watermark!)) : null;
     }
     subtasks.sort((a, b) => a.vertexId.localeCompare(b.vertexId) || a.index - b.index);
     return { jobId, at: new Date(now).toISOString(), vertices, subtasks };

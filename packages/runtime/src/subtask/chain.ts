@@ -44,6 +44,8 @@ export class OperatorChain {
   private headInput: ((rec: Rec, input: number) => void) | undefined;
   /** Operators with timers, head first, with the output each emits to: they hear of watermarks and the clock. */
   private readonly timed: { op: StreamOperator; out: Output }[] = [];
+  /** Whether an operator of the chain keeps processing-time timers. */
+  readonly onClock: boolean;
   /** Records per key group of the keyed head since the last metrics event (the key-group view shows skew). */
   private readonly keyGroupRecords: Uint32Array;
 
@@ -111,6 +113,7 @@ export class OperatorChain {
       }
     }
     this.head = next;
+    this.onClock = this.timed.some((t) => t.op.onProcessingTime);
     this.keyGroupRecords = new Uint32Array(this.keyedHead?.backend.maxParallelism ?? 0);
   }
 
@@ -146,11 +149,6 @@ export class OperatorChain {
   /** Whether an operator of the chain keeps timers: its event time (the watermark) is part of its state. */
   get hasTimers(): boolean {
     return this.timed.length > 0;
-  }
-
-  /** Whether an operator of the chain keeps processing-time timers. */
-  get onClock(): boolean {
-    return this.timed.some((t) => t.op.onProcessingTime);
   }
 
   /** The wall clock reached `now`: operators fire their processing-time timers due by it. */
