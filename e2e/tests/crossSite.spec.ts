@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { expect, test } from './fixtures';
+import { expect, jobsCanceledAfterEach, test } from './fixtures';
 
 /** A page of another origin that tries, with the visitor's cookies, every change a browser lets it send. */
 function attackerPage(dashboard: string, jobId: string): string {
@@ -39,10 +39,7 @@ async function serve(html: string): Promise<{ server: Server; port: number }> {
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-const started: string[] = [];
-test.afterEach(async ({ request }) => {
-  for (const id of started.splice(0)) await request.post(`/api/jobs/${id}/cancel`);
-});
+const started = jobsCanceledAfterEach();
 
 test('a page of another origin, visited while signed in, can neither stop, cancel nor checkpoint a job, nor open the live connection', async ({
   page,

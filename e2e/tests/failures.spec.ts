@@ -1,15 +1,11 @@
 import { hostname } from 'node:os';
 import type { APIRequestContext, Page } from '@playwright/test';
-import { expect, keepScreenshot, test } from './fixtures';
+import { expect, jobsCanceledAfterEach, keepScreenshot, test } from './fixtures';
 
 type Graph = { vertices: object[]; edges: object[] };
 type Worker = { id: string; host: string; pid: number; subtasks: { jobId: string }[] };
 
-/** The jobs a test started: canceled after it, passed or not, so the next one finds the workers' slots free. */
-const started: string[] = [];
-test.afterEach(async ({ request }) => {
-  for (const id of started.splice(0)) await request.post(`/api/jobs/${id}/cancel`);
-});
+const started = jobsCanceledAfterEach();
 
 /** Saves the graph as a pipeline and deploys it; the job's id. */
 async function deploy(request: APIRequestContext, name: string, graph: Graph, checkpointIntervalMs = 1000): Promise<string> {

@@ -108,6 +108,19 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
 });
 export { expect };
 
+/**
+ * The jobs a spec's tests start: each is canceled (as the operator) after its test, passed or not, so the next test
+ * finds the workers' slots free. Call once at the spec's top level and push every job started.
+ */
+export function jobsCanceledAfterEach(): string[] {
+  const started: string[] = [];
+  test.afterEach(async ({ requestAs }) => {
+    const operator = await requestAs('operator');
+    for (const id of started.splice(0)) await operator.post(`/api/jobs/${id}/cancel`);
+  });
+  return started;
+}
+
 /** Selects all of a field's text and types over it key by key, as a person does (`fill` would set it at once). */
 export async function typeOver(field: Locator, text: string): Promise<void> {
   await field.click();

@@ -1,9 +1,6 @@
-import { deployRunning, expect, keepScreenshot, test, users } from './fixtures';
+import { deployRunning, expect, jobsCanceledAfterEach, keepScreenshot, test, users } from './fixtures';
 
-const started: string[] = [];
-test.afterEach(async ({ request }) => {
-  for (const id of started.splice(0)) await request.post(`/api/jobs/${id}/cancel`);
-});
+const started = jobsCanceledAfterEach();
 
 test("the job's lifecycle says who deployed it, rescaled it, took a savepoint and stopped it", async ({ page, request }, testInfo) => {
   const who = users().operator.email;

@@ -3,6 +3,7 @@ import {
   expect,
   expectRecordsFlowing,
   inputHandle,
+  jobsCanceledAfterEach,
   keepScreenshot,
   outputHandle,
   selectEdge,
@@ -12,11 +13,7 @@ import {
   typeOver,
 } from './fixtures';
 
-/** The jobs a test started: canceled after it, passed or not, so the next one finds the workers' slots free. */
-const started: string[] = [];
-test.afterEach(async ({ request }) => {
-  for (const id of started.splice(0)) await request.post(`/api/jobs/${id}/cancel`);
-});
+const started = jobsCanceledAfterEach();
 
 /** A generator event as the join's output holds it on either side. */
 interface Event {

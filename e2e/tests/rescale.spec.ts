@@ -1,11 +1,7 @@
 import type { Page } from '@playwright/test';
-import { deployRunning, dragSlider, expect, expectRecordsFlowing, keepScreenshot, test } from './fixtures';
+import { deployRunning, dragSlider, expect, expectRecordsFlowing, jobsCanceledAfterEach, keepScreenshot, test } from './fixtures';
 
-/** The jobs a test started: canceled after it, passed or not, so the next one finds the workers' slots free. */
-const started: string[] = [];
-test.afterEach(async ({ request }) => {
-  for (const id of started.splice(0)) await request.post(`/api/jobs/${id}/cancel`);
-});
+const started = jobsCanceledAfterEach();
 
 /** events → count (keyed) → out, count and out chained by a forward edge: they rescale together. */
 function countGraph(count: { parallelism: number; maxParallelism?: number }) {

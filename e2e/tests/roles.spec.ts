@@ -1,14 +1,9 @@
 import type { APIRequestContext } from '@playwright/test';
-import { expect, keepScreenshot, test } from './fixtures';
+import { expect, jobsCanceledAfterEach, keepScreenshot, test } from './fixtures';
 
 test.use({ signedInAs: 'viewer' });
 
-/** The jobs a test started (as the operator): canceled after it, passed or not. */
-const started: string[] = [];
-test.afterEach(async ({ requestAs }) => {
-  const operator = await requestAs('operator');
-  for (const id of started.splice(0)) await operator.post(`/api/jobs/${id}/cancel`);
-});
+const started = jobsCanceledAfterEach();
 
 async function deployAsOperator(operator: APIRequestContext): Promise<{ pipelineId: string; jobId: string }> {
   const graph = {

@@ -1,11 +1,8 @@
-import { expect, expectRecordsFlowing, keepScreenshot, test } from './fixtures';
+import { expect, expectRecordsFlowing, jobsCanceledAfterEach, keepScreenshot, test } from './fixtures';
 
 type Worker = { pid: number; subtasks: { jobId: string; vertexId: string; index: number }[] };
 
-const started: string[] = [];
-test.afterEach(async ({ request }) => {
-  for (const id of started.splice(0)) await request.post(`/api/jobs/${id}/cancel`);
-});
+const started = jobsCanceledAfterEach();
 
 test('a frozen worker: the job page and the job list say the job is stalled and who holds it up, then it fails over and recovers', async ({
   page,

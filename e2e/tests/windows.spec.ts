@@ -1,11 +1,7 @@
 import type { Locator, Page } from '@playwright/test';
-import { expect, keepScreenshot, sinkTable, test, typeOver } from './fixtures';
+import { expect, jobsCanceledAfterEach, keepScreenshot, sinkTable, test, typeOver } from './fixtures';
 
-/** The jobs a test started: canceled after it, passed or not, so the next one finds the workers' slots free. */
-const started: string[] = [];
-test.afterEach(async ({ request }) => {
-  for (const id of started.splice(0)) await request.post(`/api/jobs/${id}/cancel`);
-});
+const started = jobsCanceledAfterEach();
 
 /** A window's row as the sink stores it with no value field: the window operator's whole output record. */
 interface WindowRow {
