@@ -146,7 +146,8 @@ export class ScalingCoordinator {
    */
   reconcile(all = false): void {
     for (const job of this.jobs.active.values())
-      if (all || (job.state === 'RUNNING' && job.chains.some((c) => job.desired[c.id] !== c.parallelism))) this.kick(job.id);
+      if (all || (job.state === 'RUNNING' && (this.interrupted.has(job.id) || job.chains.some((c) => job.desired[c.id] !== c.parallelism))))
+        this.kick(job.id);
   }
 
   /** A rescale's worker events, in a step of the job's actor (which then wakes the rescale waiting for them). */
@@ -204,6 +205,7 @@ export class ScalingCoordinator {
   /** Queues a rescale for each chain that does not run at the parallelism asked for; false when none is needed. */
   private async converge(job: ActiveJob): Promise<boolean> {
     if (job.state !== 'RUNNING' || this.jobs.active.get(job.id) !== job) return false;
+    await this.settleInterrupted(job);
     let queued = false;
     for (const chain of job.chains) {
       const want = job.desired[chain.id];
@@ -227,6 +229,35 @@ export class ScalingCoordinator {
       queued = true;
     }
     return queued;
+  }
+
+  /**
+   * A recovery can restart the job at the parallelism an interrupted rescale asked for: its checkpoint completed
+   * and the plan was saved, but the loss came before the new subtasks ran. Nothing is left to carry out then; the
+   * history says the rescale took effect through the recovery instead of leaving it interrupted for good.
+   */
+  private async settleInterrupted(job: ActiveJob): Promise<void> {
+    const was = this.interrupted.get(job.id);
+    if (!was) return;
+    const event = await this.prisma.scalingEvent.findUnique({ where: { id: was.id } });
+    const chain = event && chainOf(job.chains, event.vertexId);
+    if (!event || !chain || chain.parallelism !== event.toParallelism) return;
+    this.interrupted.delete(job.id);
+    const done = await this.prisma.scalingEvent.create({
+      data: {
+        jobId: job.id,
+        vertexId: chain.id,
+        chainVertices: chain.vertices.map((v) => v.id),
+        fromParallelism: event.fromParallelism,
+        toParallelism: event.toParallelism,
+        status: 'COMPLETED',
+        runningAt: new Date(),
+        reason: `resumes scaling event ${event.id}, which a recovery interrupted: the recovery restarted ${chain.id} at ×${chain.parallelism} from the rescale's checkpoint`,
+        resumesId: event.id,
+      },
+    });
+    this.emitter.emit(job.id, 'scaling:event', scalingDto(done));
+    this.logger.info({ jobId: job.id, scalingId: done.id, resumes: event.id, vertexId: chain.id }, 'rescale carried out by the recovery');
   }
 
   private setDesired(job: ActiveJob, desired: Record<string, number>): void {
