@@ -15,12 +15,9 @@ export type GraphValidation = { ok: true; graph: Graph } | { ok: false; issues: 
 
 /** The maxParallelism a vertex gets at its first deploy. */
 export function maxParallelismOf(v: Pick<Vertex, 'type' | 'parallelism' | 'maxParallelism' | 'settings'>): number {
-  if (v.type === 'generator') {
-    // A source cannot run more subtasks than it has splits.
-    const raw = (v.settings as { splits?: unknown }).splits;
-    const splits = typeof raw === 'number' ? raw : 16;
-    return Math.min(v.maxParallelism ?? splits, splits);
-  }
+  // A source cannot run more subtasks than it has splits.
+  const splits = operatorSpec(v.type)?.splits?.(v.settings);
+  if (splits !== undefined) return Math.min(v.maxParallelism ?? splits, splits);
   return v.maxParallelism ?? defaultMaxParallelism(v.parallelism);
 }
 
@@ -142,7 +139,7 @@ export function validateGraph(input: unknown): GraphValidation {
       issues.push({
         path: at('parallelism'),
         vertexId: v.id,
-        message: `parallelism must be between 1 and ${maxP} (the operator's maxParallelism${v.type === 'generator' ? ', its splits' : ''})`,
+        message: `parallelism must be between 1 and ${maxP} (the operator's maxParallelism${operatorSpec(v.type)?.splits ? ', its splits' : ''})`,
       });
     if (maxP > UPPER_BOUND_MAX_PARALLELISM)
       issues.push({ path: at('maxParallelism'), vertexId: v.id, message: `maxParallelism may not exceed ${UPPER_BOUND_MAX_PARALLELISM}` });

@@ -56,6 +56,149 @@ export const generatorSettings = z
   .strict()
   .refine((s) => s.idleSplits < s.splits, { message: 'at least one split must emit events', path: ['idleSplits'] });
 
+/** Kinds of connection profiles (stored by the control plane, picked by connector settings). */
+export const CONNECTION_KINDS = ['nats', 'redis', 'postgres', 'mqtt', 'http'] as const;
+export type ConnectionKind = (typeof CONNECTION_KINDS)[number];
+
+/** A connection profile's name, as connections are named: the builder offers those of `kind`. */
+export const connectionName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][\w.-]*$/, 'a connection name: letters, digits, _, . and -');
+
+/** A connector's connection setting: the name of a stored connection profile of `kind`. */
+function connectionRef(kind: ConnectionKind) {
+  return connectionName.meta({ format: 'connection', connectionKind: kind });
+}
+
+/** Names listed comma-separated (streams, subjects, topics): each one a split. */
+function nameList(what: string, pattern: RegExp) {
+  return z
+    .string()
+    .transform((t) => t.split(',').map((x) => x.trim()))
+    .refine((xs) => xs.length >= 1 && xs.length <= 256 && xs.every((x) => pattern.test(x)), {
+      message: `one or more ${what}, separated by commas`,
+    })
+    .refine((xs) => new Set(xs).size === xs.length, { message: `the same ${what.replace(/s$/, '')} is listed twice` });
+}
+
+/** How a message's bytes become a record. */
+const messageFormat = z
+  .enum(['json', 'text'])
+  .default('json')
+  .describe('json: each message is a JSON object (anything else is dead-lettered); text: {value: <the text>}');
+
+/** Where a source starts when a job has no checkpoint to resume from. */
+const startFrom = z
+  .enum(['earliest', 'latest'])
+  .default('earliest')
+  .describe('Where a new job starts reading (a recovered or rescaled one resumes where it was): earliest or latest');
+
+/** A sink that can make its output visible only with the checkpoint that covers it, or sooner and at least once. */
+const deliverySetting = z
+  .enum(['exactly-once', 'at-least-once'])
+  .default('exactly-once')
+  .describe('exactly-once: published when a checkpoint completes; at-least-once: sooner, but a recovery publishes again');
+
+export const natsSourceSettings = z
+  .object({
+    connection: connectionRef('nats').describe('A NATS connection'),
+    stream: z
+      .string()
+      .regex(/^[^\s.*>]{1,255}$/, 'a JetStream stream name')
+      .describe('The JetStream stream to read'),
+    subjects: nameList('subject filters', /^[^\s]{1,255}$/)
+      .optional()
+      .describe('Subject filters, comma-separated; each one is a split (e.g. orders.0, orders.1); empty = the whole stream as one'),
+    format: messageFormat,
+    start: startFrom,
+    ...eventTimeSettings,
+  })
+  .strict();
+
+export const natsSinkSettings = z
+  .object({
+    connection: connectionRef('nats').describe('A NATS connection'),
+    subject: z
+      .string()
+      .regex(/^[^\s*>]{1,255}$/, 'a subject without wildcards')
+      .describe('The subject to publish to (a stream must capture it)'),
+    delivery: deliverySetting,
+  })
+  .strict();
+
+const redisKey = /^[^\s]{1,512}$/;
+
+export const redisStreamSourceSettings = z
+  .object({
+    connection: connectionRef('redis').optional().describe("A Redis connection; empty = Keyflow's own Redis"),
+    streams: nameList('stream keys', redisKey).describe('Stream keys, comma-separated; each one is a split'),
+    field: z.string().min(1).max(128).default('data').describe('The entry field that holds the message'),
+    format: messageFormat,
+    start: startFrom,
+    ...eventTimeSettings,
+  })
+  .strict();
+
+export const redisStreamSinkSettings = z
+  .object({
+    connection: connectionRef('redis').optional().describe("A Redis connection; empty = Keyflow's own Redis"),
+    stream: z.string().regex(redisKey, 'a Redis key').describe('The stream key to XADD to'),
+    field: z.string().min(1).max(128).default('data').describe('The entry field the record (as JSON) goes in'),
+    maxLen: z.number().int().min(0).default(0).describe('Trims the stream to about this many entries (0: never)'),
+    delivery: deliverySetting,
+  })
+  .strict();
+
+export const httpSourceSettings = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, _ and -')
+      .describe('Records POSTed to /api/ingest/<name> come in here'),
+    partitions: z.number().int().min(1).max(64).default(4).describe('Partitions of the ingest log: the most parallelism the source can have'),
+    partitionKey: fieldName.optional().describe('Records with the same value of this field go to the same partition; empty = spread'),
+    maxBacklog: z.number().int().min(1).max(100_000_000).default(1_000_000).describe('Records waiting at most: ingest answers 429 above'),
+    ...eventTimeSettings,
+  })
+  .strict();
+
+export const webhookSinkSettings = z
+  .object({
+    connection: connectionRef('http').describe('An HTTP connection: its URL gets the POSTs'),
+    batchSize: z.number().int().min(1).max(10_000).default(500).describe('Records per POST at most'),
+    maxRetries: z.number().int().min(0).max(20).default(5).describe('Retries of a failed POST, with backoff, before the subtask fails'),
+    timeout: duration({ min: 100, max: 300_000 }).prefault('10s').describe('How long one POST may take'),
+  })
+  .strict();
+
+export const postgresCdcSettings = z
+  .object({
+    connection: connectionRef('postgres').describe('A Postgres connection (its user needs the REPLICATION attribute)'),
+    publication: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a publication name')
+      .describe('The publication whose tables are read'),
+    slot: z
+      .string()
+      .regex(/^[a-z0-9_]{1,63}$/, 'a slot name: lower-case letters, digits and _')
+      .describe('The logical replication slot (created with pgoutput if missing)'),
+    ...eventTimeSettings,
+    timestamps: eventTimeSettings.timestamps.default('ingestion'),
+  })
+  .strict();
+
+export const mqttSourceSettings = z
+  .object({
+    connection: connectionRef('mqtt').describe('An MQTT connection'),
+    topics: nameList('topic filters', /^[^\s]{1,255}$/).describe('Topic filters, comma-separated; each one is a split with its own session'),
+    format: messageFormat,
+    ...eventTimeSettings,
+    timestamps: eventTimeSettings.timestamps.default('ingestion'),
+  })
+  .strict();
+
 const filterOp = z.enum(['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'contains', 'exists']);
 export const filterSettings = z
   .object({
@@ -169,8 +312,9 @@ export type Delivery = 'exactly-once' | 'at-least-once';
 
 /** What a sink vertex guarantees; undefined for operators that are no sink. */
 export function sinkDelivery(vertex: { type: string; settings?: unknown }): Delivery | undefined {
-  if (vertex.type === 'postgres') {
-    const s = postgresSinkSettings.safeParse(vertex.settings ?? {});
+  const schema = { postgres: postgresSinkSettings, natsSink: natsSinkSettings, redisStreamSink: redisStreamSinkSettings }[vertex.type];
+  if (schema) {
+    const s = schema.safeParse(vertex.settings ?? {});
     return s.success ? s.data.delivery : 'exactly-once';
   }
   return operatorSpec(vertex.type)?.kind === 'sink' ? 'at-least-once' : undefined;
@@ -184,6 +328,8 @@ export interface OperatorSpec {
   settings: z.ZodType;
   /** Two keyed inputs, `left` and `right` (a join); otherwise any number of inputs, all alike. */
   twoInputs?: boolean;
+  /** A source's fixed splits, given its settings: the most subtasks it can run (undefined: settings that do not parse). */
+  splits?(settings: unknown): number | undefined;
   /** The fields of the records it emits, given its settings and its input records' fields (undefined: unknown). */
   outputFields(settings: unknown, input: readonly string[] | undefined): string[] | undefined;
 }
@@ -217,16 +363,82 @@ function mapOutputFields(settings: unknown, input: readonly string[] | undefined
 
 const passThrough = (_settings: unknown, input: readonly string[] | undefined) => input && [...input];
 const nothing = () => [];
+/** A source whose records are what its messages hold: their fields are not known before they come. */
+const unknownFields = () => undefined;
 
 /** Every operator a pipeline may use, by type: the builder's palette and the validator read this one list. */
 export const operatorCatalog = {
   generator: {
     type: 'generator',
     kind: 'source',
+    splits: (settings) => {
+      const parsed = generatorSettings.safeParse(settings ?? {});
+      return parsed.success ? parsed.data.splits : undefined;
+    },
     label: 'Generator',
     description: 'Deterministic events {user, item, amount, ts} from a seed',
     settings: generatorSettings,
     outputFields: () => [...GENERATOR_FIELDS],
+  },
+  nats: {
+    type: 'nats',
+    kind: 'source',
+    splits: (settings) => {
+      const parsed = natsSourceSettings.safeParse(settings ?? {});
+      return parsed.success ? (parsed.data.subjects?.length ?? 1) : undefined;
+    },
+    label: 'NATS JetStream',
+    description: 'Messages of a JetStream stream; the stream sequence per split is checkpointed (exactly-once)',
+    settings: natsSourceSettings,
+    outputFields: unknownFields,
+  },
+  redisStream: {
+    type: 'redisStream',
+    kind: 'source',
+    splits: (settings) => {
+      const parsed = redisStreamSourceSettings.safeParse(settings ?? {});
+      return parsed.success ? parsed.data.streams.length : undefined;
+    },
+    label: 'Redis Streams',
+    description: 'Entries of Redis streams, one split per key; the last entry id is checkpointed (exactly-once)',
+    settings: redisStreamSourceSettings,
+    outputFields: unknownFields,
+  },
+  http: {
+    type: 'http',
+    kind: 'source',
+    splits: (settings) => {
+      const parsed = httpSourceSettings.safeParse(settings ?? {});
+      return parsed.success ? parsed.data.partitions : undefined;
+    },
+    label: 'HTTP ingest',
+    description: 'Records POSTed to /api/ingest/<name>, kept in a durable log until checkpointed (exactly-once)',
+    settings: httpSourceSettings,
+    outputFields: unknownFields,
+  },
+  postgresCdc: {
+    type: 'postgresCdc',
+    kind: 'source',
+    splits: (settings) => {
+      const parsed = postgresCdcSettings.safeParse(settings ?? {});
+      return parsed.success ? 1 : undefined;
+    },
+    label: 'Postgres changes',
+    description: 'Inserts, updates and deletes of a publication (pgoutput): {op, table, new, old, lsn}; acknowledged after each checkpoint',
+    settings: postgresCdcSettings,
+    outputFields: () => ['op', 'schema', 'table', 'new', 'old', 'lsn', 'ts'],
+  },
+  mqtt: {
+    type: 'mqtt',
+    kind: 'source',
+    splits: (settings) => {
+      const parsed = mqttSourceSettings.safeParse(settings ?? {});
+      return parsed.success ? parsed.data.topics.length : undefined;
+    },
+    label: 'MQTT',
+    description: 'QoS 1 messages of topic filters, acknowledged after each checkpoint: at least once (duplicates possible)',
+    settings: mqttSourceSettings,
+    outputFields: unknownFields,
   },
   filter: {
     type: 'filter',
@@ -305,6 +517,30 @@ export const operatorCatalog = {
     settings: logSinkSettings,
     outputFields: nothing,
   },
+  natsSink: {
+    type: 'natsSink',
+    kind: 'sink',
+    label: 'NATS JetStream',
+    description: "Publishes records as JSON; exactly-once through JetStream's duplicate window",
+    settings: natsSinkSettings,
+    outputFields: nothing,
+  },
+  redisStreamSink: {
+    type: 'redisStreamSink',
+    kind: 'sink',
+    label: 'Redis Streams',
+    description: 'XADDs records as JSON; exactly-once (at checkpoint completion) or at least once',
+    settings: redisStreamSinkSettings,
+    outputFields: nothing,
+  },
+  webhook: {
+    type: 'webhook',
+    kind: 'sink',
+    label: 'Webhook',
+    description: 'POSTs batches of records as JSON, with retries and an idempotency key per batch: at least once',
+    settings: webhookSinkSettings,
+    outputFields: nothing,
+  },
   postgres: {
     type: 'postgres',
     kind: 'sink',
@@ -331,3 +567,11 @@ export type WindowJoinSettings = z.output<typeof windowJoinSettings>;
 export type IntervalJoinSettings = z.output<typeof intervalJoinSettings>;
 export type LogSinkSettings = z.output<typeof logSinkSettings>;
 export type PostgresSinkSettings = z.output<typeof postgresSinkSettings>;
+export type NatsSourceSettings = z.output<typeof natsSourceSettings>;
+export type NatsSinkSettings = z.output<typeof natsSinkSettings>;
+export type RedisStreamSourceSettings = z.output<typeof redisStreamSourceSettings>;
+export type RedisStreamSinkSettings = z.output<typeof redisStreamSinkSettings>;
+export type HttpSourceSettings = z.output<typeof httpSourceSettings>;
+export type WebhookSinkSettings = z.output<typeof webhookSinkSettings>;
+export type PostgresCdcSettings = z.output<typeof postgresCdcSettings>;
+export type MqttSourceSettings = z.output<typeof mqttSourceSettings>;

@@ -100,6 +100,18 @@ export const vertexMetricsSchema = z.object({
 });
 export type VertexMetrics = z.infer<typeof vertexMetricsSchema>;
 
+/** How far a source's split is behind its broker: messages (and bytes) not read yet, or the time between. */
+export const sourceLagSchema = z.object({
+  split: z.number().int(),
+  /** The split as the broker names it: a stream key, a subject filter, a topic. */
+  name: z.string(),
+  messages: z.number().optional(),
+  bytes: z.number().optional(),
+  /** How far behind in time: the newest message's time minus the last emitted one's. */
+  ms: z.number().optional(),
+});
+export type SourceLag = z.infer<typeof sourceLagSchema>;
+
 export const vertexAckSchema = z.object({ bytes: z.number(), keyGroups: z.number() });
 export type VertexAck = z.infer<typeof vertexAckSchema>;
 
@@ -167,6 +179,8 @@ export const workerEventSchema = z.discriminatedUnion('type', [
     watermarkEnded: z.boolean().optional(),
     /** Every input channel (for a source, every split) is idle. */
     idle: z.boolean().optional(),
+    /** A source reading a broker: how far behind it each split it holds is. */
+    sourceLag: z.array(sourceLagSchema).optional(),
   }),
 ]);
 export type WorkerEvent = z.infer<typeof workerEventSchema>;

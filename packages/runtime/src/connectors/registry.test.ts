@@ -2,6 +2,7 @@ import type { Vertex } from '@keyflow/core';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { redisKeys } from '../keys.ts';
+import { silentLogger } from '../logger.ts';
 import { GeneratorSource } from './generatorSource.ts';
 import { LogSink } from './logSink.ts';
 import { createSink, createSource, type ConnectorEnv } from './registry.ts';
@@ -14,6 +15,8 @@ const env: ConnectorEnv = {
   keys: redisKeys('t'),
   databaseUrl: 'postgresql://nowhere/db',
   deadLetter: () => {},
+  connection: (name) => Promise.reject(new Error(`no connection ${name}`)),
+  logger: silentLogger,
 };
 const vertex = (type: string, settings: object = {}): Vertex => ({ id: 'v', type, name: type, parallelism: 1, settings }) as unknown as Vertex;
 

@@ -1,6 +1,17 @@
-import { generatorSettings, logSinkSettings, postgresSinkSettings, type Vertex } from '@keyflow/core';
+import {
+  generatorSettings,
+  logSinkSettings,
+  postgresSinkSettings,
+  redisStreamSinkSettings,
+  redisStreamSourceSettings,
+  type Vertex,
+} from '@keyflow/core';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '../keys.ts';
+import type { Logger } from '../logger.ts';
+import { connectorRedis, type ConnectionResolver } from './connection.ts';
+import { RedisStreamSink } from './redisStreamSink.ts';
+import { RedisStreamSource } from './redisStreamSource.ts';
 import { GeneratorSource } from './generatorSource.ts';
 import { LogSink } from './logSink.ts';
 import { PostgresSink } from './postgresSink.ts';
@@ -19,6 +30,9 @@ export interface ConnectorEnv {
   databaseUrl: string;
   /** Sends a record the connector cannot take to the operator's dead letters, with the reason. */
   deadLetter: (record: unknown, reason: string) => void;
+  /** Looks up a connection profile by name. */
+  connection: ConnectionResolver;
+  logger: Logger;
 }
 
 type SourceFactory = (vertex: Vertex, env: ConnectorEnv) => Source;
@@ -27,6 +41,14 @@ type SinkFactory = (vertex: Vertex, env: ConnectorEnv) => Sink;
 /** Sources by vertex type: a new connector is one entry here. */
 const sources = new Map<string, SourceFactory>([
   ['generator', (v, env) => new GeneratorSource(generatorSettings.parse(v.settings), env.index, env.parallelism)],
+  [
+    'redisStream',
+    (v, env) => {
+      const s = redisStreamSourceSettings.parse(v.settings);
+      const connect = () => connectorRedis(env.redis, env.connection, s.connection, { maxRetriesPerRequest: null });
+      return RedisStreamSource.fromSettings(s, connect, env.index, env.parallelism, env.deadLetter, env.logger);
+    },
+  ],
 ]);
 
 /** Sinks by vertex type: a new connector is one entry here. */
@@ -34,6 +56,14 @@ const sinks = new Map<string, SinkFactory>([
   [
     'postgres',
     (v, env) => new PostgresSink(postgresSinkSettings.parse(v.settings), env.databaseUrl, { ...env.sink, vertexId: v.id }, env.deadLetter),
+  ],
+  [
+    'redisStreamSink',
+    (v, env) => {
+      const s = redisStreamSinkSettings.parse(v.settings);
+      const connect = () => connectorRedis(env.redis, env.connection, s.connection);
+      return new RedisStreamSink(s, env.databaseUrl, { ...env.sink, vertexId: v.id }, connect);
+    },
   ],
   ['log', (v, env) => new LogSink(logSinkSettings.parse(v.settings), env.redis, env.keys.sample(env.sink.jobId, v.id))],
 ]);

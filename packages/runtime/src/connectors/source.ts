@@ -1,3 +1,4 @@
+import type { SourceLag } from '../protocol.ts';
 import { decodeValue, encodeValue, NO_WATERMARK, SplitWatermarks, type Rec } from '@keyflow/core';
 
 /** Where a source puts what it reads: each record with the split it came from. */
@@ -13,8 +14,8 @@ export interface SourceOutput {
 export interface Source {
   /** The splits this subtask reads. */
   readonly splits: readonly number[];
-  /** Each split's offset (the next event it emits), for the splits it holds or was handed. */
-  readonly offsets: Map<number, number>;
+  /** Each split's offset (the generator: the next event it emits; a broker: the last message emitted), for the splits it holds or was handed. */
+  readonly offsets: Map<number, unknown>;
   /** Per split watermarks (DESIGN §11); the runner feeds it each record's timestamp. */
   readonly watermarks: SplitWatermarks;
   /** Events per second over its splits (0: as fast as it can). */
@@ -29,6 +30,15 @@ export interface Source {
   emit(budget: number, out: SourceOutput): { produced: number; exhausted: boolean };
   /** Whether any split it reads has events left. */
   hasBacklog(): boolean;
+  /** Connects, before the subtask runs (its splits' offsets restored). */
+  open?(): Promise<void>;
+  /** At checkpoint n's barrier: what was emitted so far belongs to n (a source acknowledging upstream notes it). */
+  snapshot?(checkpoint: number): void;
+  /** Checkpoint n completed: what it covers may be acknowledged upstream. */
+  completed?(checkpoint: number): Promise<void>;
+  /** How far behind its broker each held split is, as last read. */
+  lag?(): SourceLag[];
+  close?(): Promise<void>;
 }
 
 /** A split's state as checkpoints and handovers store it: its offset and the largest event time it emitted. */
@@ -38,8 +48,8 @@ export function encodeSplit(source: Source, split: number): Buffer {
 }
 
 /** Loads a split's state (as `encodeSplit` made it) into the source. */
-export function loadSplit(source: Source, split: number, data: Uint8Array, now: number): number {
-  const { offset, maxTs } = decodeValue<{ offset: number; maxTs?: number }>(data);
+export function loadSplit(source: Source, split: number, data: Uint8Array, now: number): unknown {
+  const { offset, maxTs } = decodeValue<{ offset: unknown; maxTs?: number }>(data);
   source.offsets.set(split, offset);
   source.watermarks.load(split, maxTs, now);
   return offset;

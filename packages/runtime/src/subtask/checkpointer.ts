@@ -107,12 +107,14 @@ export class Checkpointer {
     if (chain.hasTimers && head)
       chunks.push({ vertexId: head.vertex.id, scope: 'OPERATOR', part: ctx.task.index, data: encodeValue({ watermark: ctx.time.watermark }) });
     const src = chain.source;
-    if (src)
+    if (src) {
       for (const split of src.source.offsets.keys()) {
         const data = encodeSplit(src.source, split);
         chunks.push({ vertexId: src.vertex.id, scope: 'OPERATOR', part: split, data });
         vertices[src.vertex.id]!.bytes += data.byteLength;
       }
+      src.source.snapshot?.(n);
+    }
     const syncMs = now() - t0;
     await this.router.barrier(n, checkpointId, rescale);
     this.lastBarrier = n;

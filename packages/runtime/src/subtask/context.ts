@@ -1,3 +1,4 @@
+import type { ConnectionResolver } from '../connectors/connection.ts';
 import { incarnationOf, NO_WATERMARK, type Chain, type Edge, type Graph, type JobPlan, type RecordTime } from '@keyflow/core';
 import type { PrismaClient } from '@keyflow/db';
 import type { Redis } from 'ioredis';
@@ -30,6 +31,8 @@ export interface SubtaskDeps {
   logger: Logger;
   /** Told when a live rescale changed the subtask's parallelism (the worker's heartbeat lists it). */
   onRescaled?: () => void;
+  /** Looks up the connection profiles connectors name (secrets decrypted). */
+  connection?: ConnectionResolver;
 }
 
 export type SubtaskOutcome = 'finished' | 'stopped' | 'canceled' | 'fenced' | 'aborted';

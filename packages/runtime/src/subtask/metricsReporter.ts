@@ -56,6 +56,7 @@ export class MetricsReporter {
     const waited = this.router.takeBackpressure();
     const vertices = this.counters.takeMetrics();
     const keyGroups = this.chain.takeKeyGroupRecords();
+    const lag = this.chain.source?.source.lag?.();
     await ctx.emit({
       type: 'metrics',
       windowMs: Math.round(windowMs),
@@ -64,6 +65,7 @@ export class MetricsReporter {
       ...(keyGroups && { keyGroups }),
       progress: await this.progressAt(t),
       ...this.eventTime(),
+      ...(lag && { sourceLag: lag }),
     });
     const samples = this.counters.takeSamples();
     const late = this.counters.takeLateSamples();

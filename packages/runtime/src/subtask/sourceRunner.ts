@@ -7,6 +7,8 @@ import type { Router } from './router.ts';
 
 /** How long a source that has nothing due waits for commands at most. */
 const IDLE_MS = 200;
+/** How long a source that had nothing to emit (its broker sent nothing yet) waits before it looks again. */
+const STARVED_MS = 10;
 
 /** What a source subtask does with event time: its settings, and where watermarks and idleness go. */
 export interface SourceEventTime {
@@ -95,6 +97,7 @@ export class SourceRunner {
     const { ctx, source } = this;
     const { settings } = ctx;
     const limiter = new RateLimiter(source.rate, now());
+    let starved = false;
     while (!ctx.outcome) {
       // Commands a wait inside a handler left queued.
       await this.commands.drain();
@@ -103,6 +106,7 @@ export class SourceRunner {
       limiter.setRate(source.rate, t);
       const { budget, waitMs } = limiter.allowance(settings.batchSize, t);
       let wait = waitMs;
+      if (starved) wait = Math.max(wait, STARVED_MS);
       if (this.stopAfterBarrier) wait = IDLE_MS;
       this.due = wait === 0;
       // Commands are read between batches: blocking while there is time to wait, else every linger period.
@@ -115,6 +119,7 @@ export class SourceRunner {
       this.clock = now();
       this.wallClock = Date.now();
       const { produced, exhausted } = source.emit(budget, this.out);
+      starved = produced === 0 && !exhausted;
       this.counters.recordsIn += produced;
       limiter.took(produced);
       if (this.clock - this.lastWatermarkAt >= this.eventTime.settings.watermarkInterval) await this.emitWatermark(this.clock);

@@ -15,6 +15,9 @@ import { Router } from './router.ts';
 import { SinkDriver } from './sinkDriver.ts';
 import { SourceRunner } from './sourceRunner.ts';
 
+/** A worker without connection profiles: a connector naming one fails clearly. */
+const noConnections = (name: string) => Promise.reject(new Error(`connection '${name}': this worker has no access to connection profiles`));
+
 export { defaultRuntimeSettings, type RuntimeSettings, type SubtaskDeps, type SubtaskOutcome } from './context.ts';
 
 /** Runs one subtask (a chain × index) until it finishes, is stopped, canceled or fenced off. */
@@ -90,6 +93,7 @@ class Subtask {
     const started = now();
     const restored = task.restoreFrom !== undefined ? await checkpointer.restore(task.restoreFrom) : { bytes: 0, keyGroups: 0, splits: 0 };
     if (restored.watermark !== undefined) this.parts.startEventTimeAt(restored.watermark);
+    await this.parts.chain.source?.source.open?.();
     await sinks.open();
     await ctx.emit({
       type: 'running',
@@ -113,6 +117,8 @@ class Subtask {
       redis: ctx.redis,
       keys: deps.keys,
       databaseUrl: deps.databaseUrl,
+      connection: deps.connection ?? noConnections,
+      logger: ctx.log,
     });
     const sinks = new SinkDriver(ctx, chain.sinks, now());
     sinks.lastCompleted = recoverFrom ?? 0;
@@ -210,8 +216,17 @@ class Subtask {
       case 'complete':
         if (cmd.rescale && cmd.rescale.scalingId === sinks.gate) sinks.gate = undefined;
         sinks.commit(cmd.checkpoint);
+        this.sourceCompleted(cmd.checkpoint);
         return;
     }
+  }
+
+  /** Checkpoint n completed: a source acknowledging upstream does it beside processing (a failure waits for the next). */
+  private sourceCompleted(n: number): void {
+    const src = this.parts!.chain.source;
+    src?.source
+      .completed?.(n)
+      .catch((err) => this.ctx.log.warn({ vertexId: src.vertex.id, checkpoint: n, error: (err as Error).message }, 'acknowledging upstream failed'));
   }
 
   /** Barrier n here (a source's trigger, or aligned on every input): the checkpoint, then the rescale it carries. */
@@ -270,6 +285,7 @@ class Subtask {
         if (ctx.outcome !== 'fenced') await ctx.emit({ type: 'stopped', ...(ctx.stopCause ?? { cause: 'aborted' }) }).catch(() => {});
       }
       await parts.sinks.close();
+      await parts.chain.source?.source.close?.().catch(() => {});
     }
     ctx.blocking.disconnect();
   }
