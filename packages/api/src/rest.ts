@@ -1,5 +1,5 @@
 import { auditEventSchema } from './auth.ts';
-import { graphIssueSchema } from '@keyflow/core';
+import { graphIssueSchema, httpSourceSettings } from '@keyflow/core';
 import { z } from 'zod';
 
 export const jobStateSchema = z.enum([
@@ -120,6 +120,23 @@ export const vertexMetricsSchema = z.object({
   idle: z.boolean(),
   /** Records its windows took too late (beyond the allowed lateness), since the job started. */
   lateRecords: z.number(),
+  /** A source reading a broker: how far behind it is, per split and in all (messages and bytes summed, time the most). */
+  sourceLag: z
+    .object({
+      splits: z.array(
+        z.object({
+          split: z.number(),
+          name: z.string(),
+          messages: z.number().optional(),
+          bytes: z.number().optional(),
+          ms: z.number().optional(),
+        }),
+      ),
+      messages: z.number().optional(),
+      bytes: z.number().optional(),
+      ms: z.number().optional(),
+    })
+    .optional(),
 });
 export const jobMetricsSchema = z.object({
   jobId: z.string(),
@@ -333,3 +350,9 @@ export type ScalingEvent = z.infer<typeof scalingEventSchema>;
 export type RescaleJobBody = z.infer<typeof rescaleJobBody>;
 export type CreatePipelineBody = z.infer<typeof createPipelineBody>;
 export type DeployJobBody = z.infer<typeof deployJobBody>;
+
+/** POST /api/ingest/:sourceName: the name of a running job's HTTP source. */
+export const ingestParams = z.object({ sourceName: httpSourceSettings.shape.name }).strict();
+/** What an ingest request took: all its records, durably in the source's log (202). */
+export const ingestResultSchema = z.object({ accepted: z.number().int() });
+export type IngestResult = z.infer<typeof ingestResultSchema>;

@@ -109,6 +109,8 @@ export class MetricsAggregator {
         v.backpressure = Math.max(v.backpressure, s.backpressure);
       }
     }
+    for (const { at, event } of samples?.values() ?? [])
+      if (event.sourceLag && now - at < STALE_MS) addLag(vertices[event.vertexId], event.sourceLag);
     // Per operator: the lowest watermark of its subtasks that are not idle (none while one of them has none yet);
     // idle when all of them are.
     for (const [vid, v] of Object.entries(vertices)) {
@@ -120,4 +122,17 @@ export class MetricsAggregator {
     subtasks.sort((a, b) => a.vertexId.localeCompare(b.vertexId) || a.index - b.index);
     return { jobId, at: new Date(now).toISOString(), vertices, subtasks };
   }
+}
+
+/** Adds a source subtask's split lags to its operator's: messages and bytes summed, time the most behind. */
+function addLag(v: JobMetrics['vertices'][string] | undefined, splits: NonNullable<MetricsEvent['sourceLag']>): void {
+  if (!v) return;
+  const lag = (v.sourceLag ??= { splits: [] });
+  for (const s of splits) {
+    lag.splits.push(s);
+    if (s.messages !== undefined) lag.messages = (lag.messages ?? 0) + s.messages;
+    if (s.bytes !== undefined) lag.bytes = (lag.bytes ?? 0) + s.bytes;
+    if (s.ms !== undefined) lag.ms = Math.max(lag.ms ?? 0, s.ms);
+  }
+  lag.splits.sort((a, b) => a.split - b.split);
 }

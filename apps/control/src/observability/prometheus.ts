@@ -1,5 +1,5 @@
 import { END_OF_INPUT_WATERMARK, isActive, jobStateSchema, type JobState, type ServerEventName, type ServerEventPayload } from '@keyflow/api';
-import type { WorkerEvent } from '@keyflow/runtime';
+import type { SourceLag as SplitLagDto, WorkerEvent } from '@keyflow/runtime';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { MetricsAggregator } from './metrics.ts';
 
@@ -89,6 +89,31 @@ export class PrometheusMetrics {
         }
       },
     });
+    const lagGauge = (name: string, help: string, of: (l: SplitLagDto) => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: [...perOperator, 'split'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const { id: jobId } of sources.activeJobs()) {
+            const snapshot = sources.metrics.snapshot(jobId);
+            for (const [operator, v] of Object.entries(snapshot?.vertices ?? {}))
+              for (const s of v.sourceLag?.splits ?? []) {
+                const x = of(s);
+                if (x !== undefined) this.set({ job: jobId, operator, split: s.name }, x);
+              }
+          }
+        },
+      });
+    lagGauge('keyflow_source_lag_messages', 'Messages of a source split its broker holds that the source has not emitted yet', (s) => s.messages);
+    lagGauge('keyflow_source_lag_bytes', 'Bytes a source split is behind its broker (Postgres changes: WAL bytes)', (s) => s.bytes);
+    lagGauge(
+      'keyflow_source_lag_seconds',
+      "How far behind in time a source split is: the broker's newest message's time minus the last emitted one's",
+      (s) => (s.ms === undefined ? undefined : s.ms / 1000),
+    );
     new Gauge({
       name: 'keyflow_operator_backpressure_ratio',
       help: 'Share of the last report window the busiest subtask of an operator waited on a full output (0..1)',

@@ -56,7 +56,8 @@ export abstract class BufferedSource implements Source {
   private closed = false;
   /** Wakes the readers that wait for room in their buffer. */
   private drained: (() => void) | undefined;
-  private room: Promise<void> = Promise.resolve();
+  /** Pending until the next emit makes room (never an already resolved promise: a full reader would spin on it). */
+  private room!: Promise<void>;
 
   constructor(
     /** How many splits the source has (fixed for the job). */
@@ -69,6 +70,7 @@ export abstract class BufferedSource implements Source {
     protected readonly log: { warn(obj: object, msg: string): void },
     now = performance.now(),
   ) {
+    this.wakeReaders();
     this.splits = this.splitsFor(index, parallelism);
     this.watermarks = new SplitWatermarks(eventTime.watermarkDelay, eventTime.idleTimeout);
     this.watermarks.assign(this.splits, now);
@@ -87,6 +89,9 @@ export abstract class BufferedSource implements Source {
   assign(splits: number[]): void {
     // Splits it gains are read only once their offsets arrived (settle): until then nothing says where to start.
     for (const split of splits) if (!this.splits.includes(split)) this.pending.add(split);
+    // Splits it gave away stop being read at once: their offsets went to their new owners at the barrier, and a
+    // reader left running (reopening after a failure) would compete with the new owner's (an MQTT session is one client).
+    for (const split of this.splits) if (!splits.includes(split)) void this.stopReader(split);
     this.splits = splits;
   }
 

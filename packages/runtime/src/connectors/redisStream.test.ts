@@ -129,6 +129,26 @@ describe('Redis streams source', () => {
     expect(new Set(ids(got)).size).toBe(800);
   });
 
+  it('a reader whose buffer is full waits for room without holding the event loop, and goes on once records are emitted', async () => {
+    const [a] = streams(1);
+    await append(a!, records('f', 10_000));
+    const { s } = source([a!]);
+    // Starts the reader; it fills its buffer (a few thousand entries) and must then wait, not spin.
+    s.emit(0, { emit: () => {} });
+    const ticks = await new Promise<number>((resolve) => {
+      let n = 0;
+      const timer = setInterval(() => {
+        if (++n === 20) {
+          clearInterval(timer);
+          resolve(n);
+        }
+      }, 10);
+    });
+    expect(ticks).toBe(20);
+    const got = await emitUntil(s, (g) => g.length >= 10_000);
+    expect(new Set(ids(got)).size).toBe(10_000);
+  });
+
   it("starts a new job at 'latest' after the newest entry, pinned so a recovery before any new entry resumes there", async () => {
     const [a] = streams(1);
     await append(a!, records('old', 10));

@@ -2,6 +2,7 @@ import { operatorSpec } from '@keyflow/core';
 import { Handle, Position } from '@xyflow/react';
 import { Fragment } from 'react';
 import { backpressureColor, backpressureLevel } from '@/features/job/backpressure';
+import { NodeSourceLag } from '@/features/job/NodeSourceLag';
 import { NodeWatermark } from '@/features/job/NodeWatermark';
 import { ParallelismReadOnly, ParallelismSlider } from '@/features/job/ParallelismSlider';
 import { useMayAct } from '@/lib/auth';
@@ -109,6 +110,7 @@ export function OperatorCard({
         </div>
       )}
       {live && <NodeWatermark vertexId={vertex.id} metrics={metrics} />}
+      {live && kind === 'source' && <NodeSourceLag vertexId={vertex.id} metrics={metrics} />}
       {(guarantee || deadLetters > 0 || showLate) && (
         <div className="op-badges">
           {guarantee && (
