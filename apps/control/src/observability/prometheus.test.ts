@@ -49,6 +49,22 @@ const scaling = (status: ServerEventPayload<'scaling:event'>['status'], pauseMs:
 });
 
 describe('Prometheus metrics', () => {
+  it("export each broker source split's lag, and the job graph gets the source's sum (messages) and most behind (time)", async () => {
+    const { aggregator, prom } = setup({ active: true });
+    const source = (index: number, sourceLag: MetricsEvent['sourceLag']): MetricsEvent =>
+      ({ ...report({ events: { recordsIn: 1, recordsOut: 1, deadLetters: 0 } }), vertexId: 'events', index, sourceLag }) as MetricsEvent;
+    aggregator.record(source(0, [{ split: 0, name: 'orders.0', messages: 120, ms: 1500 }]));
+    aggregator.record(source(1, [{ split: 1, name: 'orders.1', messages: 30, ms: 4000 }]));
+    const text = await prom.registry.metrics();
+    expect(value(text, 'keyflow_source_lag_messages{job="j1",operator="events",split="orders.0"}')).toBe(120);
+    expect(value(text, 'keyflow_source_lag_messages{job="j1",operator="events",split="orders.1"}')).toBe(30);
+    expect(value(text, 'keyflow_source_lag_seconds{job="j1",operator="events",split="orders.1"}')).toBe(4);
+    expect(text).not.toContain('keyflow_source_lag_bytes{');
+    const lag = aggregator.snapshot('j1')!.vertices.events!.sourceLag!;
+    expect(lag).toMatchObject({ messages: 150, ms: 4000 });
+    expect(lag.splits.map((s) => s.name)).toEqual(['orders.0', 'orders.1']);
+  });
+
   it('add up the records each operator took in and sent on, and read backpressure at scrape time', async () => {
     const { aggregator, prom } = setup({ active: true });
     for (const e of [
