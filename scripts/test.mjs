@@ -1,4 +1,4 @@
-// `npm test`: installs what is missing, makes sure Postgres and Redis answer, runs the unit and
+// `npm test`: installs what is missing, makes sure Postgres, Redis, NATS and Mosquitto answer, runs the unit and
 // integration tests (vitest), then the browser tests (Playwright), and ends with one line:
 // `Tests: N passed, N failed`. Exits non-zero on any failure. Arguments go to vitest as filters
 // (`npm test -- packages/db`), and then Playwright is left out.
@@ -10,6 +10,7 @@ import { ensureDependencies, ROOT } from './lib/deps.mjs';
 import { redisAnswers } from './lib/redis.mjs';
 import {
   dockerWorks,
+  ensureBrokers,
   hostPort,
   REDIS_HELP,
   startDockerRedis,
@@ -187,6 +188,9 @@ async function runPlaywright(env, chromium) {
 async function main() {
   await ensureDependencies({ log: say });
   const env = { TEST_DATABASE_URL: await ensurePostgres(), REDIS_URL: await ensureRedis() };
+  // The connector tests run against real brokers; one that cannot be started makes those tests fail, saying so.
+  for (const missing of await ensureBrokers({ install: !!process.env.CI, log: say }))
+    say(`missing: ${missing}; the connector tests that need it will fail`);
   mkdirSync(RESULTS_DIR, { recursive: true });
   // Found (or installed) before the long run, so that a missing browser is said at once, not after it.
   let chromium = {};

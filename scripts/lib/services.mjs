@@ -204,3 +204,47 @@ export function killGroup(pid, signal) {
     // already gone
   }
 }
+
+/**
+ * The brokers the connector tests publish to and read from: NATS with JetStream on 4222 and Mosquitto (MQTT) on
+ * 1883. Each is started from PATH when it does not answer (nats-server with JetStream, keeping its store under
+ * .keyflow/nats; mosquitto as a daemon), and installed first from Debian's packages when `install` allows it (CI).
+ * Returns what is still missing, for the caller to say.
+ */
+export async function ensureBrokers({ install = false, log = () => {} } = {}) {
+  const brokers = [
+    {
+      name: 'NATS (JetStream)',
+      port: 4222,
+      command: 'nats-server',
+      pkg: 'nats-server',
+      start: () => {
+        const dir = join(ROOT, '.keyflow', 'nats');
+        mkdirSync(dir, { recursive: true });
+        spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', '4222', '-sd', dir], { stdio: 'ignore', detached: true }).unref();
+      },
+    },
+    {
+      name: 'Mosquitto (MQTT)',
+      port: 1883,
+      command: 'mosquitto',
+      pkg: 'mosquitto',
+      start: () => spawnSync('mosquitto', ['-d', '-p', '1883'], { stdio: 'ignore' }),
+    },
+  ];
+  const missing = [];
+  for (const b of brokers) {
+    if (await tcpReachable('127.0.0.1', b.port)) continue;
+    if (!commandExists(b.command) && install) {
+      log(`no ${b.name} on 127.0.0.1:${b.port} and no ${b.command}: installing ${b.pkg}`);
+      spawnSync('sh', ['-c', `apt-get install -y ${b.pkg} || (apt-get update && apt-get install -y ${b.pkg})`], { stdio: 'inherit' });
+    }
+    if (commandExists(b.command)) {
+      log(`no ${b.name} on 127.0.0.1:${b.port}: starting ${b.command}`);
+      b.start();
+      if (await waitFor(() => tcpReachable('127.0.0.1', b.port), 15_000)) continue;
+    }
+    missing.push(`${b.name} on 127.0.0.1:${b.port} (install ${b.pkg}, or run it with docker compose up -d)`);
+  }
+  return missing;
+}
