@@ -38,6 +38,9 @@ const PREFETCH = 4096;
 /** How long a reader that failed waits before it opens its split again. */
 const RETRY_MS = 1000;
 
+/** How long a split may keep failing before the subtask fails with it (a job reading nothing must not look healthy). */
+const FAIL_AFTER_MS = 30_000;
+
 /**
  * A source reading a broker (DESIGN §8): each split a reader of its own, fetching ahead into a bounded buffer while
  * the subtask emits from it. A split's offset is that of the last message *emitted*, never fetched: what a
@@ -51,6 +54,10 @@ export abstract class BufferedSource implements Source {
   private readonly buffers = new Map<number, Fetched[]>();
   private readonly readers = new Map<number, ReaderLoop>();
   private readonly lags = new Map<number, SplitLag>();
+  /** How long a split may keep failing before the subtask fails with it. */
+  protected failAfterMs = FAIL_AFTER_MS;
+  /** A split that kept failing: the subtask fails with it at the next emit (and the job recovers, or fails for good). */
+  private failure: Error | undefined;
   /** Splits a rescale gave it whose offsets have not arrived yet. */
   private readonly pending = new Set<number>();
   private closed = false;
@@ -104,6 +111,7 @@ export abstract class BufferedSource implements Source {
   }
 
   emit(budget: number, out: SourceOutput): { produced: number; exhausted: boolean } {
+    if (this.failure) throw this.failure;
     this.startReaders();
     let produced = 0;
     let progressed = true;
@@ -191,11 +199,15 @@ export abstract class BufferedSource implements Source {
             continue;
           }
           const got = await loop.reader.next(PREFETCH - buffer.length);
+          loop.failingSince = undefined;
           if (!loop.stopped) for (const m of got) buffer.push(m);
         }
       } catch (err) {
         if (loop.stopped) break;
         this.log.warn({ split: this.splitName(split), error: (err as Error).message }, 'reading a split failed; reopening it');
+        loop.failingSince ??= Date.now();
+        if (Date.now() - loop.failingSince >= this.failAfterMs)
+          this.failure ??= new Error(`reading ${this.splitName(split)} kept failing for ${this.failAfterMs / 1000} s: ${(err as Error).message}`);
         await new Promise((r) => setTimeout(r, RETRY_MS));
       } finally {
         const reader = loop.reader;
@@ -238,6 +250,8 @@ export abstract class BufferedSource implements Source {
 
 interface ReaderLoop {
   stopped: boolean;
+  /** When its split began failing, without a successful read since. */
+  failingSince?: number;
   lagging: boolean;
   lagAt?: number;
   reader: SplitReader | undefined;

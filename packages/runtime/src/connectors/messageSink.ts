@@ -65,10 +65,11 @@ export abstract class MessageSink implements Sink {
   async flush(): Promise<void> {
     if (this.delivery === 'exactly-once' || this.buffer.length === 0) return;
     const taken = this.take();
+    // Ids move on only once published: a retry of a failed flush sends the same ids, so what did land is not doubled.
     const base = `${this.ctx.jobId}.${this.ctx.vertexId}.${this.ctx.attempt}.${this.ctx.index}.live.${this.published}`;
-    this.published += taken.length;
     try {
       await this.publish(taken.map((payload, i) => ({ id: `${base}.${i}`, payload })));
+      this.published += taken.length;
     } catch (err) {
       this.buffer = [...taken, ...this.buffer];
       throw err;
