@@ -168,6 +168,8 @@ export async function startE2eStack(log: (line: string) => void = console.log): 
       KEYFLOW_SINK_DATABASE_URL: sinkDatabaseUrl,
       REDIS_URL: redisUrl,
       KEYFLOW_PREFIX: prefix,
+      // Connections' secrets: sealed by the control plane, opened by the workers with the same key.
+      KEYFLOW_SECRET_KEY: randomBytes(32).toString('hex'),
       LOG_LEVEL: 'warn',
     };
     const controlPort = await freePort();

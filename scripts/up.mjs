@@ -288,6 +288,9 @@ async function main() {
     ...(sinkUrl && { KEYFLOW_SINK_DATABASE_URL: sinkUrl }),
     // Signs session cookies; kept in .keyflow so that sign-ins outlive a restart.
     KEYFLOW_AUTH_SECRET: process.env.KEYFLOW_AUTH_SECRET || keptSecret('auth-secret', () => randomBytes(32).toString('base64url')),
+    // Seals connections' passwords and tokens in Postgres; the control plane and the workers need the same one, and
+    // it must outlive a restart (secrets sealed with a lost key are lost).
+    KEYFLOW_SECRET_KEY: process.env.KEYFLOW_SECRET_KEY || keptSecret('secret-key', () => randomBytes(32).toString('base64')),
     KEYFLOW_DASHBOARD_URL: process.env.KEYFLOW_DASHBOARD_URL || DASHBOARD,
   };
   const accounts = await firstRun(env);

@@ -10,7 +10,15 @@ test('an admin creates a user, changes their role and password, cannot demote or
   const admin = users().admin;
   const email = `dana-${Date.now().toString(36)}@example.com`;
   await page.goto('/');
-  await expect(page.getByRole('navigation').getByRole('link')).toHaveText(['Jobs', 'Pipelines', 'Workers', 'Users', 'API keys', 'Audit']);
+  await expect(page.getByRole('navigation').getByRole('link')).toHaveText([
+    'Jobs',
+    'Pipelines',
+    'Workers',
+    'Connections',
+    'Users',
+    'API keys',
+    'Audit',
+  ]);
   await page.getByRole('navigation').getByRole('link', { name: 'Users' }).click();
   await expect(page.getByRole('heading', { name: 'Users' })).toBeVisible();
   await expect(page.locator(`[data-testid="user-row"][data-email="${admin.email}"]`)).toContainText('you');

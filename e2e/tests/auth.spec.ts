@@ -53,7 +53,7 @@ test('sign in: a page asks for it and comes back after; wrong values are said be
   await expect(page.getByTestId('account-role')).toHaveText('operator');
   await expect(page.getByTestId('live-status')).toHaveText('Live');
   // An operator has no admin entries.
-  await expect(page.getByRole('navigation').getByRole('link')).toHaveText(['Jobs', 'Pipelines', 'Workers']);
+  await expect(page.getByRole('navigation').getByRole('link')).toHaveText(['Jobs', 'Pipelines', 'Workers', 'Connections']);
 });
 
 test('sign out: back to the sign-in page, the session is gone and every page asks again', async ({ page }) => {

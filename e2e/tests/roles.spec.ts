@@ -81,7 +81,7 @@ test('a viewer reads a running job and its pipeline but is offered no action; th
   await expect(page.getByText('Drawing a pipeline needs the operator role.')).toBeVisible();
 
   // No admin entries, and an admin page says which role it needs.
-  await expect(page.getByRole('navigation').getByRole('link')).toHaveText(['Jobs', 'Pipelines', 'Workers']);
+  await expect(page.getByRole('navigation').getByRole('link')).toHaveText(['Jobs', 'Pipelines', 'Workers', 'Connections']);
   await page.goto('/users');
   await expect(page.getByText('This page needs the admin role.')).toBeVisible();
 

@@ -2,7 +2,7 @@ import { createPrisma, sinkDatabaseUrlOf } from '@keyflow/db';
 import { redisKeys, TASK_QUEUE, watchRedis, type TaskData } from '@keyflow/runtime';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
+import { pino, type DestinationStream } from 'pino';
 import { CheckpointCoordinator } from './checkpoints/checkpointCoordinator.ts';
 import { ControlLease } from './cluster/lease.ts';
 import { Scheduler } from './cluster/scheduler.ts';
@@ -10,7 +10,8 @@ import { listWorkers } from './cluster/workers.ts';
 import { consumeWorkerEvents } from './cluster/workerEvents.ts';
 import type { ControlEnv } from './env.ts';
 import { Emitter } from './http/emitter.ts';
-import { createApp, createSocketServer, registerApi, routesOf, userRoom, type RouteInfo } from './http/server.ts';
+import { createApp, createSocketServer, LOG_REDACT, registerApi, routesOf, userRoom, type RouteInfo } from './http/server.ts';
+import { Connections } from './connections/connections.ts';
 import { Accounts } from './auth/accounts.ts';
 import { AuditLog } from './auth/audit.ts';
 import { createAuth } from './auth/auth.ts';
@@ -52,9 +53,9 @@ export function loopbackSpellings(origin: string): string[] {
 }
 
 /** Starts the control plane: REST API, Socket.IO, job lifecycle and coordinators. */
-export async function startControl(env: ControlEnv): Promise<ControlHandle> {
+export async function startControl(env: ControlEnv, opts: { logStream?: DestinationStream } = {}): Promise<ControlHandle> {
   const keys = redisKeys(env.KEYFLOW_PREFIX);
-  const logger = pino({ base: { service: 'control' }, level: env.LOG_LEVEL });
+  const logger = pino({ base: { service: 'control' }, level: env.LOG_LEVEL, redact: LOG_REDACT }, opts.logStream);
   const redis = watchRedis(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }), 'control', logger);
   const prisma = createPrisma(env.DATABASE_URL);
   const sinkDatabaseUrl = sinkDatabaseUrlOf(env, (message) => logger.warn(message));
@@ -75,7 +76,10 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   const audit = new AuditLog(prisma, logger.child({ component: 'audit' }));
   // Declared below: a deleted user's open sockets are closed.
   const accounts = new Accounts(prisma, auth, audit, (userId) => io.in(userRoom(userId)).disconnectSockets(true));
-  const app = createApp({ logLevel: env.LOG_LEVEL, trustProxy: env.KEYFLOW_TRUSTED_PROXIES });
+  if (!env.KEYFLOW_SECRET_KEY)
+    logger.warn({}, 'KEYFLOW_SECRET_KEY is not set: connections with a password, token or secret header cannot be stored or used');
+  const connections = new Connections(prisma, audit, env.KEYFLOW_SECRET_KEY);
+  const app = createApp({ logLevel: env.LOG_LEVEL, trustProxy: env.KEYFLOW_TRUSTED_PROXIES, ...(opts.logStream && { logStream: opts.logStream }) });
   const io = createSocketServer(app, { accounts, allowedOrigins, prisma });
   const metrics = new MetricsAggregator();
   // Read at scrape time, once the job manager below exists.
@@ -95,6 +99,7 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
   const stalls = new StallDetector({ warnMs: env.STALL_WARN_MS, timeoutMs: Math.max(env.STALL_TIMEOUT_MS, env.STALL_WARN_MS) });
   const jobs = new JobManager(prisma, redis, keys, lifecycle, scheduler, checkpoints, metrics, emitter, logger.child({ component: 'jobs' }), {
     sinkDatabaseUrl,
+    connections,
     quotas,
     keepEndedMs: KEEP_ENDED_MS,
   });
@@ -136,9 +141,11 @@ export async function startControl(env: ControlEnv): Promise<ControlHandle> {
     auth,
     accounts,
     audit,
+    connections,
     dashboardUrl: env.KEYFLOW_DASHBOARD_URL,
     allowedOrigins,
     signInPerMinute: env.KEYFLOW_SIGNIN_PER_MINUTE,
+    ingestLimits: { maxBytes: env.KEYFLOW_INGEST_MAX_BYTES, maxRecords: env.KEYFLOW_INGEST_MAX_RECORDS },
   });
   await firstAdmin(accounts, env, logger, { generate: false });
 

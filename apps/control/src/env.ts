@@ -1,5 +1,18 @@
 import { MAX_GENERATOR_KEYS, UPPER_BOUND_MAX_PARALLELISM } from '@keyflow/core';
+import { secretKeyProblem } from '@keyflow/db';
 import { z } from 'zod';
+
+/** KEYFLOW_SECRET_KEY, as the control plane and the workers take it: unset (or empty), or a usable key. */
+const secretKeySetting = z.preprocess(
+  (v) => (v === '' ? undefined : v),
+  z
+    .string()
+    .superRefine((text, ctx) => {
+      const problem = secretKeyProblem(text);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
+);
 
 /** The control plane's configuration, validated once at start. */
 export const controlEnv = z.object({
@@ -15,6 +28,12 @@ export const controlEnv = z.object({
   KEYFLOW_AUTH_SECRET: z
     .string({ error: 'KEYFLOW_AUTH_SECRET is required: a secret of at least 32 characters that signs session cookies' })
     .min(32, 'KEYFLOW_AUTH_SECRET has at least 32 characters'),
+  /**
+   * Seals connections' secrets (passwords, tokens, secret headers) in Postgres: 32 random bytes as hex or base64 (e.g.
+   * `openssl rand -base64 32`), or a passphrase of at least 16 characters. Workers need the same. `npm run up` makes
+   * one in .keyflow/. Unset: connections with secrets cannot be stored.
+   */
+  KEYFLOW_SECRET_KEY: secretKeySetting,
   /** The dashboard's origin, where browsers reach `/api` (it proxies to this control plane). */
   KEYFLOW_DASHBOARD_URL: z
     .url()
@@ -67,6 +86,15 @@ export const controlEnv = z.object({
   KEYFLOW_MAX_PARALLELISM: z.coerce.number().int().min(1).max(UPPER_BOUND_MAX_PARALLELISM).default(128),
   /** The most distinct keys a generator source may draw from. */
   KEYFLOW_MAX_GENERATOR_KEYS: z.coerce.number().int().min(1).max(MAX_GENERATOR_KEYS).default(MAX_GENERATOR_KEYS),
+  /** The largest body one POST to /api/ingest/<source> may have, in bytes (413 above). */
+  KEYFLOW_INGEST_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 ** 3)
+    .default(10 * 1024 * 1024),
+  /** The most records one POST to /api/ingest/<source> may hold (413 above): each request is one Redis script, which blocks Redis while it runs. */
+  KEYFLOW_INGEST_MAX_RECORDS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
 });
 
 export type ControlEnv = z.infer<typeof controlEnv>;

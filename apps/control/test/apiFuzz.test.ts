@@ -52,17 +52,25 @@ const routes: [method: string, path: string][] = [
   ['POST', '/api-keys'],
   ['DELETE', '/api-keys/:job'],
   ['GET', '/audit'],
+  ['GET', '/connections'],
+  ['POST', '/connections'],
+  ['GET', '/connections/:connection'],
+  ['PUT', '/connections/:connection'],
+  ['DELETE', '/connections/:connection'],
+  ['POST', '/connections/:connection/test'],
 ];
 
 describe('REST API under generated malformed requests', () => {
   let stack: Stack;
   let pipelineId = '';
   let jobId = '';
+  let connectionId = '';
   beforeAll(async () => {
     // No workers: a deployed job stays SCHEDULING, and nothing a request starts runs.
     stack = await startStack({ workers: 0 });
     pipelineId = (await stack.client.createPipeline({ name: `fuzz-${stack.prefix}`, graph })).id;
     jobId = (await stack.client.deployJob({ pipelineId })).id;
+    connectionId = (await stack.client.createConnection({ name: `fuzz-${stack.prefix}`, kind: 'nats', url: 'nats://127.0.0.1:4222' })).id;
   });
   afterAll(async () => {
     await stack?.close();
@@ -86,6 +94,8 @@ describe('REST API under generated malformed requests', () => {
       { email: 'someone@example.com', password: 'long enough password', role: 'viewer' },
       { role: 'operator' },
       { name: 'fuzz key', role: 'viewer', expiresInDays: 1 },
+      { name: 'fuzz-connection', kind: 'redis', url: 'redis://127.0.0.1:6379', password: 'fuzz password' },
+      { stream: 'FUZZ', subject: 'fuzz.>' },
     ];
     // A valid body with one field replaced, added or removed; or anything JSON can carry; or bytes that are not JSON.
     const body = fc.oneof(
@@ -107,6 +117,7 @@ describe('REST API under generated malformed requests', () => {
       job: segment(() => jobId),
       pipeline: segment(() => pipelineId),
       vertex: segment(() => 'count'),
+      connection: segment(() => connectionId),
       body,
       query,
       // As the stack's admin, with a key that is not one, or with no credentials at all.
@@ -115,11 +126,12 @@ describe('REST API under generated malformed requests', () => {
 
     const statuses = new Map<number, number>();
     await fc.assert(
-      fc.asyncProperty(request, async ({ route: [method, template], job, pipeline, vertex, body, query, credentials }) => {
+      fc.asyncProperty(request, async ({ route: [method, template], job, pipeline, vertex, connection, body, query, credentials }) => {
         const path = template
           .replace(':job', encodeURIComponent(job))
           .replace(':pipeline', encodeURIComponent(pipeline))
           .replace(':vertex', encodeURIComponent(vertex))
+          .replace(':connection', encodeURIComponent(connection))
           .replace(':checkpoint', encodeURIComponent(job.length > 30 ? '1' : job));
         const qs = new URLSearchParams(query).toString();
         // fetch sends no body with a GET.

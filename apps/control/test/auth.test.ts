@@ -38,6 +38,12 @@ const POLICY: Record<string, Role | 'open'> = {
   'POST /api/api-keys': 'admin',
   'DELETE /api/api-keys/:id': 'admin',
   'GET /api/audit': 'admin',
+  'GET /api/connections': 'viewer',
+  'POST /api/connections': 'admin',
+  'GET /api/connections/:id': 'viewer',
+  'PUT /api/connections/:id': 'admin',
+  'DELETE /api/connections/:id': 'admin',
+  'POST /api/connections/:id/test': 'operator',
   'GET /api/workers': 'viewer',
   'GET /api/pipelines': 'viewer',
   'POST /api/pipelines/validate': 'operator',
@@ -62,6 +68,7 @@ const POLICY: Record<string, Role | 'open'> = {
   'GET /api/jobs/:id/vertices/:vertexId/sample': 'viewer',
   'GET /api/jobs/:id/vertices/:vertexId/dead-letters': 'viewer',
   'GET /api/jobs/:id/vertices/:vertexId/late': 'viewer',
+  'POST /api/ingest/:sourceName': 'operator',
 };
 
 /** A concrete path for a route template: ids nobody has, so an allowed request does nothing (404 or 400). */
@@ -72,7 +79,8 @@ const concrete = (url: string) =>
     .replace('/users/:id', '/users/nobody')
     .replace('/api-keys/:id', '/api-keys/nokey')
     .replace(':id', randomUUID())
-    .replace(':vertexId', 'count');
+    .replace(':vertexId', 'count')
+    .replace(':sourceName', 'no-such-source');
 
 const ORIGIN = 'http://127.0.0.1:3000';
 

@@ -13,6 +13,8 @@ import { SYSTEM_ACTOR } from '../src/auth/audit.ts';
 
 /** Signs the tests' session cookies: any 32 characters will do. */
 export const TEST_AUTH_SECRET = 'keyflow-tests-secret-0123456789abcdef';
+/** Seals the tests' connection secrets (KEYFLOW_SECRET_KEY): 32 bytes as hex, the same for the control plane and its workers. */
+export const TEST_SECRET_KEY = '4b6579666c6f772074657374732720636f6e6e656374696f6e20736563726574';
 
 const workerDir = fileURLToPath(new URL('../../worker', import.meta.url));
 
@@ -50,6 +52,8 @@ export interface StackOptions {
   workerEnv?: Record<string, string>;
   /** Extra Node.js arguments for worker processes (e.g. --cpu-prof). */
   workerNodeArgs?: string[];
+  /** Takes every line the control plane logs (its level: `env.LOG_LEVEL`), instead of the test's output. */
+  controlLog?: (line: string) => void;
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -59,12 +63,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const env = controlEnv.parse({
     ...process.env,
     KEYFLOW_AUTH_SECRET: process.env.KEYFLOW_AUTH_SECRET ?? TEST_AUTH_SECRET,
+    KEYFLOW_SECRET_KEY: process.env.KEYFLOW_SECRET_KEY ?? TEST_SECRET_KEY,
     LOG_LEVEL: logLevel,
     KEYFLOW_PREFIX: prefix,
     CONTROL_PORT: '0',
     ...opts.env,
   });
-  let control = await startControl(env);
+  const controlOpts = opts.controlLog ? { logStream: { write: opts.controlLog } } : {};
+  let control = await startControl(env, controlOpts);
   // Every stack has its own admin and key: the stacks of a test run share one database.
   const admin = { email: `admin-${prefix}@keyflow.test`, password: `pw-${randomBytes(12).toString('hex')}` };
   const adminUser = await control.accounts.createUser({ ...admin, role: 'admin' }, SYSTEM_ACTOR);
@@ -91,6 +97,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       cwd: workerDir,
       env: {
         ...process.env,
+        KEYFLOW_SECRET_KEY: process.env.KEYFLOW_SECRET_KEY ?? TEST_SECRET_KEY,
         ...opts.env,
         ...opts.workerEnv,
         WORKER_SLOTS: String(opts.slots ?? 4),
@@ -145,7 +152,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     async restartControl(downMs = 0) {
       await control.close();
       await new Promise((r) => setTimeout(r, downMs));
-      control = await startControl(env);
+      control = await startControl(env, controlOpts);
       client = createKeyflowClient(control.url, { token });
     },
     async close() {

@@ -19,4 +19,13 @@ describe('worker env', () => {
     expect(workerEnv.parse({ ...base, KEYFLOW_SINK_DATABASE_URL: '' }).KEYFLOW_SINK_DATABASE_URL).toBeUndefined();
     expect(workerEnv.safeParse({ ...base, KEYFLOW_SINK_DATABASE_URL: 'not a url' }).success).toBe(false);
   });
+
+  it('takes KEYFLOW_SECRET_KEY when it is a usable key, an empty one as unset, and says why a short one is not', () => {
+    const key = 'a'.repeat(64);
+    expect(workerEnv.parse({ ...base, KEYFLOW_SECRET_KEY: key }).KEYFLOW_SECRET_KEY).toBe(key);
+    expect(workerEnv.parse({ ...base, KEYFLOW_SECRET_KEY: '' }).KEYFLOW_SECRET_KEY).toBeUndefined();
+    const short = workerEnv.safeParse({ ...base, KEYFLOW_SECRET_KEY: 'short' });
+    expect(short.success).toBe(false);
+    expect(short.error?.issues[0]?.message).toMatch(/^KEYFLOW_SECRET_KEY is too short/);
+  });
 });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { secretKeyProblem } from '@keyflow/db';
 import { z } from 'zod';
 
 /** The worker's configuration, validated once at start. */
@@ -10,6 +11,20 @@ export const workerEnv = z.object({
    * Unset (or empty): DATABASE_URL, with a warning, for that lets a pipeline reach Keyflow's own tables.
    */
   KEYFLOW_SINK_DATABASE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
+  /**
+   * Opens connections' secrets (passwords, tokens) that the control plane sealed: the control plane's own
+   * KEYFLOW_SECRET_KEY. Unset (or empty): connectors whose connection has a secret fail, naming it.
+   */
+  KEYFLOW_SECRET_KEY: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .superRefine((text, ctx) => {
+        const problem = secretKeyProblem(text);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
+  ),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   KEYFLOW_PREFIX: z.string().min(1).default('kf'),
   WORKER_SLOTS: z.coerce.number().int().min(1).max(256).default(4),

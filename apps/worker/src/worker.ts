@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { createPrisma, sinkDatabaseUrlOf } from '@keyflow/db';
+import { createPrisma, loadConnection, sinkDatabaseUrlOf } from '@keyflow/db';
 import { redisKeys, runSubtask, TASK_QUEUE, taskDataSchema, watchRedis, type RuntimeSettings, type TaskData } from '@keyflow/runtime';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -62,6 +62,8 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
           logger: subtaskLog,
           // The heartbeat lists each subtask's parallelism: a live rescale changes it.
           onRescaled: () => reportSubtasks(),
+          // Connectors' connection profiles, secrets opened with the control plane's KEYFLOW_SECRET_KEY.
+          connection: (name) => loadConnection(prisma, name, env.KEYFLOW_SECRET_KEY),
         });
         subtaskLog.info({ outcome }, 'subtask ended');
         return outcome;

@@ -2,8 +2,8 @@ import { z } from 'zod';
 
 /**
  * Who may do what. A **viewer** reads everything but secrets; an **operator** also deploys, rescales, checkpoints,
- * stops and cancels jobs, takes and deletes savepoints and edits pipelines; an **admin** also manages users, roles,
- * API keys and reads the audit trail.
+ * stops and cancels jobs, takes and deletes savepoints, edits pipelines and tests connections; an **admin** also manages
+ * users, roles, API keys and connections, and reads the audit trail.
  */
 export const roleSchema = z.enum(['viewer', 'operator', 'admin']);
 export type Role = z.infer<typeof roleSchema>;
@@ -86,7 +86,8 @@ export type CreateApiKeyBody = z.infer<typeof createApiKeyBody>;
 /**
  * One entry of the audit trail. Actions: `job.deploy`, `job.rescale` (details: vertex, from, to), `job.stop`,
  * `job.cancel`, `checkpoint.trigger`, `savepoint.trigger`, `savepoint.delete`, `pipeline.create`, `pipeline.version`,
- * `pipeline.rename`, `pipeline.delete`, `apikey.create`, `apikey.revoke`, `user.create`, `user.update`, `user.delete`.
+ * `pipeline.rename`, `pipeline.delete`, `apikey.create`, `apikey.revoke`, `user.create`, `user.update`, `user.delete`,
+ * `connection.create`, `connection.update` (details: what changed, never a secret), `connection.delete`.
  */
 export const auditEventSchema = z.object({
   id: z.number(),

@@ -13,6 +13,7 @@ import {
   recoverySchema,
   scalingEventSchema,
   keyGroupViewSchema,
+  ingestResultSchema,
   type RescaleJobBody,
   workerSchema,
   type ApiError,
@@ -30,6 +31,7 @@ import {
   type CreateUserBody,
   type UpdateUserBody,
 } from './auth.ts';
+import { connectionSchema, connectionTestResultSchema, type ConnectionBody, type ConnectionTestBody } from './connections.ts';
 
 /** An API answer other than 2xx, with the server's error body. */
 export class ApiRequestError extends Error {
@@ -109,6 +111,8 @@ export function createKeyflowClient(baseUrl = '', opts: ClientOptions = {}) {
     listScalingEvents: (id: string) => call(z.array(scalingEventSchema), 'GET', `/jobs/${id}/scaling`),
     listRecoveries: (id: string) => call(z.array(recoverySchema), 'GET', `/jobs/${id}/recoveries`),
     listWorkers: () => call(z.array(workerSchema), 'GET', '/workers'),
+    /** Appends records (an object or an array of them) to a running job's HTTP source, all or none; a 429 says when to retry. */
+    ingest: (sourceName: string, records: unknown) => call(ingestResultSchema, 'POST', `/ingest/${encodeURIComponent(sourceName)}`, records),
     /** Signs in with email and password: the answer sets the session cookie (httpOnly; the token is in nothing else). */
     signIn: (email: string, password: string) =>
       call(z.object({ user: z.object({ id: z.string(), email: z.string() }).loose() }).loose(), 'POST', '/auth/sign-in/email', {
@@ -124,6 +128,14 @@ export function createKeyflowClient(baseUrl = '', opts: ClientOptions = {}) {
     listApiKeys: () => call(z.array(apiKeySchema), 'GET', '/api-keys'),
     createApiKey: (body: CreateApiKeyBody) => call(createdApiKeySchema, 'POST', '/api-keys', body),
     revokeApiKey: (id: string) => call(ok, 'DELETE', `/api-keys/${id}`),
+    listConnections: () => call(z.array(connectionSchema), 'GET', '/connections'),
+    getConnection: (id: string) => call(connectionSchema, 'GET', `/connections/${id}`),
+    createConnection: (body: ConnectionBody) => call(connectionSchema, 'POST', '/connections', body),
+    /** Replaces what is not secret; a secret left out stays, null or '' clears it. */
+    updateConnection: (id: string, body: ConnectionBody) => call(connectionSchema, 'PUT', `/connections/${id}`, body),
+    deleteConnection: (id: string) => call(ok, 'DELETE', `/connections/${id}`),
+    /** Whether the connection's host answers and takes its credentials (and has the stream, subject… asked about). */
+    testConnection: (id: string, body: ConnectionTestBody = {}) => call(connectionTestResultSchema, 'POST', `/connections/${id}/test`, body),
     listAudit: (query: AuditQuery = {}) =>
       call(
         z.array(auditEventSchema),

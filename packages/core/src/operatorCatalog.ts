@@ -33,6 +33,17 @@ export const eventTimeSettings = {
 export const eventTimeSchema = z.object(eventTimeSettings);
 export type EventTimeSettings = z.output<typeof eventTimeSchema>;
 
+/**
+ * A source vertex's event-time settings with its own defaults (a broker source defaults to ingestion time where
+ * its messages carry no time of their own): its settings parsed by its type's schema, the event-time part taken.
+ */
+export function sourceEventTime(vertex: { type: string; settings?: unknown }): EventTimeSettings {
+  const spec = operatorSpec(vertex.type);
+  const parsed = (spec ? spec.settings.parse(vertex.settings ?? {}) : eventTimeSchema.parse(vertex.settings ?? {})) as EventTimeSettings;
+  const { timestamps, timestampField, watermarkDelay, watermarkInterval, idleTimeout } = parsed;
+  return { timestamps, timestampField, watermarkDelay, watermarkInterval, ...(idleTimeout !== undefined && { idleTimeout }) };
+}
+
 export const generatorSettings = z
   .object({
     seed: z.number().int().default(42).describe('Seed: the same seed gives the same events'),
@@ -161,6 +172,7 @@ export const httpSourceSettings = z
     partitionKey: fieldName.optional().describe('Records with the same value of this field go to the same partition; empty = spread'),
     maxBacklog: z.number().int().min(1).max(100_000_000).default(1_000_000).describe('Records waiting at most: ingest answers 429 above'),
     ...eventTimeSettings,
+    timestamps: eventTimeSettings.timestamps.default('ingestion'),
   })
   .strict();
 

@@ -1,10 +1,12 @@
 export * from './keys.ts';
 export * from './protocol.ts';
 export * from './scripts.ts';
+export * from './ingest.ts';
 export * from './channels.ts';
 export * from './checkpointStorage.ts';
 export * from './subtask/subtask.ts';
 export { SinkFencedError, type Sink, type SinkContext } from './connectors/sink.ts';
 export { PostgresSink, isTransient } from './connectors/postgresSink.ts';
+export { createSink, createSource, type ConnectorEnv } from './connectors/registry.ts';
 export { watchRedis } from './redisConnection.ts';
 export { silentLogger, type Logger } from './logger.ts';

@@ -41,6 +41,14 @@ export function redisKeys(prefix: string) {
     /** Samples of the records an operator's windows took too late (its late output). */
     lateRecords: (jobId: string, vertexId: string) => `${prefix}:{${jobId}}:late:${vertexId}`,
     jobPattern: (jobId: string) => `${prefix}:{${jobId}}:*`,
+    /**
+     * The ingest log of HTTP source `name`, one stream per partition: what is POSTed to /api/ingest/<name> waits here
+     * until a checkpoint covers it. Named for the source, not a job, so it outlives a job's restart (the name's hash tag
+     * keeps a source's partitions on one slot, for the one script that appends to them all).
+     */
+    ingest: (name: string, partition: number) => `${prefix}:ingest:{${name}}:${partition}`,
+    /** Per partition of an ingest log, the entry id it was last trimmed through (a hash): what a restore cannot read any more. */
+    ingestTrimmed: (name: string) => `${prefix}:ingest:{${name}}:trimmed`,
   };
 }
 

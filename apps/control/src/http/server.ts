@@ -4,6 +4,7 @@ import type { RedisKeys } from '@keyflow/runtime';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
+import type { DestinationStream } from 'pino';
 import { Server } from 'socket.io';
 import { JOBS_ROOM } from './emitter.ts';
 import type { JobManager } from '../jobs/jobManager.ts';
@@ -22,6 +23,9 @@ import type { AuditLog } from '../auth/audit.ts';
 import { installGuard } from './guard.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { authHandlerRoutes } from './routes/authHandler.ts';
+import { ingestRoutes } from './routes/ingest.ts';
+import { connectionRoutes } from './routes/connections.ts';
+import type { Connections } from '../connections/connections.ts';
 
 export interface ApiDeps {
   prisma: PrismaClient;
@@ -35,8 +39,11 @@ export interface ApiDeps {
   auth: Auth;
   accounts: Accounts;
   audit: AuditLog;
+  connections: Connections;
   /** Sign-in attempts per client address, and per account, per minute. */
   signInPerMinute: number;
+  /** The largest ingest request: its body's bytes (KEYFLOW_INGEST_MAX_BYTES) and records (KEYFLOW_INGEST_MAX_RECORDS). */
+  ingestLimits: { maxBytes: number; maxRecords: number };
   /** The dashboard's origin: where the browser reaches `/api`. */
   dashboardUrl: string;
   allowedOrigins: readonly string[];
@@ -55,11 +62,28 @@ export const routesOf = (app: FastifyInstance): readonly RouteInfo[] => routeTab
 export type SocketServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, { principal: Principal }>;
 
 /**
+ * What no log line shows, should a request's headers or body ever be logged (Fastify logs neither by default):
+ * credentials, and the secrets of connections and users.
+ */
+export const LOG_REDACT = {
+  paths: [
+    'req.headers.authorization',
+    'req.headers.cookie',
+    ...['password', 'token', 'secretHeaders'].flatMap((secret) => [`req.body.${secret}`, `body.${secret}`, secret]),
+  ],
+  censor: '[redacted]',
+};
+
+/**
  * The HTTP server with its error handling; routes come with `registerApi` once the job manager exists.
  * `trustProxy` names the proxies (the dashboard's server) whose X-Forwarded-For gives the client's address.
  */
-export function createApp(opts: { logLevel: string; trustProxy: string }): FastifyInstance {
-  const app = Fastify({ logger: { level: opts.logLevel }, bodyLimit: 1024 * 1024, trustProxy: opts.trustProxy }).withTypeProvider<ZodTypeProvider>();
+export function createApp(opts: { logLevel: string; trustProxy: string; logStream?: DestinationStream }): FastifyInstance {
+  const app = Fastify({
+    logger: { level: opts.logLevel, redact: LOG_REDACT, ...(opts.logStream && { stream: opts.logStream }) },
+    bodyLimit: 1024 * 1024,
+    trustProxy: opts.trustProxy,
+  }).withTypeProvider<ZodTypeProvider>();
   const routes: RouteInfo[] = [];
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url, role: r.config?.role });
@@ -155,8 +179,10 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
       );
       await api.register(accountRoutes(deps.accounts, deps.audit));
       api.get('/workers', async () => listWorkers(deps.redis, deps.keys));
-      await api.register(pipelineRoutes(deps.prisma, deps.audit));
+      await api.register(pipelineRoutes(deps.prisma, deps.audit, deps.connections));
+      await api.register(connectionRoutes(deps.connections));
       await api.register(jobRoutes(deps));
+      await api.register(ingestRoutes({ redis: deps.redis, keys: deps.keys, jobs: deps.jobs, ...deps.ingestLimits }));
       // Unknown routes under /api answer 401 before 404: without credentials nothing is told about what exists.
       api.setNotFoundHandler(async (req) => {
         if (!(await deps.accounts.resolve(req.headers).catch(() => null))) throw new Refused('unauthorized', 'sign in, or send an API key');

@@ -1,15 +1,17 @@
 import { ACTIVE_STATES, type DeployJobBody } from '@keyflow/api';
-import { buildChains, initialPlan, parsePlan, postgresSinkSettings, sinkDelivery, validateGraph, type JobPlan } from '@keyflow/core';
+import { buildChains, initialPlan, parsePlan, sinkDelivery, validateGraph, type JobPlan } from '@keyflow/core';
 import type { Job, PrismaClient } from '@keyflow/db';
-import { PostgresSink, type Logger, type RedisKeys, type WorkerEvent } from '@keyflow/runtime';
+import { createSink, type Logger, type RedisKeys, type WorkerEvent } from '@keyflow/runtime';
 import type { Redis } from 'ioredis';
 import type { CheckpointCoordinator } from '../checkpoints/checkpointCoordinator.ts';
 import type { Scheduler } from '../cluster/scheduler.ts';
 import { listWorkers } from '../cluster/workers.ts';
+import type { Connections } from '../connections/connections.ts';
 import type { Emitter } from '../http/emitter.ts';
 import type { MetricsAggregator } from '../observability/metrics.ts';
 import { activeJobOf, subtaskKey, type ActiveJob } from './activeJob.ts';
 import type { JobLifecycle } from './lifecycle.ts';
+import { checkIngestNames } from './ingestSources.ts';
 import { checkDeployQuotas, type Quotas } from './quotas.ts';
 import { Refused } from './refusal.ts';
 import { plannedStop, stopDescription } from './stops.ts';
@@ -31,6 +33,8 @@ export interface JobHooks {
 export interface JobManagerOptions {
   /** The database exactly-once sinks write to, as the subtasks' sinks do (KEYFLOW_SINK_DATABASE_URL): ended jobs' are settled there. */
   sinkDatabaseUrl: string;
+  /** The connection profiles a deployed version's connectors name must exist (they may have gone since it was saved). */
+  connections: Pick<Connections, 'issuesIn' | 'profile'>;
   /** What one job may ask of the pool; a deploy asking for more is refused. */
   quotas: Quotas;
   /** How long an ended job's samples and dead letters stay readable in Redis. */
@@ -126,6 +130,8 @@ export class JobManager {
       throw new Refused('not-found', body.version ? `pipeline ${body.pipelineId} has no version ${body.version}` : `no pipeline ${body.pipelineId}`);
     let valid = validateGraph(version.graph);
     if (!valid.ok) throw new Refused('invalid', `version ${version.version} is invalid: ${valid.issues[0]?.message}`);
+    const connectionIssue = (await this.opts.connections.issuesIn(valid.graph))[0];
+    if (connectionIssue) throw new Refused('invalid', `version ${version.version} cannot run: ${connectionIssue.message}`);
     if (body.parallelism) {
       const ids = new Set(valid.graph.vertices.map((v) => v.id));
       const unknown = Object.keys(body.parallelism).filter((id) => !ids.has(id));
@@ -138,6 +144,7 @@ export class JobManager {
     }
     const plan = initialPlan(valid.graph);
     checkDeployQuotas(valid.graph, buildChains(valid.graph, plan), this.opts.quotas);
+    checkIngestNames(valid.graph, this.active.values());
     if (body.restoreFromCheckpointId !== undefined) await this.adoptMaxParallelism(plan, body.restoreFromCheckpointId, body.pipelineId);
     const row = await this.prisma.job.create({
       data: {
@@ -286,7 +293,7 @@ export class JobManager {
    * makes sure of it even when their commit failed. (A finished job's subtasks commit everything at their end.)
    */
   private async settleSinks(job: ActiveJob): Promise<void> {
-    const sinks = job.graph.vertices.filter((v) => v.type === 'postgres' && sinkDelivery(v) === 'exactly-once');
+    const sinks = job.graph.vertices.filter((v) => sinkDelivery(v) === 'exactly-once');
     if (!sinks.length) return;
     const last = await this.prisma.checkpoint.findFirst({
       where: { jobId: job.id, status: 'COMPLETED' },
@@ -294,8 +301,19 @@ export class JobManager {
       select: { number: true },
     });
     for (const v of sinks) {
-      const ctx = { jobId: job.id, vertexId: v.id, attempt: job.attempt + 1, index: 0, recoverFrom: last?.number ?? 0 };
-      const sink = new PostgresSink(postgresSinkSettings.parse(v.settings ?? {}), this.opts.sinkDatabaseUrl, ctx, () => {});
+      // As a new attempt would take the sink: what a completed checkpoint covers is committed (a broker sink
+      // publishes its outbox), the rest discarded.
+      const sink = createSink(v, {
+        index: 0,
+        parallelism: 1,
+        sink: { jobId: job.id, attempt: job.attempt + 1, index: 0, recoverFrom: last?.number ?? 0 },
+        redis: this.redis,
+        keys: this.keys,
+        databaseUrl: this.opts.sinkDatabaseUrl,
+        deadLetter: () => {},
+        connection: (name) => this.opts.connections.profile(name),
+        logger: this.logger,
+      });
       try {
         await sink.open();
       } finally {

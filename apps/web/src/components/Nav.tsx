@@ -11,6 +11,7 @@ const LINKS: { href: string; label: string; match: (p: string) => boolean; needs
   { href: '/', label: 'Jobs', match: (p) => p === '/' || p.startsWith('/jobs') },
   { href: '/pipelines', label: 'Pipelines', match: (p) => p.startsWith('/pipelines') },
   { href: '/workers', label: 'Workers', match: (p) => p.startsWith('/workers') },
+  { href: '/connections', label: 'Connections', match: (p) => p.startsWith('/connections') },
   { href: '/users', label: 'Users', match: (p) => p.startsWith('/users'), needs: 'admin' },
   { href: '/api-keys', label: 'API keys', match: (p) => p.startsWith('/api-keys'), needs: 'admin' },
   { href: '/audit', label: 'Audit', match: (p) => p.startsWith('/audit'), needs: 'admin' },

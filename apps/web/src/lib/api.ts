@@ -24,6 +24,7 @@ export const queryKeys = {
   me: ['me'] as const,
   users: ['users'] as const,
   apiKeys: ['api-keys'] as const,
+  connections: ['connections'] as const,
   audit: (filter: { action?: string; jobId?: string }) => ['audit', filter] as const,
 };
 

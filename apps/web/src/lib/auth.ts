@@ -8,8 +8,8 @@ export const SIGN_IN_PATH = '/sign-in';
 /** What each role may do, in a line. */
 export const ROLE_HELP: Record<Role, string> = {
   viewer: 'viewer: reads everything, changes nothing',
-  operator: 'operator: also deploys, rescales, checkpoints, stops and cancels jobs, and edits pipelines',
-  admin: 'admin: also manages users, roles and API keys, and reads the audit trail',
+  operator: 'operator: also deploys, rescales, checkpoints, stops and cancels jobs, edits pipelines and tests connections',
+  admin: 'admin: also manages users, roles, API keys and connections, and reads the audit trail',
 };
 
 /** Whether a request failed because nobody is signed in (or the session ended). */

@@ -76,3 +76,6 @@ export const useLateRecords = (jobId: string, vertexId: string, live: boolean) =
 
 /** The worker pool (heartbeats are not pushed over Socket.IO: polled). */
 export const useWorkers = () => useQuery({ queryKey: queryKeys.workers, queryFn: api.listWorkers, refetchInterval: 2000 });
+
+/** Connection profiles (never their secrets): the Connections page and the builder's connection fields read them. */
+export const useConnections = () => useQuery({ queryKey: queryKeys.connections, queryFn: api.listConnections });

@@ -1,17 +1,8 @@
+import type { ConnectionProfile } from '@keyflow/db';
 import { Redis, type RedisOptions } from 'ioredis';
 
-/** A stored connection profile with its secrets decrypted: what a connector connects with (never logged). */
-export interface ConnectionProfile {
-  name: string;
-  kind: 'nats' | 'redis' | 'postgres' | 'mqtt' | 'http';
-  url: string;
-  username?: string;
-  password?: string;
-  token?: string;
-  tls?: { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean; servername?: string };
-  /** HTTP: headers sent with each request (a secret one, such as Authorization, included). */
-  headers?: Record<string, string>;
-}
+/** A stored connection profile with its secrets opened: what a connector connects with (never logged). */
+export type { ConnectionProfile } from '@keyflow/db';
 
 /** Looks a connection profile up by name; rejects naming the connection when it is missing or cannot be decrypted. */
 export type ConnectionResolver = (name: string) => Promise<ConnectionProfile>;

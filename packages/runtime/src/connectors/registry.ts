@@ -1,22 +1,34 @@
 import {
   generatorSettings,
+  httpSourceSettings,
   logSinkSettings,
+  mqttSourceSettings,
+  natsSinkSettings,
+  natsSourceSettings,
+  postgresCdcSettings,
   postgresSinkSettings,
   redisStreamSinkSettings,
   redisStreamSourceSettings,
+  webhookSinkSettings,
   type Vertex,
 } from '@keyflow/core';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '../keys.ts';
 import type { Logger } from '../logger.ts';
 import { connectorRedis, type ConnectionResolver } from './connection.ts';
+import { NatsSink } from './natsSink.ts';
+import { NatsSource } from './natsSource.ts';
 import { RedisStreamSink } from './redisStreamSink.ts';
 import { RedisStreamSource } from './redisStreamSource.ts';
 import { GeneratorSource } from './generatorSource.ts';
+import { HttpSource } from './httpSource.ts';
 import { LogSink } from './logSink.ts';
+import { MqttSource } from './mqttSource.ts';
+import { PostgresCdcSource } from './postgresCdcSource.ts';
 import { PostgresSink } from './postgresSink.ts';
 import type { Sink, SinkContext } from './sink.ts';
 import type { Source } from './source.ts';
+import { WebhookSink } from './webhookSink.ts';
 
 /** What a connector may use of its subtask. */
 export interface ConnectorEnv {
@@ -49,10 +61,45 @@ const sources = new Map<string, SourceFactory>([
       return RedisStreamSource.fromSettings(s, connect, env.index, env.parallelism, env.deadLetter, env.logger);
     },
   ],
+  [
+    'postgresCdc',
+    (v, env) => {
+      const s = postgresCdcSettings.parse(v.settings);
+      return PostgresCdcSource.fromSettings(s, () => env.connection(s.connection), env.index, env.parallelism, env.deadLetter, env.logger);
+    },
+  ],
+  [
+    'nats',
+    (v, env) => {
+      const s = natsSourceSettings.parse(v.settings);
+      return NatsSource.fromSettings(s, () => env.connection(s.connection), env.index, env.parallelism, env.deadLetter, env.logger);
+    },
+  ],
+  [
+    'mqtt',
+    (v, env) => {
+      const s = mqttSourceSettings.parse(v.settings);
+      const session = { jobId: env.sink.jobId, vertexId: v.id };
+      return MqttSource.fromSettings(s, () => env.connection(s.connection), session, env.index, env.parallelism, env.deadLetter, env.logger);
+    },
+  ],
+  [
+    'http',
+    (v, env) => {
+      const s = httpSourceSettings.parse(v.settings);
+      const connect = async () => env.redis.duplicate({ maxRetriesPerRequest: null });
+      return new HttpSource(s, env.keys, env.redis, connect, env.index, env.parallelism, env.deadLetter, env.logger);
+    },
+  ],
 ]);
 
 /** Sinks by vertex type: a new connector is one entry here. */
 const sinks = new Map<string, SinkFactory>([
+  [
+    'webhook',
+    (v, env) =>
+      new WebhookSink(webhookSinkSettings.parse(v.settings), { ...env.sink, vertexId: v.id }, env.connection, env.logger.child({ vertexId: v.id })),
+  ],
   [
     'postgres',
     (v, env) => new PostgresSink(postgresSinkSettings.parse(v.settings), env.databaseUrl, { ...env.sink, vertexId: v.id }, env.deadLetter),
@@ -63,6 +110,13 @@ const sinks = new Map<string, SinkFactory>([
       const s = redisStreamSinkSettings.parse(v.settings);
       const connect = () => connectorRedis(env.redis, env.connection, s.connection);
       return new RedisStreamSink(s, env.databaseUrl, { ...env.sink, vertexId: v.id }, connect);
+    },
+  ],
+  [
+    'natsSink',
+    (v, env) => {
+      const s = natsSinkSettings.parse(v.settings);
+      return new NatsSink(s, () => env.connection(s.connection), env.databaseUrl, { ...env.sink, vertexId: v.id }, env.logger);
     },
   ],
   ['log', (v, env) => new LogSink(logSinkSettings.parse(v.settings), env.redis, env.keys.sample(env.sink.jobId, v.id))],

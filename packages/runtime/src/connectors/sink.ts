@@ -49,3 +49,12 @@ export class SinkFencedError extends Error {
     super(`fenced off: attempt ${attempt} is stale, the sink belongs to attempt ${current}`);
   }
 }
+
+/**
+ * Whether a sink's failure may pass by itself (the sink retries at its next write) or fails the subtask: an error
+ * that says so (`transient`) decides; otherwise Postgres's error classes do (see `isTransient` of the Postgres sink).
+ */
+export function sinkErrorIsTransient(err: unknown, postgres: (err: unknown) => boolean): boolean {
+  const flag = (err as { transient?: unknown } | null)?.transient;
+  return typeof flag === 'boolean' ? flag : postgres(err);
+}

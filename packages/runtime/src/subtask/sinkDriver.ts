@@ -1,5 +1,5 @@
 import { isTransient } from '../connectors/postgresSink.ts';
-import { SinkFencedError, type Sink } from '../connectors/sink.ts';
+import { SinkFencedError, sinkErrorIsTransient, type Sink } from '../connectors/sink.ts';
 import type { SubtaskContext } from './context.ts';
 
 /** How often at-least-once sinks write at the latest, unless one asks for sooner. */
@@ -115,7 +115,7 @@ export class SinkDriver {
   /** Sorts a sink's failure: fenced ends the subtask, a passing one is logged (and retried), the rest fail it. */
   private onFailure(err: unknown, what: string): void {
     if (err instanceof SinkFencedError) this.ctx.outcome ??= 'fenced';
-    else if (isTransient(err)) {
+    else if (sinkErrorIsTransient(err, isTransient)) {
       this.commitFailed ||= what.startsWith('committing');
       this.ctx.log.warn({ error: (err as Error).message }, `sink: ${what} failed, will retry`);
     } else this.failure ??= err;

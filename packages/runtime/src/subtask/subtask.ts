@@ -1,4 +1,4 @@
-import { buildChains, END_WATERMARK, eventTimeSchema, parsePlan, validateGraph } from '@keyflow/core';
+import { buildChains, END_WATERMARK, parsePlan, sourceEventTime, validateGraph } from '@keyflow/core';
 import type { Command, RescaleSpec, TaskData } from '../protocol.ts';
 import { OperatorChain } from './chain.ts';
 import { Checkpointer } from './checkpointer.ts';
@@ -155,7 +155,7 @@ class Subtask {
     const source =
       src &&
       new SourceRunner(ctx, src.source, counters.of(src.vertex.id), chain.head, commands, router, afterWork, finish, {
-        settings: eventTimeSchema.parse(src.vertex.settings),
+        settings: sourceEventTime(src.vertex),
         advance: (w) => this.advanceWatermark(w),
         status: (idle) => router.status(idle),
         deadLetter: (r, reason) => counters.deadLetter(src.vertex.id, r, reason),

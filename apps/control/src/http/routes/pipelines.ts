@@ -6,6 +6,7 @@ import { ACTIVE_STATES } from '@keyflow/api';
 import { Refused } from '../../jobs/refusal.ts';
 import { InvalidGraph } from '../errors.ts';
 import type { AuditLog } from '../../auth/audit.ts';
+import type { Connections } from '../../connections/connections.ts';
 import { principalOf } from '../guard.ts';
 
 type PipelineRow = {
@@ -29,13 +30,15 @@ function pipelineDto(p: PipelineRow, withVersions: boolean): Pipeline {
   };
 }
 
-function validGraph(graph: unknown) {
-  const result = validateGraph(graph);
-  if (!result.ok) throw new InvalidGraph(result.issues);
-  return result.graph;
-}
-
-export function pipelineRoutes(prisma: PrismaClient, audit: AuditLog): FastifyPluginAsyncZod {
+export function pipelineRoutes(prisma: PrismaClient, audit: AuditLog, connections: Connections): FastifyPluginAsyncZod {
+  /** The graph, valid by the graph rules and naming only connections there are, of the kinds its settings take. */
+  const validGraph = async (input: unknown) => {
+    const result = validateGraph(input);
+    if (!result.ok) throw new InvalidGraph(result.issues);
+    const issues = await connections.issuesIn(result.graph);
+    if (issues.length) throw new InvalidGraph(issues);
+    return result.graph;
+  };
   const byId = async (id: string) => {
     const p = await prisma.pipeline.findUnique({ where: { id }, include: { versions: { orderBy: { version: 'desc' } } } });
     if (!p) throw new Refused('not-found', `no pipeline ${id}`);
@@ -48,12 +51,12 @@ export function pipelineRoutes(prisma: PrismaClient, audit: AuditLog): FastifyPl
     });
 
     app.post('/pipelines/validate', { schema: { body: createVersionBody } }, async (req) => {
-      validGraph(req.body.graph);
+      await validGraph(req.body.graph);
       return { ok: true };
     });
 
     app.post('/pipelines', { schema: { body: createPipelineBody } }, async (req, reply) => {
-      const graph = validGraph(req.body.graph);
+      const graph = await validGraph(req.body.graph);
       if (await prisma.pipeline.findUnique({ where: { name: req.body.name } }))
         throw new Refused('conflict', `a pipeline named '${req.body.name}' exists already`);
       const p = await prisma.pipeline.create({
@@ -68,7 +71,7 @@ export function pipelineRoutes(prisma: PrismaClient, audit: AuditLog): FastifyPl
     app.get('/pipelines/:id', { schema: { params: idParams } }, async (req) => pipelineDto(await byId(req.params.id), true));
 
     app.post('/pipelines/:id/versions', { schema: { params: idParams, body: createVersionBody } }, async (req, reply) => {
-      const graph = validGraph(req.body.graph);
+      const graph = await validGraph(req.body.graph);
       const p = await byId(req.params.id);
       const next = Math.max(0, ...p.versions.map((v) => v.version)) + 1;
       await prisma.$transaction([

@@ -1,6 +1,7 @@
 'use client';
 import { knownFields, maxParallelismOf, operatorSpec, partitioningSchema, type GraphIssue, type Partitioning } from '@keyflow/core';
 import { toGraph, type IssueIndex, type OperatorNode, type PartitionEdge } from './builderGraph';
+import { ConnectionSelect } from './ConnectionSelect';
 import { parallelismRule, type DraftField } from './fieldDrafts';
 import { durationReadout, fieldText, parseFieldInput, settingsFieldsOf, type SettingsField } from './settingsForm';
 import type { Builder } from './useBuilder';
@@ -73,6 +74,7 @@ function SettingInput({
         ))}
       </select>
     );
+  else if (field.kind === 'connection') input = <ConnectionSelect {...common} field={field} value={value} onChange={onChange} />;
   else if (field.kind === 'boolean')
     input = <input {...common} type="checkbox" checked={value === true} onChange={(e) => onChange(e.target.checked)} />;
   else

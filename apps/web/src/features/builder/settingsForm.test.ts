@@ -142,6 +142,32 @@ describe('settings forms come from the operators’ zod schemas', () => {
     expect(parseFieldInput(lower, '-5x')).toEqual({ ok: false, message: 'a duration such as 500ms, 10s, 1m or 1.5h' });
   });
 
+  it('a connector’s connection is a field of its own, of the kind of connection it takes; empty leaves it out', () => {
+    expect(settingsFieldsOf('nats').map((f) => [f.name, f.kind])).toEqual([
+      ['connection', 'connection'],
+      ['stream', 'string'],
+      ['subjects', 'string'],
+      ['format', 'enum'],
+      ['start', 'enum'],
+      ['timestamps', 'enum'],
+      ['timestampField', 'string'],
+      ['watermarkDelay', 'duration'],
+      ['watermarkInterval', 'duration'],
+      ['idleTimeout', 'duration'],
+    ]);
+    expect(settingsFieldsOf('nats')[0]).toMatchObject({ connectionKind: 'nats', required: true, label: 'Connection' });
+    // Keyflow's own Redis when left empty.
+    expect(settingsFieldsOf('redisStream')[0]).toMatchObject({ kind: 'connection', connectionKind: 'redis', required: false });
+    expect(
+      ['natsSink', 'redisStreamSink', 'postgresCdc', 'mqtt', 'webhook'].map(
+        (type) => settingsFieldsOf(type).find((f) => f.kind === 'connection')?.connectionKind,
+      ),
+    ).toEqual(['nats', 'redis', 'postgres', 'mqtt', 'http']);
+    const connection = settingsFieldsOf('nats')[0]!;
+    expect(parseFieldInput(connection, 'orders-nats')).toEqual({ ok: true, value: 'orders-nats' });
+    expect(parseFieldInput(connection, '')).toEqual({ ok: true, value: undefined });
+  });
+
   it('labels read as words', () => {
     expect(humanize('zipfExponent')).toBe('Zipf exponent');
     expect(humanize('keyField')).toBe('Key field');

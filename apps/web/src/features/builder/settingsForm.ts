@@ -1,9 +1,9 @@
-import { operatorSpec, parseDuration } from '@keyflow/core';
+import { CONNECTION_KINDS, operatorSpec, parseDuration, type ConnectionKind } from '@keyflow/core';
 import { z } from 'zod';
 import { parseNumber, type NumberRule, type Parsed } from './numberInput';
 
 /** How the side panel edits one setting, derived from the operator's zod schema (the one the API validates). */
-export type FieldKind = 'integer' | 'number' | 'string' | 'duration' | 'enum' | 'boolean' | 'scalar' | 'json';
+export type FieldKind = 'integer' | 'number' | 'string' | 'duration' | 'connection' | 'enum' | 'boolean' | 'scalar' | 'json';
 
 export interface SettingsField {
   name: string;
@@ -17,6 +17,8 @@ export interface SettingsField {
   max?: number;
   /** A duration's own zod schema: its bounds live in a transform, which the JSON schema cannot show. */
   schema?: z.ZodType;
+  /** A connection field's kind of connection: the field offers the stored connections of that kind. */
+  connectionKind?: ConnectionKind;
 }
 
 interface JsonSchema {
@@ -27,6 +29,7 @@ interface JsonSchema {
   minimum?: number;
   maximum?: number;
   format?: string;
+  connectionKind?: string;
   properties?: Record<string, JsonSchema>;
   required?: string[];
 }
@@ -42,6 +45,7 @@ function kindOf(s: JsonSchema): FieldKind {
   if (Array.isArray(s.type)) return s.type.every((t) => ['string', 'number', 'boolean', 'null'].includes(t)) ? 'scalar' : 'json';
   if (s.enum && s.enum.every((v) => typeof v === 'string')) return 'enum';
   if (s.type === 'string' && s.format === 'duration') return 'duration';
+  if (s.type === 'string' && s.format === 'connection' && CONNECTION_KINDS.includes(s.connectionKind as ConnectionKind)) return 'connection';
   if (s.type === 'integer' || s.type === 'number' || s.type === 'string' || s.type === 'boolean') return s.type;
   return 'json';
 }
@@ -67,6 +71,7 @@ export function settingsFields(schema: z.ZodType): SettingsField[] {
       ...(meaningful(s.minimum) !== undefined && { min: meaningful(s.minimum) }),
       ...(meaningful(s.maximum) !== undefined && { max: meaningful(s.maximum) }),
       ...(kind === 'duration' && shape[name] && { schema: shape[name] }),
+      ...(kind === 'connection' && { connectionKind: s.connectionKind as ConnectionKind }),
     };
   });
 }
