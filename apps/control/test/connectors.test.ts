@@ -46,6 +46,22 @@ describe('broker sources, exactly-once through a kill -9 and live rescales', () 
     );
   });
 
+  it(`HTTP ingest: ${TOTAL.toLocaleString('en-US')} records over ${KEYS.toLocaleString('en-US')} keys POSTed as NDJSON into four partitions, each counted once`, async () => {
+    const name = `orders-${stack.prefix}`
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]/g, '-')
+      .slice(0, 60);
+    await expectExactThroughFailures(
+      stack,
+      'http_counts',
+      {
+        source: { type: 'http', settings: { name, partitions: 4 } },
+        target: { kind: 'http', url: `${stack.url}/api/ingest/${name}`, token: stack.token },
+      },
+      { total: TOTAL, keys: KEYS },
+    );
+  });
+
   it(`NATS JetStream: ${TOTAL.toLocaleString('en-US')} messages over ${KEYS.toLocaleString('en-US')} keys on four subjects, each counted once`, async () => {
     const name = `KFT_${stack.prefix.replace(/\W/g, '_')}`;
     const subjects = [0, 1, 2, 3].map((i) => `kft.${stack.prefix}.orders.${i}`);
