@@ -13,11 +13,11 @@ import { Redis } from 'ioredis';
 import { startStack, type Stack } from '../test/harness.ts';
 import { benchDatabase, stats } from './setup.ts';
 
-const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 5000);
-const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 10_000);
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 3000);
+const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 8000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** Messages in each broker's backlog: more than a job drains in warm-up and measurement (checked). */
-const MESSAGES = Number(process.env.BENCH_CONNECTOR_MESSAGES ?? 3_000_000);
+const MESSAGES = Number(process.env.BENCH_CONNECTOR_MESSAGES ?? 4_000_000);
 const KEYS = 50_000;
 const SPLITS = 4;
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -32,20 +32,20 @@ const message = (i: number) => JSON.stringify({ user: `user-${(i * 7919) % KEYS}
 
 type Feed = 'generator' | 'redis' | 'nats';
 
-function sourceOf(feed: Feed): { type: string; settings: Record<string, unknown> } {
+function sourceOf(feed: Feed, connection: string): { type: string; settings: Record<string, unknown> } {
   switch (feed) {
     case 'generator':
       return { type: 'generator', settings: { seed: 3, rate: 0, keys: KEYS, skew: 'uniform', splits: SPLITS } };
     case 'redis':
       return { type: 'redisStream', settings: { streams: streams.join(',') } };
     case 'nats':
-      return { type: 'nats', settings: { connection: 'bench-nats', stream: natsStream, subjects: subjects.join(',') } };
+      return { type: 'nats', settings: { connection, stream: natsStream, subjects: subjects.join(',') } };
   }
 }
 
-const graph = (feed: Feed, table: string): GraphInput => ({
+const graph = (feed: Feed, table: string, connection: string): GraphInput => ({
   vertices: [
-    { id: 'events', type: sourceOf(feed).type, parallelism: 2, settings: sourceOf(feed).settings },
+    { id: 'events', type: sourceOf(feed, connection).type, parallelism: 2, settings: sourceOf(feed, connection).settings },
     { id: 'count', type: 'count', parallelism: 2 },
     { id: 'sink', type: 'postgres', parallelism: 2, settings: { table, valueField: 'count' } },
   ],
@@ -89,7 +89,10 @@ async function cleanUp(): Promise<void> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function rate(stack: Stack, feed: Feed, run: number): Promise<number> {
-  const pipeline = await stack.client.createPipeline({ name: `bench-${feed}-${run}-${stack.prefix}`, graph: graph(feed, `bench_${feed}_${run}`) });
+  const pipeline = await stack.client.createPipeline({
+    name: `bench-${feed}-${run}-${stack.prefix}`,
+    graph: graph(feed, `bench_${feed}_${run}`, `bench-nats-${stack.prefix}`),
+  });
   const job = await stack.client.deployJob({ pipelineId: pipeline.id, checkpointIntervalMs: 10_000 });
   try {
     const counted = async () => (await stack.client.getJob(job.id)).metrics?.vertices.count?.recordsIn ?? 0;
@@ -120,7 +123,8 @@ try {
     // Two workers of three slots: each takes one subtask of the source, of the count and of the sink.
     const stack = await startStack({ workers: 2, slots: 3 });
     try {
-      await stack.client.createConnection({ name: 'bench-nats', kind: 'nats', url: NATS_URL });
+      // The runs' stacks share the bench database: a connection each.
+      await stack.client.createConnection({ name: `bench-nats-${stack.prefix}`, kind: 'nats', url: NATS_URL });
       const loadBefore = Number(loadavg()[0]!.toFixed(2));
       const run = { loadBefore, generator: 0, redis: 0, nats: 0 };
       for (const feed of ['generator', 'redis', 'nats'] as const) run[feed] = Math.round(await rate(stack, feed, i));
