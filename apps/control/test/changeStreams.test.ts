@@ -85,6 +85,7 @@ describe('change streams through a kill -9', () => {
       for (const ops of plan.slice(0, half)) await step(ops);
       await waitFor(async () => (await read()).length > 0, 30_000, 'changes in the output stream');
       await killWorkerRunning(stack, job.id, 'events');
+      await stack.addWorker();
       for (const ops of plan.slice(half)) await step(ops);
       await waitForRecovered(stack, job.id, 60_000);
 
@@ -132,6 +133,7 @@ describe('change streams through a kill -9', () => {
       await publish(0, BEFORE);
       await waitFor(async () => (await read()).length > 0, 30_000, 'messages in the output stream');
       await killWorkerRunning(stack, job.id, 'events');
+      await stack.addWorker();
       // Published while the source is down or recovering: its persistent session keeps them.
       await publish(BEFORE, TOTAL);
       await waitForRecovered(stack, job.id, 60_000);

@@ -91,6 +91,9 @@ async function runSteps(stack: Stack, jobId: string, check: () => void, publishe
   await waitForCheckpoint(stack, job.id);
   check();
   await killWorkerRunning(stack, job.id, 'events');
+  // The killed worker comes back, as a supervisor would start it again: the rescales below need its slots, and the
+  // next test on this stack a full pool.
+  await stack.addWorker();
   await waitForRecovered(stack, job.id, 60_000);
   await expectProgress(stack, job.id, 'count');
   check();

@@ -109,6 +109,7 @@ describe('broker sources, exactly-once through a kill -9 and live rescales', () 
         'a quarter counted',
       );
       await killWorkerRunning(stack, job.id, 'count');
+      await stack.addWorker();
       const done = await waitForFinished(stack, job.id, 180_000);
       expect(done.attempt).toBeGreaterThanOrEqual(2);
 

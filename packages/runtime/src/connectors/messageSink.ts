@@ -1,11 +1,9 @@
 import type { Delivery, Rec } from '@keyflow/core';
-import pg from 'pg';
-import { isTransient } from './postgresSink.ts';
-import { SinkFencedError, type Sink, type SinkContext } from './sink.ts';
+import type { Sink, SinkContext } from './sink.ts';
+import { SinkStore } from './sinkStore.ts';
 
-/** Pre-committed messages of transactional message sinks; the fence is the one Postgres sinks use. */
+/** Pre-committed messages of transactional message sinks (their fence: SinkStore's, as Postgres sinks'). */
 const OUTBOX = 'keyflow_sink_outbox';
-const FENCE = 'keyflow_sink_fence';
 
 /** Messages per outbox row at most: rows stay small enough to publish and delete one at a time. */
 const ROW_MESSAGES = 5_000;
@@ -31,9 +29,7 @@ export interface OutMessage {
 export abstract class MessageSink implements Sink {
   readonly delivery: Delivery;
   private buffer: string[] = [];
-  private readonly pool: pg.Pool;
-  private ready: Promise<void> | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly store: SinkStore;
   /** At-least-once: messages published so far, for ids unique within the attempt. */
   private published = 0;
 
@@ -43,8 +39,7 @@ export abstract class MessageSink implements Sink {
     protected readonly ctx: SinkContext,
   ) {
     this.delivery = delivery;
-    this.pool = new pg.Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis: 10_000, idle_in_transaction_session_timeout: 10_000 });
-    this.pool.on('error', () => {});
+    this.store = new SinkStore(databaseUrl, ctx);
   }
 
   /** Publishes the messages, in order; one whose id the broker has seen must not be published twice (exactly-once). */
@@ -81,18 +76,20 @@ export abstract class MessageSink implements Sink {
     const taken = this.take();
     if (taken.length === 0) return Promise.resolve();
     const { jobId, vertexId, attempt, index } = this.ctx;
-    return this.transaction(async (c) => {
-      await this.checkFence(c);
-      for (let row = 0; row * ROW_MESSAGES < taken.length; row++)
-        await c.query(
-          `INSERT INTO ${OUTBOX} (job_id, sink, attempt, checkpoint, subtask, row, messages) VALUES ($1, $2, $3, $4, $5,
+    return this.store
+      .transaction(async (c) => {
+        await this.store.checkFence(c);
+        for (let row = 0; row * ROW_MESSAGES < taken.length; row++)
+          await c.query(
+            `INSERT INTO ${OUTBOX} (job_id, sink, attempt, checkpoint, subtask, row, messages) VALUES ($1, $2, $3, $4, $5,
              COALESCE((SELECT max(row) + 1 FROM ${OUTBOX} WHERE job_id = $1 AND sink = $2 AND attempt = $3 AND checkpoint = $4 AND subtask = $5), 0), $6)`,
-          [jobId, vertexId, attempt, checkpoint, index, taken.slice(row * ROW_MESSAGES, (row + 1) * ROW_MESSAGES).join('\n')],
-        );
-    }).catch((err) => {
-      this.buffer = [...taken, ...this.buffer];
-      throw err;
-    });
+            [jobId, vertexId, attempt, checkpoint, index, taken.slice(row * ROW_MESSAGES, (row + 1) * ROW_MESSAGES).join('\n')],
+          );
+      })
+      .catch((err) => {
+        this.buffer = [...taken, ...this.buffer];
+        throw err;
+      });
   }
 
   commit(checkpoint: number): Promise<void> {
@@ -109,8 +106,7 @@ export abstract class MessageSink implements Sink {
   }
 
   async close(): Promise<void> {
-    await this.queue.catch(() => {});
-    await this.pool.end().catch(() => {});
+    await this.store.close();
     await this.disconnect().catch(() => {});
   }
 
@@ -122,27 +118,21 @@ export abstract class MessageSink implements Sink {
 
   /** Takes the sink for this attempt and settles what older attempts pre-committed (see the class). */
   private async claim(): Promise<void> {
-    await this.setup();
+    await this.store.setup(
+      [
+        `CREATE TABLE IF NOT EXISTS ${OUTBOX} (job_id text, sink text, attempt int, checkpoint int, subtask int, row int,
+           messages text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (job_id, sink, attempt, checkpoint, subtask, row))`,
+      ],
+      true,
+    );
     const { jobId, vertexId, attempt, recoverFrom } = this.ctx;
-    await this.serial(async (c) => {
-      await c.query('BEGIN');
-      try {
-        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName()]);
-        const { rows } = await c.query<{ attempt: number }>(
-          `INSERT INTO ${FENCE} (job_id, sink, attempt) VALUES ($1, $2, $3)
-           ON CONFLICT (job_id, sink) DO UPDATE SET attempt = GREATEST(${FENCE}.attempt, EXCLUDED.attempt) RETURNING attempt`,
-          [jobId, vertexId, attempt],
-        );
-        if (rows[0]!.attempt !== attempt) throw new SinkFencedError(attempt, rows[0]!.attempt);
-        await c.query('COMMIT');
-      } catch (err) {
-        await c.query('ROLLBACK').catch(() => {});
-        throw err;
-      }
+    await this.store.transaction(async (c) => {
+      await this.store.lock(c);
+      await this.store.raiseFence(c);
     });
     if (recoverFrom === undefined) return;
     await this.release('attempt < $3 AND checkpoint <= $4', [attempt, recoverFrom], false);
-    await this.serial((c) => c.query(`DELETE FROM ${OUTBOX} WHERE job_id = $1 AND sink = $2 AND attempt < $3`, [jobId, vertexId, attempt]));
+    await this.store.serial((c) => c.query(`DELETE FROM ${OUTBOX} WHERE job_id = $1 AND sink = $2 AND attempt < $3`, [jobId, vertexId, attempt]));
   }
 
   /**
@@ -151,9 +141,9 @@ export abstract class MessageSink implements Sink {
    */
   private release(where: string, params: unknown[], fenced: boolean): Promise<void> {
     const { jobId, vertexId } = this.ctx;
-    return this.transaction(async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName()]);
-      if (fenced) await this.checkFence(c);
+    return this.store.transaction(async (c) => {
+      await this.store.lock(c);
+      if (fenced) await this.store.checkFence(c);
       const { rows } = await c.query<{ attempt: number; checkpoint: number; subtask: number; row: number }>(
         `SELECT attempt, checkpoint, subtask, row FROM ${OUTBOX} WHERE job_id = $1 AND sink = $2 AND ${where} ORDER BY checkpoint, attempt, subtask, row`,
         [jobId, vertexId, ...params],
@@ -170,71 +160,6 @@ export abstract class MessageSink implements Sink {
           `DELETE FROM ${OUTBOX} WHERE job_id = $1 AND sink = $2 AND attempt = $3 AND checkpoint = $4 AND subtask = $5 AND row = $6`,
           key,
         );
-      }
-    });
-  }
-
-  private async checkFence(c: pg.PoolClient): Promise<void> {
-    const { rows } = await c.query<{ attempt: number }>(`SELECT attempt FROM ${FENCE} WHERE job_id = $1 AND sink = $2 FOR SHARE`, [
-      this.ctx.jobId,
-      this.ctx.vertexId,
-    ]);
-    const current = rows[0]?.attempt;
-    if (current !== this.ctx.attempt) throw new SinkFencedError(this.ctx.attempt, current ?? 0);
-  }
-
-  private lockName(): string {
-    return `keyflow_sink:${this.ctx.jobId}:${this.ctx.vertexId}`;
-  }
-
-  private setup(): Promise<void> {
-    this.ready ??= this.serial(async (c) => {
-      await c.query(`SELECT pg_advisory_lock(hashtext('keyflow_sink_setup'))`);
-      try {
-        await c.query(`CREATE TABLE IF NOT EXISTS ${FENCE} (job_id text, sink text, attempt int NOT NULL, PRIMARY KEY (job_id, sink))`);
-        await c.query(
-          `CREATE TABLE IF NOT EXISTS ${OUTBOX} (job_id text, sink text, attempt int, checkpoint int, subtask int, row int,
-             messages text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (job_id, sink, attempt, checkpoint, subtask, row))`,
-        );
-      } finally {
-        await c.query(`SELECT pg_advisory_unlock(hashtext('keyflow_sink_setup'))`);
-      }
-    }).catch((err) => {
-      this.ready = undefined;
-      throw err;
-    });
-    return this.ready;
-  }
-
-  private serial<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const run = this.queue.then(async () => {
-      const c = await this.pool.connect();
-      const ignore = () => {};
-      c.on('error', ignore);
-      try {
-        const out = await fn(c);
-        c.off('error', ignore);
-        c.release();
-        return out;
-      } catch (err) {
-        c.off('error', ignore);
-        c.release(isTransient(err) ? (err as Error) : undefined);
-        throw err;
-      }
-    });
-    this.queue = run.catch(() => {});
-    return run;
-  }
-
-  private transaction(fn: (c: pg.PoolClient) => Promise<void>): Promise<void> {
-    return this.serial(async (c) => {
-      await c.query('BEGIN');
-      try {
-        await fn(c);
-        await c.query('COMMIT');
-      } catch (err) {
-        await c.query('ROLLBACK').catch(() => {});
-        throw err;
       }
     });
   }

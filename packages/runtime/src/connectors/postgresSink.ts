@@ -1,10 +1,12 @@
 import { getField, type Delivery, type Key, type PostgresSinkSettings, type Rec } from '@keyflow/core';
-import pg from 'pg';
-import { SinkFencedError, type Sink, type SinkContext } from './sink.ts';
+import type pg from 'pg';
+import type { Sink, SinkContext } from './sink.ts';
+import { SinkStore } from './sinkStore.ts';
 
-/** Pre-committed output of transactional sinks, and which attempt of a job owns each sink (its fence). */
+export { isTransient } from './sinkStore.ts';
+
+/** Pre-committed output of exactly-once Postgres sinks (their fence: SinkStore's). */
 const PENDING = 'keyflow_sink_pending';
-const FENCE = 'keyflow_sink_fence';
 
 /**
  * Upserts the latest value per key into a user table (key text primary key, value jsonb). Updates to one key
@@ -26,10 +28,7 @@ export class PostgresSink implements Sink {
   readonly delivery: Delivery;
   readonly flushIntervalMs: number;
   private latest = new Map<Key, unknown>();
-  private readonly pool: pg.Pool;
-  private ready: Promise<void> | undefined;
-  /** Every write, in call order: one connection, no interleaved transactions. */
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly store: SinkStore;
   /** The fields that make up the key: one, or several (a window's key and start) joined by `|`. */
   private readonly keyFields: string[];
 
@@ -42,11 +41,7 @@ export class PostgresSink implements Sink {
     this.delivery = settings.delivery;
     this.keyFields = settings.keyField.split(',').map((f) => f.trim());
     this.flushIntervalMs = settings.flushIntervalMs;
-    // One connection at a time; the pool replaces it when Postgres dropped it (an outage the sink outlives).
-    // A frozen process holding the fence row in an open transaction would block a new attempt's claim for
-    // good: Postgres ends such a session after 10 s.
-    this.pool = new pg.Pool({ connectionString, max: 1, connectionTimeoutMillis: 10_000, idle_in_transaction_session_timeout: 10_000 });
-    this.pool.on('error', () => {}); // an idle connection that died; the next write gets a fresh one
+    this.store = new SinkStore(connectionString, ctx);
   }
 
   async open(): Promise<void> {
@@ -75,15 +70,15 @@ export class PostgresSink implements Sink {
 
   flush(): Promise<void> {
     if (this.delivery === 'exactly-once') return Promise.resolve();
-    return this.write((rows) => this.serial((c) => c.query(upsertSql(this.settings.table, 'jsonb_each($1::jsonb)'), [rows])));
+    return this.write((rows) => this.store.serial((c) => c.query(upsertSql(this.settings.table, 'jsonb_each($1::jsonb)'), [rows])));
   }
 
   preCommit(checkpoint: number): Promise<void> {
     if (this.delivery === 'at-least-once') return this.flush();
     const { jobId, vertexId, attempt, index } = this.ctx;
     return this.write((rows) =>
-      this.transaction(async (c) => {
-        await this.checkFence(c);
+      this.store.transaction(async (c) => {
+        await this.store.checkFence(c);
         await c.query(
           `INSERT INTO ${PENDING} (job_id, sink, attempt, checkpoint, subtask, rows) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
            ON CONFLICT (job_id, sink, attempt, checkpoint, subtask) DO UPDATE SET rows = ${PENDING}.rows || EXCLUDED.rows`,
@@ -105,9 +100,8 @@ export class PostgresSink implements Sink {
     await this.commitWhere('(checkpoint <= $4 OR subtask = $5)', [lastCompleted, this.ctx.index]);
   }
 
-  async close(): Promise<void> {
-    await this.queue.catch(() => {});
-    await this.pool.end().catch(() => {});
+  close(): Promise<void> {
+    return this.store.close();
   }
 
   /**
@@ -116,14 +110,9 @@ export class PostgresSink implements Sink {
    */
   private claim(): Promise<void> {
     const { jobId, vertexId, attempt, recoverFrom } = this.ctx;
-    return this.transaction(async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName()]);
-      const { rows } = await c.query<{ attempt: number }>(
-        `INSERT INTO ${FENCE} (job_id, sink, attempt) VALUES ($1, $2, $3)
-         ON CONFLICT (job_id, sink) DO UPDATE SET attempt = GREATEST(${FENCE}.attempt, EXCLUDED.attempt) RETURNING attempt`,
-        [jobId, vertexId, attempt],
-      );
-      if (rows[0]!.attempt !== attempt) throw new SinkFencedError(attempt, rows[0]!.attempt);
+    return this.store.transaction(async (c) => {
+      await this.store.lock(c);
+      await this.store.raiseFence(c);
       if (recoverFrom === undefined) return;
       await this.moveToTable(c, 'attempt < $3 AND checkpoint <= $4', [attempt, recoverFrom]);
       await c.query(`DELETE FROM ${PENDING} WHERE job_id = $1 AND sink = $2 AND attempt < $3`, [jobId, vertexId, attempt]);
@@ -132,9 +121,9 @@ export class PostgresSink implements Sink {
 
   /** Moves this attempt's pending rows that `where` selects (its parameters from $4) into the table, if the fence is still this attempt's. */
   private commitWhere(where: string, params: unknown[]): Promise<void> {
-    return this.transaction(async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockName()]);
-      await this.checkFence(c);
+    return this.store.transaction(async (c) => {
+      await this.store.lock(c);
+      await this.store.checkFence(c);
       await this.moveToTable(c, `attempt = $3 AND ${where}`, [this.ctx.attempt, ...params]);
     });
   }
@@ -150,20 +139,6 @@ export class PostgresSink implements Sink {
        ${upsertSql(this.settings.table, 'latest')}`,
       [this.ctx.jobId, this.ctx.vertexId, ...params],
     );
-  }
-
-  /** Holds the fence row for the transaction: a new attempt cannot take the sink over until it ends. */
-  private async checkFence(c: pg.PoolClient): Promise<void> {
-    const { rows } = await c.query<{ attempt: number }>(`SELECT attempt FROM ${FENCE} WHERE job_id = $1 AND sink = $2 FOR SHARE`, [
-      this.ctx.jobId,
-      this.ctx.vertexId,
-    ]);
-    const current = rows[0]?.attempt;
-    if (current !== this.ctx.attempt) throw new SinkFencedError(this.ctx.attempt, current ?? 0);
-  }
-
-  private lockName(): string {
-    return `keyflow_sink:${this.ctx.jobId}:${this.ctx.vertexId}`;
   }
 
   /**
@@ -183,80 +158,24 @@ export class PostgresSink implements Sink {
     }
   }
 
-  private serial<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const run = this.queue.then(async () => {
-      const c = await this.pool.connect();
-      // A checked-out client's connection errors are not the pool's to handle: the query in flight rejects with them.
-      const ignore = () => {};
-      c.on('error', ignore);
-      try {
-        const out = await fn(c);
-        c.off('error', ignore);
-        c.release();
-        return out;
-      } catch (err) {
-        c.off('error', ignore);
-        // A connection that failed mid-way is not reused.
-        c.release(isTransient(err) ? (err as Error) : undefined);
-        throw err;
-      }
-    });
-    this.queue = run.catch(() => {});
-    return run;
-  }
-
-  private transaction(fn: (c: pg.PoolClient) => Promise<void>): Promise<void> {
-    return this.serial(async (c) => {
-      await c.query('BEGIN');
-      try {
-        await fn(c);
-        await c.query('COMMIT');
-      } catch (err) {
-        await c.query('ROLLBACK').catch(() => {});
-        throw err;
-      }
-    });
-  }
-
   /** Creates the table (and for exactly-once the pending and fence tables) once; retried after a failure. */
   private setup(): Promise<void> {
-    this.ready ??= this.serial(async (c) => {
-      // Parallel subtasks create the tables at once; the advisory lock keeps CREATE TABLE IF NOT EXISTS from racing.
-      await c.query(`SELECT pg_advisory_lock(hashtext('keyflow_sink_setup'))`);
-      try {
-        await c.query(
-          `CREATE TABLE IF NOT EXISTS "${this.settings.table}" (key text PRIMARY KEY, value jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
-        );
-        if (this.delivery === 'exactly-once') {
-          await c.query(`CREATE TABLE IF NOT EXISTS ${FENCE} (job_id text, sink text, attempt int NOT NULL, PRIMARY KEY (job_id, sink))`);
-          await c.query(
-            `CREATE TABLE IF NOT EXISTS ${PENDING} (job_id text, sink text, attempt int, checkpoint int, subtask int,
-               rows jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (job_id, sink, attempt, checkpoint, subtask))`,
-          );
-        }
-      } finally {
-        await c.query(`SELECT pg_advisory_unlock(hashtext('keyflow_sink_setup'))`);
-      }
-    }).catch((err) => {
-      this.ready = undefined;
-      throw err;
-    });
-    return this.ready;
+    const exactlyOnce = this.delivery === 'exactly-once';
+    return this.store.setup(
+      [
+        `CREATE TABLE IF NOT EXISTS "${this.settings.table}" (key text PRIMARY KEY, value jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
+        ...(exactlyOnce
+          ? [
+              `CREATE TABLE IF NOT EXISTS ${PENDING} (job_id text, sink text, attempt int, checkpoint int, subtask int,
+                 rows jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (job_id, sink, attempt, checkpoint, subtask))`,
+            ]
+          : []),
+      ],
+      exactlyOnce,
+    );
   }
 }
 
-/**
- * Whether a Postgres error may pass by itself (the server unreachable, restarting, out of connections, a
- * conflict) rather than being about what was written: those are retried, the others fail the subtask.
- */
-export function isTransient(err: unknown): boolean {
-  if (err instanceof SinkFencedError) return false;
-  const code = (err as { code?: unknown })?.code;
-  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true; // a network error, or a timeout of the driver
-  return /^(08|53|57P|40)/.test(code);
-}
-
-/** JSON text of `v`, with bigints as decimal strings (JSON has no bigint; only then is the slower replacer used). */
 /** Keys encoded between two yields to the event loop: a few milliseconds of work. */
 const ENCODE_SLICE = 10_000;
 
@@ -281,6 +200,7 @@ async function encodeRows(rows: Map<Key, unknown>): Promise<string> {
   return `{${parts.filter((p) => p.length).join(',')}}`;
 }
 
+/** JSON text of `v`, with bigints as decimal strings (JSON has no bigint; only then is the slower replacer used). */
 function toJson(v: unknown): string {
   try {
     return JSON.stringify(v);
