@@ -1,5 +1,5 @@
 import { createPrisma, sinkDatabaseUrlOf } from '@keyflow/db';
-import { redisKeys, TASK_QUEUE, watchRedis, type TaskData } from '@keyflow/runtime';
+import { loadOperators, redisKeys, TASK_QUEUE, watchRedis, type TaskData } from '@keyflow/runtime';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino, type DestinationStream } from 'pino';
@@ -59,6 +59,9 @@ export async function startControl(env: ControlEnv, opts: { logStream?: Destinat
   const redis = watchRedis(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }), 'control', logger);
   const prisma = createPrisma(env.DATABASE_URL);
   const sinkDatabaseUrl = sinkDatabaseUrlOf(env, (message) => logger.warn(message));
+  // The same catalog as the workers': validation, the dashboard's palette and a job's recorded versions read it.
+  const operators = await loadOperators(env.KEYFLOW_OPERATORS);
+  if (operators.length) logger.info({ operators: operators.map((o) => o.version) }, 'user operators loaded');
   const quotas = {
     maxSubtasksPerJob: env.KEYFLOW_MAX_SUBTASKS_PER_JOB,
     maxParallelism: env.KEYFLOW_MAX_PARALLELISM,

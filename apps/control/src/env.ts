@@ -21,6 +21,11 @@ export const controlEnv = z.object({
   KEYFLOW_PREFIX: z.string().min(1).default('kf'),
   CONTROL_HOST: z.string().default('127.0.0.1'),
   CONTROL_PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  /**
+   * User operators (@keyflow/sdk): comma-separated folders, module files or package names; relative paths are
+   * relative to the process's working directory. The control plane and every worker must name the same code.
+   */
+  KEYFLOW_OPERATORS: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
   // Who may do what.

@@ -49,6 +49,11 @@ export const workerEnv = z.object({
   /** How long a partial batch may wait before it is sent (Flink's buffer timeout). */
   KEYFLOW_LINGER_MS: z.coerce.number().int().min(0).max(10_000).default(5),
   /** The least level the worker logs (pino's levels). */
+  /**
+   * User operators (@keyflow/sdk): comma-separated folders, module files or package names; relative paths are
+   * relative to the process's working directory. The control plane and every worker must name the same code.
+   */
+  KEYFLOW_OPERATORS: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { createPrisma, loadConnection, sinkDatabaseUrlOf } from '@keyflow/db';
-import { redisKeys, runSubtask, TASK_QUEUE, taskDataSchema, watchRedis, type RuntimeSettings, type TaskData } from '@keyflow/runtime';
+import { loadOperators, redisKeys, runSubtask, TASK_QUEUE, taskDataSchema, watchRedis, type RuntimeSettings, type TaskData } from '@keyflow/runtime';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -29,6 +29,8 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
   const redis = watchRedis(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }), 'worker', logger);
   const prisma = createPrisma(env.DATABASE_URL);
   const sinkDatabaseUrl = sinkDatabaseUrlOf(env, (message) => logger.warn(message));
+  const operators = await loadOperators(env.KEYFLOW_OPERATORS);
+  if (operators.length) logger.info({ operators: operators.map((o) => o.version) }, 'user operators loaded');
   const running = new Map<string, Running>();
   let reportSubtasks = () => {};
 

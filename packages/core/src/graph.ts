@@ -28,6 +28,11 @@ export const edgeSchema = z
     key: z.string().min(1).max(64).optional(),
     /** Which input of a two-input operator (a join) the edge feeds. */
     side: z.enum(['left', 'right']).optional(),
+    /** Which side output of the `from` operator the edge carries (none: its main output). */
+    output: z
+      .string()
+      .regex(/^[A-Za-z][\w-]{0,63}$/, 'an output name')
+      .optional(),
   })
   .strict();
 

@@ -75,7 +75,7 @@ function reaches(edges: readonly Pick<Edge, 'from' | 'to'>[], start: string, tar
  * Records may carry fields it cannot know of, so a field missing here is worth a warning, never an error.
  */
 export function knownFields(
-  graph: { vertices: readonly { id: string; type: string; settings?: unknown }[]; edges: readonly Pick<Edge, 'from' | 'to'>[] },
+  graph: { vertices: readonly { id: string; type: string; settings?: unknown }[]; edges: readonly Pick<Edge, 'from' | 'to' | 'output'>[] },
   vertexId: string,
 ): string[] | undefined {
   const memo = new Map<string, string[] | undefined>();
@@ -86,7 +86,8 @@ export function knownFields(
     const spec = v && operatorSpec(v.type);
     if (!v || !spec || visiting.has(id)) return undefined;
     visiting.add(id);
-    const inputs = graph.edges.filter((e) => e.to === id).map((e) => visit(e.from));
+    // What a side output carries is the operator's own business: its fields are not known.
+    const inputs = graph.edges.filter((e) => e.to === id).map((e) => (e.output ? undefined : visit(e.from)));
     visiting.delete(id);
     const known = inputs.length > 0 && inputs.every((f) => f !== undefined);
     const fields = spec.outputFields(v.settings, known ? [...new Set(inputs.flat())] : undefined);
@@ -163,6 +164,14 @@ export function validateGraph(input: unknown): GraphValidation {
       issues.push({ path: at('from'), edgeId: eid, vertexId: a.id, message: `${a.id} is a sink: it has no output` });
     if (operatorSpec(b.type)?.kind === 'source')
       issues.push({ path: at('to'), edgeId: eid, vertexId: b.id, message: `${b.id} is a source: it takes no input` });
+    const outputs = operatorSpec(a.type)?.outputs ?? [];
+    if (e.output !== undefined && !outputs.includes(e.output))
+      issues.push({
+        path: at('output'),
+        edgeId: eid,
+        vertexId: a.id,
+        message: `${a.id} has no output '${e.output}' (${outputs.length ? `its side outputs: ${outputs.join(', ')}` : 'it has only its main output'})`,
+      });
     if (e.partitioning === 'hash' && !e.key) issues.push({ path: at('key'), edgeId: eid, message: `hash edge ${eid} needs a key field (keyBy)` });
     if (e.partitioning !== 'hash' && e.key)
       issues.push({ path: at('key'), edgeId: eid, message: `only a hash edge takes a key; ${eid} is ${e.partitioning}` });

@@ -18,3 +18,5 @@ export * from './plan.ts';
 export * from './operators/index.ts';
 export * from './demo.ts';
 export * from './templates.ts';
+export * from './sdk/define.ts';
+export * from './sdk/bind.ts';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { duration } from './duration.ts';
 import { parseAggregates } from './windows.ts';
+import type { OperatorDefinition } from './sdk/define.ts';
 
 /** Where an operator sits in a pipeline: sources start it, sinks end it, keyed operators need a keyed input. */
 export type OperatorKind = 'source' | 'transform' | 'keyed' | 'sink';
@@ -344,6 +345,10 @@ export interface OperatorSpec {
   splits?(settings: unknown): number | undefined;
   /** The fields of the records it emits, given its settings and its input records' fields (undefined: unknown). */
   outputFields(settings: unknown, input: readonly string[] | undefined): string[] | undefined;
+  /** Side outputs besides its main one, by name: edges may be drawn from each. */
+  outputs?: readonly string[];
+  /** A user operator (from KEYFLOW_OPERATORS): its version, `<type>@<content hash>`; built-ins have none. */
+  version?: string;
 }
 
 /** The fields of a generator event (`GeneratorEvent`). */
@@ -565,8 +570,59 @@ export const operatorCatalog = {
 
 export type OperatorType = keyof typeof operatorCatalog;
 
+/** User operators by type: what KEYFLOW_OPERATORS loaded (workers, control plane) or the control plane lists (dashboard). */
+const userSpecs = new Map<string, OperatorSpec>();
+const userDefinitions = new Map<string, OperatorDefinition>();
+
 export function operatorSpec(type: string): OperatorSpec | undefined {
-  return Object.hasOwn(operatorCatalog, type) ? operatorCatalog[type as OperatorType] : undefined;
+  return Object.hasOwn(operatorCatalog, type) ? operatorCatalog[type as OperatorType] : userSpecs.get(type);
+}
+
+/** The catalog entry of an SDK operator. */
+export function specOfDefinition(def: OperatorDefinition, version: string): OperatorSpec & { version: string } {
+  return {
+    type: def.kind,
+    kind: def.inputs === 'keyed' ? 'keyed' : 'transform',
+    label: def.title,
+    description: def.description,
+    settings: def.settings,
+    ...(def.twoInputs && { twoInputs: true }),
+    ...(def.outputs?.length && { outputs: [...def.outputs] }),
+    outputFields:
+      def.outputFields ?? ((_settings: unknown, input: readonly string[] | undefined) => (def.inputs === 'any' ? input && [...input] : undefined)),
+    version,
+  };
+}
+
+/**
+ * Adds a user operator to the catalog under its type; the same type again replaces it (a dashboard that lists the
+ * catalog anew). A built-in's type is refused.
+ */
+export function registerOperatorSpec(spec: OperatorSpec & { version: string }): void {
+  if (Object.hasOwn(operatorCatalog, spec.type)) throw new Error(`operator '${spec.type}' is a built-in: give yours another kind`);
+  userSpecs.set(spec.type, spec);
+}
+
+/** Adds an SDK operator and its code (what a worker runs) to the catalog, at `version`. */
+export function registerOperator(def: OperatorDefinition, version: string): void {
+  registerOperatorSpec(specOfDefinition(def, version));
+  userDefinitions.set(def.kind, def);
+}
+
+/** The user operators in the catalog, in the order they came. */
+export function userOperatorSpecs(): OperatorSpec[] {
+  return [...userSpecs.values()];
+}
+
+/** A user operator's code, if this process loaded it. */
+export function userOperatorDefinition(type: string): OperatorDefinition | undefined {
+  return userDefinitions.get(type);
+}
+
+/** Forgets every user operator (tests; a dashboard about to list them anew). */
+export function clearUserOperators(): void {
+  userSpecs.clear();
+  userDefinitions.clear();
 }
 
 export type GeneratorSettings = z.output<typeof generatorSettings>;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Edge, Graph, Vertex } from './graph.ts';
 import { maxParallelismOf } from './graphRules.ts';
+import { operatorSpec, userOperatorDefinition } from './operatorCatalog.ts';
 
 /** A vertex's deployment: its parallelism now and its maxParallelism, fixed at first deploy. */
 export const vertexPlanSchema = z.object({
@@ -14,8 +15,11 @@ export const vertexPlanSchema = z.object({
 });
 export type VertexPlan = z.infer<typeof vertexPlanSchema>;
 
-/** The physical plan a job runs: per vertex id its parallelism and maxParallelism. */
-export const jobPlanSchema = z.object({ vertices: z.record(z.string(), vertexPlanSchema) });
+/**
+ * The physical plan a job runs: per vertex id its parallelism and maxParallelism, and the version of each user
+ * operator it was deployed with (a worker runs that code or none).
+ */
+export const jobPlanSchema = z.object({ vertices: z.record(z.string(), vertexPlanSchema), operators: z.record(z.string(), z.string()).optional() });
 export type JobPlan = z.infer<typeof jobPlanSchema>;
 
 /** A plan as stored (a JSON column, a task's data): validated, never cast. */
@@ -27,8 +31,31 @@ export function parsePlan(stored: unknown): JobPlan {
 
 export function initialPlan(graph: Graph): JobPlan {
   const vertices: Record<string, VertexPlan> = {};
-  for (const v of graph.vertices) vertices[v.id] = { parallelism: v.parallelism, maxParallelism: maxParallelismOf(v) };
-  return { vertices };
+  const operators: Record<string, string> = {};
+  for (const v of graph.vertices) {
+    vertices[v.id] = { parallelism: v.parallelism, maxParallelism: maxParallelismOf(v) };
+    const version = operatorSpec(v.type)?.version;
+    if (version) operators[v.type] = version;
+  }
+  return Object.keys(operators).length ? { vertices, operators } : { vertices };
+}
+
+/**
+ * Why this process may not run the given vertices of a job, if it may not: a user operator it has not loaded, or
+ * loaded at another version than the job was deployed with (it would run different code than the job's state and
+ * checkpoints were made by).
+ */
+export function operatorVersionProblem(plan: JobPlan, vertices: readonly Pick<Vertex, 'id' | 'type'>[], worker: string): string | undefined {
+  for (const v of vertices) {
+    const want = plan.operators?.[v.type];
+    if (!want) continue;
+    const have = userOperatorDefinition(v.type) && operatorSpec(v.type)?.version;
+    if (!have)
+      return `worker ${worker} has no operator '${v.type}' (the job was deployed with ${want}): start the worker with KEYFLOW_OPERATORS naming the module that defines it`;
+    if (have !== want)
+      return `worker ${worker} has operator '${v.type}' at ${have}, but the job was deployed with ${want}: it refuses to run other code than the job's; give the worker that version, or deploy the job again`;
+  }
+  return undefined;
 }
 
 /** The incarnation of subtask `index` of a vertex (or of the chain it heads): who may read its channels. */
@@ -48,7 +75,7 @@ export function rescaledPlan(plan: JobPlan, chain: Chain, parallelism: number, s
     const incarnations = Array.from({ length: parallelism }, (_, i) => (i < was.parallelism ? incarnationOf(plan, v.id, i) : scalingId));
     vertices[v.id] = incarnations.some((x) => x !== 0) ? { ...was, parallelism, incarnations } : { ...was, parallelism };
   }
-  return { vertices };
+  return { ...plan, vertices };
 }
 
 /** Operators that run together in one subtask, joined by forward edges, as Flink chains them. */
@@ -71,7 +98,9 @@ export function buildChains(graph: Graph, plan: JobPlan): Chain[] {
   const p = (id: string) => plan.vertices[id]?.parallelism ?? graph.vertices.find((v) => v.id === id)!.parallelism;
   const outs = (id: string) => graph.edges.filter((e) => e.from === id);
   const ins = (id: string) => graph.edges.filter((e) => e.to === id);
-  const chained = (e: Edge) => e.partitioning === 'forward' && p(e.from) === p(e.to) && outs(e.from).length === 1 && ins(e.to).length === 1;
+  // A side output's edge is never chained: the router, not a function call, picks its records out.
+  const chained = (e: Edge) =>
+    !e.output && e.partitioning === 'forward' && p(e.from) === p(e.to) && outs(e.from).length === 1 && ins(e.to).length === 1;
   const byId = new Map(graph.vertices.map((v) => [v.id, v]));
   const chains: Chain[] = [];
   for (const head of graph.vertices) {

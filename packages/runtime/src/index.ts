@@ -10,3 +10,4 @@ export { PostgresSink, isTransient } from './connectors/postgresSink.ts';
 export { createSink, createSource, type ConnectorEnv } from './connectors/registry.ts';
 export { watchRedis } from './redisConnection.ts';
 export { silentLogger, type Logger } from './logger.ts';
+export { loadOperators, type LoadedOperator } from './operators/loadOperators.ts';

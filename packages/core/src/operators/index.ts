@@ -1,14 +1,7 @@
 import type { Vertex } from '../graph.ts';
-import {
-  countSettings,
-  filterSettings,
-  intervalJoinSettings,
-  mapSettings,
-  statefulCounterSettings,
-  sumSettings,
-  windowJoinSettings,
-  windowSettings,
-} from '../operatorCatalog.ts';
+import { userOperatorDefinition } from '../operatorCatalog.ts';
+import { bindOperator } from '../sdk/bind.ts';
+import type { OperatorDefinition } from '../sdk/define.ts';
 import { intervalJoinOperator, windowJoinOperator } from './joins.ts';
 import { countOperator, statefulCounterOperator, sumOperator } from './keyed.ts';
 import { filterOperator, mapOperator } from './transforms.ts';
@@ -16,13 +9,28 @@ import { windowOperator } from './window.ts';
 import type { OperatorContext, Output, StreamOperator } from './types.ts';
 
 export type { OperatorContext, Output, RecordTime, StreamOperator } from './types.ts';
+export { countOperator, filterOperator, intervalJoinOperator, mapOperator, statefulCounterOperator, sumOperator, windowJoinOperator, windowOperator };
+
+/** The built-in transforms and keyed operators, written on the SDK like a user's (sources and sinks do I/O: the runtime's). */
+export const builtinOperators: Readonly<Record<string, OperatorDefinition>> = Object.fromEntries(
+  [filterOperator, mapOperator, countOperator, sumOperator, statefulCounterOperator, windowOperator, windowJoinOperator, intervalJoinOperator].map(
+    (d) => [d.kind, d as unknown as OperatorDefinition],
+  ),
+);
+
+/** The code of a transform or keyed operator: a built-in, or a user operator this process loaded. */
+export function operatorDefinition(type: string): OperatorDefinition | undefined {
+  return Object.hasOwn(builtinOperators, type) ? builtinOperators[type] : userOperatorDefinition(type);
+}
 
 /**
  * Creates the transform or keyed operator of a vertex; sources and sinks do I/O and live in the runtime. A record
  * that makes it throw goes to its dead-letter output (see `guarded`).
  */
 export function createOperator(v: Vertex, ctx: OperatorContext): StreamOperator {
-  return guarded(v.type, build(v, ctx), ctx);
+  const def = operatorDefinition(v.type);
+  if (!def) throw new Error(`operator type '${v.type}' is not a transform or keyed operator this process has`);
+  return guarded(v.type, bindOperator(def, v.settings, ctx), ctx);
 }
 
 /**
@@ -46,6 +54,15 @@ export function guarded(type: string, op: StreamOperator, ctx: OperatorContext):
               throw err;
             }
           },
+          emitTo: (name, r) => {
+            try {
+              if (out.emitTo) out.emitTo(name, r);
+              else ctx.deadLetter(r, `side output '${name}' has nowhere to go`);
+            } catch (err) {
+              thrownDownstream = err;
+              throw err;
+            }
+          },
         };
       }
       try {
@@ -58,28 +75,4 @@ export function guarded(type: string, op: StreamOperator, ctx: OperatorContext):
     ...(op.onWatermark && { onWatermark: op.onWatermark.bind(op) }),
     ...(op.onProcessingTime && { onProcessingTime: op.onProcessingTime.bind(op) }),
   };
-}
-
-function build(v: Vertex, ctx: OperatorContext): StreamOperator {
-  switch (v.type) {
-    case 'filter':
-      return filterOperator(filterSettings.parse(v.settings));
-    case 'map':
-      return mapOperator(mapSettings.parse(v.settings), ctx);
-    case 'count':
-      countSettings.parse(v.settings);
-      return countOperator(ctx);
-    case 'sum':
-      return sumOperator(sumSettings.parse(v.settings), ctx);
-    case 'window':
-      return windowOperator(windowSettings.parse(v.settings), ctx);
-    case 'windowJoin':
-      return windowJoinOperator(windowJoinSettings.parse(v.settings), ctx);
-    case 'intervalJoin':
-      return intervalJoinOperator(intervalJoinSettings.parse(v.settings), ctx);
-    case 'statefulCounter':
-      return statefulCounterOperator(statefulCounterSettings.parse(v.settings), ctx);
-    default:
-      throw new Error(`operator type '${v.type}' is not a transform or keyed operator`);
-  }
 }

@@ -1,37 +1,32 @@
-import type { Rec } from '../codec.ts';
 import { getField } from '../fields.ts';
-import type { StatefulCounterSettings, SumSettings } from '../operatorCatalog.ts';
-import type { OperatorContext, StreamOperator } from './types.ts';
-
-function backendOf(ctx: OperatorContext) {
-  if (!ctx.backend) throw new Error('a keyed operator needs a keyed state backend');
-  return ctx.backend;
-}
+import { builtin } from './builtin.ts';
+import { defineOperator, reducingState, valueState } from '../sdk/define.ts';
 
 /** Running count per key; emits `{key, count}`. */
-export function countOperator(ctx: OperatorContext): StreamOperator {
-  const count = backendOf(ctx).valueState<number>('count');
-  return {
-    process(_rec, key, out) {
-      const n = (count.value() ?? 0) + 1;
-      count.update(n);
-      out.emit({ key, count: n });
-    },
-  };
-}
+export const countOperator = defineOperator({
+  ...builtin('count'),
+  inputs: 'keyed',
+  state: { count: valueState<number>() },
+  process(_rec, ctx) {
+    const n = (ctx.state.count.value() ?? 0) + 1;
+    ctx.state.count.update(n);
+    ctx.emit({ key: ctx.currentKey, count: n });
+  },
+});
 
 /** Running sum of a numeric field per key; emits `{key, sum}`. */
-export function sumOperator(s: SumSettings, ctx: OperatorContext): StreamOperator {
-  const sum = backendOf(ctx).reducingState<number>('sum', (a, b) => a + b);
-  return {
-    process(rec, key, out) {
-      const v = getField(rec, s.field);
-      if (typeof v !== 'number' || !Number.isFinite(v)) return ctx.deadLetter(rec, `sum: field '${s.field}' is not a number`);
-      sum.add(v);
-      out.emit({ key, sum: sum.get() });
-    },
-  };
-}
+export const sumOperator = defineOperator({
+  ...builtin('sum'),
+  inputs: 'keyed',
+  state: { sum: reducingState<number>((a, b) => a + b) },
+  process(rec, ctx) {
+    const field = ctx.settings.field;
+    const v = getField(rec, field);
+    if (typeof v !== 'number' || !Number.isFinite(v)) return ctx.deadLetter(rec, `sum: field '${field}' is not a number`);
+    ctx.state.sum.add(v);
+    ctx.emit({ key: ctx.currentKey, sum: ctx.state.sum.get() });
+  },
+});
 
 /** A value as text: strings as they are, objects as JSON (bigints as digits, which JSON.stringify would throw on). */
 function show(value: unknown): string {
@@ -40,14 +35,14 @@ function show(value: unknown): string {
 }
 
 /** The seed's keyed flatMap: counts per key in a value state and emits `Processed: <value>, Count: <n>`. */
-export function statefulCounterOperator(s: StatefulCounterSettings, ctx: OperatorContext): StreamOperator {
-  const counter = backendOf(ctx).valueState<number>('counter');
-  return {
-    process(rec: Rec, key, out) {
-      const n = (counter.value() ?? 0) + 1;
-      counter.update(n);
-      const value = s.field ? getField(rec, s.field) : rec;
-      out.emit({ key, count: n, message: `Processed: ${show(value)}, Count: ${n}` });
-    },
-  };
-}
+export const statefulCounterOperator = defineOperator({
+  ...builtin('statefulCounter'),
+  inputs: 'keyed',
+  state: { counter: valueState<number>() },
+  process(rec, ctx) {
+    const n = (ctx.state.counter.value() ?? 0) + 1;
+    ctx.state.counter.update(n);
+    const value = ctx.settings.field ? getField(rec, ctx.settings.field) : rec;
+    ctx.emit({ key: ctx.currentKey, count: n, message: `Processed: ${show(value)}, Count: ${n}` });
+  },
+});

@@ -1,7 +1,8 @@
 import type { Rec } from '../codec.ts';
 import { getField } from '../fields.ts';
-import type { FilterSettings, MapSettings } from '../operatorCatalog.ts';
-import type { OperatorContext, StreamOperator } from './types.ts';
+import type { FilterSettings } from '../operatorCatalog.ts';
+import { builtin } from './builtin.ts';
+import { defineOperator } from '../sdk/define.ts';
 
 function compare(op: FilterSettings['op'], a: unknown, b: unknown): boolean {
   switch (op) {
@@ -24,44 +25,45 @@ function compare(op: FilterSettings['op'], a: unknown, b: unknown): boolean {
   }
 }
 
-export function filterOperator(s: FilterSettings): StreamOperator {
-  return {
-    process(rec, _key, out) {
-      if (compare(s.op, getField(rec, s.field), s.value)) out.emit(rec);
-    },
-  };
-}
+export const filterOperator = defineOperator({
+  ...builtin('filter'),
+  inputs: 'any',
+  process(rec, ctx) {
+    const s = ctx.settings;
+    if (compare(s.op, getField(rec, s.field), s.value)) ctx.emit(rec);
+  },
+});
 
-export function mapOperator(s: MapSettings, ctx: OperatorContext): StreamOperator {
-  return {
-    process(rec, _key, out) {
-      let r: Rec = { ...rec };
-      for (const step of s.steps) {
-        switch (step.op) {
-          case 'pick':
-            r = Object.fromEntries(step.fields.filter((f) => Object.hasOwn(r, f)).map((f) => [f, r[f]]));
-            break;
-          case 'drop':
-            for (const f of step.fields) delete r[f];
-            break;
-          case 'rename':
-            if (Object.hasOwn(r, step.from)) {
-              r[step.to] = r[step.from];
-              delete r[step.from];
-            }
-            break;
-          case 'set':
-            r[step.field] = step.value;
-            break;
-          case 'scale': {
-            const v: unknown = r[step.field];
-            if (typeof v !== 'number') return ctx.deadLetter(rec, `map: field '${step.field}' is not a number`);
-            r[step.field] = v * step.factor;
-            break;
+export const mapOperator = defineOperator({
+  ...builtin('map'),
+  inputs: 'any',
+  process(rec, ctx) {
+    let r: Rec = { ...rec };
+    for (const step of ctx.settings.steps) {
+      switch (step.op) {
+        case 'pick':
+          r = Object.fromEntries(step.fields.filter((f) => Object.hasOwn(r, f)).map((f) => [f, r[f]]));
+          break;
+        case 'drop':
+          for (const f of step.fields) delete r[f];
+          break;
+        case 'rename':
+          if (Object.hasOwn(r, step.from)) {
+            r[step.to] = r[step.from];
+            delete r[step.from];
           }
+          break;
+        case 'set':
+          r[step.field] = step.value;
+          break;
+        case 'scale': {
+          const v: unknown = r[step.field];
+          if (typeof v !== 'number') return ctx.deadLetter(rec, `map: field '${step.field}' is not a number`);
+          r[step.field] = v * step.factor;
+          break;
         }
       }
-      out.emit(r);
-    },
-  };
-}
+    }
+    ctx.emit(r);
+  },
+});

@@ -1,10 +1,13 @@
 import type { Rec } from '../codec.ts';
 import type { Key } from '../hashing.ts';
 import type { KeyedStateBackend } from '../stateBackend.ts';
+import type { OperatorLogger } from '../sdk/define.ts';
 
 /** Where an operator sends what it produces. */
 export interface Output {
   emit(record: Rec): void;
+  /** Sends a record to the side output `name` (the edges drawn from it); the runtime's outputs all have it. */
+  emitTo?(name: string, record: Rec): void;
 }
 
 /**
@@ -27,6 +30,12 @@ export interface OperatorContext {
   late?(record: unknown, reason: string): void;
   /** Whether the subtask owns a key group now (a rescale's pre-copy holds groups it does not own yet); default: all. */
   owns?(keyGroup: number): boolean;
+  /** The wall clock (default `Date.now`; a test harness sets its own). */
+  clock?: () => number;
+  /** Where the operator logs. */
+  log?: OperatorLogger;
+  /** This subtask's index and the operator's parallelism. */
+  subtask?: { index: number; parallelism: number };
 }
 
 /** A transform or keyed operator: one call per record, no I/O. */

@@ -1,15 +1,111 @@
-import type { Rec } from '../codec.ts';
 import type { Key } from '../hashing.ts';
 import type { WindowSettings } from '../operatorCatalog.ts';
-import { KeyedTimers } from '../timers.ts';
-import { NO_WATERMARK } from '../watermarks.ts';
+import { defineOperator, mapState, type ProcessContext } from '../sdk/define.ts';
 import { Aggregator, isWindowLate, maxTimestamp, mergeSession, parseAggregates, slidingWindows, tumblingWindow, type Window } from '../windows.ts';
-import type { OperatorContext, Output, StreamOperator } from './types.ts';
+import { builtin } from './builtin.ts';
 
 /** A window's state: its end, whether it fired (kept until its allowed lateness is over), and its accumulator. */
 type WindowState = [end: number, fired: 0 | 1, acc: number[]];
 
+const state = { windows: mapState<number, WindowState>() };
+type Ctx = ProcessContext<WindowSettings, typeof state>;
+
 const iso = (t: number) => (Number.isFinite(t) ? new Date(t).toISOString() : String(t));
+
+/** What a window's settings make of it, worked out once per subtask (settings never change while it runs). */
+interface Plan {
+  agg: Aggregator;
+  eventTime: boolean;
+  lateness: number;
+  assign(ts: number): Window[];
+}
+
+const plans = new WeakMap<WindowSettings, Plan>();
+function planOf(s: WindowSettings): Plan {
+  let p = plans.get(s);
+  if (!p) {
+    const parsed = parseAggregates(s.aggregates);
+    if (!parsed.ok) throw new Error(parsed.message);
+    const eventTime = s.time === 'event';
+    p = {
+      agg: new Aggregator(parsed.aggregates),
+      eventTime,
+      lateness: eventTime ? s.allowedLateness : 0,
+      assign: (ts) => (s.assigner === 'sliding' ? slidingWindows(ts, s.size, s.slide!, s.offset) : [tumblingWindow(ts, s.size, s.offset)]),
+    };
+    plans.set(s, p);
+  }
+  return p;
+}
+
+/** "Now" on the window's clock: the watermark (event time) or the wall clock. */
+const nowOf = (p: Plan, ctx: Ctx) => (p.eventTime ? ctx.watermark : ctx.timers.currentProcessingTime());
+
+const emitWindow = (p: Plan, ctx: Ctx, key: Key | undefined, start: number, st: WindowState) =>
+  ctx.emit({ key, windowStart: start, windowEnd: st[0], ...p.agg.result(st[2]) }, { timestamp: st[0] - 1 });
+
+/** When a window's timer is due: at its end, or (fired, with lateness) at its cleanup. */
+const timerOf = (p: Plan, end: number, fired: boolean | 0 | 1) => (fired ? end - 1 + p.lateness : end - 1);
+
+/** Registers what a window waits for: firing at its end, or (fired, with lateness) its cleanup. */
+function schedule(p: Plan, ctx: Ctx, w: Window, fired: boolean) {
+  const t = timerOf(p, w.end, fired);
+  if (p.eventTime) ctx.timers.registerEventTime(t);
+  else ctx.timers.registerProcessingTime(t);
+}
+
+/** Adds a record to one window of the current key; a window that fired already, or is due already, is emitted at once. */
+function addTo(p: Plan, ctx: Ctx, w: Window, values: number[]) {
+  const windows = ctx.state.windows;
+  let st = windows.get(w.start);
+  if (!st) windows.put(w.start, (st = [w.end, 0, p.agg.create()]));
+  p.agg.add(st[2], values);
+  if (!st[1]) {
+    const due = p.eventTime && maxTimestamp(w) <= ctx.watermark;
+    if (!due) return schedule(p, ctx, w, false);
+    // A late record (within the allowed lateness) made a window the watermark has passed: it fires now.
+    st[1] = 1;
+    schedule(p, ctx, w, true);
+  }
+  emitWindow(p, ctx, ctx.currentKey, w.start, st);
+}
+
+/** Merges a record's session into the current key's sessions it touches. */
+function addToSession(p: Plan, ctx: Ctx, ts: number, values: number[]): boolean {
+  const windows = ctx.state.windows;
+  const sessions: Window[] = [];
+  for (const [start, st] of windows.entries()) sessions.push({ start, end: st[0] });
+  const { merged, absorbed } = mergeSession(sessions, ts, ctx.settings.gap!);
+  if (p.eventTime && isWindowLate(merged, p.lateness, ctx.watermark)) return false;
+  const acc = p.agg.create();
+  const freed = new Set<number>();
+  for (const a of absorbed) {
+    const st = windows.get(a.start)!;
+    p.agg.merge(acc, st[2]);
+    windows.remove(a.start);
+    freed.add(timerOf(p, a.end, st[1]));
+  }
+  // A key has one timer per time: keep those another of its sessions still waits for.
+  for (const [, st] of windows.entries()) freed.delete(timerOf(p, st[0], st[1]));
+  for (const t of freed) {
+    if (p.eventTime) ctx.timers.deleteEventTime(t);
+    else ctx.timers.deleteProcessingTime(t);
+  }
+  p.agg.add(acc, values);
+  const st: WindowState = [merged.end, 0, acc];
+  windows.put(merged.start, st);
+  if (maxTimestamp(merged) <= nowOf(p, ctx)) {
+    // A late record (within the allowed lateness) made or grew a session that is due already.
+    emitWindow(p, ctx, ctx.currentKey, merged.start, st);
+    st[1] = 1;
+    schedule(p, ctx, merged, true);
+  } else schedule(p, ctx, merged, false);
+  return true;
+}
+
+function lateReason(p: Plan, ctx: Ctx, ts: number) {
+  return `late: event time ${iso(ts)} is more than the allowed lateness (${p.lateness} ms) behind the watermark ${iso(ctx.watermark)}`;
+}
 
 /**
  * A keyed window (DESIGN §11): tumbling, sliding or session windows over event time or processing time, with
@@ -19,130 +115,52 @@ const iso = (t: number) => (Number.isFinite(t) ? new Date(t).toISOString() : Str
  * ...aggregates}` timestamped at its last millisecond. A record for a window that fired but is within the allowed
  * lateness updates and re-emits it; one later than that goes to the late output.
  */
-export function windowOperator(s: WindowSettings, ctx: OperatorContext): StreamOperator {
-  const backend = ctx.backend;
-  if (!backend) throw new Error('a keyed operator needs a keyed state backend');
-  const parsed = parseAggregates(s.aggregates);
-  if (!parsed.ok) throw new Error(parsed.message);
-  const agg = new Aggregator(parsed.aggregates);
-  const eventTime = s.time === 'event';
-  const time = ctx.time ?? { timestamp: undefined, watermark: NO_WATERMARK };
-  const late = ctx.late ?? ctx.deadLetter;
-  const lateness = eventTime ? s.allowedLateness : 0;
-  const windows = backend.mapState<number, WindowState>('windows');
-  const timers = new KeyedTimers(backend, eventTime ? 'timers' : 'processingTimers', ctx.owns);
-
-  const assign = (ts: number): Window[] =>
-    s.assigner === 'sliding' ? slidingWindows(ts, s.size, s.slide!, s.offset) : [tumblingWindow(ts, s.size, s.offset)];
-
-  const emit = (key: Key | undefined, start: number, st: WindowState, out: Output) => {
-    const prev = time.timestamp;
-    time.timestamp = st[0] - 1;
-    out.emit({ key, windowStart: start, windowEnd: st[0], ...agg.result(st[2]) });
-    time.timestamp = prev;
-  };
-
-  /** When a window's timer is due: at its end, or (fired, with lateness) at its cleanup. */
-  const timerOf = (end: number, fired: boolean | 0 | 1) => (fired ? end - 1 + lateness : end - 1);
-  /** Registers what a window waits for: firing at its end, or (fired, with lateness) its cleanup. */
-  const schedule = (w: Window, fired: boolean) => timers.register(timerOf(w.end, fired));
-
+export const windowOperator = defineOperator({
+  ...builtin('window'),
+  inputs: 'keyed',
+  state,
+  open(ctx) {
+    planOf(ctx.settings);
+  },
+  process(rec, ctx) {
+    const p = planOf(ctx.settings);
+    const ts = p.eventTime ? ctx.timestamp : ctx.timers.currentProcessingTime();
+    if (ts === undefined)
+      return ctx.deadLetter(rec, 'window: the record has no event time (give its source a timestamp field, or use ingestion time)');
+    const values = p.agg.values(rec);
+    if (typeof values === 'string') return ctx.deadLetter(rec, values);
+    if (ctx.settings.assigner === 'session') {
+      if (!addToSession(p, ctx, ts, values)) ctx.late(rec, lateReason(p, ctx, ts));
+      return;
+    }
+    let accepted = false;
+    for (const w of p.assign(ts)) {
+      if (p.eventTime && isWindowLate(w, p.lateness, ctx.watermark)) continue;
+      accepted = true;
+      addTo(p, ctx, w, values);
+    }
+    if (!accepted) ctx.late(rec, lateReason(p, ctx, ts));
+  },
   /** Fires and cleans up the current key's windows due at `t`. */
-  const fire = (t: number, out: Output) => {
-    const key = backend.currentKey;
+  onTimer(t, ctx) {
+    const p = planOf(ctx.settings);
+    const windows = ctx.state.windows;
+    const key = ctx.currentKey;
     const due: [number, WindowState][] = [];
     for (const e of windows.entries()) if (e[1][0] - 1 <= t) due.push(e);
     // In time order: a key's results go out as its windows end, whatever order they were made in.
     due.sort((a, b) => a[1][0] - b[1][0] || a[0] - b[0]);
     for (const [start, st] of due) {
       if (!st[1]) {
-        emit(key, start, st, out);
-        if (lateness > 0 && st[0] - 1 + lateness > t) {
+        emitWindow(p, ctx, key, start, st);
+        if (p.lateness > 0 && st[0] - 1 + p.lateness > t) {
           st[1] = 1;
-          schedule({ start, end: st[0] }, true);
+          schedule(p, ctx, { start, end: st[0] }, true);
           continue;
         }
-      } else if (st[0] - 1 + lateness > t) continue;
+      } else if (st[0] - 1 + p.lateness > t) continue;
       windows.remove(start);
     }
     if (windows.entries().next().done) windows.clear();
-  };
-
-  /** Adds a record to one window of the current key; a window that fired already, or is due already, is emitted at once. */
-  const addTo = (w: Window, values: number[], out: Output) => {
-    let st = windows.get(w.start);
-    if (!st) windows.put(w.start, (st = [w.end, 0, agg.create()]));
-    agg.add(st[2], values);
-    if (!st[1]) {
-      const due = eventTime && maxTimestamp(w) <= time.watermark;
-      if (!due) return schedule(w, false);
-      // A late record (within the allowed lateness) made a window the watermark has passed: it fires now.
-      st[1] = 1;
-      schedule(w, true);
-    }
-    emit(backend.currentKey, w.start, st, out);
-  };
-
-  /** Merges a record's session into the current key's sessions it touches. */
-  const addToSession = (ts: number, values: number[], out: Output): boolean => {
-    const sessions: Window[] = [];
-    for (const [start, st] of windows.entries()) sessions.push({ start, end: st[0] });
-    const { merged, absorbed } = mergeSession(sessions, ts, s.gap!);
-    if (eventTime && isWindowLate(merged, lateness, time.watermark)) return false;
-    const acc = agg.create();
-    const freed = new Set<number>();
-    for (const a of absorbed) {
-      const st = windows.get(a.start)!;
-      agg.merge(acc, st[2]);
-      windows.remove(a.start);
-      freed.add(timerOf(a.end, st[1]));
-    }
-    // A key has one timer per time: keep those another of its sessions still waits for.
-    for (const [, st] of windows.entries()) freed.delete(timerOf(st[0], st[1]));
-    for (const t of freed) timers.delete(t);
-    agg.add(acc, values);
-    const now = eventTime ? time.watermark : Date.now();
-    const st: WindowState = [merged.end, 0, acc];
-    windows.put(merged.start, st);
-    if (maxTimestamp(merged) <= now) {
-      // A late record (within the allowed lateness) made or grew a session that is due already.
-      emit(backend.currentKey, merged.start, st, out);
-      st[1] = 1;
-      schedule(merged, true);
-    } else schedule(merged, false);
-    return true;
-  };
-
-  return {
-    process(rec: Rec, _key, out) {
-      const ts = eventTime ? time.timestamp : Date.now();
-      if (ts === undefined)
-        return ctx.deadLetter(rec, 'window: the record has no event time (give its source a timestamp field, or use ingestion time)');
-      const values = agg.values(rec);
-      if (typeof values === 'string') return ctx.deadLetter(rec, values);
-      if (s.assigner === 'session') {
-        if (!addToSession(ts, values, out)) late(rec, lateReason(ts));
-        return;
-      }
-      let accepted = false;
-      for (const w of assign(ts)) {
-        if (eventTime && isWindowLate(w, lateness, time.watermark)) continue;
-        accepted = true;
-        addTo(w, values, out);
-      }
-      if (!accepted) late(rec, lateReason(ts));
-    },
-    onWatermark(watermark, out) {
-      time.watermark = watermark;
-      // The end of the input closes processing-time windows too.
-      if (eventTime || watermark === Infinity) timers.advance(watermark, () => fire(watermark, out));
-    },
-    onProcessingTime(now, out) {
-      if (!eventTime) timers.advance(now, () => fire(now, out));
-    },
-  };
-
-  function lateReason(ts: number) {
-    return `late: event time ${iso(ts)} is more than the allowed lateness (${lateness} ms) behind the watermark ${iso(time.watermark)}`;
-  }
-}
+  },
+});

@@ -5,6 +5,7 @@ import {
   keyGroupFor,
   KeyedStateBackend,
   operatorSpec,
+  operatorVersionProblem,
   rangeFor,
   type KeyGroupRange,
   type Output,
@@ -18,6 +19,7 @@ import type { Sink } from '../connectors/sink.ts';
 import type { Source } from '../connectors/source.ts';
 import type { SubtaskContext } from './context.ts';
 import type { Counters } from './counters.ts';
+import { operatorLogger } from './operatorLogger.ts';
 
 /** A keyed operator of the chain: its state and the key groups this subtask owns. */
 export interface KeyedVertex {
@@ -57,6 +59,8 @@ export class OperatorChain {
   ) {
     const { chain, task } = ctx;
     for (const v of chain.vertices) counters.of(v.id);
+    const refusal = operatorVersionProblem(ctx.plan, chain.vertices, ctx.deps.workerId);
+    if (refusal) throw new Error(refusal);
     this.keyField = chain.inputs.find((e) => e.partitioning === 'hash')?.key;
     let next = out;
     for (let i = chain.vertices.length - 1; i >= 0; i--) {
@@ -68,6 +72,11 @@ export class OperatorChain {
         emit: (rec) => {
           m.recordsOut++;
           downstream.emit(rec);
+        },
+        // Only a chain's tail has side outputs to send to (an edge from one ends the chain): elsewhere they go nowhere.
+        emitTo: (name, rec) => {
+          m.recordsOut++;
+          downstream.emitTo?.(name, rec);
         },
       };
       const deadLetter = (r: unknown, reason: string) => counters.deadLetter(v.id, r, reason);
@@ -96,7 +105,14 @@ export class OperatorChain {
           owns = (kg) => kg >= kv.range.start && kg <= kv.range.end;
         }
         const late = (r: unknown, reason: string) => counters.late(v.id, r, reason);
-        const op = createOperator(v, { backend, deadLetter, time: ctx.time, late, ...(owns && { owns }) });
+        const subtask = {
+          index: task.index,
+          get parallelism() {
+            return ctx.vertexPlan(v.id).parallelism;
+          },
+        };
+        const log = operatorLogger(ctx.log, v.id);
+        const op = createOperator(v, { backend, deadLetter, time: ctx.time, late, subtask, log, ...(owns && { owns }) });
         if (op.onWatermark || op.onProcessingTime) this.timed.unshift({ op, out: counted });
         const key = () => backend?.currentKey;
         next = {

@@ -15,6 +15,9 @@ interface Route {
 /** The subtask's outputs: one route per outgoing edge, its channel writers, and which channel each record takes. */
 export class Router {
   private routes: Route[] = [];
+  /** The routes of the main output, and of each side output by name. */
+  private main: Route[] = [];
+  private side = new Map<string, Route[]>();
 
   constructor(
     private readonly ctx: SubtaskContext,
@@ -44,6 +47,9 @@ export class Router {
         partitioner: new Partitioner(edge.partitioning, consumer.parallelism, ctx.vertexPlan(edge.to).maxParallelism, to.length, rr),
       };
     });
+    this.main = this.routes.filter((r) => !r.edge.output);
+    this.side = new Map();
+    for (const r of this.routes) if (r.edge.output) this.side.set(r.edge.output, [...(this.side.get(r.edge.output) ?? []), r]);
   }
 
   /** A new output channel (at open, or a consumer a rescale added): it learns this subtask's event time at once. */
@@ -56,17 +62,27 @@ export class Router {
     return w;
   }
 
-  /** Sends a record the chain emitted on every route, to the channels its edge's partitioning picks. */
+  /** Sends a record the chain emitted on every route of its main output, to the channels its edge's partitioning picks. */
   readonly emit = (rec: Rec): void => {
+    this.send(this.main, rec);
+  };
+
+  /** Sends a record to the routes of the side output `name`; one without an edge goes nowhere, as in Flink. */
+  readonly emitTo = (name: string, rec: Rec): void => {
+    const routes = this.side.get(name);
+    if (routes) this.send(routes, rec);
+  };
+
+  private send(routes: Route[], rec: Rec): void {
     const ts = this.ctx.time.timestamp;
-    for (const r of this.routes) {
+    for (const r of routes) {
       const key = r.edge.partitioning === 'hash' ? getField(rec, r.edge.key!) : undefined;
       const target = r.partitioner.target(key);
       if (target === NO_KEY) this.counters.deadLetter(r.edge.to, rec, `record lacks the key field '${r.edge.key}'`);
       else if (target === ALL_CONSUMERS) for (const w of r.writers) w.push(rec, ts);
       else r.writers[target]!.push(rec, ts);
     }
-  };
+  }
 
   /** Every output channel of this subtask. */
   writers(): ChannelWriter[] {
