@@ -30,7 +30,7 @@ export default tseslint.config(
   },
   {
     // Type-aware rules where a tsconfig covers the files: a promise nobody awaits or handles is a bug in a stream processor.
-    files: ['apps/**/*.{ts,tsx}', 'packages/**/*.ts', 'e2e/**/*.ts'],
+    files: ['apps/**/*.{ts,tsx}', 'packages/**/*.ts', 'examples/**/*.ts', 'e2e/**/*.ts'],
     ignores: ['**/*.config.ts', 'packages/db/scripts/**'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {

@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['packages/**/*.test.ts', 'apps/**/*.test.ts'],
+    include: ['packages/**/*.test.ts', 'apps/**/*.test.ts', 'examples/**/*.test.ts'],
     exclude: ['**/node_modules/**', 'e2e/**', '**/.next/**', '**/generated/**'],
     globalSetup: ['./vitest.global-setup.ts'],
     pool: 'forks',

@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { ensureDependencies, packageScript, ROOT } from './lib/deps.mjs';
 import { fileLogger, LOG_DIR, logger, startService } from './lib/processes.mjs';
 import { redisAnswers } from './lib/redis.mjs';
@@ -292,6 +292,14 @@ async function main() {
     // it must outlive a restart (secrets sealed with a lost key are lost).
     KEYFLOW_SECRET_KEY: process.env.KEYFLOW_SECRET_KEY || keptSecret('secret-key', () => randomBytes(32).toString('base64')),
     KEYFLOW_DASHBOARD_URL: process.env.KEYFLOW_DASHBOARD_URL || DASHBOARD,
+    // User operators: the examples unless told otherwise; paths absolute, for the control plane and the workers
+    // run in their own folders.
+    KEYFLOW_OPERATORS: (process.env.KEYFLOW_OPERATORS ?? 'examples/operators')
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean)
+      .map((e) => (!e.startsWith('@') && (e.startsWith('.') || e.includes('/')) ? resolve(ROOT, e) : e))
+      .join(','),
   };
   const accounts = await firstRun(env);
   const start = (name, dir, extraEnv) => {

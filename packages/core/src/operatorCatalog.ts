@@ -6,7 +6,8 @@ import type { OperatorDefinition } from './sdk/define.ts';
 /** Where an operator sits in a pipeline: sources start it, sinks end it, keyed operators need a keyed input. */
 export type OperatorKind = 'source' | 'transform' | 'keyed' | 'sink';
 
-const fieldName = z
+/** A record field's name (dots reach into nested objects): what operators' settings name fields with. */
+export const fieldName = z
   .string()
   .min(1)
   .max(64)

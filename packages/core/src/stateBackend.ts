@@ -146,7 +146,11 @@ export class KeyedStateBackend {
     return {
       get: (k) => current()?.get(k),
       put: (k, v) => void map().set(k, v),
-      remove: (k) => void current()?.delete(k),
+      remove: (k) => {
+        const m = current();
+        // A key whose map is empty holds no state: nothing of it is kept or snapshotted.
+        if (m?.delete(k) && m.size === 0) t.groups[this.kg]!.delete(this.key);
+      },
       entries: () => (current() ?? new Map<K, V>()).entries(),
       clear: () => void t.groups[this.kg]?.delete(this.key),
     };

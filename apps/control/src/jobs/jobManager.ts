@@ -353,6 +353,10 @@ export class JobManager {
         return this.hooks.rescale(job, e);
       case 'finished':
         job.finished.add(key);
+        // A subtask that finished ran, whether or not its `running` came through: a job whose subtasks all ran
+        // goes to RUNNING before it can finish, never from SCHEDULING (a transition the lifecycle refuses).
+        job.running.add(key);
+        await this.runWhenAllUp(job);
         await this.checkpoints.onFinished(job, key);
         if (job.subtasks.every((k) => job.finished.has(k))) await this.end(job, 'FINISHED', 'every source reached its end');
         return;

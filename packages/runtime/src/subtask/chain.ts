@@ -5,7 +5,6 @@ import {
   keyGroupFor,
   KeyedStateBackend,
   operatorSpec,
-  operatorVersionProblem,
   rangeFor,
   type KeyGroupRange,
   type Output,
@@ -59,8 +58,6 @@ export class OperatorChain {
   ) {
     const { chain, task } = ctx;
     for (const v of chain.vertices) counters.of(v.id);
-    const refusal = operatorVersionProblem(ctx.plan, chain.vertices, ctx.deps.workerId);
-    if (refusal) throw new Error(refusal);
     this.keyField = chain.inputs.find((e) => e.partitioning === 'hash')?.key;
     let next = out;
     for (let i = chain.vertices.length - 1; i >= 0; i--) {

@@ -1,4 +1,5 @@
-import { buildChains, END_WATERMARK, parsePlan, sourceEventTime, validateGraph } from '@keyflow/core';
+import { buildChains, END_WATERMARK, operatorVersionProblem, parsePlan, sourceEventTime, validateGraph } from '@keyflow/core';
+import { z } from 'zod';
 import type { Command, RescaleSpec, TaskData } from '../protocol.ts';
 import { OperatorChain } from './chain.ts';
 import { Checkpointer } from './checkpointer.ts';
@@ -14,6 +15,9 @@ import { Rescale } from './rescale.ts';
 import { Router } from './router.ts';
 import { SinkDriver } from './sinkDriver.ts';
 import { SourceRunner } from './sourceRunner.ts';
+
+/** A stored graph's vertices, read no further than their types (whether this worker has their operators). */
+const vertexTypes = z.array(z.object({ id: z.string(), type: z.string() }));
 
 /** A worker without connection profiles: a connector naming one fails clearly. */
 const noConnections = (name: string) => Promise.reject(new Error(`connection '${name}': this worker has no access to connection profiles`));
@@ -66,10 +70,14 @@ class Subtask {
     const { ctx } = this;
     const { task, deps } = ctx;
     const job = await deps.prisma.job.findUniqueOrThrow({ where: { id: task.jobId }, include: { pipelineVersion: true } });
+    ctx.plan = task.plan ?? parsePlan(job.plan);
+    // Before the graph is read: a worker without the job's user operators cannot even validate it.
+    const vertices = vertexTypes.safeParse((job.pipelineVersion.graph as { vertices?: unknown } | null)?.vertices).data ?? [];
+    const refusal = operatorVersionProblem(ctx.plan, vertices, deps.workerId);
+    if (refusal) throw new Error(refusal);
     const valid = validateGraph(job.pipelineVersion.graph);
     if (!valid.ok) throw new Error(`job ${task.jobId} has an invalid graph: ${valid.issues[0]?.message}`);
     ctx.graph = valid.graph;
-    ctx.plan = task.plan ?? parsePlan(job.plan);
     ctx.chains = buildChains(ctx.graph, ctx.plan);
     const chain = ctx.chains.find((c) => c.id === task.vertexId);
     if (!chain) throw new Error(`no chain headed by ${task.vertexId} in job ${task.jobId}`);
