@@ -52,6 +52,25 @@ describe('loadOperators (KEYFLOW_OPERATORS)', () => {
     expect(userOperatorDefinition('opB')?.kind).toBe('opB');
   });
 
+  it('loads a package by its name, as resolved from the working directory', async () => {
+    write('node_modules/acme-operators/package.json', JSON.stringify({ name: 'acme-operators', type: 'module', main: 'index.mjs' }));
+    // A published package, compiled to JavaScript with its own copy of the SDK: what defineOperator returns is
+    // recognised by its mark, not by which copy made it.
+    write(
+      'node_modules/acme-operators/index.mjs',
+      `import { z } from 'zod';
+export const acmeScore = Object.freeze({
+  [Symbol.for('keyflow.operator')]: 1,
+  kind: 'acmeScore', title: 'Acme score', description: 'scores', settings: z.object({}), inputs: 'keyed',
+  process(record, ctx) { ctx.emit(record); },
+});
+`,
+    );
+    const [loaded] = await loadOperators('acme-operators', dir);
+    expect(loaded).toMatchObject({ kind: 'acmeScore', version: expect.stringMatching(/^acmeScore@[0-9a-f]{12}$/) });
+    expect(loaded!.source).toMatch(/acme-operators\/index\.mjs$/);
+  });
+
   it('gives other bytes another version', async () => {
     const first = (await loadOperators(write('v1/op.ts', operatorModule('opV', 'one')), dir))[0]!.version;
     const second = (await loadOperators(write('v2/op.ts', operatorModule('opV', 'two')), dir))[0]!.version;
