@@ -157,6 +157,8 @@ describe('a worker that lacks a job’s user operator', () => {
     );
 
   it('refuses the task when it has no such operator, and the job says so', async () => {
+    // The pool shows what each worker can run.
+    expect((await stack.client.listWorkers()).map((w) => w.operators)).toEqual([[]]);
     const job = await counterJob('missing-op');
     expect(await refusal(job.id)).toMatch(/has no operator 'sdkCounter' \(the job was deployed with sdkCounter@[0-9a-f]{12}\).*KEYFLOW_OPERATORS/);
   });
@@ -166,6 +168,8 @@ describe('a worker that lacks a job’s user operator', () => {
     writeFileSync(join(variantDir, 'counter.ts'), `// a variant\nexport { default } from ${JSON.stringify(join(EXAMPLES, 'counter.ts'))};\n`);
     for (const w of stack.workers) w.kill('SIGKILL');
     await stack.addWorker('variant', { env: { KEYFLOW_OPERATORS: variantDir } });
+    const variant = (await stack.client.listWorkers()).find((w) => w.id === 'variant');
+    expect(variant?.operators).toEqual([expect.stringMatching(/^sdkCounter@[0-9a-f]{12}$/)]);
     const job = await counterJob('other-version');
     expect(await refusal(job.id)).toMatch(
       /has operator 'sdkCounter' at sdkCounter@[0-9a-f]{12}, but the job was deployed with sdkCounter@[0-9a-f]{12}/,

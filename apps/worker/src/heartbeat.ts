@@ -6,7 +6,8 @@ interface HeartbeatConfig {
   /** The worker's hash and the set of workers. */
   key: string;
   workersKey: string;
-  fields: { id: string; host: string; pid: string; slots: string };
+  /** `operators`: the user operators' versions the worker loaded, as JSON. */
+  fields: { id: string; host: string; pid: string; slots: string; operators: string };
   intervalMs: number;
   /** How long the main thread may go without a sign of life before the worker stops beating (it is stuck). */
   stuckMs: number;

@@ -22,7 +22,7 @@ redis.defineCommand('beat', {
   lua: `
     local t = redis.call('TIME')
     redis.call('HSET', KEYS[1], 'id', ARGV[1], 'host', ARGV[2], 'pid', ARGV[3], 'slots', ARGV[4], 'subtasks', ARGV[5],
-      'lastHeartbeat', tostring(t[1] * 1000 + math.floor(t[2] / 1000)))
+      'operators', ARGV[7], 'lastHeartbeat', tostring(t[1] * 1000 + math.floor(t[2] / 1000)))
     redis.call('PEXPIRE', KEYS[1], ARGV[6])
     redis.call('SADD', KEYS[2], ARGV[1])
   `,
@@ -32,8 +32,8 @@ const beat = async () => {
   // A main thread stuck for `stuckMs` runs nothing: the worker stops beating and counts as lost. (Both times are
   // this host's: a difference, not a comparison with another clock.)
   if (Date.now() - Number(Atomics.load(alive, 0)) > config.stuckMs) return;
-  const { id, host, pid, slots } = config.fields;
-  await redis.beat(config.key, config.workersKey, id, host, pid, slots, subtasks, Math.max(5000, 4 * config.intervalMs));
+  const { id, host, pid, slots, operators } = config.fields;
+  await redis.beat(config.key, config.workersKey, id, host, pid, slots, subtasks, Math.max(5000, 4 * config.intervalMs), operators);
 };
 
 parentPort.on('message', (m) => {

@@ -24,7 +24,7 @@ async function started(name: string, stuckMs: number) {
       redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
       key,
       workersKey: `${prefix}:workers`,
-      fields: { id: name, host: 'h', pid: '1', slots: '1' },
+      fields: { id: name, host: 'h', pid: '1', slots: '1', operators: '["dedupe@0123456789ab"]' },
       intervalMs: 100,
       stuckMs,
     },
@@ -39,6 +39,8 @@ describe('the worker heartbeat', () => {
   it('goes on while the main thread is busy, and lists what the main thread reported', async () => {
     const { hb, key, last } = await started('busy', 10_000);
     expect(JSON.parse((await redis.hget(key, 'subtasks'))!)).toEqual([{ jobId: 'j', vertexId: 'count', index: 0 }]);
+    // The user operators it can run: the pool lists them, so a refusal for want of one is explained at a glance.
+    expect(JSON.parse((await redis.hget(key, 'operators'))!)).toEqual(['dedupe@0123456789ab']);
     const from = Date.now();
     busy(1500);
     // Beats came from the other thread while this one was busy.

@@ -250,6 +250,8 @@ export const workerSchema = z.object({
   subtasks: z.array(
     z.object({ jobId: z.string(), attempt: z.number(), vertexId: z.string(), index: z.number(), parallelism: z.number(), since: z.number() }),
   ),
+  /** The user operators the worker loaded (KEYFLOW_OPERATORS), as `<type>@<content hash>`: it runs only those versions. */
+  operators: z.array(z.string()).default([]),
 });
 export const sampleSchema = z.object({ at: z.number(), record: z.unknown() });
 export const deadLetterSchema = z.object({ at: z.number(), reason: z.string(), record: z.unknown() });

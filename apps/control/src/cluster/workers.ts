@@ -37,6 +37,7 @@ export async function listWorkers(redis: Redis, keys: RedisKeys): Promise<Worker
       lastHeartbeat: new Date(Number(h.lastHeartbeat)).toISOString(),
       heartbeatAgeMs: Math.max(0, now - Number(h.lastHeartbeat)),
       subtasks,
+      operators: JSON.parse(h.operators ?? '[]') as string[],
     });
   }
   return out;
