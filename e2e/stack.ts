@@ -170,6 +170,8 @@ export async function startE2eStack(log: (line: string) => void = console.log): 
       KEYFLOW_PREFIX: prefix,
       // Connections' secrets: sealed by the control plane, opened by the workers with the same key.
       KEYFLOW_SECRET_KEY: randomBytes(32).toString('hex'),
+      // The example user operators (@keyflow/sdk): the control plane and every worker load the same code.
+      KEYFLOW_OPERATORS: join(ROOT, 'examples', 'operators'),
       LOG_LEVEL: 'warn',
     };
     const controlPort = await freePort();

@@ -43,6 +43,7 @@ const routes: [method: string, path: string][] = [
   ['PATCH', '/pipelines/:pipeline'],
   ['DELETE', '/pipelines/:pipeline'],
   ['GET', '/workers'],
+  ['GET', '/operators'],
   ['GET', '/me'],
   ['GET', '/users'],
   ['POST', '/users'],

@@ -45,6 +45,7 @@ const POLICY: Record<string, Role | 'open'> = {
   'DELETE /api/connections/:id': 'admin',
   'POST /api/connections/:id/test': 'operator',
   'GET /api/workers': 'viewer',
+  'GET /api/operators': 'viewer',
   'GET /api/pipelines': 'viewer',
   'POST /api/pipelines/validate': 'operator',
   'POST /api/pipelines': 'operator',

@@ -32,6 +32,7 @@ import {
   type UpdateUserBody,
 } from './auth.ts';
 import { connectionSchema, connectionTestResultSchema, type ConnectionBody, type ConnectionTestBody } from './connections.ts';
+import { operatorListSchema } from './operators.ts';
 
 /** An API answer other than 2xx, with the server's error body. */
 export class ApiRequestError extends Error {
@@ -111,6 +112,8 @@ export function createKeyflowClient(baseUrl = '', opts: ClientOptions = {}) {
     listScalingEvents: (id: string) => call(z.array(scalingEventSchema), 'GET', `/jobs/${id}/scaling`),
     listRecoveries: (id: string) => call(z.array(recoverySchema), 'GET', `/jobs/${id}/recoveries`),
     listWorkers: () => call(z.array(workerSchema), 'GET', '/workers'),
+    /** The user operators the control plane loaded (KEYFLOW_OPERATORS), with their versions and settings schemas. */
+    listOperators: () => call(operatorListSchema, 'GET', '/operators'),
     /** Appends records (an object or an array of them) to a running job's HTTP source, all or none; a 429 says when to retry. */
     ingest: (sourceName: string, records: unknown) => call(ingestResultSchema, 'POST', `/ingest/${encodeURIComponent(sourceName)}`, records),
     /** Signs in with email and password: the answer sets the session cookie (httpOnly; the token is in nothing else). */

@@ -572,7 +572,7 @@ export const operatorCatalog = {
 export type OperatorType = keyof typeof operatorCatalog;
 
 /** User operators by type: what KEYFLOW_OPERATORS loaded (workers, control plane) or the control plane lists (dashboard). */
-const userSpecs = new Map<string, OperatorSpec>();
+const userSpecs = new Map<string, OperatorSpec & { version: string }>();
 const userDefinitions = new Map<string, OperatorDefinition>();
 
 export function operatorSpec(type: string): OperatorSpec | undefined {
@@ -611,7 +611,7 @@ export function registerOperator(def: OperatorDefinition, version: string): void
 }
 
 /** The user operators in the catalog, in the order they came. */
-export function userOperatorSpecs(): OperatorSpec[] {
+export function userOperatorSpecs(): (OperatorSpec & { version: string })[] {
   return [...userSpecs.values()];
 }
 

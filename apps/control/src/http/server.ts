@@ -25,6 +25,7 @@ import { accountRoutes } from './routes/accounts.ts';
 import { authHandlerRoutes } from './routes/authHandler.ts';
 import { ingestRoutes } from './routes/ingest.ts';
 import { connectionRoutes } from './routes/connections.ts';
+import { operatorRoutes } from './routes/operators.ts';
 import type { Connections } from '../connections/connections.ts';
 
 export interface ApiDeps {
@@ -179,6 +180,7 @@ export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
       );
       await api.register(accountRoutes(deps.accounts, deps.audit));
       api.get('/workers', async () => listWorkers(deps.redis, deps.keys));
+      await api.register(operatorRoutes());
       await api.register(pipelineRoutes(deps.prisma, deps.audit, deps.connections));
       await api.register(connectionRoutes(deps.connections));
       await api.register(jobRoutes(deps));

@@ -6,6 +6,7 @@ import { Loading } from '@/components/States';
 import { queryKeys } from '@/lib/api';
 import { SIGN_IN_PATH, signInHref, useMe } from '@/lib/auth';
 import { startLiveUpdates } from '@/lib/socket';
+import { userOperatorsQuery } from '@/lib/userOperators';
 
 const here = () => window.location.pathname + window.location.search;
 
@@ -37,6 +38,11 @@ export function AuthGate({ children }: { children: React.ReactNode }) {
       },
     });
   }, [userId, client, router]);
+
+  // The builder and the job pages wait for the user operators: asked for as soon as someone is signed in.
+  useEffect(() => {
+    if (userId) void client.prefetchQuery(userOperatorsQuery);
+  }, [userId, client]);
 
   if (signInPage) return children;
   // Only the first answer is waited for: a control plane that cannot say (it is down) leaves the page to show what it can.

@@ -20,6 +20,8 @@ export const queryKeys = {
   recoveries: (id: string) => ['job', id, 'recoveries'] as const,
   keyGroups: (id: string) => ['job', id, 'key-groups'] as const,
   workers: ['workers'] as const,
+  /** The user operators the control plane loaded (KEYFLOW_OPERATORS). */
+  operators: ['operators'] as const,
   /** Who is signed in, with their role. */
   me: ['me'] as const,
   users: ['users'] as const,

@@ -16,8 +16,7 @@ const KIND_COLOR: Record<OperatorKind, string> = { source: '#3b82c4', transform:
 function ConnectionHint({ doc }: { doc: BuilderDoc }) {
   const c = useConnection();
   if (!c.inProgress || c.isValid !== false || !c.toNode) return null;
-  const { from, to, side } = connectionEnds(c);
-  const reason = connectionRefusal(doc, from, to, side);
+  const reason = connectionRefusal(doc, connectionEnds(c));
   return reason ? (
     <Panel position="top-center" className="hint hint-refused" data-testid="connection-hint">
       ✕ {reason}

@@ -1,6 +1,6 @@
 'use client';
-import { knownFields, maxParallelismOf, operatorSpec, partitioningSchema, type GraphIssue, type Partitioning } from '@keyflow/core';
-import { toGraph, type IssueIndex, type OperatorNode, type PartitionEdge } from './builderGraph';
+import { maxParallelismOf, operatorSpec, partitioningSchema, type GraphIssue, type Partitioning } from '@keyflow/core';
+import { edgeFields, toGraph, type IssueIndex, type OperatorNode, type PartitionEdge } from './builderGraph';
 import { ConnectionSelect } from './ConnectionSelect';
 import { parallelismRule, type DraftField } from './fieldDrafts';
 import { durationReadout, fieldText, parseFieldInput, settingsFieldsOf, type SettingsField } from './settingsForm';
@@ -163,6 +163,11 @@ function OperatorForm({
       <header>
         <h2>{spec?.label ?? vertex.type}</h2>
         <span className={`kind kind-${spec?.kind}`}>{spec?.kind}</span>
+        {spec?.version && (
+          <code className="op-version" data-testid="operator-version" title="Your operator, at the version a job deployed now runs">
+            {spec.version}
+          </code>
+        )}
         <p className="muted">{spec?.description}</p>
       </header>
       <label htmlFor={id('id')}>Id</label>
@@ -227,14 +232,16 @@ function EdgeForm({ edge, builder, issues, readOnly }: { edge: PartitionEdge; bu
   const keyError = found.find((i) => i.path.at(-1) === 'key')?.message;
   const other = found.filter((i) => i.path.at(-1) !== 'key');
   const graph = toGraph(builder.doc);
-  const fields = knownFields(graph, edge.source);
-  const warning = keyWarning(graph, { from: edge.source, partitioning: data.partitioning, key: data.key });
+  const carried = { from: edge.source, ...(data.output && { output: data.output }) };
+  const fields = edgeFields(graph, carried);
+  const warning = keyWarning(graph, { ...carried, partitioning: data.partitioning, key: data.key });
   return (
     <form className="panel-form" onSubmit={(e) => e.preventDefault()} aria-label={`Edge ${edge.id}`}>
       <header>
         <h2>Edge</h2>
         <p className="muted">
           {edge.source} → {edge.target}
+          {data.output && <span data-testid="edge-output"> · from its {data.output} output</span>}
           {data.side && <span data-testid="edge-side"> · its {data.side} input</span>}
         </p>
       </header>

@@ -1,7 +1,8 @@
-import { clicksJoinedToViews, validateGraph } from '@keyflow/core';
-import { describe, expect, it } from 'vitest';
+import { clearUserOperators, clicksJoinedToViews, countSettings, registerOperatorSpec, validateGraph, type GraphInput } from '@keyflow/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectionEnds,
+  connectionOf,
   connectionRefusal,
   defaultEdge,
   deliveryOf,
@@ -46,11 +47,11 @@ describe('connections the canvas refuses, with core’s reason', () => {
     ['map', 'generator', 'generator is a source: it takes no input'],
     [null, 'map', 'connect an output to an input'],
   ])('%s → %s: %s', (from, to, message) => {
-    expect(connectionRefusal(doc, from, to)).toBe(message);
+    expect(connectionRefusal(doc, { from, to })).toBe(message);
   });
 
   it('accepts a valid one', () => {
-    expect(connectionRefusal(doc, 'map', 'postgres')).toBeUndefined();
+    expect(connectionRefusal(doc, { from: 'map', to: 'postgres' })).toBeUndefined();
   });
 });
 
@@ -234,11 +235,13 @@ describe('joins: two inputs, each on the handle of its side', () => {
 
   it('refuses a second edge on a connected handle, and a third input, with core’s reason', () => {
     const one = joinCanvas('left');
-    expect(connectionRefusal(one, 'generator2', 'intervalJoin', 'left')).toBe("intervalJoin's left input is already connected (from generator)");
-    expect(connectionRefusal(one, 'generator2', 'intervalJoin', 'right')).toBeUndefined();
+    const from = 'generator2';
+    const to = 'intervalJoin';
+    expect(connectionRefusal(one, { from, to, side: 'left' })).toBe("intervalJoin's left input is already connected (from generator)");
+    expect(connectionRefusal(one, { from, to, side: 'right' })).toBeUndefined();
     const both = joinCanvas('left', 'right');
     for (const side of ['left', 'right'] as const)
-      expect(connectionRefusal(both, 'generator3', 'intervalJoin', side)).toBe('intervalJoin already has its two inputs (left and right)');
+      expect(connectionRefusal(both, { from: 'generator3', to, side })).toBe('intervalJoin already has its two inputs (left and right)');
   });
 
   it('a missing side is the join node’s issue, gone once both are connected', () => {
@@ -264,5 +267,90 @@ describe('joins: two inputs, each on the handle of its side', () => {
       side: 'left',
     });
     expect(connectionEnds({ fromNode: { id: 'a' }, toNode: { id: 'c' }, fromHandle: out, toHandle: { id: null } }).side).toBeUndefined();
+  });
+});
+
+describe('side outputs: one handle each, the edge drawn from one carries it', () => {
+  beforeAll(() =>
+    registerOperatorSpec({
+      type: 'dedupeSide',
+      kind: 'keyed',
+      label: 'Dedupe',
+      description: 'repeats to the side',
+      version: 'dedupeSide@0123456789ab',
+      outputs: ['duplicates'],
+      settings: countSettings,
+      outputFields: (_settings, input) => input && [...input],
+    }),
+  );
+  afterAll(() => clearUserOperators());
+
+  const graph: GraphInput = {
+    vertices: [
+      { id: 'events', type: 'generator', parallelism: 1 },
+      { id: 'dedupe', type: 'dedupeSide', parallelism: 1 },
+      { id: 'firsts', type: 'log', parallelism: 1 },
+      { id: 'dupCount', type: 'count', parallelism: 1 },
+      { id: 'dups', type: 'log', parallelism: 1 },
+    ],
+    edges: [
+      { from: 'events', to: 'dedupe', partitioning: 'hash', key: 'user' },
+      { from: 'dedupe', to: 'firsts', partitioning: 'forward' },
+      { from: 'dedupe', to: 'dupCount', partitioning: 'hash', key: 'user', output: 'duplicates' },
+      { from: 'dupCount', to: 'dups', partitioning: 'forward' },
+    ],
+  };
+
+  it('an edge from a side output starts at its handle, names it in its label, and saves it as the edge’s output', () => {
+    const loaded = fromGraph(graph).doc;
+    const side = loaded.edges.find((e) => e.target === 'dupCount')!;
+    expect(side).toMatchObject({ source: 'dedupe', sourceHandle: 'duplicates', label: 'duplicates · hash(user)' });
+    expect(side.data).toEqual({ partitioning: 'hash', key: 'user', output: 'duplicates' });
+    expect(loaded.edges.find((e) => e.target === 'firsts')).not.toHaveProperty('sourceHandle');
+    expect(toGraph(loaded).edges).toEqual(graph.edges);
+    expect(indexIssues(loaded).all).toEqual([]);
+  });
+
+  it('a new edge from a side output is keyed by nothing it cannot know of: its records are the operator’s business', () => {
+    const doc = fromGraph({ ...graph, edges: graph.edges.slice(0, 1) }).doc;
+    expect(defaultEdge(toGraph(doc), 'dedupe', 'dupCount', undefined, 'duplicates')).toEqual({
+      from: 'dedupe',
+      to: 'dupCount',
+      partitioning: 'hash',
+      output: 'duplicates',
+    });
+    // The main output passes its input's fields on.
+    expect(defaultEdge(toGraph(doc), 'dedupe', 'dupCount').key).toBe('user');
+    expect(connectionRefusal(doc, { from: 'dedupe', to: 'dupCount', output: 'duplicates' })).toBeUndefined();
+  });
+
+  it('a connection’s output is the handle at its output end, whichever end it was drawn from', () => {
+    const duplicates = { type: 'source', id: 'duplicates' };
+    const input = { type: 'target', id: null };
+    expect(connectionEnds({ fromNode: { id: 'd' }, toNode: { id: 'c' }, fromHandle: duplicates, toHandle: input })).toEqual({
+      from: 'd',
+      to: 'c',
+      output: 'duplicates',
+    });
+    expect(connectionEnds({ fromNode: { id: 'c' }, toNode: { id: 'd' }, fromHandle: input, toHandle: duplicates })).toEqual({
+      from: 'd',
+      to: 'c',
+      output: 'duplicates',
+    });
+    expect(connectionOf({ source: 'd', target: 'c', sourceHandle: 'duplicates', targetHandle: null })).toEqual({
+      from: 'd',
+      to: 'c',
+      output: 'duplicates',
+    });
+    expect(connectionOf({ source: 'd', target: 'c', sourceHandle: null, targetHandle: null }).output).toBeUndefined();
+  });
+
+  it('an output the operator does not have is the edge’s issue', () => {
+    const wrong = { ...graph, edges: graph.edges.map((e) => (e.output ? { ...e, output: 'late' } : e)) };
+    expect(
+      indexIssues(fromGraph(wrong).doc)
+        .edges.get('dedupe->dupCount')
+        ?.map((i) => i.message),
+    ).toEqual(["dedupe has no output 'late' (its side outputs: duplicates)"]);
   });
 });

@@ -52,6 +52,8 @@ export interface PartitionEdgeData extends Record<string, unknown> {
   partitioning: Partitioning;
   key?: string;
   side?: InputSide;
+  /** The side output of its source it carries (none: the main output); also the id of the handle it starts at. */
+  output?: string;
   issues?: string[];
 }
 
@@ -76,6 +78,9 @@ export const nodeTypeOf = (type: string): OperatorNodeType => (operatorSpec(type
 /** The side a handle id stands for: a join's input handles are named after their sides. */
 export const sideOf = (handleId: string | null | undefined): InputSide | undefined => INPUT_SIDES.find((s) => s === handleId);
 
+/** The side output an output handle's id stands for: side outputs' handles are named after them, the main one has none. */
+export const outputOf = (handleId: string | null | undefined): string | undefined => handleId || undefined;
+
 /**
  * A sink's delivery guarantee as its settings stand, also while they are incomplete (core's `sinkDelivery` reads a
  * postgres sink whose settings do not parse yet as its default); undefined for operators that are no sink.
@@ -86,9 +91,9 @@ export function deliveryOf(vertex: Pick<VertexDraft, 'type' | 'settings'>): Deli
   return chosen.success ? chosen.data : sinkDelivery(vertex);
 }
 
-export function edgeLabel(d: Pick<PartitionEdgeData, 'partitioning' | 'key' | 'side'>): string {
+export function edgeLabel(d: Pick<PartitionEdgeData, 'partitioning' | 'key' | 'side' | 'output'>): string {
   const partitioning = d.partitioning === 'hash' ? `hash(${d.key || '?'})` : d.partitioning;
-  return d.side ? `${d.side} · ${partitioning}` : partitioning;
+  return [d.output, d.side, partitioning].filter(Boolean).join(' · ');
 }
 
 /** The graph the API takes, from the canvas. */
@@ -104,19 +109,26 @@ export function toGraph(doc: BuilderDoc): GraphInput {
       partitioning: e.data?.partitioning ?? 'forward',
       ...(e.data?.partitioning === 'hash' && e.data.key ? { key: e.data.key } : {}),
       ...(e.data?.side && { side: e.data.side }),
+      ...(e.data?.output && { output: e.data.output }),
     })),
   };
 }
 
-/** A canvas edge of a graph edge: a join's input ends at the handle of its side. */
-export function toFlowEdge(e: Pick<Edge, 'from' | 'to' | 'partitioning' | 'key' | 'side' | 'id'>): PartitionEdge {
+/** A canvas edge of a graph edge: a side output's starts at its handle, a join's input ends at the handle of its side. */
+export function toFlowEdge(e: Pick<Edge, 'from' | 'to' | 'partitioning' | 'key' | 'side' | 'output' | 'id'>): PartitionEdge {
   return {
     id: edgeId(e),
     type: 'partition',
     source: e.from,
     target: e.to,
+    ...(e.output && { sourceHandle: e.output }),
     ...(e.side && { targetHandle: e.side }),
-    data: { partitioning: e.partitioning, ...(e.key !== undefined && { key: e.key }), ...(e.side && { side: e.side }) },
+    data: {
+      partitioning: e.partitioning,
+      ...(e.key !== undefined && { key: e.key }),
+      ...(e.side && { side: e.side }),
+      ...(e.output && { output: e.output }),
+    },
     label: edgeLabel(e),
   };
 }
@@ -150,9 +162,17 @@ export function newOperatorNode(type: string, position: { x: number; y: number }
   return { id, type: nodeTypeOf(type), position, data: { vertex: { id, type, parallelism: 1, settings: {} } } };
 }
 
-/** The field to key by downstream of `vertexId`, when its output is known to have one: events' user, a keyed result's key. */
-export function suggestKey(graph: Pick<GraphInput, 'vertices' | 'edges'>, vertexId: string): string | undefined {
-  const fields = knownFields(graph, vertexId);
+/**
+ * The fields of the records an edge from `from` carries, as far as the catalog knows: those of its main output;
+ * what a side output carries is its operator's business (as core's knownFields has it).
+ */
+export function edgeFields(graph: Pick<GraphInput, 'vertices' | 'edges'>, edge: Pick<Edge, 'from' | 'output'>): string[] | undefined {
+  return edge.output ? undefined : knownFields(graph, edge.from);
+}
+
+/** The field to key by on an edge, when its records are known to have one: events' user, a keyed result's key. */
+export function suggestKey(graph: Pick<GraphInput, 'vertices' | 'edges'>, edge: Pick<Edge, 'from' | 'output'>): string | undefined {
+  const fields = edgeFields(graph, edge);
   return ['user', 'key'].find((f) => fields?.includes(f));
 }
 
@@ -162,48 +182,67 @@ function sideFor(graph: Pick<GraphInput, 'edges'>, to: string, asked: InputSide 
 }
 
 /**
- * How a new edge from `from` to `to` is partitioned: by key into keyed operators (keyed by the suggested field, if
- * any: else the edge asks for one), else forward when it can chain. Into a join it feeds `side` (the handle it was
- * drawn to), else the free one.
+ * How a new edge from `from` (its side output `output`, if one) to `to` is partitioned: by key into keyed operators
+ * (keyed by the suggested field, if any: else the edge asks for one), else forward when it can chain. Into a join it
+ * feeds `side` (the handle it was drawn to), else the free one.
  */
-export function defaultEdge(graph: Pick<GraphInput, 'vertices' | 'edges'>, from: string, to: string, side?: InputSide): Edge {
+export function defaultEdge(graph: Pick<GraphInput, 'vertices' | 'edges'>, from: string, to: string, side?: InputSide, output?: string): Edge {
   const a = graph.vertices.find((v) => v.id === from);
   const b = graph.vertices.find((v) => v.id === to);
   const spec = b && operatorSpec(b.type);
+  const carries = output ? { output } : {};
   if (spec?.kind === 'keyed') {
-    const key = suggestKey(graph, from);
+    const key = suggestKey(graph, { from, output });
     const input = spec.twoInputs ? sideFor(graph, to, side) : undefined;
-    return { from, to, partitioning: 'hash', ...(key && { key }), ...(input && { side: input }) };
+    return { from, to, partitioning: 'hash', ...(key && { key }), ...(input && { side: input }), ...carries };
   }
   const partitioning: Partitioning = a && b && a.parallelism === b.parallelism ? 'forward' : 'rebalance';
-  return { from, to, partitioning };
+  return { from, to, partitioning, ...carries };
+}
+
+/** Where a connection starts and ends: the operators, a join's input handle (`side`) and a side output's handle (`output`). */
+export interface ConnectionEnds {
+  from: string | null;
+  to: string | null;
+  side?: InputSide;
+  output?: string;
 }
 
 /**
- * Why the canvas refuses to connect `from` to `to` (at `side`, a join's handle), or undefined: core's rule, with the
- * partitioning and side the edge would get.
+ * Why the canvas refuses a connection, or undefined: core's rule, with the partitioning and side the edge would get.
+ * The one rule the canvas asks while a connection is dragged, when it is dropped, and before it is added.
  */
-export function connectionRefusal(doc: BuilderDoc, from: string | null, to: string | null, side?: InputSide): string | undefined {
+export function connectionRefusal(doc: BuilderDoc, { from, to, side, output }: ConnectionEnds): string | undefined {
   if (!from || !to) return 'connect an output to an input';
   const graph = toGraph(doc) as Pick<GraphInput, 'vertices' | 'edges'> & { vertices: Vertex[]; edges: Edge[] };
-  const edge = defaultEdge(graph, from, to, side);
+  const edge = defaultEdge(graph, from, to, side, output);
   return connectionProblem(graph, from, to, edge.partitioning, edge.side);
 }
 
+/** The ends of a connection React Flow reports (`Connection`, or an edge being drawn over a handle). */
+export function connectionOf(c: {
+  source: string | null;
+  target: string | null;
+  sourceHandle?: string | null;
+  targetHandle?: string | null;
+}): ConnectionEnds {
+  return { from: c.source, to: c.target, side: sideOf(c.targetHandle), output: outputOf(c.sourceHandle) };
+}
+
 /**
- * The operators a connection being drawn (or just dropped) joins, output first whichever end it was drawn from, and
- * the side of a join it would feed: the join's handle at its input end.
+ * The ends of a connection being drawn (or just dropped), output first whichever end it was drawn from: the side of
+ * a join it would feed is the join's handle at its input end, the side output it would carry the handle at the other.
  */
 export function connectionEnds(c: {
   fromNode: { id: string };
   toNode: { id: string } | null;
   fromHandle: { type: string; id?: string | null } | null;
   toHandle: { id?: string | null } | null;
-}): { from: string | null; to: string | null; side: InputSide | undefined } {
+}): ConnectionEnds {
   const reversed = c.fromHandle?.type === 'target';
   return reversed
-    ? { from: c.toNode?.id ?? null, to: c.fromNode.id, side: sideOf(c.fromHandle?.id) }
-    : { from: c.fromNode.id, to: c.toNode?.id ?? null, side: sideOf(c.toHandle?.id) };
+    ? { from: c.toNode?.id ?? null, to: c.fromNode.id, side: sideOf(c.fromHandle?.id), output: outputOf(c.toHandle?.id) }
+    : { from: c.fromNode.id, to: c.toNode?.id ?? null, side: sideOf(c.toHandle?.id), output: outputOf(c.fromHandle?.id) };
 }
 
 /** Zod's wording for a missing value is "Invalid input: expected string, received undefined": say "required". */

@@ -1,4 +1,4 @@
-import { CONNECTION_KINDS, operatorSpec, parseDuration, type ConnectionKind } from '@keyflow/core';
+import { CONNECTION_KINDS, operatorSpec, parseDuration, type ConnectionKind, type OperatorSpec } from '@keyflow/core';
 import { z } from 'zod';
 import { parseNumber, type NumberRule, type Parsed } from './numberInput';
 
@@ -76,15 +76,17 @@ export function settingsFields(schema: z.ZodType): SettingsField[] {
   });
 }
 
-const byType = new Map<string, SettingsField[]>();
+// By catalog entry: a user operator's type may come back at another version, with other settings.
+const bySpec = new WeakMap<OperatorSpec, SettingsField[]>();
 
-/** The settings fields of an operator type (none for an unknown type), derived once per type. */
+/** The settings fields of an operator type (none for an unknown type), derived once per catalog entry. */
 export function settingsFieldsOf(type: string): SettingsField[] {
-  let fields = byType.get(type);
+  const spec = operatorSpec(type);
+  if (!spec) return [];
+  let fields = bySpec.get(spec);
   if (!fields) {
-    const spec = operatorSpec(type);
-    fields = spec ? settingsFields(spec.settings) : [];
-    byType.set(type, fields);
+    fields = settingsFields(spec.settings);
+    bySpec.set(spec, fields);
   }
   return fields;
 }

@@ -14,12 +14,12 @@ import {
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import {
   connectionEnds,
+  connectionOf,
   connectionRefusal,
   defaultEdge,
   edgeLabel,
   indexIssues,
   newOperatorNode,
-  sideOf,
   toFlowEdge,
   toGraph,
   type BuilderDoc,
@@ -107,19 +107,22 @@ export function useBuilder(initial: BuilderDoc) {
     if (message) refusalTimer.current = setTimeout(() => setRefusal(undefined), 6000);
   }, []);
 
-  /** Core's connection rule, asked while a connection is dragged over a handle (a join's handle is the side it would feed). */
+  /**
+   * Core's connection rule, asked while a connection is dragged over a handle (a join's handle is the side it would
+   * feed; a side output's, the output it would carry).
+   */
   const isValidConnection: IsValidConnection<PartitionEdge> = useCallback(
-    (c) => connectionRefusal(docRef.current, c.source, c.target, sideOf(c.targetHandle)) === undefined,
+    (c) => connectionRefusal(docRef.current, connectionOf(c)) === undefined,
     [],
   );
 
   const onConnect = useCallback((c: Connection) => {
-    const side = sideOf(c.targetHandle);
+    const ends = connectionOf(c);
     dispatch({
       type: 'commit',
       update: (d) => {
-        if (connectionRefusal(d, c.source, c.target, side)) return d;
-        const edge = toFlowEdge(defaultEdge(toGraph(d), c.source, c.target, side));
+        if (connectionRefusal(d, ends)) return d;
+        const edge = toFlowEdge(defaultEdge(toGraph(d), c.source, c.target, ends.side, ends.output));
         return { ...d, edges: addEdge(edge, d.edges) };
       },
     });
@@ -129,8 +132,7 @@ export function useBuilder(initial: BuilderDoc) {
   const onConnectEnd = useCallback(
     (_: MouseEvent | TouchEvent, state: FinalConnectionState) => {
       if (!state.fromNode || !state.toNode || state.isValid) return;
-      const { from, to, side } = connectionEnds(state);
-      showRefusal(connectionRefusal(docRef.current, from, to, side));
+      showRefusal(connectionRefusal(docRef.current, connectionEnds(state)));
     },
     [showRefusal],
   );

@@ -1,5 +1,6 @@
 import type { WorkerInfo } from '@keyflow/api';
-import { buildChains, graphSchema, initialPlan, knownFields, type Edge, type GraphInput } from '@keyflow/core';
+import { buildChains, graphSchema, initialPlan, type Edge, type GraphInput } from '@keyflow/core';
+import { edgeFields } from './builderGraph';
 
 // What the builder warns about without blocking a deploy: the catalog and the pool as they are now may be wrong
 // about tomorrow (fields the catalog cannot know, workers that join).
@@ -25,9 +26,12 @@ export function poolWarning(needed: number | undefined, workers: readonly Pick<W
 }
 
 /** Why a hash edge's key may be wrong: a field its upstream is not known to emit (its records would be dead letters). */
-export function keyWarning(graph: Pick<GraphInput, 'vertices' | 'edges'>, edge: Pick<Edge, 'from' | 'partitioning' | 'key'>): string | undefined {
+export function keyWarning(
+  graph: Pick<GraphInput, 'vertices' | 'edges'>,
+  edge: Pick<Edge, 'from' | 'output' | 'partitioning' | 'key'>,
+): string | undefined {
   if (edge.partitioning !== 'hash' || !edge.key) return undefined;
-  const fields = knownFields(graph, edge.from);
+  const fields = edgeFields(graph, edge);
   if (fields === undefined || fields.includes(edge.key)) return undefined;
   return `${edge.from} is not known to emit '${edge.key}' (its records have ${fields.join(', ') || 'no fields'}); records without it go to dead letters`;
 }

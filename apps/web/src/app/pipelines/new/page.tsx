@@ -1,3 +1,4 @@
+import { UserOperatorsGate } from '@/components/UserOperatorsGate';
 import { PipelineBuilder } from '@/features/builder/PipelineBuilder';
 
 export const metadata = { title: 'New pipeline · Keyflow' };
@@ -6,5 +7,9 @@ export default async function NewPipelinePage({ searchParams }: { searchParams: 
   const { template } = await searchParams;
   const templateId = typeof template === 'string' ? template : undefined;
   // A new builder for each template: its name and canvas start afresh.
-  return <PipelineBuilder key={templateId ?? ''} templateId={templateId} />;
+  return (
+    <UserOperatorsGate>
+      <PipelineBuilder key={templateId ?? ''} templateId={templateId} />
+    </UserOperatorsGate>
+  );
 }

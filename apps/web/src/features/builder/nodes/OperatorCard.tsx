@@ -19,6 +19,9 @@ const GUARANTEE_HELP = {
 /** Where a join's input handles sit down its left edge, left above right. */
 const SIDE_TOP = ['30%', '70%'];
 
+/** Where the i-th of n output handles sits down the right edge: the main one first, then each side output. */
+const outputTop = (i: number, n: number) => `${Math.round(((i + 1) / (n + 1)) * 100)}%`;
+
 /** A join's two input handles, one per side, each labelled; an edge drawn to one feeds that side. */
 function SideHandles({ vertexId, connectable }: { vertexId: string; connectable: boolean }) {
   return INPUT_SIDES.map((side, i) => (
@@ -32,8 +35,30 @@ function SideHandles({ vertexId, connectable }: { vertexId: string; connectable:
 }
 
 /**
+ * An operator's outputs: its main one, then one handle per side output, each labelled with its name and drawn from
+ * as the edge's `output`. (The main handle comes first: an edge that names no handle starts at the first.)
+ */
+function OutputHandles({ vertexId, outputs, connectable }: { vertexId: string; outputs: readonly string[]; connectable: boolean }) {
+  if (!outputs.length) return <Handle type="source" position={Position.Right} isConnectable={connectable} />;
+  const n = outputs.length + 1;
+  return (
+    <>
+      <Handle type="source" position={Position.Right} isConnectable={connectable} style={{ top: outputTop(0, n) }} />
+      {outputs.map((output, i) => (
+        <Fragment key={output}>
+          <Handle type="source" id={output} position={Position.Right} isConnectable={connectable} style={{ top: outputTop(i + 1, n) }} />
+          <span className="op-output" style={{ top: outputTop(i + 1, n) }} data-testid={`output-${vertexId}-${output}`}>
+            {output}
+          </span>
+        </Fragment>
+      ))}
+    </>
+  );
+}
+
+/**
  * The body every operator node shares; the node type decides which handles it has: `input` one, or a join's two
- * (`sides`: left and right).
+ * (`sides`: left and right); `output` its main one and one per side output its operator declares.
  */
 export function OperatorCard({
   data,
@@ -59,10 +84,12 @@ export function OperatorCard({
   const lateRecords = live ? (metrics?.lateRecords ?? 0) : 0;
   // A window operator or a join always shows its count: none late is worth knowing too.
   const showLate = !!live && (vertex.type === 'window' || !!spec?.twoInputs || lateRecords > 0);
+  const outputs = output ? (spec?.outputs ?? []) : [];
   const classes = [
     'op',
     `op-${kind}`,
     input === 'sides' && 'op-join',
+    outputs.length > 0 && 'op-side-outputs',
     selected && 'selected',
     issues?.length && 'has-issues',
     live && `bp-${level}`,
@@ -145,7 +172,7 @@ export function OperatorCard({
         ) : (
           <ParallelismReadOnly vertexId={vertex.id} parallelism={parallelism} max={live.scaling.max} />
         ))}
-      {output && <Handle type="source" position={Position.Right} isConnectable={!live} />}
+      {output && <OutputHandles vertexId={vertex.id} outputs={outputs} connectable={!live} />}
     </div>
   );
 }
