@@ -3,8 +3,17 @@ import type { Key } from '../hashing.ts';
 import type { KeyedStateBackend } from '../stateBackend.ts';
 import { KeyedTimers } from '../timers.ts';
 import { NO_WATERMARK } from '../watermarks.ts';
-import type { OperatorContext, Output, StreamOperator } from '../operators/types.ts';
-import { TIMER_STATE, type OperatorDefinition, type OperatorLogger, type ProcessContext, type StateSpec, type TimeDomain } from './define.ts';
+import type { OperatorContext, Output, RecordTime, StreamOperator } from '../operators/types.ts';
+import {
+  TIMER_STATE,
+  type OperatorDefinition,
+  type OperatorLogger,
+  type ProcessContext,
+  type StateHandles,
+  type StateSpec,
+  type TimeDomain,
+  type Timers,
+} from './define.ts';
 
 const silent: OperatorLogger = { info() {}, warn() {}, error() {} };
 
@@ -20,6 +29,71 @@ function handleOf(backend: KeyedStateBackend, name: string, d: StateSpec[string]
       return backend.listState(name);
     case 'reducing':
       return backend.reducingState(name, d.reduce as (a: unknown, b: unknown) => unknown);
+  }
+}
+
+/**
+ * The context an operator's calls get: one per subtask, reused by every call. What changes per call is a field the
+ * binding sets (the key, the input, the clock of a timer, where emits go); event time is read through, on the
+ * prototype, so the instance keeps one fast shape.
+ */
+class Context implements ProcessContext<unknown, StateSpec> {
+  currentKey: Key | undefined = undefined;
+  input: 'left' | 'right' = 'left';
+  timeDomain: TimeDomain | undefined = undefined;
+  /** Where the call in hand emits to. */
+  out: Output = { emit: () => {} };
+  readonly deadLetter: OperatorContext['deadLetter'];
+  readonly late: OperatorContext['deadLetter'];
+
+  constructor(
+    readonly settings: unknown,
+    readonly subtask: { readonly index: number; readonly parallelism: number },
+    readonly log: OperatorLogger,
+    readonly state: StateHandles<StateSpec>,
+    private readonly time: RecordTime,
+    private readonly outputs: ReadonlySet<string>,
+    private readonly engine: OperatorContext,
+    readonly timers: Timers,
+  ) {
+    this.deadLetter = engine.deadLetter;
+    this.late = engine.late ?? engine.deadLetter;
+  }
+
+  get timestamp(): number | undefined {
+    return this.time.timestamp;
+  }
+
+  get watermark(): number {
+    return this.time.watermark;
+  }
+
+  emit(record: Rec, options?: { timestamp?: number }): void {
+    if (options?.timestamp === undefined) this.out.emit(record);
+    else {
+      const out = this.out;
+      this.at(options.timestamp, () => out.emit(record));
+    }
+  }
+
+  emitTo(output: string, record: Rec, options?: { timestamp?: number }): void {
+    if (!this.outputs.has(output))
+      throw new Error(`'${output}' is not one of the operator's outputs (${[...this.outputs].join(', ') || 'none declared'})`);
+    const out = this.out;
+    this.at(options?.timestamp, () =>
+      out.emitTo ? out.emitTo(output, record) : this.engine.deadLetter(record, `side output '${output}' has nowhere to go`),
+    );
+  }
+
+  /** Runs `f` with `timestamp` as the event time of what it emits. */
+  private at(timestamp: number | undefined, f: () => void): void {
+    const prev = this.time.timestamp;
+    if (timestamp !== undefined) this.time.timestamp = timestamp;
+    try {
+      f();
+    } finally {
+      this.time.timestamp = prev;
+    }
   }
 }
 
@@ -40,7 +114,7 @@ export function bindOperator(def: OperatorDefinition, settings: unknown, ctx: Op
   const clock = ctx.clock ?? Date.now;
   const log = ctx.log ?? silent;
   const subtask = ctx.subtask ?? { index: 0, parallelism: 1 };
-  const outputs = new Set(def.outputs ?? []);
+  const outputs: ReadonlySet<string> = new Set(def.outputs ?? []);
 
   const state: Record<string, unknown> = {};
   for (const [name, d] of Object.entries(def.state ?? {})) state[name] = handleOf(backend!, name, d);
@@ -53,70 +127,34 @@ export function bindOperator(def: OperatorDefinition, settings: unknown, ctx: Op
     return timers[domain];
   };
 
-  // The output of the call in hand; what it throws is downstream's failure, not this operator's.
-  let out: Output | undefined;
+  // On the record path `guarded` tells downstream's failures from the operator's; on the timer path the output is
+  // wrapped (once per output) to do the same.
   let thrownDownstream: unknown;
-  let input: 'left' | 'right' = 'left';
-  let domain: TimeDomain | undefined;
-  const send = (emit: () => void, timestamp: number | undefined) => {
-    const prev = time.timestamp;
-    if (timestamp !== undefined) time.timestamp = timestamp;
-    try {
-      emit();
-    } catch (err) {
-      thrownDownstream = err;
-      throw err;
-    } finally {
-      time.timestamp = prev;
-    }
-  };
-
-  const pc: ProcessContext<unknown, StateSpec> = {
-    settings: parsed.data,
-    subtask,
-    log,
-    state,
-    timers: {
-      registerEventTime: (ts) => timersOf('event').register(ts),
-      registerProcessingTime: (ts) => timersOf('processing').register(ts),
-      deleteEventTime: (ts) => timersOf('event').delete(ts),
-      deleteProcessingTime: (ts) => timersOf('processing').delete(ts),
-      currentProcessingTime: clock,
-    },
-    get currentKey(): Key | undefined {
-      return backend?.currentKey;
-    },
-    get timestamp() {
-      return time.timestamp;
-    },
-    get watermark() {
-      return time.watermark;
-    },
-    get input() {
-      return input;
-    },
-    get timeDomain() {
-      return domain;
-    },
-    emit(record: Rec, options?: { timestamp?: number }) {
-      const o = out!;
-      if (options?.timestamp === undefined)
+  const tracking = new WeakMap<Output, Output>();
+  const tracked = (o: Output): Output => {
+    let t = tracking.get(o);
+    if (!t) {
+      const pass = (f: () => void) => {
         try {
-          o.emit(record);
+          f();
         } catch (err) {
           thrownDownstream = err;
           throw err;
         }
-      else send(() => o.emit(record), options.timestamp);
-    },
-    emitTo(output: string, record: Rec, options?: { timestamp?: number }) {
-      if (!outputs.has(output)) throw new Error(`'${output}' is not one of the operator's outputs (${[...outputs].join(', ') || 'none declared'})`);
-      const o = out!;
-      send(() => (o.emitTo ? o.emitTo(output, record) : ctx.deadLetter(record, `side output '${output}' has nowhere to go`)), options?.timestamp);
-    },
-    deadLetter: ctx.deadLetter,
-    late: ctx.late ?? ctx.deadLetter,
+      };
+      t = { emit: (r) => pass(() => o.emit(r)), ...(o.emitTo && { emitTo: (n: string, r: Rec) => pass(() => o.emitTo!(n, r)) }) };
+      tracking.set(o, t);
+    }
+    return t;
   };
+
+  const pc = new Context(parsed.data, subtask, log, state, time, outputs, ctx, {
+    registerEventTime: (ts) => timersOf('event').register(ts),
+    registerProcessingTime: (ts) => timersOf('processing').register(ts),
+    deleteEventTime: (ts) => timersOf('event').delete(ts),
+    deleteProcessingTime: (ts) => timersOf('processing').delete(ts),
+    currentProcessingTime: clock,
+  });
 
   if (def.open)
     try {
@@ -127,7 +165,8 @@ export function bindOperator(def: OperatorDefinition, settings: unknown, ctx: Op
 
   const onTimer = def.onTimer;
   const fire = (d: TimeDomain) => (ts: number, key: Key) => {
-    domain = d;
+    pc.timeDomain = d;
+    pc.currentKey = key;
     const prev = time.timestamp;
     time.timestamp = d === 'event' ? ts : undefined;
     try {
@@ -137,29 +176,30 @@ export function bindOperator(def: OperatorDefinition, settings: unknown, ctx: Op
       ctx.deadLetter({ key, timer: ts, domain: d }, `${def.kind} threw in onTimer: ${message(err)}`);
     } finally {
       time.timestamp = prev;
-      domain = undefined;
+      pc.timeDomain = undefined;
     }
   };
   const fireEvent = fire('event');
   const fireProcessing = fire('processing');
 
   const op: StreamOperator = {
-    process(record, _key, o, i) {
-      out = o;
-      input = i === 1 ? 'right' : 'left';
+    process(record, key, o, i) {
+      pc.out = o;
+      pc.currentKey = key;
+      if (i !== undefined) pc.input = i === 1 ? 'right' : 'left';
       def.process(record, pc);
     },
   };
   if (timers) {
     op.onWatermark = (watermark, o) => {
-      out = o;
+      pc.out = tracked(o);
       time.watermark = watermark;
       timers.event.advance(watermark, fireEvent);
       // The end of the input: nothing more comes, so every timer fires (processing-time windows close too).
       if (watermark === Infinity) timers.processing.advance(Infinity, fireProcessing);
     };
     op.onProcessingTime = (now, o) => {
-      out = o;
+      pc.out = tracked(o);
       timers.processing.advance(now, fireProcessing);
     };
   }

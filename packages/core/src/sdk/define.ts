@@ -130,7 +130,7 @@ export function defineOperator<Schema extends z.ZodType, S extends StateSpec = R
 ): OperatorDefinition<Schema, S> {
   const problem = definitionProblem(def as unknown as OperatorDefinition);
   if (problem) throw new Error(`operator '${String(def.kind)}': ${problem}`);
-  return Object.freeze(Object.assign(Object.create(null) as object, def, { [MARK]: 1 })) as OperatorDefinition<Schema, S>;
+  return Object.freeze({ ...def, [MARK]: 1 }) as OperatorDefinition<Schema, S>;
 }
 
 function definitionProblem(def: OperatorDefinition): string | undefined {
