@@ -123,10 +123,11 @@ test('the pipeline list renames, shows versions and deletes with confirmation', 
   await expect(renamed).toHaveCount(0);
 });
 
-test('the workers page lists the pool with its slots', async ({ page }) => {
+test('the workers page lists the pool with its slots and the user operators each can run', async ({ page }) => {
   await page.goto('/workers');
   await expect(page.getByTestId('worker-row')).toHaveCount(2);
   await expect(page.getByTestId('worker-row').first()).toContainText('free');
+  await expect(page.getByTestId('worker-operators').first()).toContainText(/sdkCounter@[0-9a-f]{12}, dedupe@[0-9a-f]{12}, failedLogins@[0-9a-f]{12}/);
 });
 
 test('an unreachable API shows a clear banner, not a blank page', async ({ page }) => {

@@ -83,6 +83,9 @@ export function WorkerPool() {
               <th>Host · pid</th>
               <th>Slots</th>
               <th title="Each subtask as operator#index, with its operator's parallelism now">Subtasks</th>
+              <th title="The user operators it loaded (KEYFLOW_OPERATORS), at their versions: it runs a job's operator only at the version the job was deployed with">
+                Your operators
+              </th>
               <th>Last heartbeat</th>
             </tr>
           </thead>
@@ -108,6 +111,9 @@ export function WorkerPool() {
                   </td>
                   <td>
                     <SubtaskList worker={w} pipelineOf={pipelineOf} />
+                  </td>
+                  <td className="mono small" data-testid="worker-operators">
+                    {w.operators.length ? w.operators.join(', ') : <span className="muted">none</span>}
                   </td>
                   <td className={late ? 'bad-text' : undefined} title={formatDateTime(w.lastHeartbeat)}>
                     {formatAgo(new Date(now - age).toISOString(), now)}
