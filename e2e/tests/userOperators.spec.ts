@@ -160,7 +160,14 @@ test('dedupe’s side output: its own labelled handle, saved as the edge’s out
   await expect(page.getByTestId('output-dedupe-duplicates')).toHaveText('duplicates');
   await dragConnection(page, outputHandle(page, 'generator'), inputHandle(page, 'dedupe'));
   await dragConnection(page, mainOutputHandle(page, 'dedupe'), inputHandle(page, 'log'));
+  // Until an edge is drawn from it, the panel says what becomes of the side output's records.
+  await page.getByTestId('node-dedupe').click();
+  await expect(page.getByTestId('side-output-warning')).toContainText(
+    "side output 'duplicates' is not connected: what dedupe sends there is dropped",
+  );
   await dragConnection(page, sideOutputHandle(page, 'dedupe', 'duplicates'), inputHandle(page, 'log2'));
+  await page.getByTestId('node-dedupe').click();
+  await expect(page.getByTestId('side-output-warning')).toHaveCount(0);
   await expect(page.getByTestId('edge-label-dedupe-log')).toHaveText('forward');
   await expect(page.getByTestId('edge-label-dedupe-log2')).toHaveText('duplicates · forward');
 

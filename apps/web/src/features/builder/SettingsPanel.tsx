@@ -5,7 +5,7 @@ import { ConnectionSelect } from './ConnectionSelect';
 import { parallelismRule, type DraftField } from './fieldDrafts';
 import { durationReadout, fieldText, parseFieldInput, settingsFieldsOf, type SettingsField } from './settingsForm';
 import type { Builder } from './useBuilder';
-import { keyWarning } from './warnings';
+import { keyWarning, sideOutputWarning } from './warnings';
 
 const PARTITIONING_HELP: Record<Partitioning, string> = {
   forward: 'same subtask index; needs equal parallelism (the two may run chained)',
@@ -169,6 +169,7 @@ function OperatorForm({
           </code>
         )}
         <p className="muted">{spec?.description}</p>
+        <FieldWarning testId="side-output-warning" message={spec?.outputs ? sideOutputWarning(toGraph(builder.doc), vertex.id) : undefined} />
       </header>
       <label htmlFor={id('id')}>Id</label>
       <input id={id('id')} value={vertex.id} readOnly />

@@ -1,6 +1,7 @@
-import type { GraphInput } from '@keyflow/core';
+import { clearUserOperators, defineOperator, registerOperator, type GraphInput, type OperatorDefinition } from '@keyflow/core';
+import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
-import { keyWarning, poolWarning, slotsNeeded } from './warnings';
+import { keyWarning, poolWarning, sideOutputWarning, slotsNeeded } from './warnings';
 
 const graph = (p: { gen?: number; count?: number; out?: number }, outEdge: 'forward' | 'rebalance' = 'rebalance'): GraphInput => ({
   vertices: [
@@ -66,5 +67,44 @@ describe('a warning when a hash key is not a field the upstream is known to emit
     ['an unknown upstream', { from: 'ghost', partitioning: 'hash', key: 'x' }, undefined],
   ])('%s', (_name, edge, warning) => {
     expect(keyWarning(g, edge)).toBe(warning);
+  });
+});
+
+describe('side outputs nobody reads', () => {
+  const splitter = defineOperator({
+    kind: 'splitter',
+    title: 'Splitter',
+    description: 'odd records to odd, the rest to rest',
+    settings: z.object({}),
+    inputs: 'any',
+    outputs: ['odd', 'rest'],
+    process: () => {},
+  });
+  const graph = (outputs: string[]): GraphInput => ({
+    vertices: [
+      { id: 'gen', type: 'generator', parallelism: 1 },
+      { id: 'split', type: 'splitter', parallelism: 1 },
+      { id: 'out', type: 'log', parallelism: 1 },
+    ],
+    edges: [
+      { from: 'gen', to: 'split', partitioning: 'forward' },
+      ...outputs.map((output) => ({ from: 'split', to: 'out', partitioning: 'rebalance' as const, output })),
+    ],
+  });
+
+  it('are named, with what becomes of their records; connected ones are not', () => {
+    registerOperator(splitter as unknown as OperatorDefinition, 'splitter@1');
+    try {
+      expect(sideOutputWarning(graph([]), 'split')).toBe(
+        "side outputs 'odd', 'rest' are not connected: what split sends there is dropped (draw an edge from their handles to keep it)",
+      );
+      expect(sideOutputWarning(graph(['odd']), 'split')).toBe(
+        "side output 'rest' is not connected: what split sends there is dropped (draw an edge from its handle to keep it)",
+      );
+      expect(sideOutputWarning(graph(['odd', 'rest']), 'split')).toBeUndefined();
+      expect(sideOutputWarning(graph([]), 'gen')).toBeUndefined();
+    } finally {
+      clearUserOperators();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import type { WorkerInfo } from '@keyflow/api';
-import { buildChains, graphSchema, initialPlan, type Edge, type GraphInput } from '@keyflow/core';
+import { buildChains, graphSchema, initialPlan, operatorSpec, type Edge, type GraphInput } from '@keyflow/core';
 import { edgeFields } from './builderGraph';
 
 // What the builder warns about without blocking a deploy: the catalog and the pool as they are now may be wrong
@@ -34,4 +34,14 @@ export function keyWarning(
   const fields = edgeFields(graph, edge);
   if (fields === undefined || fields.includes(edge.key)) return undefined;
   return `${edge.from} is not known to emit '${edge.key}' (its records have ${fields.join(', ') || 'no fields'}); records without it go to dead letters`;
+}
+
+/** Why some of an operator's output goes nowhere: side outputs it declares that no edge is drawn from (as in Flink, what it sends there is dropped). */
+export function sideOutputWarning(graph: Pick<GraphInput, 'vertices' | 'edges'>, vertexId: string): string | undefined {
+  const vertex = graph.vertices.find((v) => v.id === vertexId);
+  const outputs = (vertex && operatorSpec(vertex.type)?.outputs) ?? [];
+  const open = outputs.filter((o) => !graph.edges.some((e) => e.from === vertexId && e.output === o));
+  if (!open.length) return undefined;
+  const names = open.map((o) => `'${o}'`).join(', ');
+  return `${open.length === 1 ? 'side output' : 'side outputs'} ${names} ${open.length === 1 ? 'is' : 'are'} not connected: what ${vertexId} sends there is dropped (draw an edge from ${open.length === 1 ? 'its handle' : 'their handles'} to keep it)`;
 }
