@@ -71,6 +71,40 @@ describe('a rescale that cannot finish', () => {
     await waitFor(async () => ((await stack.client.getJob(job.id)).metrics?.vertices.count?.recordsIn ?? 0) > before, 10_000, 'count to go on');
     await stack.client.cancelJob(job.id);
   });
+
+  it('a request made while an earlier one waits for slots stands when the earlier one rolls back', async () => {
+    const p = await stack.client.createPipeline({ name: `slots-then-down-${stack.prefix}`, graph: graph('slot_counts_2') });
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
+    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+
+    // ×4 waits for slots the pool does not have; the user asks for ×2 (which it has) meanwhile.
+    const first = (await stack.client.rescaleJob(job.id, { parallelism: { count: 4 } })).scalingEvents[0]!.id;
+    await scalingReaches(stack, job.id, first, 'WAITING_FOR_SLOTS', 10_000);
+    const second = (await stack.client.rescaleJob(job.id, { parallelism: { count: 2 } })).scalingEvents[0]!.id;
+    await scalingReaches(stack, job.id, first, 'ROLLED_BACK', 30_000);
+    // The rollback gives up ×4 only: ×2, asked for since, is still what the job goes to.
+    expect((await stack.client.getJob(job.id)).desiredParallelism.count).toBe(2);
+    const done = await scalingReaches(stack, job.id, second, 'COMPLETED', 60_000);
+    expect([done.fromParallelism, done.toParallelism]).toEqual([1, 2]);
+
+    // And it stays there: a checkpoint completes after, and no rescale of its own took it anywhere else.
+    const since = Date.now();
+    await waitFor(
+      async () => (await stack.client.listCheckpoints(job.id)).some((c) => c.status === 'COMPLETED' && Date.parse(c.triggeredAt) > since + 500),
+      30_000,
+      'a checkpoint after the rescale',
+    );
+    const after = await stack.client.getJob(job.id);
+    expect([after.state, after.plan.vertices.count!.parallelism, after.desiredParallelism.count]).toEqual(['RUNNING', 2, 2]);
+    expect((await stack.client.listScalingEvents(job.id)).map((e) => [e.id, e.status])).toEqual(
+      expect.arrayContaining([
+        [first, 'ROLLED_BACK'],
+        [second, 'COMPLETED'],
+      ]),
+    );
+    expect(await stack.client.listScalingEvents(job.id)).toHaveLength(2);
+    await stack.client.cancelJob(job.id);
+  });
 });
 
 describe('a rescale that a worker loss interrupts', () => {

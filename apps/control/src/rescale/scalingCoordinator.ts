@@ -265,10 +265,14 @@ export class ScalingCoordinator {
     this.emitter.emit(job.id, 'job:desired', { jobId: job.id, desiredParallelism: desired });
   }
 
-  /** Gives up what was asked for one chain (the pool cannot give the slots, or recoveries keep interrupting it); in a step of the job's actor. */
-  private async giveUp(job: ActiveJob, chainId: string): Promise<void> {
+  /**
+   * Gives up what a rescale to `target` asked for one chain (the pool cannot give the slots, or recoveries keep
+   * interrupting it); in a step of the job's actor. A request made since stands: the user's latest word wins over an
+   * older rescale's failure (asked ×4, then ×2 while ×4 waited for slots: ×2 it is).
+   */
+  private async giveUp(job: ActiveJob, chainId: string, target: number): Promise<void> {
     const chain = job.chains.find((c) => c.id === chainId);
-    if (!chain) return;
+    if (!chain || chain.vertices.some((v) => (job.desired[v.id] ?? chain.parallelism) !== target)) return;
     const desired = { ...job.desired };
     for (const v of chain.vertices) desired[v.id] = chain.parallelism;
     await this.prisma.job.update({ where: { id: job.id }, data: { desiredParallelism: desired } });
@@ -284,7 +288,7 @@ export class ScalingCoordinator {
     const count = was && was.count >= 1 ? was.count + 1 : 1;
     if (count > MAX_INTERRUPTIONS) {
       this.interrupted.delete(job.id);
-      await job.actor.run(() => this.giveUp(job, chainOf(job.chains, event.vertexId)?.id ?? event.vertexId));
+      await job.actor.run(() => this.giveUp(job, chainOf(job.chains, event.vertexId)?.id ?? event.vertexId, event.toParallelism));
       await this.update(event.id, {
         status: 'FAILED',
         reason: `${what}; given up after ${MAX_INTERRUPTIONS} recoveries in a row interrupted it: ask again`,
@@ -396,7 +400,7 @@ export class ScalingCoordinator {
           await this.scheduler.removeWaiting(job, chain, added, event.id);
           for (const i of added) job.running.delete(subtaskKey(chain.id, i));
           await this.jobs.move(job, 'RUNNING', `rescale of ${event.vertexId} ${reason}`);
-          await this.giveUp(job, chain.id);
+          await this.giveUp(job, chain.id, to);
         });
         if (!rolledBack) return this.interrupt(job, event, 'the job recovered while the rescale waited for slots');
         await this.update(event.id, { status: 'ROLLED_BACK', reason });
