@@ -2,6 +2,7 @@ import type { Vertex } from '../graph.ts';
 import { userOperatorDefinition } from '../operatorCatalog.ts';
 import { bindOperator } from '../sdk/bind.ts';
 import type { OperatorDefinition } from '../sdk/define.ts';
+import { notingDownstream } from './output.ts';
 import { intervalJoinOperator, windowJoinOperator } from './joins.ts';
 import { countOperator, statefulCounterOperator, sumOperator } from './keyed.ts';
 import { filterOperator, mapOperator } from './transforms.ts';
@@ -45,25 +46,7 @@ export function guarded(type: string, op: StreamOperator, ctx: OperatorContext):
     process(record, key, out, input) {
       if (out !== downstream) {
         downstream = out;
-        wrapped = {
-          emit: (r) => {
-            try {
-              out.emit(r);
-            } catch (err) {
-              thrownDownstream = err;
-              throw err;
-            }
-          },
-          emitTo: (name, r) => {
-            try {
-              if (out.emitTo) out.emitTo(name, r);
-              else ctx.deadLetter(r, `side output '${name}' has nowhere to go`);
-            } catch (err) {
-              thrownDownstream = err;
-              throw err;
-            }
-          },
-        };
+        wrapped = notingDownstream(out, (err) => (thrownDownstream = err));
       }
       try {
         op.process(record, key, wrapped!, input);

@@ -3,6 +3,7 @@ import type { Key } from '../hashing.ts';
 import type { KeyedStateBackend } from '../stateBackend.ts';
 import { KeyedTimers } from '../timers.ts';
 import { NO_WATERMARK } from '../watermarks.ts';
+import { notingDownstream } from '../operators/output.ts';
 import type { OperatorContext, Output, RecordTime, StreamOperator } from '../operators/types.ts';
 import {
   TIMER_STATE,
@@ -133,18 +134,7 @@ export function bindOperator(def: OperatorDefinition, settings: unknown, ctx: Op
   const tracking = new WeakMap<Output, Output>();
   const tracked = (o: Output): Output => {
     let t = tracking.get(o);
-    if (!t) {
-      const pass = (f: () => void) => {
-        try {
-          f();
-        } catch (err) {
-          thrownDownstream = err;
-          throw err;
-        }
-      };
-      t = { emit: (r) => pass(() => o.emit(r)), ...(o.emitTo && { emitTo: (n: string, r: Rec) => pass(() => o.emitTo!(n, r)) }) };
-      tracking.set(o, t);
-    }
+    if (!t) tracking.set(o, (t = notingDownstream(o, (err) => (thrownDownstream = err))));
     return t;
   };
 
