@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { duration } from './duration.ts';
+import { NEXMARK_KIND_CHOICES, nexmarkFields, nexmarkKindsOf } from './nexmark.ts';
 import { parseAggregates } from './windows.ts';
 import type { OperatorDefinition } from './sdk/define.ts';
 
@@ -68,6 +69,52 @@ export const generatorSettings = z
   })
   .strict()
   .refine((s) => s.idleSplits < s.splits, { message: 'at least one split must emit events', path: ['idleSplits'] });
+
+const recordSize = (kind: string, avg: number) =>
+  z
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(avg)
+    .describe(`Average size of a ${kind}, bytes as Nexmark counts them (its extra field makes up the rest)`);
+const hotRatio = (what: string, ratio: number) =>
+  z.number().int().min(1).max(1000).default(ratio).describe(`${what}: all but 1 in this many (1: none)`);
+
+export const nexmarkSettings = z
+  .object({
+    seed: z.number().int().default(1).describe('Seed: the same seed gives the same events (each drawn from its event id)'),
+    rate: z.number().min(0).max(10_000_000).default(10_000).describe('Events per second emitted in all; 0 = as fast as possible'),
+    eventsPerSecond: z
+      .number()
+      .positive()
+      .max(1_000_000_000)
+      .optional()
+      .describe('Event-time rate: events per second of event time, skipped kinds included; empty = the rate (10,000,000 when the rate is 0)'),
+    total: z.number().int().min(1).optional().describe('Events (of all kinds, skipped ones too) after which the source ends; empty = unbounded'),
+    splits: z.number().int().min(1).max(1024).default(16).describe('Fixed splits; the most parallelism the source can have'),
+    kinds: z.enum(NEXMARK_KIND_CHOICES).default('all').describe('Which events it emits; the others are skipped, their ids and times kept'),
+    personAvgSize: recordSize('person', 200),
+    auctionAvgSize: recordSize('auction', 500),
+    bidAvgSize: recordSize('bid', 100),
+    outOfOrderGroupSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(1)
+      .describe('Events come shuffled, with their times, within groups of this many (1: in order)'),
+    hotAuctionRatio: hotRatio('Bids on a hot auction', 2),
+    hotBiddersRatio: hotRatio('Bids by a hot bidder', 4),
+    hotSellersRatio: hotRatio('Auctions by a hot seller', 4),
+    startAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe('Event time of the first event, ISO 8601 (e.g. 2026-11-29T10:00:00Z); empty: 2026-01-01T00:00:00Z'),
+    ...eventTimeSettings,
+    timestampField: eventTimeSettings.timestampField.default('dateTime'),
+  })
+  .strict();
 
 /** Kinds of connection profiles (stored by the control plane, picked by connector settings). */
 export const CONNECTION_KINDS = ['nats', 'redis', 'postgres', 'mqtt', 'http'] as const;
@@ -213,15 +260,25 @@ export const mqttSourceSettings = z
   })
   .strict();
 
-const filterOp = z.enum(['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'contains', 'exists']);
+const filterOp = z.enum(['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'contains', 'exists', 'in', 'multipleOf']);
 export const filterSettings = z
   .object({
     field: fieldName,
-    op: filterOp.default('eq'),
+    op: filterOp
+      .default('eq')
+      .describe('in: the value is one of a comma-separated list (e.g. OR, ID, CA); multipleOf: a number divisible by the value'),
     value: z.union([z.string(), z.number(), z.boolean()]).optional(),
   })
   .strict()
-  .refine((s) => s.op === 'exists' || s.value !== undefined, { message: 'a value is needed for this comparison', path: ['value'] });
+  .refine((s) => s.op === 'exists' || s.value !== undefined, { message: 'a value is needed for this comparison', path: ['value'] })
+  .refine((s) => s.op !== 'multipleOf' || (typeof s.value === 'number' && Number.isInteger(s.value) && s.value !== 0), {
+    message: 'multipleOf needs a whole number other than 0',
+    path: ['value'],
+  })
+  .refine((s) => s.op !== 'in' || (typeof s.value === 'string' && s.value.split(',').some((x) => x.trim() !== '')), {
+    message: 'in needs a comma-separated list of values',
+    path: ['value'],
+  });
 
 const mapStep = z.discriminatedUnion('op', [
   z.object({ op: z.literal('pick'), fields: z.array(fieldName).min(1) }).strict(),
@@ -253,7 +310,7 @@ export const windowSettings = z
       .string()
       .default('count')
       .refine((t) => parseAggregates(t).ok, { error: (iss) => (parseAggregates(String(iss.input)) as { message: string }).message })
-      .describe('Comma-separated: count, sum(f), min(f), max(f), avg(f)'),
+      .describe('Comma-separated: count, sum(f), min(f), max(f), avg(f), maxBy(f), minBy(f); each may end in "as name"'),
     allowedLateness: duration().prefault('0ms').describe('How long after firing a window still takes late records (and emits again)'),
   })
   .strict()
@@ -285,6 +342,16 @@ export const intervalJoinSettings = z
   })
   .strict()
   .refine((s) => s.lower <= s.upper, { message: 'the lower bound may not be above the upper one', path: ['lower'] });
+
+export const joinSettings = z
+  .object({
+    retain: duration({ min: 1 })
+      .optional()
+      .describe('How long after its event time a record can still find partners, e.g. 1h; empty = for ever (state grows with the keys)'),
+  })
+  .strict();
+
+export const blackholeSinkSettings = z.object({}).strict();
 
 export const logSinkSettings = z
   .object({ sampleSize: z.number().int().min(1).max(1000).default(100).describe('Latest records kept readable') })
@@ -397,6 +464,21 @@ export const operatorCatalog = {
     description: 'Deterministic events {user, item, amount, ts} from a seed',
     settings: generatorSettings,
     outputFields: () => [...GENERATOR_FIELDS],
+  },
+  nexmark: {
+    type: 'nexmark',
+    kind: 'source',
+    splits: (settings) => {
+      const parsed = nexmarkSettings.safeParse(settings ?? {});
+      return parsed.success ? parsed.data.splits : undefined;
+    },
+    label: 'Nexmark',
+    description: "The Nexmark benchmark's persons, auctions and bids (seeded per event id): {type, …}",
+    settings: nexmarkSettings,
+    outputFields: (settings) => {
+      const parsed = nexmarkSettings.safeParse(settings ?? {});
+      return parsed.success ? nexmarkFields(nexmarkKindsOf(parsed.data.kinds)) : undefined;
+    },
   },
   nats: {
     type: 'nats',
@@ -527,6 +609,15 @@ export const operatorCatalog = {
     settings: intervalJoinSettings,
     outputFields: () => ['key', 'left', 'right'],
   },
+  join: {
+    type: 'join',
+    kind: 'keyed',
+    twoInputs: true,
+    label: 'Join',
+    description: 'Pairs each record with every record of the other side with the same key, as either arrives (a regular join): {key, left, right}',
+    settings: joinSettings,
+    outputFields: () => ['key', 'left', 'right'],
+  },
   log: {
     type: 'log',
     kind: 'sink',
@@ -557,6 +648,14 @@ export const operatorCatalog = {
     label: 'Webhook',
     description: 'POSTs batches of records as JSON, with retries and an idempotency key per batch: at least once',
     settings: webhookSinkSettings,
+    outputFields: nothing,
+  },
+  blackhole: {
+    type: 'blackhole',
+    kind: 'sink',
+    label: 'Blackhole',
+    description: 'Takes every record and keeps none: only its counts show (for benchmarks and for trying a pipeline out)',
+    settings: blackholeSinkSettings,
     outputFields: nothing,
   },
   postgres: {
@@ -627,6 +726,7 @@ export function clearUserOperators(): void {
 }
 
 export type GeneratorSettings = z.output<typeof generatorSettings>;
+export type NexmarkSettings = z.output<typeof nexmarkSettings>;
 export type FilterSettings = z.output<typeof filterSettings>;
 export type MapSettings = z.output<typeof mapSettings>;
 export type SumSettings = z.output<typeof sumSettings>;
@@ -634,6 +734,7 @@ export type StatefulCounterSettings = z.output<typeof statefulCounterSettings>;
 export type WindowSettings = z.output<typeof windowSettings>;
 export type WindowJoinSettings = z.output<typeof windowJoinSettings>;
 export type IntervalJoinSettings = z.output<typeof intervalJoinSettings>;
+export type JoinSettings = z.output<typeof joinSettings>;
 export type LogSinkSettings = z.output<typeof logSinkSettings>;
 export type PostgresSinkSettings = z.output<typeof postgresSinkSettings>;
 export type NatsSourceSettings = z.output<typeof natsSourceSettings>;

@@ -1,5 +1,6 @@
 import { demoPipeline } from './demo.ts';
 import type { GraphInput } from './graph.ts';
+import { NEXMARK_QUERIES, nexmarkQuery, nexmarkQueryInfo } from './nexmarkQueries.ts';
 
 /** A pipeline to start from: the builder opens its graph unsaved, named after it. */
 export interface PipelineTemplate {
@@ -8,6 +9,8 @@ export interface PipelineTemplate {
   name: string;
   description: string;
   graph: GraphInput;
+  /** A heading the menu lists it under (none: the first, unnamed group). */
+  group?: string;
 }
 
 /** Clicks counted per user in tumbling one-minute windows of event time, one row per user and minute in Postgres. */
@@ -114,10 +117,17 @@ export const pipelineTemplates: readonly PipelineTemplate[] = [
     description: 'Each click paired with the views of its user within a second either way (an interval join); one row per pair in Postgres.',
     graph: clicksJoinedToViews,
   },
+  ...NEXMARK_QUERIES.map((q) => ({
+    id: `nexmark-${q}`,
+    name: `Nexmark ${q}: ${nexmarkQueryInfo[q].title}`,
+    description: nexmarkQueryInfo[q].description,
+    group: 'Nexmark benchmark',
+    graph: nexmarkQuery(q),
+  })),
 ];
 
 /**
- * The template of an id, if there is one, with its generators' event time starting at `now`: a job made from it
+ * The template of an id, if there is one, with its generators' (and Nexmark sources') event time starting at `now`: a job made from it
  * shows watermarks near the wall clock, with a real lag, instead of the generator's fixed 2026-01-01. The start is
  * a setting, so every replay of the job regenerates the same events.
  */
@@ -125,6 +135,6 @@ export function pipelineTemplate(id: string, now = Date.now()): PipelineTemplate
   const t = pipelineTemplates.find((x) => x.id === id);
   if (!t) return undefined;
   const startAt = new Date(now).toISOString();
-  const vertices = t.graph.vertices.map((v) => (v.type === 'generator' ? { ...v, settings: { ...v.settings, startAt } } : v));
+  const vertices = t.graph.vertices.map((v) => (v.type === 'generator' || v.type === 'nexmark' ? { ...v, settings: { ...v.settings, startAt } } : v));
   return { ...t, graph: { ...t.graph, vertices } };
 }

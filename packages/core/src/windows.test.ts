@@ -215,14 +215,25 @@ describe('parseAggregates', () => {
     ],
     // Empty parts (a trailing comma) are skipped.
     ['count,', [{ fn: 'count', name: 'count' }]],
+    [
+      'count as bids, maxBy(top.price) as top',
+      [
+        { fn: 'count', name: 'bids' },
+        { fn: 'maxBy', field: 'top.price', name: 'top' },
+      ],
+    ],
   ])('%j', (text, aggregates) => {
     expect(parseAggregates(text)).toEqual({ ok: true, aggregates });
   });
 
-  const notOne = (p: string) => `'${p}' is not an aggregate: count, sum(f), min(f), max(f) or avg(f)`;
+  const help = 'count, sum(f), min(f), max(f), avg(f), maxBy(f) or minBy(f), each optionally followed by "as name"';
+  const notOne = (p: string) => `'${p}' is not an aggregate: ${help}`;
   it.each<[string, string]>([
-    ['', 'at least one aggregate: count, sum(f), min(f), max(f) or avg(f)'],
-    [' , ', 'at least one aggregate: count, sum(f), min(f), max(f) or avg(f)'],
+    ['', `at least one aggregate: ${help}`],
+    [' , ', `at least one aggregate: ${help}`],
+    ['max(a) as', notOne('max(a) as')],
+    ['max(a) as 1x', notOne('max(a) as 1x')],
+    ['count as n, sum(a) as n', "'sum(a) as n': an output named 'n' is listed already"],
     ['count, median(x)', notOne('median(x)')],
     ['sum()', notOne('sum()')],
     ['sum(amount', notOne('sum(amount')],
@@ -232,11 +243,11 @@ describe('parseAggregates', () => {
     ['SUM(amount)', notOne('SUM(amount)')],
     ['amount', notOne('amount')],
     ['sum(a), avg(b c), max(', notOne('avg(b c)')],
-    ['count, sum(a), count', "'count' is listed twice"],
-    ['count(), count', "'count' is listed twice"],
-    ['sum(a), sum( a )', "'sum( a )' is listed twice"],
+    ['count, sum(a), count', "'count': an output named 'count' is listed already"],
+    ['count(), count', "'count': an output named 'count' is listed already"],
+    ['sum(a), sum( a )', "'sum( a )': an output named 'sum_a' is listed already"],
     // Two aggregates that would fill the same output field.
-    ['avg(x.y), avg(x_y)', "'avg(x_y)' is listed twice"],
+    ['avg(x.y), avg(x_y)', "'avg(x_y)': an output named 'avg_x_y' is listed already"],
   ])('%j: %s', (text, message) => {
     expect(parseAggregates(text)).toEqual({ ok: false, message });
   });
@@ -258,15 +269,15 @@ describe('Aggregator', () => {
 
   it('adds records and reads out every aggregate', () => {
     const acc = all.create();
-    for (const amount of [3, -1, 10]) all.add(acc, all.values({ amount }) as number[]);
+    for (const amount of [3, -1, 10]) all.add(acc, all.values({ amount }) as number[], { amount });
     expect(all.result(acc)).toEqual({ count: 3, sum_amount: 12, min_amount: -1, max_amount: 10, avg_amount: 4 });
   });
 
   it('reads nested fields', () => {
     const a = parse('sum(order.total), avg(order.total)');
     const acc = a.create();
-    a.add(acc, a.values({ order: { total: 2 } }) as number[]);
-    a.add(acc, a.values({ order: { total: 5 } }) as number[]);
+    a.add(acc, a.values({ order: { total: 2 } }) as number[], {});
+    a.add(acc, a.values({ order: { total: 5 } }) as number[], {});
     expect(a.result(acc)).toEqual({ sum_order_total: 7, avg_order_total: 3.5 });
   });
 
@@ -286,6 +297,43 @@ describe('Aggregator', () => {
     expect(parse('count, sum(a), max(b)').values({ a: 1, b: 'x' })).toBe("window: field 'b' is not a number");
   });
 
+  it('keeps the whole record with the greatest or least field for maxBy and minBy, under the names given with as', () => {
+    const a = parse('maxBy(price) as top, minBy(price), count as n');
+    expect(a.fields).toEqual(['top', 'minBy_price', 'n']);
+    const acc = a.create();
+    expect(a.result(acc)).toEqual({ top: null, minBy_price: null, n: 0 });
+    for (const bid of [
+      { auction: 1, price: 5 },
+      { auction: 2, price: 9 },
+      { auction: 3, price: 2 },
+    ])
+      a.add(acc, a.values(bid) as number[], bid);
+    expect(a.result(acc)).toEqual({ top: { auction: 2, price: 9 }, minBy_price: { auction: 3, price: 2 }, n: 3 });
+  });
+
+  it('property: maxBy and minBy give the same record whatever the order records come in and however they are merged, ties included', () => {
+    const a = parse('maxBy(price), minBy(price)');
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ auction: fc.integer({ min: 1, max: 5 }), price: fc.integer({ min: 0, max: 3 }) }), { minLength: 1, maxLength: 20 }),
+        fc.nat(),
+        (bids, cut) => {
+          const result = (order: typeof bids) => {
+            const at = cut % (order.length + 1);
+            const [x, y] = [a.create(), a.create()];
+            order.forEach((b, i) => a.add(i < at ? x : y, a.values(b) as number[], b));
+            a.merge(x, y);
+            return a.result(x);
+          };
+          expect(result([...bids].reverse())).toEqual(result(bids));
+          const top = Math.max(...bids.map((b) => b.price));
+          expect((result(bids).maxBy_price as { price: number }).price).toBe(top);
+        },
+      ),
+      { seed: 42 },
+    );
+  });
+
   it('counts any record', () => {
     const count = parse('count');
     expect(count.values({})).toEqual([1]);
@@ -295,8 +343,8 @@ describe('Aggregator', () => {
   it('merges two accumulators as if every record had gone into one', () => {
     const a = all.create();
     const b = all.create();
-    for (const amount of [4, 8]) all.add(a, [1, amount, amount, amount, amount]);
-    all.add(b, [1, -2, -2, -2, -2]);
+    for (const amount of [4, 8]) all.add(a, [1, amount, amount, amount, amount], { amount });
+    all.add(b, [1, -2, -2, -2, -2], { amount: -2 });
     all.merge(a, b);
     expect(all.result(a)).toEqual({ count: 3, sum_amount: 10, min_amount: -2, max_amount: 8, avg_amount: 10 / 3 });
     // Merging into an empty accumulator copies.
@@ -314,8 +362,8 @@ describe('Aggregator', () => {
         const right = all.create();
         amounts.forEach((amount, i) => {
           const v = all.values({ amount }) as number[];
-          all.add(whole, v);
-          all.add(i < at ? left : right, v);
+          all.add(whole, v, { amount });
+          all.add(i < at ? left : right, v, { amount });
         });
         all.merge(left, right);
         const sum = amounts.reduce((s, x) => s + x, 0);

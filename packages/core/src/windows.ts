@@ -71,7 +71,7 @@ export function isWindowLate(w: Window, allowedLateness: number, wm: number): bo
   return maxTimestamp(w) + allowedLateness <= wm;
 }
 
-export type AggregateFn = 'count' | 'sum' | 'min' | 'max' | 'avg';
+export type AggregateFn = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'maxBy' | 'minBy';
 
 /** One aggregate of a window: its function, the field it reads (none for count) and the output field it fills. */
 export interface Aggregate {
@@ -80,34 +80,50 @@ export interface Aggregate {
   name: string;
 }
 
-const AGGREGATE = /^(count)(?:\(\s*\))?$|^(sum|min|max|avg)\(\s*([A-Za-z_][\w.]*)\s*\)$/;
+const AGGREGATE = /^(?:(count)(?:\(\s*\))?|(sum|min|max|avg|maxBy|minBy)\(\s*([A-Za-z_][\w.]*)\s*\))(?:\s+as\s+([A-Za-z_]\w*))?$/;
+const AGGREGATES_HELP = 'count, sum(f), min(f), max(f), avg(f), maxBy(f) or minBy(f), each optionally followed by "as name"';
 
 /**
- * Parses the aggregates a window computes, as typed: `count, sum(amount), avg(amount)`. Output fields are
- * `count`, `sum_amount`, `avg_amount`…; an error names the first part that is not an aggregate.
+ * Parses the aggregates a window computes, as typed: `count, sum(amount), avg(amount), maxBy(price) as top`. Output
+ * fields are `count`, `sum_amount`, `avg_amount`… unless named with `as`; an error names the first part that is not
+ * an aggregate. `maxBy(f)` and `minBy(f)` give the whole record with the greatest (least) `f`.
  */
 export function parseAggregates(text: string): { ok: true; aggregates: Aggregate[] } | { ok: false; message: string } {
   const parts = text
     .split(',')
     .map((p) => p.trim())
     .filter(Boolean);
-  if (parts.length === 0) return { ok: false, message: 'at least one aggregate: count, sum(f), min(f), max(f) or avg(f)' };
+  if (parts.length === 0) return { ok: false, message: `at least one aggregate: ${AGGREGATES_HELP}` };
   const aggregates: Aggregate[] = [];
   for (const p of parts) {
     const m = AGGREGATE.exec(p);
-    if (!m) return { ok: false, message: `'${p}' is not an aggregate: count, sum(f), min(f), max(f) or avg(f)` };
+    if (!m) return { ok: false, message: `'${p}' is not an aggregate: ${AGGREGATES_HELP}` };
     const agg: Aggregate = m[1]
-      ? { fn: 'count', name: 'count' }
-      : { fn: m[2] as AggregateFn, field: m[3]!, name: `${m[2]}_${m[3]!.replace(/\./g, '_')}` };
-    if (aggregates.some((a) => a.name === agg.name)) return { ok: false, message: `'${p}' is listed twice` };
+      ? { fn: 'count', name: m[4] ?? 'count' }
+      : { fn: m[2] as AggregateFn, field: m[3]!, name: m[4] ?? `${m[2]}_${m[3]!.replace(/\./g, '_')}` };
+    if (aggregates.some((a) => a.name === agg.name)) return { ok: false, message: `'${p}': an output named '${agg.name}' is listed already` };
     aggregates.push(agg);
   }
   return { ok: true, aggregates };
 }
 
+/** A window accumulator: numbers, and for maxBy/minBy the record that holds the best value so far. */
+export type Accumulator = unknown[];
+
 /**
- * Window accumulators as flat number arrays (small in state, cheap to copy): one slot per aggregate, two for avg
- * (sum and count). Add, merge (sessions) and read out.
+ * Whether `rec` (whose field is `v`) replaces the record held (whose field is `best`) for maxBy (`sign` 1) or minBy
+ * (−1). Ties go to the record whose JSON sorts first, so the result does not depend on the order records came in
+ * (which differs between runs, replays and parallelisms).
+ */
+function beats(sign: number, v: number, rec: unknown, best: number, held: unknown): boolean {
+  if (held === undefined || held === null) return true;
+  if (v !== best) return sign * (v - best) > 0;
+  return JSON.stringify(rec) < JSON.stringify(held);
+}
+
+/**
+ * Window accumulators as flat arrays (small in state, cheap to copy): one slot per aggregate, two for avg (sum and
+ * count) and for maxBy/minBy (best value and its record). Add, merge (sessions) and read out.
  */
 export class Aggregator {
   /** Each aggregate's first slot. */
@@ -118,7 +134,7 @@ export class Aggregator {
     let w = 0;
     for (const a of aggregates) {
       this.slots.push(w);
-      w += a.fn === 'avg' ? 2 : 1;
+      w += a.fn === 'avg' || a.fn === 'maxBy' || a.fn === 'minBy' ? 2 : 1;
     }
     this.width = w;
   }
@@ -128,11 +144,13 @@ export class Aggregator {
     return this.aggregates.map((a) => a.name);
   }
 
-  create(): number[] {
-    const acc = new Array<number>(this.width).fill(0);
+  create(): Accumulator {
+    const acc = new Array<unknown>(this.width).fill(0);
     this.aggregates.forEach((a, i) => {
-      if (a.fn === 'min') acc[this.slots[i]!] = Infinity;
-      if (a.fn === 'max') acc[this.slots[i]!] = -Infinity;
+      const s = this.slots[i]!;
+      if (a.fn === 'min' || a.fn === 'minBy') acc[s] = Infinity;
+      if (a.fn === 'max' || a.fn === 'maxBy') acc[s] = -Infinity;
+      if (a.fn === 'maxBy' || a.fn === 'minBy') acc[s + 1] = null;
     });
     return acc;
   }
@@ -152,39 +170,51 @@ export class Aggregator {
     return out;
   }
 
-  /** Adds one record's values (from `values`) into `acc`, in place. */
-  add(acc: number[], values: readonly number[]): void {
+  /** Adds one record's values (from `values`) into `acc`, in place; maxBy and minBy keep `rec` itself. */
+  add(acc: Accumulator, values: readonly number[], rec: Rec): void {
     this.aggregates.forEach((a, i) => {
       const s = this.slots[i]!;
       const v = values[i]!;
-      if (a.fn === 'min') acc[s] = Math.min(acc[s]!, v);
-      else if (a.fn === 'max') acc[s] = Math.max(acc[s]!, v);
-      else if (a.fn === 'avg') {
-        acc[s]! += v;
-        acc[s + 1]! += 1;
-      } else acc[s]! += v;
+      const n = acc[s] as number;
+      if (a.fn === 'min') acc[s] = Math.min(n, v);
+      else if (a.fn === 'max') acc[s] = Math.max(n, v);
+      else if (a.fn === 'maxBy' || a.fn === 'minBy') {
+        if (beats(a.fn === 'maxBy' ? 1 : -1, v, rec, n, acc[s + 1])) {
+          acc[s] = v;
+          acc[s + 1] = rec;
+        }
+      } else if (a.fn === 'avg') {
+        acc[s] = n + v;
+        acc[s + 1] = (acc[s + 1] as number) + 1;
+      } else acc[s] = n + v;
     });
   }
 
   /** Merges `b` into `a`, in place (two sessions become one). */
-  merge(a: number[], b: readonly number[]): void {
+  merge(a: Accumulator, b: Accumulator): void {
     this.aggregates.forEach((agg, i) => {
       const s = this.slots[i]!;
-      if (agg.fn === 'min') a[s] = Math.min(a[s]!, b[s]!);
-      else if (agg.fn === 'max') a[s] = Math.max(a[s]!, b[s]!);
-      else {
-        a[s]! += b[s]!;
-        if (agg.fn === 'avg') a[s + 1]! += b[s + 1]!;
+      const [x, y] = [a[s] as number, b[s] as number];
+      if (agg.fn === 'min') a[s] = Math.min(x, y);
+      else if (agg.fn === 'max') a[s] = Math.max(x, y);
+      else if (agg.fn === 'maxBy' || agg.fn === 'minBy') {
+        if (b[s + 1] !== null && beats(agg.fn === 'maxBy' ? 1 : -1, y, b[s + 1], x, a[s + 1])) {
+          a[s] = y;
+          a[s + 1] = b[s + 1];
+        }
+      } else {
+        a[s] = x + y;
+        if (agg.fn === 'avg') a[s + 1] = (a[s + 1] as number) + (b[s + 1] as number);
       }
     });
   }
 
   /** The output fields of an accumulator. */
-  result(acc: readonly number[]): Rec {
+  result(acc: Accumulator): Rec {
     const out: Rec = {};
     this.aggregates.forEach((a, i) => {
       const s = this.slots[i]!;
-      out[a.name] = a.fn === 'avg' ? acc[s]! / acc[s + 1]! : acc[s]!;
+      out[a.name] = a.fn === 'avg' ? (acc[s] as number) / (acc[s + 1] as number) : a.fn === 'maxBy' || a.fn === 'minBy' ? acc[s + 1] : acc[s];
     });
     return out;
   }

@@ -3,20 +3,38 @@ import { userOperatorDefinition } from '../operatorCatalog.ts';
 import { bindOperator } from '../sdk/bind.ts';
 import type { OperatorDefinition } from '../sdk/define.ts';
 import { notingDownstream } from './output.ts';
-import { intervalJoinOperator, windowJoinOperator } from './joins.ts';
+import { intervalJoinOperator, joinOperator, windowJoinOperator } from './joins.ts';
 import { countOperator, statefulCounterOperator, sumOperator } from './keyed.ts';
 import { filterOperator, mapOperator } from './transforms.ts';
 import { windowOperator } from './window.ts';
 import type { OperatorContext, Output, StreamOperator } from './types.ts';
 
 export type { OperatorContext, Output, RecordTime, StreamOperator } from './types.ts';
-export { countOperator, filterOperator, intervalJoinOperator, mapOperator, statefulCounterOperator, sumOperator, windowJoinOperator, windowOperator };
+export {
+  countOperator,
+  filterOperator,
+  intervalJoinOperator,
+  joinOperator,
+  mapOperator,
+  statefulCounterOperator,
+  sumOperator,
+  windowJoinOperator,
+  windowOperator,
+};
 
 /** The built-in transforms and keyed operators, written on the SDK like a user's (sources and sinks do I/O: the runtime's). */
 export const builtinOperators: Readonly<Record<string, OperatorDefinition>> = Object.fromEntries(
-  [filterOperator, mapOperator, countOperator, sumOperator, statefulCounterOperator, windowOperator, windowJoinOperator, intervalJoinOperator].map(
-    (d) => [d.kind, d as unknown as OperatorDefinition],
-  ),
+  [
+    filterOperator,
+    mapOperator,
+    countOperator,
+    sumOperator,
+    statefulCounterOperator,
+    windowOperator,
+    windowJoinOperator,
+    intervalJoinOperator,
+    joinOperator,
+  ].map((d) => [d.kind, d as unknown as OperatorDefinition]),
 );
 
 /** The code of a transform or keyed operator: a built-in, or a user operator this process loaded. */

@@ -96,3 +96,51 @@ export const intervalJoinOperator = defineOperator({
     }
   },
 });
+
+/** A regular join's records of one side, by event time (0 for records without one when nothing expires). */
+const sideState = () => mapState<number, Rec[]>();
+
+/**
+ * A regular join (Flink's inner join of two streams, no window): every left record of a key pairs with every right
+ * record of that key, whichever comes first; each pair is emitted once, when the later of the two arrives, as
+ * `{key, left, right}` at the later of their times. Both sides stay in keyed state, so checkpoints, recovery and
+ * live rescale carry them. With `retain`, a record leaves the state once the watermark is `retain` past its event time
+ * (a keyed timer): later partners no longer find it. Without it the state holds every record for ever, as Flink's
+ * does without a state TTL: fit for sides whose keys are bounded, such as a dimension stream.
+ */
+export const joinOperator = defineOperator({
+  ...builtin('join'),
+  inputs: 'keyed',
+  twoInputs: true,
+  state: { left: sideState(), right: sideState() },
+  process(rec, ctx) {
+    const retain = ctx.settings.retain;
+    const ts = ctx.timestamp;
+    if (retain !== undefined && ts === undefined) return noTime(ctx, 'join', rec);
+    const key = ctx.currentKey;
+    const side = ctx.input;
+    const other = ctx.state[side === 'left' ? 'right' : 'left'];
+    for (const [t, recs] of other.entries()) {
+      const at = ts === undefined ? undefined : { timestamp: Math.max(t, ts) };
+      for (const o of recs) ctx.emit(side === 'left' ? { key, left: rec, right: o } : { key, left: o, right: rec }, at);
+    }
+    const own = ctx.state[side];
+    const t = ts ?? 0;
+    // A record already past its retention pairs with what is there, but is not kept.
+    if (retain !== undefined && t + retain <= ctx.watermark) return;
+    const held = own.get(t);
+    if (held) held.push(rec);
+    else own.put(t, [rec]);
+    if (retain !== undefined) ctx.timers.registerEventTime(t + retain);
+  },
+  onTimer(t, ctx) {
+    const retain = ctx.settings.retain ?? Infinity;
+    for (const side of ['left', 'right'] as const) {
+      const records = ctx.state[side];
+      const gone: number[] = [];
+      for (const [ts] of records.entries()) if (ts + retain <= t) gone.push(ts);
+      for (const ts of gone) records.remove(ts);
+      if (records.entries().next().done) records.clear();
+    }
+  },
+});

@@ -3,6 +3,7 @@ import type { Rec } from '../codec.ts';
 import type { Key } from '../hashing.ts';
 import { createOperator, guarded } from './index.ts';
 import { KeyedStateBackend } from '../stateBackend.ts';
+import { filterSettings } from '../operatorCatalog.ts';
 
 /** One operator over its own backend: feeds records (setting the current key first, as the runtime does). */
 function harness(type: string, settings: Record<string, unknown> = {}, backend = new KeyedStateBackend(128)) {
@@ -136,11 +137,34 @@ describe('filter', () => {
     [{ field: 'missing', op: 'exists' }, false],
     [{ field: 'nested.country', op: 'eq', value: 'NL' }, true],
     [{ field: 'nested.city', op: 'exists' }, false],
+    [{ field: 'nested.country', op: 'in', value: 'OR, NL,CA' }, true],
+    [{ field: 'nested.country', op: 'in', value: 'OR,ID' }, false],
+    [{ field: 'amount', op: 'in', value: '10,50' }, true],
+    [{ field: 'tags', op: 'in', value: 'vip,new' }, false],
+    [{ field: 'missing', op: 'in', value: 'undefined' }, false],
+    [{ field: 'amount', op: 'multipleOf', value: 25 }, true],
+    [{ field: 'amount', op: 'multipleOf', value: -10 }, true],
+    [{ field: 'amount', op: 'multipleOf', value: 123 }, false],
+    [{ field: 'user', op: 'multipleOf', value: 1 }, false],
   ])('%j keeps the record: %s', (settings, kept) => {
     const h = harness('filter', settings);
     h.feed(rec);
     expect(h.out).toEqual(kept ? [rec] : []);
     expect(h.dead).toEqual([]);
+  });
+});
+
+describe('filter settings', () => {
+  it.each<[Record<string, unknown>, string]>([
+    [{ field: 'a', op: 'multipleOf', value: 0 }, 'multipleOf needs a whole number other than 0'],
+    [{ field: 'a', op: 'multipleOf', value: 1.5 }, 'multipleOf needs a whole number other than 0'],
+    [{ field: 'a', op: 'multipleOf', value: '3' }, 'multipleOf needs a whole number other than 0'],
+    [{ field: 'a', op: 'in', value: 3 }, 'in needs a comma-separated list of values'],
+    [{ field: 'a', op: 'in', value: ' , ' }, 'in needs a comma-separated list of values'],
+  ])('%j is refused: %s', (settings, message) => {
+    const r = filterSettings.safeParse(settings);
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.map((i) => i.message)).toContain(message);
   });
 });
 

@@ -4,8 +4,29 @@ import type { FilterSettings } from '../operatorCatalog.ts';
 import { builtin } from './builtin.ts';
 import { defineOperator } from '../sdk/define.ts';
 
-function compare(op: FilterSettings['op'], a: unknown, b: unknown): boolean {
-  switch (op) {
+/** An `in` filter's list, split once per subtask (settings never change while it runs). */
+const lists = new WeakMap<FilterSettings, Set<string>>();
+function listOf(s: FilterSettings): Set<string> {
+  let set = lists.get(s);
+  if (!set)
+    lists.set(
+      s,
+      (set = new Set(
+        String(s.value)
+          .split(',')
+          .map((x) => x.trim()),
+      )),
+    );
+  return set;
+}
+
+function matches(s: FilterSettings, a: unknown): boolean {
+  const b = s.value;
+  switch (s.op) {
+    case 'in':
+      return (typeof a === 'string' || typeof a === 'number' || typeof a === 'boolean') && listOf(s).has(String(a));
+    case 'multipleOf':
+      return typeof a === 'number' && a % (b as number) === 0;
     case 'exists':
       return a !== undefined && a !== null;
     case 'eq':
@@ -30,7 +51,7 @@ export const filterOperator = defineOperator({
   inputs: 'any',
   process(rec, ctx) {
     const s = ctx.settings;
-    if (compare(s.op, getField(rec, s.field), s.value)) ctx.emit(rec);
+    if (matches(s, getField(rec, s.field))) ctx.emit(rec);
   },
 });
 

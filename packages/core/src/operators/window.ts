@@ -1,11 +1,22 @@
+import type { Rec } from '../codec.ts';
 import type { Key } from '../hashing.ts';
 import type { WindowSettings } from '../operatorCatalog.ts';
 import { defineOperator, mapState, type ProcessContext } from '../sdk/define.ts';
-import { Aggregator, isWindowLate, maxTimestamp, mergeSession, parseAggregates, slidingWindows, tumblingWindow, type Window } from '../windows.ts';
+import {
+  Aggregator,
+  isWindowLate,
+  type Accumulator,
+  maxTimestamp,
+  mergeSession,
+  parseAggregates,
+  slidingWindows,
+  tumblingWindow,
+  type Window,
+} from '../windows.ts';
 import { builtin } from './builtin.ts';
 
 /** A window's state: its end, whether it fired (kept until its allowed lateness is over), and its accumulator. */
-type WindowState = [end: number, fired: 0 | 1, acc: number[]];
+type WindowState = [end: number, fired: 0 | 1, acc: Accumulator];
 
 const state = { windows: mapState<number, WindowState>() };
 type Ctx = ProcessContext<WindowSettings, typeof state>;
@@ -55,11 +66,11 @@ function schedule(p: Plan, ctx: Ctx, w: Window, fired: boolean) {
 }
 
 /** Adds a record to one window of the current key; a window that fired already, or is due already, is emitted at once. */
-function addTo(p: Plan, ctx: Ctx, w: Window, values: number[]) {
+function addTo(p: Plan, ctx: Ctx, w: Window, values: number[], rec: Rec) {
   const windows = ctx.state.windows;
   let st = windows.get(w.start);
   if (!st) windows.put(w.start, (st = [w.end, 0, p.agg.create()]));
-  p.agg.add(st[2], values);
+  p.agg.add(st[2], values, rec);
   if (!st[1]) {
     const due = p.eventTime && maxTimestamp(w) <= ctx.watermark;
     if (!due) return schedule(p, ctx, w, false);
@@ -71,7 +82,7 @@ function addTo(p: Plan, ctx: Ctx, w: Window, values: number[]) {
 }
 
 /** Merges a record's session into the current key's sessions it touches. */
-function addToSession(p: Plan, ctx: Ctx, ts: number, values: number[]): boolean {
+function addToSession(p: Plan, ctx: Ctx, ts: number, values: number[], rec: Rec): boolean {
   const windows = ctx.state.windows;
   const sessions: Window[] = [];
   for (const [start, st] of windows.entries()) sessions.push({ start, end: st[0] });
@@ -91,7 +102,7 @@ function addToSession(p: Plan, ctx: Ctx, ts: number, values: number[]): boolean 
     if (p.eventTime) ctx.timers.deleteEventTime(t);
     else ctx.timers.deleteProcessingTime(t);
   }
-  p.agg.add(acc, values);
+  p.agg.add(acc, values, rec);
   const st: WindowState = [merged.end, 0, acc];
   windows.put(merged.start, st);
   if (maxTimestamp(merged) <= nowOf(p, ctx)) {
@@ -130,14 +141,14 @@ export const windowOperator = defineOperator({
     const values = p.agg.values(rec);
     if (typeof values === 'string') return ctx.deadLetter(rec, values);
     if (ctx.settings.assigner === 'session') {
-      if (!addToSession(p, ctx, ts, values)) ctx.late(rec, lateReason(p, ctx, ts));
+      if (!addToSession(p, ctx, ts, values, rec)) ctx.late(rec, lateReason(p, ctx, ts));
       return;
     }
     let accepted = false;
     for (const w of p.assign(ts)) {
       if (p.eventTime && isWindowLate(w, p.lateness, ctx.watermark)) continue;
       accepted = true;
-      addTo(p, ctx, w, values);
+      addTo(p, ctx, w, values, rec);
     }
     if (!accepted) ctx.late(rec, lateReason(p, ctx, ts));
   },

@@ -213,6 +213,7 @@ describe('the catalog with user operators', () => {
       'count',
       'filter',
       'intervalJoin',
+      'join',
       'map',
       'statefulCounter',
       'sum',

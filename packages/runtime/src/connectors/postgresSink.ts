@@ -24,6 +24,9 @@ const PENDING = 'keyflow_sink_pending';
  * discards the rest. Pre-commits and commits check the fence in their transaction, holding the row: a zombie
  * subtask of an older attempt can neither add output nor commit any.
  */
+/** Whether a key field's value can be (part of) a row's key. (Module level: a closure made per record cost 5 % of a keyed count's CPU.) */
+const usable = (v: unknown) => v !== undefined && v !== null && typeof v !== 'object';
+
 export class PostgresSink implements Sink {
   readonly delivery: Delivery;
   readonly flushIntervalMs: number;
@@ -59,7 +62,6 @@ export class PostgresSink implements Sink {
 
   /** The record's key: its key field's value, or its key fields' values joined by `|`; undefined when one is missing. */
   private keyOf(record: Rec): Key | undefined {
-    const usable = (v: unknown) => v !== undefined && v !== null && typeof v !== 'object';
     if (this.keyFields.length === 1) {
       const key = getField(record, this.keyFields[0]!);
       return usable(key) ? (key as Key) : undefined;

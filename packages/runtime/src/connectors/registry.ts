@@ -5,6 +5,7 @@ import {
   mqttSourceSettings,
   natsSinkSettings,
   natsSourceSettings,
+  nexmarkSettings,
   postgresCdcSettings,
   postgresSinkSettings,
   redisStreamSinkSettings,
@@ -20,10 +21,12 @@ import { NatsSink } from './natsSink.ts';
 import { NatsSource } from './natsSource.ts';
 import { RedisStreamSink } from './redisStreamSink.ts';
 import { RedisStreamSource } from './redisStreamSource.ts';
+import { BlackholeSink } from './blackholeSink.ts';
 import { GeneratorSource } from './generatorSource.ts';
 import { HttpSource } from './httpSource.ts';
 import { LogSink } from './logSink.ts';
 import { MqttSource } from './mqttSource.ts';
+import { NexmarkSource } from './nexmarkSource.ts';
 import { PostgresCdcSource } from './postgresCdcSource.ts';
 import { PostgresSink } from './postgresSink.ts';
 import type { Sink, SinkContext } from './sink.ts';
@@ -53,6 +56,7 @@ type SinkFactory = (vertex: Vertex, env: ConnectorEnv) => Sink;
 /** Sources by vertex type: a new connector is one entry here. */
 const sources = new Map<string, SourceFactory>([
   ['generator', (v, env) => new GeneratorSource(generatorSettings.parse(v.settings), env.index, env.parallelism)],
+  ['nexmark', (v, env) => new NexmarkSource(nexmarkSettings.parse(v.settings), env.index, env.parallelism)],
   [
     'redisStream',
     (v, env) => {
@@ -119,6 +123,7 @@ const sinks = new Map<string, SinkFactory>([
       return new NatsSink(s, () => env.connection(s.connection), env.databaseUrl, { ...env.sink, vertexId: v.id }, env.logger);
     },
   ],
+  ['blackhole', () => new BlackholeSink()],
   ['log', (v, env) => new LogSink(logSinkSettings.parse(v.settings), env.redis, env.keys.sample(env.sink.jobId, v.id))],
 ]);
 

@@ -1,7 +1,7 @@
 'use client';
 import { pipelineTemplates } from '@keyflow/core';
 import Link from 'next/link';
-import { useRef } from 'react';
+import { Fragment, useRef } from 'react';
 
 /** The builder's address for a new pipeline from a template: its graph on the canvas, unsaved, named after it. */
 export const templateHref = (id: string) => `/pipelines/new?template=${encodeURIComponent(id)}`;
@@ -15,13 +15,20 @@ export function TemplateMenu({ align = 'left' }: { align?: 'left' | 'right' }) {
     <details className={`menu menu-${align}`} ref={menu} data-testid="template-menu">
       <summary className="button">New from template ▾</summary>
       <ul className="menu-list" aria-label="Pipeline templates">
-        {pipelineTemplates.map((t) => (
-          <li key={t.id}>
-            <Link href={templateHref(t.id)} onClick={close} data-testid={`template-${t.id}`}>
-              <strong>{t.name}</strong>
-              <span className="muted small">{t.description}</span>
-            </Link>
-          </li>
+        {pipelineTemplates.map((t, i) => (
+          <Fragment key={t.id}>
+            {t.group && t.group !== pipelineTemplates[i - 1]?.group && (
+              <li className="menu-heading muted small" role="presentation">
+                {t.group}
+              </li>
+            )}
+            <li>
+              <Link href={templateHref(t.id)} onClick={close} data-testid={`template-${t.id}`}>
+                <strong>{t.name}</strong>
+                <span className="muted small">{t.description}</span>
+              </Link>
+            </li>
+          </Fragment>
         ))}
       </ul>
     </details>

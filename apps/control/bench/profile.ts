@@ -1,0 +1,83 @@
+// Profiling aid (not a benchmark): the keyed count of `npm run bench` at p=2 for BENCH_MEASURE_MS with every worker
+// under --cpu-prof, then a summary of where worker CPU time went (self time by function and by file). The .cpuprofile
+// files stay in PROFILE_DIR (default .keyflow/profiles) for a flame graph (Chrome DevTools, speedscope).
+//
+//   npx tsx apps/control/bench/profile.ts
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { dropDatabase } from '@keyflow/db/testing';
+import { startStack } from '../test/harness.ts';
+import { benchDatabase } from './setup.ts';
+
+const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 20_000);
+const DIR = resolve(process.env.PROFILE_DIR ?? '.keyflow/profiles', new Date().toISOString().replace(/[:.]/g, '-'));
+const P = 2;
+const settings = { seed: 3, rate: 0, keys: 50_000, skew: 'zipf', splits: 16 } as const;
+
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+interface Profile {
+  nodes: Node[];
+  samples: number[];
+}
+
+/** Self samples per function and per file of one profile, as shares of all its samples. */
+function summarize(file: string): void {
+  const prof = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const fn = new Map<string, number>();
+  const url = new Map<string, number>();
+  for (const id of prof.samples) {
+    const f = byId.get(id)!.callFrame;
+    const where = f.url.replace(/^.*\/(node_modules\/\.pnpm\/[^/]+\/node_modules\/|packages\/|apps\/)/, '') || '(native)';
+    fn.set(
+      `${f.functionName || '(anonymous)'} ${where}:${f.lineNumber + 1}`,
+      (fn.get(`${f.functionName || '(anonymous)'} ${where}:${f.lineNumber + 1}`) ?? 0) + 1,
+    );
+    url.set(where, (url.get(where) ?? 0) + 1);
+  }
+  const total = prof.samples.length;
+  const top = (m: Map<string, number>, n: number) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => `  ${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`)
+      .join('\n');
+  console.log(`\n${file}: ${total} samples\nby function (self):\n${top(fn, 30)}\nby file (self):\n${top(url, 20)}`);
+}
+
+mkdirSync(DIR, { recursive: true });
+const dbUrl = await benchDatabase();
+try {
+  const stack = await startStack({ workers: P, slots: 2, workerNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${DIR}`] });
+  try {
+    const pipeline = await stack.client.createPipeline({
+      name: `profile-${stack.prefix}`,
+      graph: {
+        vertices: [
+          { id: 'events', type: 'generator', parallelism: P, settings },
+          { id: 'count', type: 'count', parallelism: P },
+          { id: 'sink', type: 'postgres', parallelism: P, settings: { table: 'profile_counts', valueField: 'count' } },
+        ],
+        edges: [
+          { from: 'events', to: 'count', partitioning: 'hash', key: 'user' },
+          { from: 'count', to: 'sink', partitioning: 'forward' },
+        ],
+      },
+    });
+    const job = await stack.client.deployJob({ pipelineId: pipeline.id, checkpointIntervalMs: 10_000 });
+    await new Promise((r) => setTimeout(r, MEASURE_MS));
+    const j = await stack.client.getJob(job.id);
+    console.log(`counted ${j.metrics?.vertices.count?.recordsIn ?? 0} records in ${MEASURE_MS} ms`);
+    await stack.client.cancelJob(job.id);
+  } finally {
+    await stack.close();
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const f of readdirSync(DIR).filter((x) => x.endsWith('.cpuprofile'))) summarize(join(DIR, f));
+} finally {
+  await dropDatabase(dbUrl);
+}
+process.exit(0);
