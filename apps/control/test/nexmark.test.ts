@@ -6,6 +6,7 @@ import {
   expectedQ1,
   expectedQ2,
   expectedQ3,
+  expectedQ4,
   expectedQ5,
   expectedQ7,
   expectedQ8,
@@ -76,6 +77,12 @@ describe('Nexmark queries', () => {
     const rows = await runToEnd('q3');
     const names = new Map([...rows].map(([k, v]) => [k, (v as { right: { name: string } }).right.name]));
     expect(names).toEqual(expected);
+  });
+
+  it("q4: per category, the average of each auction's highest bid while it was open", async () => {
+    const expected = expectedQ4(events);
+    expect(expected.size).toBe(5);
+    expect(new Map([...(await runToEnd('q4'))].map(([k, v]) => [k, Number(v)]))).toEqual(expected);
   });
 
   it('q5: the auction with the most bids per sliding window', async () => {

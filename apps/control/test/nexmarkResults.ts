@@ -64,6 +64,19 @@ export function expectedQ3(e: NexmarkEvents): Map<string, string> {
   return out;
 }
 
+/** Category → the average over its auctions of each one's highest bid made while it was open (auctions with none left out). */
+export function expectedQ4(e: NexmarkEvents): Map<string, number> {
+  const auctions = new Map(e.auctions.map((a) => [a.id, a]));
+  const highest = new Map<number, number>();
+  for (const b of e.bids) {
+    const a = auctions.get(b.auction);
+    if (a && b.dateTime >= a.dateTime && b.dateTime <= a.expires) highest.set(a.id, Math.max(highest.get(a.id) ?? -Infinity, b.price));
+  }
+  const perCategory = new Map<number, number[]>();
+  for (const [id, price] of highest) perCategory.set(auctions.get(id)!.category, [...(perCategory.get(auctions.get(id)!.category) ?? []), price]);
+  return new Map([...perCategory].map(([c, prices]) => [String(c), prices.reduce((x, y) => x + y, 0) / prices.length]));
+}
+
 /** Per 10 s window sliding every 2 s (by its end): the auction with the most bids, and how many. */
 export function expectedQ5(e: NexmarkEvents): Map<string, { auction: number; count: number }> {
   const counts = new Map<string, number>();

@@ -5,7 +5,7 @@ import type { GraphInput } from './graph.ts';
  * filters, maps, windows and joins. One definition serves the builder's templates, the tests that check each
  * query's results and `npm run bench:nexmark`.
  */
-export const NEXMARK_QUERIES = ['q0', 'q1', 'q2', 'q3', 'q5', 'q7', 'q8', 'q11', 'q12'] as const;
+export const NEXMARK_QUERIES = ['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q7', 'q8', 'q11', 'q12'] as const;
 export type NexmarkQuery = (typeof NEXMARK_QUERIES)[number];
 
 export const nexmarkQueryInfo: Record<NexmarkQuery, { title: string; description: string }> = {
@@ -15,6 +15,11 @@ export const nexmarkQueryInfo: Record<NexmarkQuery, { title: string; description
   q3: {
     title: 'local item suggestion',
     description: 'Auctions of category 10 joined to their sellers from Oregon, Idaho or California (a regular join keyed by person id).',
+  },
+  q4: {
+    title: 'average price per category',
+    description:
+      "Each auction's highest bid while it was open (a join, two filters and a running maxBy), averaged per category over every auction's latest highest bid.",
   },
   q5: {
     title: 'hot items',
@@ -47,6 +52,7 @@ const POSTGRES_KEYS: Record<NexmarkQuery, { keyField: string; valueField?: strin
   q1: { keyField: 'auction, bidder, dateTime, extra', valueField: 'price' },
   q2: { keyField: 'auction, price', valueField: 'price' },
   q3: { keyField: 'left.id' },
+  q4: { keyField: 'key', valueField: 'avgPrice' },
   q5: { keyField: 'key' },
   q7: { keyField: 'key' },
   q8: { keyField: 'key, windowStart', valueField: 'left.name' },
@@ -93,6 +99,13 @@ export function nexmarkQuery(query: NexmarkQuery, options: NexmarkQueryOptions =
     key,
     ...(side && { side }),
   });
+
+  // How long an auction stays open at most, in event time: the reference gives it up to twice the time 100 in-flight
+  // auctions take to be created (100 × 50 / 3 events). q4's join keeps records twice that long.
+  const rate = Number(options.source?.rate ?? 10_000);
+  const eventsPerSecond = Number(options.source?.eventsPerSecond ?? (rate > 0 ? rate : 10_000_000));
+  const auctionLengthMs = (2 * Math.floor((100 * 50) / 3) * 1000) / eventsPerSecond;
+  const retainMs = Math.max(1, Math.ceil(2 * auctionLengthMs));
 
   switch (query) {
     case 'q0':
@@ -143,6 +156,28 @@ export function nexmarkQuery(query: NexmarkQuery, options: NexmarkQueryOptions =
           hash('category10', 'joined', 'seller', 'left'),
           hash('westerners', 'joined', 'id', 'right'),
           forward('joined', 'results'),
+        ],
+      };
+    case 'q4':
+      return {
+        vertices: [
+          source('auctions', 'auction', -90),
+          source('bids', 'bid', 90),
+          op('withBids', 'join', 'Auction ⋈ its bids', { retain: `${retainMs}ms` }, 300),
+          op('afterOpen', 'filter', 'Bid after it opened', { field: 'right.dateTime', op: 'gte', valueField: 'left.dateTime' }, 550),
+          op('beforeClose', 'filter', 'Bid before it closed', { field: 'right.dateTime', op: 'lte', valueField: 'left.expires' }, 800),
+          op('winning', 'aggregate', 'Highest bid per auction', { aggregates: 'maxBy(right.price) as winner' }, 1050),
+          op('perCategory', 'aggregate', 'Average per category', { aggregates: 'avg(winner.right.price) as avgPrice', upsertKey: 'key' }, 1300),
+          results(1550),
+        ],
+        edges: [
+          hash('auctions', 'withBids', 'id', 'left'),
+          hash('bids', 'withBids', 'auction', 'right'),
+          forward('withBids', 'afterOpen'),
+          forward('afterOpen', 'beforeClose'),
+          hash('beforeClose', 'winning', 'key'),
+          hash('winning', 'perCategory', 'winner.left.category'),
+          forward('perCategory', 'results'),
         ],
       };
     case 'q5':

@@ -268,14 +268,26 @@ export const filterSettings = z
       .default('eq')
       .describe('in: the value is one of a comma-separated list (e.g. OR, ID, CA); multipleOf: a number divisible by the value'),
     value: z.union([z.string(), z.number(), z.boolean()]).optional(),
+    valueField: fieldName.optional().describe('Compares with this field of the same record instead of a value, e.g. left.expires'),
   })
   .strict()
-  .refine((s) => s.op === 'exists' || s.value !== undefined, { message: 'a value is needed for this comparison', path: ['value'] })
-  .refine((s) => s.op !== 'multipleOf' || (typeof s.value === 'number' && Number.isInteger(s.value) && s.value !== 0), {
+  .refine((s) => s.op === 'exists' || s.value !== undefined || s.valueField !== undefined, {
+    message: 'a value (or a field to compare with) is needed for this comparison',
+    path: ['value'],
+  })
+  .refine((s) => s.value === undefined || s.valueField === undefined, {
+    message: 'give a value or a field to compare with, not both',
+    path: ['valueField'],
+  })
+  .refine((s) => s.valueField === undefined || (s.op !== 'in' && s.op !== 'exists'), {
+    message: 'in and exists take no field to compare with',
+    path: ['valueField'],
+  })
+  .refine((s) => s.op !== 'multipleOf' || s.valueField !== undefined || (typeof s.value === 'number' && Number.isInteger(s.value) && s.value !== 0), {
     message: 'multipleOf needs a whole number other than 0',
     path: ['value'],
   })
-  .refine((s) => s.op !== 'in' || (typeof s.value === 'string' && s.value.split(',').some((x) => x.trim() !== '')), {
+  .refine((s) => s.op !== 'in' || s.valueField !== undefined || (typeof s.value === 'string' && s.value.split(',').some((x) => x.trim() !== '')), {
     message: 'in needs a comma-separated list of values',
     path: ['value'],
   });
@@ -290,6 +302,20 @@ const mapStep = z.discriminatedUnion('op', [
 export const mapSettings = z.object({ steps: z.array(mapStep).min(1).max(50) }).strict();
 
 export const countSettings = z.object({}).strict();
+export const aggregateSettings = z
+  .object({
+    aggregates: z
+      .string()
+      .default('count')
+      .refine((t) => parseAggregates(t).ok, { error: (iss) => (parseAggregates(String(iss.input)) as { message: string }).message })
+      .describe('Comma-separated: count, sum(f), min(f), max(f), avg(f), maxBy(f), minBy(f); each may end in "as name"'),
+    upsertKey: fieldName
+      .optional()
+      .describe(
+        'Reads records as updates: one replaces the last with the same value of this field (within the key), as over a changelog. E.g. each auction’s highest bid, averaged per category',
+      ),
+  })
+  .strict();
 export const sumSettings = z.object({ field: fieldName.describe('Numeric field to add up') }).strict();
 export const statefulCounterSettings = z
   .object({ field: fieldName.optional().describe('Field shown as the value; empty = the whole record') })
@@ -572,6 +598,17 @@ export const operatorCatalog = {
     settings: sumSettings,
     outputFields: () => ['key', 'sum'],
   },
+  aggregate: {
+    type: 'aggregate',
+    kind: 'keyed',
+    label: 'Aggregate',
+    description: 'Running count, sum, min, max, avg, maxBy or minBy per key, with no window, out on every record: {key, …}',
+    settings: aggregateSettings,
+    outputFields: (settings) => {
+      const parsed = parseAggregates(aggregateSettings.safeParse(settings ?? {}).data?.aggregates ?? 'count');
+      return ['key', ...(parsed.ok ? parsed.aggregates.map((a) => a.name) : [])];
+    },
+  },
   statefulCounter: {
     type: 'statefulCounter',
     kind: 'keyed',
@@ -730,6 +767,7 @@ export type NexmarkSettings = z.output<typeof nexmarkSettings>;
 export type FilterSettings = z.output<typeof filterSettings>;
 export type MapSettings = z.output<typeof mapSettings>;
 export type SumSettings = z.output<typeof sumSettings>;
+export type AggregateSettings = z.output<typeof aggregateSettings>;
 export type StatefulCounterSettings = z.output<typeof statefulCounterSettings>;
 export type WindowSettings = z.output<typeof windowSettings>;
 export type WindowJoinSettings = z.output<typeof windowJoinSettings>;

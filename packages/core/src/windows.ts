@@ -130,7 +130,11 @@ export class Aggregator {
   private readonly slots: number[] = [];
   readonly width: number;
 
-  constructor(readonly aggregates: readonly Aggregate[]) {
+  constructor(
+    readonly aggregates: readonly Aggregate[],
+    /** Who names a field that is not a number, in the reason a record is dead-lettered with. */
+    private readonly label = 'window',
+  ) {
     let w = 0;
     for (const a of aggregates) {
       this.slots.push(w);
@@ -164,7 +168,7 @@ export class Aggregator {
         continue;
       }
       const v = getField(rec, a.field!);
-      if (typeof v !== 'number' || !Number.isFinite(v)) return `window: field '${a.field}' is not a number`;
+      if (typeof v !== 'number' || !Number.isFinite(v)) return `${this.label}: field '${a.field}' is not a number`;
       out.push(v);
     }
     return out;
@@ -187,6 +191,20 @@ export class Aggregator {
         acc[s] = n + v;
         acc[s + 1] = (acc[s + 1] as number) + 1;
       } else acc[s] = n + v;
+    });
+  }
+
+  /** Whether every aggregate can take a record back out (count, sum, avg); min, max, maxBy and minBy cannot. */
+  get retractable(): boolean {
+    return this.aggregates.every((a) => a.fn === 'count' || a.fn === 'sum' || a.fn === 'avg');
+  }
+
+  /** Takes one record's values (from `values`) back out of `acc`, in place: only when `retractable`. */
+  retract(acc: Accumulator, values: readonly number[]): void {
+    this.aggregates.forEach((a, i) => {
+      const s = this.slots[i]!;
+      acc[s] = (acc[s] as number) - values[i]!;
+      if (a.fn === 'avg') acc[s + 1] = (acc[s + 1] as number) - 1;
     });
   }
 

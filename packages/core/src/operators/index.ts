@@ -4,13 +4,14 @@ import { bindOperator } from '../sdk/bind.ts';
 import type { OperatorDefinition } from '../sdk/define.ts';
 import { notingDownstream } from './output.ts';
 import { intervalJoinOperator, joinOperator, windowJoinOperator } from './joins.ts';
-import { countOperator, statefulCounterOperator, sumOperator } from './keyed.ts';
+import { aggregateOperator, countOperator, statefulCounterOperator, sumOperator } from './keyed.ts';
 import { filterOperator, mapOperator } from './transforms.ts';
 import { windowOperator } from './window.ts';
 import type { OperatorContext, Output, StreamOperator } from './types.ts';
 
 export type { OperatorContext, Output, RecordTime, StreamOperator } from './types.ts';
 export {
+  aggregateOperator,
   countOperator,
   filterOperator,
   intervalJoinOperator,
@@ -34,6 +35,7 @@ export const builtinOperators: Readonly<Record<string, OperatorDefinition>> = Ob
     windowJoinOperator,
     intervalJoinOperator,
     joinOperator,
+    aggregateOperator,
   ].map((d) => [d.kind, d as unknown as OperatorDefinition]),
 );
 

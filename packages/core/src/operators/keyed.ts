@@ -1,6 +1,10 @@
+import type { Rec } from '../codec.ts';
 import { getField } from '../fields.ts';
+import type { Key } from '../hashing.ts';
+import type { AggregateSettings } from '../operatorCatalog.ts';
+import { Aggregator, parseAggregates, type Accumulator } from '../windows.ts';
 import { builtin } from './builtin.ts';
-import { defineOperator, reducingState, valueState } from '../sdk/define.ts';
+import { defineOperator, mapState, reducingState, valueState } from '../sdk/define.ts';
 
 /** Running count per key; emits `{key, count}`. */
 export const countOperator = defineOperator({
@@ -44,5 +48,56 @@ export const statefulCounterOperator = defineOperator({
     ctx.state.counter.update(n);
     const value = ctx.settings.field ? getField(rec, ctx.settings.field) : rec;
     ctx.emit({ key: ctx.currentKey, count: n, message: `Processed: ${show(value)}, Count: ${n}` });
+  },
+});
+
+/** An aggregate operator's aggregates, parsed once per subtask (settings never change while it runs). */
+const aggregators = new WeakMap<AggregateSettings, Aggregator>();
+function aggregatorOf(s: AggregateSettings): Aggregator {
+  let agg = aggregators.get(s);
+  if (!agg) {
+    const parsed = parseAggregates(s.aggregates);
+    if (!parsed.ok) throw new Error(parsed.message);
+    aggregators.set(s, (agg = new Aggregator(parsed.aggregates, 'aggregate')));
+  }
+  return agg;
+}
+
+/**
+ * Running aggregates per key with no window (a grouped aggregate, as Flink SQL's GROUP BY on a stream): every record
+ * updates its key's accumulator and emits `{key, ...aggregates}`. With `upsertKey` the input is a changelog: a record
+ * replaces the key's last record with the same value of that field, so the aggregates cover the latest record per id
+ * (Flink's retraction). Count, sum and avg take the replaced record back out; min, max, maxBy and minBy are worked
+ * out again over the key's latest records.
+ */
+export const aggregateOperator = defineOperator({
+  ...builtin('aggregate'),
+  inputs: 'keyed',
+  state: { acc: valueState<Accumulator>(), latest: mapState<Key, [values: number[], record: Rec]>() },
+  open(ctx) {
+    aggregatorOf(ctx.settings);
+  },
+  process(rec, ctx) {
+    const agg = aggregatorOf(ctx.settings);
+    const values = agg.values(rec);
+    if (typeof values === 'string') return ctx.deadLetter(rec, values);
+    const upsertKey = ctx.settings.upsertKey;
+    let acc = ctx.state.acc.value() ?? agg.create();
+    if (upsertKey === undefined) agg.add(acc, values, rec);
+    else {
+      const id = getField(rec, upsertKey);
+      if (typeof id !== 'string' && typeof id !== 'number') return ctx.deadLetter(rec, `aggregate: field '${upsertKey}' is not a string or a number`);
+      const before = ctx.state.latest.get(id);
+      ctx.state.latest.put(id, [values, rec]);
+      if (agg.retractable) {
+        if (before) agg.retract(acc, before[0]);
+        agg.add(acc, values, rec);
+      } else {
+        acc = agg.create();
+        for (const [, [v, r]] of ctx.state.latest.entries()) agg.add(acc, v, r);
+      }
+    }
+    ctx.state.acc.update(acc);
+    ctx.emit({ key: ctx.currentKey, ...agg.result(acc) });
   },
 });

@@ -112,7 +112,7 @@ describe('keyed operators', () => {
 });
 
 describe('filter', () => {
-  const rec: Rec = { user: 'u7', amount: 50, tags: ['vip', 'new'], nested: { country: 'NL' }, none: null };
+  const rec: Rec = { user: 'u7', amount: 50, tags: ['vip', 'new'], nested: { country: 'NL' }, none: null, limits: { low: 10, high: 50, zero: 0 } };
 
   it.each<[Record<string, unknown>, boolean]>([
     [{ field: 'user', op: 'eq', value: 'u7' }, true],
@@ -146,6 +146,12 @@ describe('filter', () => {
     [{ field: 'amount', op: 'multipleOf', value: -10 }, true],
     [{ field: 'amount', op: 'multipleOf', value: 123 }, false],
     [{ field: 'user', op: 'multipleOf', value: 1 }, false],
+    [{ field: 'amount', op: 'gte', valueField: 'limits.low' }, true],
+    [{ field: 'amount', op: 'lte', valueField: 'limits.high' }, true],
+    [{ field: 'amount', op: 'gt', valueField: 'limits.high' }, false],
+    [{ field: 'amount', op: 'eq', valueField: 'limits.missing' }, false],
+    [{ field: 'amount', op: 'multipleOf', valueField: 'limits.low' }, true],
+    [{ field: 'amount', op: 'multipleOf', valueField: 'limits.zero' }, false],
   ])('%j keeps the record: %s', (settings, kept) => {
     const h = harness('filter', settings);
     h.feed(rec);
@@ -161,6 +167,9 @@ describe('filter settings', () => {
     [{ field: 'a', op: 'multipleOf', value: '3' }, 'multipleOf needs a whole number other than 0'],
     [{ field: 'a', op: 'in', value: 3 }, 'in needs a comma-separated list of values'],
     [{ field: 'a', op: 'in', value: ' , ' }, 'in needs a comma-separated list of values'],
+    [{ field: 'a', op: 'gt' }, 'a value (or a field to compare with) is needed for this comparison'],
+    [{ field: 'a', op: 'gt', value: 1, valueField: 'b' }, 'give a value or a field to compare with, not both'],
+    [{ field: 'a', op: 'in', valueField: 'b' }, 'in and exists take no field to compare with'],
   ])('%j is refused: %s', (settings, message) => {
     const r = filterSettings.safeParse(settings);
     expect(r.success).toBe(false);

@@ -20,13 +20,12 @@ function listOf(s: FilterSettings): Set<string> {
   return set;
 }
 
-function matches(s: FilterSettings, a: unknown): boolean {
-  const b = s.value;
+function matches(s: FilterSettings, a: unknown, b: unknown): boolean {
   switch (s.op) {
     case 'in':
       return (typeof a === 'string' || typeof a === 'number' || typeof a === 'boolean') && listOf(s).has(String(a));
     case 'multipleOf':
-      return typeof a === 'number' && a % (b as number) === 0;
+      return typeof a === 'number' && typeof b === 'number' && b !== 0 && a % b === 0;
     case 'exists':
       return a !== undefined && a !== null;
     case 'eq':
@@ -51,7 +50,7 @@ export const filterOperator = defineOperator({
   inputs: 'any',
   process(rec, ctx) {
     const s = ctx.settings;
-    if (matches(s, getField(rec, s.field))) ctx.emit(rec);
+    if (matches(s, getField(rec, s.field), s.valueField === undefined ? s.value : getField(rec, s.valueField))) ctx.emit(rec);
   },
 });
 

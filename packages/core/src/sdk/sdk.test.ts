@@ -210,6 +210,7 @@ describe('the catalog with user operators', () => {
       });
     }
     expect(Object.keys(builtinOperators).sort()).toEqual([
+      'aggregate',
       'count',
       'filter',
       'intervalJoin',
