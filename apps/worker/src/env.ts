@@ -46,6 +46,8 @@ export const workerEnv = z.object({
   KEYFLOW_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(4096),
   /** Entries a channel holds before its producer waits (backpressure). */
   KEYFLOW_CHANNEL_BOUND: z.coerce.number().int().min(2).max(100_000).default(32),
+  /** Channel entries a producer has on their way to Redis at once (1: wait for each reply before the next). */
+  KEYFLOW_CHANNEL_IN_FLIGHT: z.coerce.number().int().min(1).max(64).default(8),
   /** How long a partial batch may wait before it is sent (Flink's buffer timeout). */
   KEYFLOW_LINGER_MS: z.coerce.number().int().min(0).max(10_000).default(5),
   /** The least level the worker logs (pino's levels). */

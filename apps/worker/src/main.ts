@@ -2,7 +2,12 @@ import { workerEnv } from './env.ts';
 import { startWorker } from './worker.ts';
 
 const env = workerEnv.parse(process.env);
-const worker = await startWorker(env, { batchSize: env.KEYFLOW_BATCH_SIZE, bound: env.KEYFLOW_CHANNEL_BOUND, lingerMs: env.KEYFLOW_LINGER_MS });
+const worker = await startWorker(env, {
+  batchSize: env.KEYFLOW_BATCH_SIZE,
+  bound: env.KEYFLOW_CHANNEL_BOUND,
+  inFlight: env.KEYFLOW_CHANNEL_IN_FLIGHT,
+  lingerMs: env.KEYFLOW_LINGER_MS,
+});
 
 let closing = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const)

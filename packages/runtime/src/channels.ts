@@ -1,6 +1,6 @@
 import { encodeBatch } from '@keyflow/core';
 import type { RescaleSpec } from './protocol.ts';
-import type { KeyflowRedis } from './scripts.ts';
+import { XADD_FULL, XADD_OUT_OF_ORDER, type KeyflowRedis } from './scripts.ts';
 
 /**
  * Entry types on a channel stream: a record batch (with its records' event times, when they have any), a barrier,
@@ -26,15 +26,27 @@ export interface ChannelSettings {
   batchSize: number;
   /** Entries a channel may hold before its producer waits. */
   bound: number;
+  /** Entries a producer has on their way at once (default 8; 1 waits for each reply before the next). */
+  inFlight?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A send that failed (the writer's `failure` says why). */
+const FAILED = -2;
+
+interface Pending {
+  seq: number;
+  fields: (string | Buffer | number)[];
+}
+
 /**
- * The producer end of one channel: buffers records and sends them as msgpack batches, strictly in order, one
- * XADD at a time but without making the caller wait for each reply (so producing overlaps the round trip) until
- * `maxQueued` batches are on their way. It waits while the stream is over its bound, counting that wait as
- * backpressure.
+ * The producer end of one channel: buffers records and sends them as msgpack batches, with up to `maxInFlight`
+ * XADDs in flight at once on its connection (Redis runs them in the order sent), so producing and the round trips
+ * overlap; the caller waits while that many entries are not yet in. The script takes entries only in seq order:
+ * when it refuses one (the stream is over its bound: backpressure, counted as such), it refuses every later one
+ * too, and the writer sends again from the refused one, alone until it is in. It sends no more than the stream
+ * has room for, as far as the last reply (the stream's length) tells, so a full stream gets few entries to refuse.
  */
 export class ChannelWriter {
   private buffer: unknown[] = [];
@@ -42,8 +54,17 @@ export class ChannelWriter {
   private times: number[] = [];
   private timed = false;
   private seq = 0;
-  private queued = 0;
-  private tail: Promise<void> = Promise.resolve();
+  /** Entries not yet known to be in the stream, in seq order. */
+  private queue: Pending[] = [];
+  /** The replies of the first `replies.length` entries of `queue`, which are in flight. */
+  private replies: Promise<number>[] = [];
+  /**
+   * Entries the stream can still take as far as the writer knows: its bound, less its length and what is in flight.
+   * None after a refusal, until a reply tells otherwise.
+   */
+  private room: number;
+  private pumping = false;
+  private waiters: (() => void)[] = [];
   private failure: unknown;
   /** Milliseconds spent waiting on a full channel since the last `takeBackpressure`. */
   private waitedMs = 0;
@@ -53,8 +74,10 @@ export class ChannelWriter {
     private readonly redis: KeyflowRedis,
     readonly key: string,
     private readonly settings: ChannelSettings,
-    private readonly maxQueued = 4,
-  ) {}
+    private readonly maxInFlight = settings.inFlight ?? 8,
+  ) {
+    this.room = settings.bound;
+  }
 
   push(record: unknown, timestamp: number | undefined): void {
     this.buffer.push(record);
@@ -69,7 +92,7 @@ export class ChannelWriter {
     return this.buffer.length;
   }
 
-  /** Sends every full batch; with `all`, also the partial one. Returns once few enough batches are queued. */
+  /** Sends every full batch; with `all`, also the partial one. Returns once fewer than `maxInFlight` entries are not in. */
   async flush(all: boolean): Promise<void> {
     const size = this.settings.batchSize;
     while (this.buffer.length >= size || (all && this.buffer.length > 0)) {
@@ -85,7 +108,7 @@ export class ChannelWriter {
         if (this.buffer.length === 0) this.timed = false;
       }
       this.enqueue('b', 'd', encodeBatch(batch), timesBytes);
-      while (this.queued >= this.maxQueued) await this.tail;
+      while (this.queue.length >= this.maxInFlight && !this.failure) await this.progress();
     }
     this.check();
   }
@@ -118,7 +141,7 @@ export class ChannelWriter {
 
   /** Waits until everything enqueued is in the stream. */
   async drain(): Promise<void> {
-    await this.tail;
+    while (this.queue.length && !this.failure) await this.progress();
     this.check();
   }
 
@@ -137,35 +160,97 @@ export class ChannelWriter {
     if (this.failure) throw this.failure;
   }
 
-  private enqueue(type: string, field: string, payload: Buffer | string, times?: Buffer): void {
-    const seq = ++this.seq;
-    this.queued++;
-    this.tail = this.tail.then(async () => {
-      try {
-        if (!this.failure) await this.send(type, seq, field, payload, times);
-      } catch (err) {
-        this.failure = err;
-      } finally {
-        this.queued--;
-      }
-    });
+  /** Resolves at the next entry in, or failure. */
+  private progress(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  private async send(type: string, seq: number, field: string, payload: Buffer | string, times?: Buffer): Promise<void> {
-    let started = 0;
-    let pause = 1;
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  private enqueue(type: string, field: string, payload: Buffer | string, times?: Buffer): void {
+    // Nothing after a failed entry is sent; the next flush or drain throws.
+    if (this.failure) return;
+    const seq = ++this.seq;
     const fields = times ? ['t', type, 's', seq, field, payload, 'ts', times] : ['t', type, 's', seq, field, payload];
-    try {
-      while (!(await this.redis.boundedXadd(this.key, this.settings.bound, ...fields))) {
-        if (!started) started = performance.now();
-        this.full = true;
-        await sleep(pause);
-        pause = Math.min(pause * 2, 10);
-      }
-    } finally {
-      this.full = false;
+    this.queue.push({ seq, fields });
+    this.fill();
+  }
+
+  /**
+   * Sends queued entries, in order, up to `maxInFlight` and while the stream has room: when it has none, one entry
+   * goes alone, to learn when it has again. The pump takes their replies.
+   */
+  private fill(): void {
+    const most = Math.min(this.maxInFlight, this.queue.length);
+    while (!this.failure && this.replies.length < most && (this.room > 0 || !this.replies.length)) {
+      const entry = this.queue[this.replies.length]!;
+      this.replies.push(this.send(entry, this.replies.length === 0));
+      this.room--;
     }
-    if (started) this.waitedMs += performance.now() - started;
+    if (this.replies.length && !this.pumping) void this.pump();
+  }
+
+  /**
+   * An entry's reply; FAILED when it failed. Refused as out of order though everything before it was in when it
+   * was sent (`alone`), it cannot be sent again: the stream lost what it had (it was deleted).
+   */
+  private send(entry: Pending, alone: boolean): Promise<number> {
+    return this.redis.boundedXadd(this.key, this.settings.bound, entry.seq, ...entry.fields).then(
+      (reply) => {
+        if (reply !== XADD_OUT_OF_ORDER || !alone) return reply;
+        this.failure ??= new Error(`channel ${this.key} does not hold entry ${entry.seq - 1} any more: it was deleted`);
+        return FAILED;
+      },
+      (err: unknown) => {
+        this.failure ??= err;
+        return FAILED;
+      },
+    );
+  }
+
+  /** Takes the replies in order while entries are in flight: an entry in makes room, a refused one is sent again. */
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    let pause = 1;
+    let waitingSince = 0;
+    while (this.replies.length && !this.failure) {
+      const reply = await this.replies[0]!;
+      // A wait on a full channel counts as it goes, so a long one shows while it lasts.
+      if (waitingSince) {
+        const t = performance.now();
+        this.waitedMs += t - waitingSince;
+        waitingSince = t;
+      }
+      if (reply > 0) {
+        void this.replies.shift();
+        this.queue.shift();
+        this.room = this.settings.bound - reply - this.replies.length;
+        waitingSince = 0;
+        pause = 1;
+        this.full = false;
+      } else if (reply !== FAILED) {
+        // Every later entry in flight is refused too (its predecessor is not in): once they are back (and after a
+        // pause when the stream is full), the refused one goes again, alone.
+        this.room = 0;
+        await Promise.all(this.replies);
+        if (reply === XADD_FULL) {
+          waitingSince ||= performance.now();
+          this.full = true;
+          await sleep(pause);
+          pause = Math.min(pause * 2, 10);
+        }
+        this.replies = [];
+      }
+      this.fill();
+      this.wake();
+    }
+    this.pumping = false;
+    this.full = false;
+    this.wake();
   }
 }
 

@@ -11,6 +11,14 @@ export type StreamEntry = [id: string | Buffer, fields: (string | Buffer)[]];
  */
 export type ArrivalWatcher = (command: Command) => 'queue' | 'drop';
 
+/** A read of the command stream sent ahead (`poke`) and its reply, once in. */
+interface ReadAhead {
+  done: boolean;
+  promise: Promise<void>;
+  reply?: [key: string, entries: StreamEntry[]][] | null;
+  error?: unknown;
+}
+
 /**
  * The attempt's command stream (control → subtasks): read where the subtask reads anyway (its input loop, its
  * source loop, a handover wait), validated, and handled in ONE queue, one command at a time (see CommandQueue).
@@ -20,6 +28,7 @@ export class Commands {
   lastId = '0-0';
   private readonly queue: CommandQueue<Command>;
   private watcher: ArrivalWatcher | undefined;
+  private ahead: ReadAhead | undefined;
 
   constructor(
     private readonly ctx: SubtaskContext,
@@ -65,8 +74,45 @@ export class Commands {
     return this.queue.drain();
   }
 
+  /**
+   * Without waiting for Redis: handles what the read started by the call before brought, once its reply is in, and
+   * starts the next read. A source busy emitting learns of a command one round trip later than a waiting read
+   * would tell it, but never stops for the round trip: with Redis 10 ms away, a read every 5 ms that waited for its
+   * reply left the source a third of its time.
+   */
+  async poke(): Promise<void> {
+    const ahead = this.ahead;
+    if (ahead && !ahead.done) return;
+    if (ahead) await this.takeAhead();
+    const next: ReadAhead = { done: false, promise: Promise.resolve() };
+    next.promise = this.ctx.blocking.xread('COUNT', 16, 'STREAMS', this.key, this.lastId).then(
+      (reply) => {
+        next.reply = reply;
+        next.done = true;
+      },
+      (err: unknown) => {
+        next.error = err;
+        next.done = true;
+      },
+    );
+    this.ahead = next;
+  }
+
+  /** Waits for the read `poke` started, if any, and handles what it brought. */
+  private async takeAhead(): Promise<void> {
+    const ahead = this.ahead;
+    if (!ahead) return;
+    await ahead.promise;
+    this.ahead = undefined;
+    if (ahead.error) throw ahead.error;
+    for (const [, entries] of ahead.reply ?? []) this.take(entries);
+    await this.drain();
+  }
+
   /** Reads new commands, blocking up to `blockMs` when there are none, and handles them. */
   async poll(blockMs: number): Promise<void> {
+    // A read `poke` started goes first: commands are taken in order, and one connection serves both.
+    await this.takeAhead();
     const args = blockMs > 0 ? ['BLOCK', blockMs] : [];
     const res = await this.ctx.blocking.xread('COUNT', 16, ...(args as ['BLOCK', number]), 'STREAMS', this.key, this.lastId);
     for (const [, entries] of res ?? []) this.take(entries);

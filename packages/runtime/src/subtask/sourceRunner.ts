@@ -109,10 +109,14 @@ export class SourceRunner {
       if (starved) wait = Math.max(wait, STARVED_MS);
       if (this.stopAfterBarrier) wait = IDLE_MS;
       this.due = wait === 0;
-      // Commands are read between batches: blocking while there is time to wait, else every linger period.
-      if (wait > 0 || now() - this.lastCommandRead >= settings.lingerMs) {
+      // Commands are read between batches: blocking while there is time to wait, else every linger period without
+      // waiting for the reply (it is taken at the next look).
+      if (wait > 0) {
         this.lastCommandRead = now();
         await this.commands.poll(this.router.buffered() ? Math.min(wait, settings.lingerMs) : Math.min(wait, IDLE_MS));
+      } else if (now() - this.lastCommandRead >= settings.lingerMs) {
+        this.lastCommandRead = now();
+        await this.commands.poke();
       }
       if (ctx.outcome || this.stopAfterBarrier) continue;
       // After the commands: a rescale handled there may have changed this subtask's splits.
