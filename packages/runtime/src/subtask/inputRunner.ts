@@ -7,6 +7,9 @@ import { now, type SubtaskContext } from './context.ts';
 import type { Counters } from './counters.ts';
 import type { HandoverLoader } from './handoverLoader.ts';
 
+/** What XREAD returns: per stream key, its entries (id and field list). */
+type ReadResult = [key: Buffer, entries: [id: Buffer, fields: Buffer[]][]][];
+
 interface InputChannel {
   key: string;
   /** The edge it belongs to: its key field, and for a join which input it is. */
@@ -82,27 +85,71 @@ export class InputRunner {
     for (const c of this.inputs) if (!inputs.has(c.key)) this.aligner.addChannel(c.key);
   }
 
+  /**
+   * One XREAD over the commands, a preload's handover and `readable`, each from the id given (default: its last);
+   * blocking while there is nothing, unless `ahead`.
+   */
+  private read(readable: InputChannel[], from: ReadonlyMap<string, string> = new Map(), ahead = false): Promise<ReadResult | null> {
+    const { ctx, commands } = this;
+    const pre = this.loader.preload;
+    const keys = [commands.key, ...(pre ? [pre.key] : []), ...readable.map((c) => c.key)];
+    const ids = [commands.lastId, ...(pre ? [pre.lastId] : []), ...readable.map((c) => c.lastId)];
+    const block = ahead ? [] : ['BLOCK', this.on.blockMs()];
+    return ctx.blocking.xreadBuffer(
+      'COUNT',
+      8,
+      ...(block as ['BLOCK', number]),
+      'STREAMS',
+      ...keys,
+      ...keys.map((k, i) => from.get(k) ?? ids[i]!),
+    ) as Promise<ReadResult | null>;
+  }
+
+  /**
+   * The next read, sent before this result is worked through so that Redis's reply comes while the records are
+   * processed: only when the result holds record batches and watermarks alone. A barrier, an end, a command or a
+   * preload may change what is readable; then the next read waits until they were handled. It does not block: when
+   * nothing came meanwhile, the loop reads again, blocking, after it sent its output.
+   */
+  private readAhead(res: ReadResult | null, readable: InputChannel[]): Promise<ReadResult | null> | undefined {
+    if (!res || this.loader.preload) return undefined;
+    const from = new Map<string, string>();
+    for (const [keyBuf, entries] of res) {
+      const key = keyBuf.toString();
+      if (key === this.commands.key) return undefined;
+      for (const [, fields] of entries) {
+        const type = fields[1]?.toString();
+        if (fields[0]?.toString() !== 't' || (type !== 'b' && type !== 'm')) return undefined;
+      }
+      if (entries.length) from.set(key, entries.at(-1)![0].toString());
+    }
+    const next = this.read(readable, from, true);
+    // A subtask that ends meanwhile never takes the reply; its failure is the next loop's, if there is one.
+    next.catch(() => {});
+    return next;
+  }
+
   async run(): Promise<void> {
     const { ctx, commands, loader } = this;
     const aligner = (this.aligner = new BarrierAligner(this.inputs.map((c) => c.key)));
+    let ahead: { res: Promise<ReadResult | null>; readable: InputChannel[] } | undefined;
     while (!ctx.outcome) {
       // Commands a wait inside a barrier's rescale left queued.
       await commands.drain();
-      const readable = this.inputs.filter((c) => aligner.openChannels.has(c.key) && !aligner.isBlocked(c.key));
+      let readable: InputChannel[] = [];
+      let res: ReadResult | null = null;
+      if (ahead) {
+        ({ readable } = ahead);
+        res = await ahead.res;
+        ahead = undefined;
+      }
+      if (!res) {
+        readable = this.inputs.filter((c) => aligner.openChannels.has(c.key) && !aligner.isBlocked(c.key));
+        res = await this.read(readable);
+      }
+      const next = this.readAhead(res, readable);
+      if (next) ahead = { res: next, readable };
       const pre = loader.preload;
-      const res = (await ctx.blocking.xreadBuffer(
-        'COUNT',
-        8,
-        'BLOCK',
-        this.on.blockMs(),
-        'STREAMS',
-        commands.key,
-        ...(pre ? [pre.key] : []),
-        ...readable.map((c) => c.key),
-        commands.lastId,
-        ...(pre ? [pre.lastId] : []),
-        ...readable.map((c) => c.lastId),
-      )) as [Buffer, [Buffer, Buffer[]][]][] | null;
       if (this.pendingWatermark !== undefined) {
         const w = this.pendingWatermark;
         this.pendingWatermark = undefined;
@@ -120,7 +167,9 @@ export class InputRunner {
           await commands.drain();
           continue;
         }
-        const ch = readable.find((c) => c.key === key)!;
+        // A channel a rescale dropped since the read was sent: what it brought is not this subtask's any more.
+        const ch = this.inputs.find((c) => c.key === key);
+        if (!ch) continue;
         for (const [idBuf, fields] of entries) {
           if (aligner.isBlocked(key) || !aligner.openChannels.has(key)) break;
           const id = idBuf.toString();
