@@ -1,6 +1,6 @@
 import { nexmarkQuery, type NexmarkQuery } from '@keyflow/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killWorkerRunning, startStack, waitForCheckpoint, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
+import { killWorkerRunning, startStack, waitFor, waitForCheckpoint, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
 import {
   bidsPerBidder,
   expectedQ1,
@@ -58,6 +58,31 @@ describe('Nexmark queries', () => {
     const done = await waitForFinished(stack, jobId, 120_000);
     expect(done.metrics?.vertices.bids?.recordsIn).toBe(BOUNDED.total);
     expect(done.metrics?.vertices.results?.recordsIn).toBe(events.bids.length);
+  });
+
+  it('q0 unbounded at p=1, the source chained to its sink: the subtask keeps reporting, never stalled, until canceled', async () => {
+    // Nothing in the chain waits on Redis: the source loop itself must let the heartbeat and the metrics out.
+    const graph = nexmarkQuery('q0', { parallelism: 1, sink: 'blackhole', source: { seed: 2, rate: 0, splits: 4 } });
+    const p = await stack.client.createPipeline({ name: `nexmark-q0-unbounded-${stack.prefix}`, graph });
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
+    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+    let seen = 0;
+    for (let i = 0; i < 5; i++) {
+      seen = await waitFor(
+        async () => {
+          const j = await stack.client.getJob(job.id);
+          expect({ state: j.state, stall: j.stall }).toEqual({ state: 'RUNNING', stall: null });
+          const n = j.metrics?.vertices.results?.recordsIn ?? 0;
+          return n > seen && n;
+        },
+        10_000,
+        'the blackhole to count more records',
+        500,
+      );
+    }
+    await waitForCheckpoint(stack, job.id);
+    await stack.client.cancelJob(job.id);
+    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'CANCELED', 30_000, 'the job to be canceled');
   });
 
   it('q1: every bid with its price in euros', async () => {

@@ -117,6 +117,9 @@ export class SourceRunner {
       } else if (now() - this.lastCommandRead >= settings.lingerMs) {
         this.lastCommandRead = now();
         await this.commands.poke();
+        // A source chained to all its operators awaits nothing else that reaches the event loop: it lets the
+        // metrics, the heartbeat and the replies in once a linger period.
+        await new Promise((r) => setImmediate(r));
       }
       if (ctx.outcome || this.stopAfterBarrier) continue;
       // After the commands: a rescale handled there may have changed this subtask's splits.
