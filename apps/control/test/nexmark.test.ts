@@ -164,7 +164,7 @@ describe('Nexmark queries', () => {
     await converged(stack, jobId, windowId, 1);
     // The source was still going: the steps above happened while events flowed.
     const j = await stack.client.getJob(jobId);
-    expect(j.metrics?.vertices[q === 'q5' ? 'bids' : 'persons']?.recordsIn ?? 0).toBeLessThan(PACED.total);
+    expect(j.metrics?.vertices[q === 'q5' ? 'bids' : 'events']?.recordsIn ?? 0).toBeLessThan(PACED.total);
     await waitForFinished(stack, jobId, 120_000);
     const rows = await tableRows(table);
     expect(new Map([...rows].map(([k, v]) => [k, valueOf(v)]))).toEqual(expected(nexmarkEvents(PACED)));

@@ -64,10 +64,11 @@ const POSTGRES_KEYS: Record<NexmarkQuery, { keyField: string; valueField?: strin
 export function nexmarkQuery(query: NexmarkQuery, options: NexmarkQueryOptions = {}): GraphInput {
   const p = options.parallelism ?? 2;
   const sink = options.sink ?? (['q0', 'q1', 'q2'].includes(query) ? 'blackhole' : 'postgres');
+  // One source per query, as in Flink's: a join's two sides come from one stream of events, in step.
   const source = (id: string, kinds: string, y = 0) => ({
     id,
     type: 'nexmark',
-    name: `${kinds[0]!.toUpperCase()}${kinds.slice(1)}s`,
+    name: kinds === 'bid' ? 'Bids' : `Nexmark (${kinds.replace(',', ', ')})`,
     parallelism: p,
     settings: { seed: 1, rate: 10_000, splits: 16, ...options.source, kinds },
     position: { x: 0, y },
@@ -143,16 +144,15 @@ export function nexmarkQuery(query: NexmarkQuery, options: NexmarkQueryOptions =
     case 'q3':
       return {
         vertices: [
-          source('auctions', 'auction', -90),
-          source('persons', 'person', 90),
-          op('category10', 'filter', 'Category 10', { field: 'category', op: 'eq', value: 10 }, 300, -90),
-          op('westerners', 'filter', 'In OR, ID or CA', { field: 'state', op: 'in', value: 'OR,ID,CA' }, 300, 90),
+          source('events', 'person,auction'),
+          op('category10', 'filter', 'Auctions of category 10', { field: 'category', op: 'eq', value: 10 }, 300, -90),
+          op('westerners', 'filter', 'People in OR, ID or CA', { field: 'state', op: 'in', value: 'OR,ID,CA' }, 300, 90),
           op('joined', 'join', 'Auction ⋈ seller', {}, 600),
           results(900),
         ],
         edges: [
-          forward('auctions', 'category10'),
-          forward('persons', 'westerners'),
+          forward('events', 'category10'),
+          forward('events', 'westerners'),
           hash('category10', 'joined', 'seller', 'left'),
           hash('westerners', 'joined', 'id', 'right'),
           forward('joined', 'results'),
@@ -161,16 +161,19 @@ export function nexmarkQuery(query: NexmarkQuery, options: NexmarkQueryOptions =
     case 'q4':
       return {
         vertices: [
-          source('auctions', 'auction', -90),
-          source('bids', 'bid', 90),
-          op('withBids', 'join', 'Auction ⋈ its bids', { retain: `${retainMs}ms` }, 300),
-          op('afterOpen', 'filter', 'Bid after it opened', { field: 'right.dateTime', op: 'gte', valueField: 'left.dateTime' }, 550),
-          op('beforeClose', 'filter', 'Bid before it closed', { field: 'right.dateTime', op: 'lte', valueField: 'left.expires' }, 800),
-          op('winning', 'aggregate', 'Highest bid per auction', { aggregates: 'maxBy(right.price) as winner' }, 1050),
-          op('perCategory', 'aggregate', 'Average per category', { aggregates: 'avg(winner.right.price) as avgPrice', upsertKey: 'key' }, 1300),
-          results(1550),
+          source('events', 'auction,bid'),
+          op('auctions', 'filter', 'Auctions', { field: 'type', op: 'eq', value: 'auction' }, 250, -90),
+          op('bids', 'filter', 'Bids', { field: 'type', op: 'eq', value: 'bid' }, 250, 90),
+          op('withBids', 'join', 'Auction ⋈ its bids', { retain: `${retainMs}ms` }, 500),
+          op('afterOpen', 'filter', 'Bid after it opened', { field: 'right.dateTime', op: 'gte', valueField: 'left.dateTime' }, 750),
+          op('beforeClose', 'filter', 'Bid before it closed', { field: 'right.dateTime', op: 'lte', valueField: 'left.expires' }, 1000),
+          op('winning', 'aggregate', 'Highest bid per auction', { aggregates: 'maxBy(right.price) as winner' }, 1250),
+          op('perCategory', 'aggregate', 'Average per category', { aggregates: 'avg(winner.right.price) as avgPrice', upsertKey: 'key' }, 1500),
+          results(1750),
         ],
         edges: [
+          forward('events', 'auctions'),
+          forward('events', 'bids'),
           hash('auctions', 'withBids', 'id', 'left'),
           hash('bids', 'withBids', 'auction', 'right'),
           forward('withBids', 'afterOpen'),
@@ -203,12 +206,19 @@ export function nexmarkQuery(query: NexmarkQuery, options: NexmarkQueryOptions =
     case 'q8':
       return {
         vertices: [
-          source('persons', 'person', -90),
-          source('auctions', 'auction', 90),
-          op('sameWindow', 'windowJoin', 'Registered and sold in one 10 s window', { assigner: 'tumbling', size: '10s' }, 300),
-          results(600),
+          source('events', 'person,auction'),
+          op('persons', 'filter', 'People', { field: 'type', op: 'eq', value: 'person' }, 250, -90),
+          op('auctions', 'filter', 'Auctions', { field: 'type', op: 'eq', value: 'auction' }, 250, 90),
+          op('sameWindow', 'windowJoin', 'Registered and sold in one 10 s window', { assigner: 'tumbling', size: '10s' }, 500),
+          results(800),
         ],
-        edges: [hash('persons', 'sameWindow', 'id', 'left'), hash('auctions', 'sameWindow', 'seller', 'right'), forward('sameWindow', 'results')],
+        edges: [
+          forward('events', 'persons'),
+          forward('events', 'auctions'),
+          hash('persons', 'sameWindow', 'id', 'left'),
+          hash('auctions', 'sameWindow', 'seller', 'right'),
+          forward('sameWindow', 'results'),
+        ],
       };
     case 'q11':
       return {
