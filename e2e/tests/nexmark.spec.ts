@@ -15,7 +15,8 @@ test('Nexmark q5 from the template menu: the source typed, a wrong setting refus
     await page.goto('/pipelines');
     await page.getByTestId('template-menu').getByText('New from template').click();
     await expect(page.getByTestId('template-menu').getByText('Nexmark benchmark')).toBeVisible();
-    for (const q of ['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q7', 'q8', 'q11', 'q12']) await expect(page.getByTestId(`template-nexmark-${q}`)).toBeVisible();
+    for (const q of ['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q7', 'q8', 'q11', 'q12'])
+      await expect(page.getByTestId(`template-nexmark-${q}`)).toBeVisible();
     await page.getByTestId('template-nexmark-q5').click();
     await expect(page).toHaveURL(/\/pipelines\/new\?template=nexmark-q5$/);
     await expect(page.getByTestId('live-status')).toHaveText('Live');

@@ -195,7 +195,9 @@ function OperatorForm({
       />
       <span className="help">
         1 to {max}{' '}
-        {spec?.kind === 'source' && spec.splits ? '(its splits)' : `· once deployed it can rescale up to ${maxParallelismOf(vertex)} (its maxParallelism)`}
+        {spec?.kind === 'source' && spec.splits
+          ? '(its splits)'
+          : `· once deployed it can rescale up to ${maxParallelismOf(vertex)} (its maxParallelism)`}
       </span>
       <FieldError id={`${id('parallelism')}-error`} message={errors.get('parallelism')} />
       <FieldWarning testId="parallelism-warning" message={poolWarning} />
