@@ -196,15 +196,13 @@ export class ChannelWriter {
 
   /**
    * An entry's reply; FAILED when it failed. Refused as out of order though everything before it was in when it
-   * was sent (`alone`), it cannot be sent again: the stream lost what it had (it was deleted).
+   * was sent (`alone`), the stream lost what it had: it was deleted, by the job's end or by a Redis that restarted
+   * empty. Then the writer waits as on a full stream, writing nothing, until the control plane stops or recovers the
+   * subtask (with the cause it knows, which a failure here would hide).
    */
   private send(entry: Pending, alone: boolean): Promise<number> {
     return this.redis.boundedXadd(this.key, this.settings.bound, entry.seq, ...entry.fields).then(
-      (reply) => {
-        if (reply !== XADD_OUT_OF_ORDER || !alone) return reply;
-        this.failure ??= new Error(`channel ${this.key} does not hold entry ${entry.seq - 1} any more: it was deleted`);
-        return FAILED;
-      },
+      (reply) => (reply === XADD_OUT_OF_ORDER && alone ? XADD_FULL : reply),
       (err: unknown) => {
         this.failure ??= err;
         return FAILED;
