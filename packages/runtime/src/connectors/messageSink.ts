@@ -8,6 +8,9 @@ const OUTBOX = 'keyflow_sink_outbox';
 /** Messages per outbox row at most: rows stay small enough to publish and delete one at a time. */
 const ROW_MESSAGES = 5_000;
 
+/** At-least-once: how often buffered messages are published at the latest, as a channel's linger, not the subtask's second. */
+const AT_LEAST_ONCE_FLUSH_MS = 5;
+
 /** A message for a broker: its id (stable across replays of the same pre-committed output) and its JSON text. */
 export interface OutMessage {
   id: string;
@@ -28,6 +31,7 @@ export interface OutMessage {
  */
 export abstract class MessageSink implements Sink {
   readonly delivery: Delivery;
+  readonly flushIntervalMs: number | undefined;
   private buffer: string[] = [];
   private readonly store: SinkStore;
   /** At-least-once: messages published so far, for ids unique within the attempt. */
@@ -39,6 +43,7 @@ export abstract class MessageSink implements Sink {
     protected readonly ctx: SinkContext,
   ) {
     this.delivery = delivery;
+    this.flushIntervalMs = delivery === 'at-least-once' ? AT_LEAST_ONCE_FLUSH_MS : undefined;
     this.store = new SinkStore(databaseUrl, ctx);
   }
 
