@@ -216,7 +216,7 @@ describe('ChannelWriter', () => {
     expect(entries.map(([, f]) => parseEntry(f)!.seq)).toEqual([1, 2, 3, 4]);
   });
 
-  it('waits, writing nothing, when its stream was deleted: the stop or recovery that comes for it says why', async () => {
+  it('waits a while, writing nothing, when its stream was deleted (the stop or recovery that comes for it says why), then fails', async () => {
     const key = newKey();
     const writer = new ChannelWriter(redis, key, { batchSize: 1, bound: 100 }, 8);
     writer.push(0, undefined);
@@ -234,6 +234,12 @@ describe('ChannelWriter', () => {
     expect(writer.waiting).toBe(true);
     await sleep(300);
     expect(settled).toBe(false);
+    expect(await redis.exists(key)).toBe(0);
+    // Nobody came for it: it fails, and still wrote nothing.
+    const deadline2 = Date.now() + 10_000;
+    while (!settled && Date.now() < deadline2) await sleep(50);
+    expect(settled).toBe(true);
+    await expect(writer.drain()).rejects.toThrow(/does not hold entry 1 any more/);
     expect(await redis.exists(key)).toBe(0);
   });
 

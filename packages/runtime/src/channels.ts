@@ -32,6 +32,9 @@ export interface ChannelSettings {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How long a writer whose stream was deleted waits for its stop before it fails. */
+const LOST_GRACE_MS = 5000;
+
 /** A send that failed (the writer's `failure` says why). */
 const FAILED = -2;
 
@@ -66,6 +69,8 @@ export class ChannelWriter {
   private pumping = false;
   private waiters: (() => void)[] = [];
   private failure: unknown;
+  /** Since when its stream has been missing what it wrote (0: it is not). */
+  private lostSince = 0;
   /** Milliseconds spent waiting on a full channel since the last `takeBackpressure`. */
   private waitedMs = 0;
   private full = false;
@@ -197,12 +202,22 @@ export class ChannelWriter {
   /**
    * An entry's reply; FAILED when it failed. Refused as out of order though everything before it was in when it
    * was sent (`alone`), the stream lost what it had: it was deleted, by the job's end or by a Redis that restarted
-   * empty. Then the writer waits as on a full stream, writing nothing, until the control plane stops or recovers the
-   * subtask (with the cause it knows, which a failure here would hide).
+   * empty. Then the writer waits as on a full stream, writing nothing, for LOST_GRACE_MS: the control plane stops or
+   * recovers the subtask meanwhile, with the cause it knows, which a failure here would hide. After that it fails
+   * (a zombie of an attempt long gone ends so).
    */
   private send(entry: Pending, alone: boolean): Promise<number> {
     return this.redis.boundedXadd(this.key, this.settings.bound, entry.seq, ...entry.fields).then(
-      (reply) => (reply === XADD_OUT_OF_ORDER && alone ? XADD_FULL : reply),
+      (reply) => {
+        if (reply !== XADD_OUT_OF_ORDER || !alone) {
+          this.lostSince = 0;
+          return reply;
+        }
+        this.lostSince ||= performance.now();
+        if (performance.now() - this.lostSince < LOST_GRACE_MS) return XADD_FULL;
+        this.failure ??= new Error(`channel ${this.key} does not hold entry ${entry.seq - 1} any more: it was deleted`);
+        return FAILED;
+      },
       (err: unknown) => {
         this.failure ??= err;
         return FAILED;
