@@ -99,7 +99,12 @@ export async function startControl(env: ControlEnv, opts: { logStream?: Destinat
   const lifecycle = new JobLifecycle(prisma, emitter, logger.child({ component: 'lifecycle' }));
   const checkpoints = new CheckpointCoordinator(prisma, scheduler, emitter, env.CHECKPOINT_RETENTION, logger.child({ component: 'checkpoints' }));
   const recoveryLog = new RecoveryLog(prisma, emitter);
-  const stalls = new StallDetector({ warnMs: env.STALL_WARN_MS, timeoutMs: Math.max(env.STALL_TIMEOUT_MS, env.STALL_WARN_MS) });
+  const stalls = new StallDetector({
+    warnMs: env.STALL_WARN_MS,
+    timeoutMs: Math.max(env.STALL_TIMEOUT_MS, env.STALL_WARN_MS),
+    startWarnMs: env.START_WARN_MS,
+    startTimeoutMs: Math.max(env.START_TIMEOUT_MS, env.START_WARN_MS),
+  });
   const jobs = new JobManager(prisma, redis, keys, lifecycle, scheduler, checkpoints, metrics, emitter, logger.child({ component: 'jobs' }), {
     sinkDatabaseUrl,
     connections,

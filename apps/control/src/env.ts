@@ -78,6 +78,10 @@ export const controlEnv = z.object({
   STALL_WARN_MS: z.coerce.number().int().min(500).default(2000),
   /** … and fails over after this long (well under the checkpoint timeout, so a stuck job is not left for minutes). */
   STALL_TIMEOUT_MS: z.coerce.number().int().min(1000).default(15_000),
+  /** A deployed or recovering job whose subtasks have not all started this long after they were queued is shown as stalled… */
+  START_WARN_MS: z.coerce.number().int().min(500).default(10_000),
+  /** … and fails over after this long (its restarts count against MAX_RESTARTS, so it ends FAILED, naming them). */
+  START_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
 
   // Isolated sinks and quotas.
   /**

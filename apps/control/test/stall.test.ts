@@ -137,3 +137,44 @@ describe('stall detection', () => {
     await expectExactCounts('stall_recovering_rescale', settings);
   });
 });
+
+describe('a job that cannot start', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    // One worker of two slots for a job of three subtasks: one of them waits for a slot no worker has.
+    stack = await startStack({ workers: 1, slots: 2, env: { START_WARN_MS: '1500', START_TIMEOUT_MS: '8000' } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('is shown as stalled while it schedules, naming the subtask no worker took; it fails over after the start timeout, and runs once a worker comes', async () => {
+    const settings = { seed: 5, rate: 20_000, keys: 2_000, skew: 'uniform', total: 200_000, splits: 4 } as const;
+    const p = await stack.client.createPipeline({ name: `start_${stack.prefix}`, graph: countPipeline('stall_start', settings) });
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
+    const stalled = await waitFor(async () => (await stack.client.getJob(job.id)).stall, 10_000, 'the starting job to show a stall');
+    const shown = await stack.client.getJob(job.id);
+    expect(shown.state).toBe('SCHEDULING');
+    expect(stalled.subtasks).toHaveLength(1);
+    expect(stalled.subtasks[0]!.reason).toMatch(/^has not started: no worker took it/);
+    expect((await stack.client.listJobs()).find((j) => j.id === job.id)?.stall?.subtasks).toHaveLength(1);
+
+    const recovering = await waitFor(
+      async () => {
+        const j = await stack.client.getJob(job.id);
+        return j.events.find((e) => e.toState === 'RECOVERING') && j;
+      },
+      30_000,
+      'a fail-over after the start timeout',
+    );
+    expect(recovering.events.find((e) => e.toState === 'RECOVERING')!.reason).toMatch(
+      new RegExp(`^stalled for \\d+ s: ${stalled.subtasks[0]!.subtask} has not started: no worker took it`),
+    );
+
+    await stack.addWorker();
+    await waitForCheckpoint(stack, job.id);
+    const done = await waitForFinished(stack, job.id, 120_000);
+    expect(done.stall).toBeNull();
+    await expectExactCounts('stall_start', settings);
+  });
+});

@@ -26,6 +26,7 @@ export class Scheduler {
 
   async enqueue(job: ActiveJob, restoreFrom?: number): Promise<void> {
     await this.fence(job.id, job.attempt);
+    job.takenBy.clear();
     // Subtasks run with the plan the control plane holds, not one read later from the database.
     for (const c of job.chains)
       await this.enqueueSubtasks(
@@ -37,6 +38,7 @@ export class Scheduler {
           ...(restoreFrom !== undefined && { restoreFrom }),
         },
       );
+    job.enqueuedAt = Date.now();
   }
 
   /** Puts the given subtasks of one chain on the queue; a rescale's new subtasks carry its plan and id. */

@@ -20,10 +20,13 @@ export function consumeWorkerEvents(
   const conn = watchRedis(redis.duplicate(), 'worker events', logger);
   let running = true;
   const loop = (async () => {
-    let lastId = '$';
+    // Not '$': a read with '$' that returns nothing leaves the next one to start from its own now, and an event
+    // added between the two (a subtask's `running`, say) would be lost; the job would wait for it for ever.
+    let lastId: string | undefined;
     while (running) {
       let res: [string, [string, string[]][]][] | null;
       try {
+        lastId ??= await streamEnd(conn, keys.events);
         res = (await conn.xread('COUNT', 1000, 'BLOCK', 500, 'STREAMS', keys.events, lastId)) as typeof res;
         onRead();
       } catch (err) {
@@ -59,4 +62,10 @@ export function consumeWorkerEvents(
       conn.disconnect();
     },
   };
+}
+
+/** The id of a stream's last entry, or 0-0 when it has none: reading after it yields exactly what comes next. */
+async function streamEnd(redis: Redis, key: string): Promise<string> {
+  const [last] = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
+  return last?.[0] ?? '0-0';
 }

@@ -55,6 +55,10 @@ export interface ActiveJob {
   lastRescale?: RescaleSpec;
   /** A rescale holds the job: no periodic checkpoint may start (the rescale's own checkpoint must be next). */
   rescaling: boolean;
+  /** When the current attempt's subtasks were put on the task queue (undefined until they are). */
+  enqueuedAt?: number;
+  /** Which worker's heartbeat lists each subtask of a starting attempt: taken, though perhaps not running yet. */
+  takenBy: Map<string, string>;
   /** When a worker last reported each running subtask in a heartbeat (failure detection). */
   lastSeen: Map<string, number>;
   /** Who holds the job up, while it does not move (see StallDetector). */
@@ -88,6 +92,7 @@ export function activeJobOf(job: Job & { pipelineVersion: PipelineVersion }): Ac
     checkpointFailures: 0,
     tolerableCheckpointFailures: job.tolerableCheckpointFailures,
     lastSeen: new Map(),
+    takenBy: new Map(),
     rescaling: false,
     desired: desiredOf(job.desiredParallelism, plan),
   };

@@ -54,11 +54,13 @@ export class FailureDetector {
     const now = await redisNow(this.redis);
     const skew = Date.now() - now;
     const seen = new Map<string, number>();
+    const takenBy = new Map<string, string>();
     for (const w of await listWorkers(this.redis, this.keys)) {
       const at = new Date(w.lastHeartbeat).getTime();
       for (const s of w.subtasks) {
         const key = `${s.jobId}@${s.attempt}/${s.vertexId}#${s.index}`;
         seen.set(key, Math.max(at, seen.get(key) ?? 0));
+        takenBy.set(key, w.id);
       }
     }
     for (const job of [...this.jobs.active.values()]) {
@@ -71,6 +73,12 @@ export class FailureDetector {
       // A rescale in flight counts as running: a worker lost mid-rescale must end it in a recovery, not a hang.
       if (job.state !== 'RUNNING' && job.state !== 'RESCALING') {
         job.lastSeen.clear();
+        // A starting attempt: which worker took which subtask, for the stall detector to say who has not started.
+        if (job.state === 'SCHEDULING' || job.state === 'RECOVERING')
+          for (const key of job.subtasks) {
+            const worker = takenBy.get(`${job.id}@${job.attempt}/${key}`);
+            if (worker) job.takenBy.set(key, worker);
+          }
         continue;
       }
       // Subtasks a rescale in flight started are watched as well: a worker lost in its restore must not hang it.

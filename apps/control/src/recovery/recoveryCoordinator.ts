@@ -71,6 +71,7 @@ export class RecoveryCoordinator {
     job.failoverDue = undefined;
     job.running.clear();
     job.finished.clear();
+    job.enqueuedAt = undefined;
     job.lastSeen.clear();
     job.restored = { keyGroups: 0, bytes: 0, ms: 0 };
     this.attemptEnded(job);

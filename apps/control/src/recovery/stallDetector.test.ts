@@ -6,6 +6,8 @@ import { holders, StallDetector } from './stallDetector.ts';
 
 type Metrics = Extract<WorkerEvent, { type: 'metrics' }>;
 
+const OPTIONS = { warnMs: 2000, timeoutMs: 10_000, startWarnMs: 5000, startTimeoutMs: 30_000 };
+
 describe('holders', () => {
   const stuck = (waits: Record<string, string[]>) => new Map(Object.entries(waits).map(([k, w]) => [k, { waitsFor: w }]));
 
@@ -48,6 +50,7 @@ describe('StallDetector', () => {
       subtasks,
       running: new Set(subtasks),
       finished: new Set(),
+      takenBy: new Map(),
       ...over,
     }) as ActiveJob;
 
@@ -68,7 +71,7 @@ describe('StallDetector', () => {
 
   /** Feeds reports every 500 ms from t0 up to `until` (each subtask as `reports` says at that time), then evaluates. */
   const run = (j: ActiveJob, reports: (t: number) => Metrics[], until: number) => {
-    const d = new StallDetector({ warnMs: 2000, timeoutMs: 10_000 });
+    const d = new StallDetector(OPTIONS);
     d.evaluate(j, 0);
     let last;
     for (let t = 500; t <= until; t += 500) {
@@ -158,7 +161,7 @@ describe('StallDetector', () => {
   });
 
   it('gives a subtask that joins (a rescale started it) a clock of its own', () => {
-    const d = new StallDetector({ warnMs: 2000, timeoutMs: 10_000 });
+    const d = new StallDetector(OPTIONS);
     const j = job();
     for (let t = 0; t <= 10_000; t += 500) {
       for (const k of subtasks) d.record(report(k, 100), t);
@@ -171,7 +174,7 @@ describe('StallDetector', () => {
   });
 
   it('names a worker that froze with all the subtasks: the control plane still reads the events stream', () => {
-    const d = new StallDetector({ warnMs: 2000, timeoutMs: 10_000 });
+    const d = new StallDetector(OPTIONS);
     const j = job();
     d.evaluate(j, 0);
     for (const k of subtasks) d.record(report(k, 100), 500);
@@ -180,7 +183,7 @@ describe('StallDetector', () => {
   });
 
   it('judges nobody while it cannot read the events stream (its own view is blind), and starts the clocks again after', () => {
-    const d = new StallDetector({ warnMs: 2000, timeoutMs: 10_000 });
+    const d = new StallDetector(OPTIONS);
     const j = job();
     d.evaluate(j, 0);
     for (const k of subtasks) d.record(report(k, 100), 500);
@@ -190,7 +193,34 @@ describe('StallDetector', () => {
     expect(d.evaluate(j, 21_000)).toBeUndefined();
   });
 
-  it('is not evaluated outside RUNNING and RESCALING', () => {
-    expect(run(job({ state: 'RECOVERING' }), () => [], 20_000)).toBeUndefined();
+  it('is not evaluated outside RUNNING, RESCALING and a starting attempt', () => {
+    for (const state of ['STOPPING', 'CREATED'] as const) expect(run(job({ state }), () => [], 20_000)).toBeUndefined();
+  });
+
+  it.each(['SCHEDULING', 'RECOVERING'] as const)(
+    'a %s attempt whose subtasks do not all start: named after the start warning with who took them, failing over after the start timeout',
+    (state) => {
+      const d = new StallDetector(OPTIONS);
+      const j = job({ state, running: new Set(['events#0']), enqueuedAt: 1000, takenBy: new Map([['count#0', 'worker-2']]) });
+      // The control plane reads its workers' events all along (else it judges nobody).
+      const at = (t: number) => (d.hearing(t), d.evaluate(j, t));
+      expect(at(5999)).toBeUndefined();
+      const shown = at(6000)!;
+      expect(shown.since).toBe(new Date(1000).toISOString());
+      expect(shown.failover).toBe(false);
+      expect(shown.subtasks.map((s) => [s.subtask, s.reason])).toEqual([
+        ['count#0', expect.stringMatching(/^has not started: worker-2 took it but it has not reported running/)],
+        ['count#1', expect.stringMatching(/^has not started: no worker took it/)],
+      ]);
+      expect(at(30_999)!.failover).toBe(false);
+      expect(at(31_000)!.failover).toBe(true);
+      // Once all run, the attempt is no longer starting.
+      j.running = new Set(subtasks);
+      expect(at(40_000)).toBeUndefined();
+    },
+  );
+
+  it('a recovery waiting out its backoff (its attempt not queued yet) is not judged', () => {
+    expect(run(job({ state: 'RECOVERING', running: new Set() }), () => [], 60_000)).toBeUndefined();
   });
 });

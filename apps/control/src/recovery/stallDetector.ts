@@ -9,6 +9,10 @@ export interface StallOptions {
   warnMs: number;
   /** No progress for this long fails the job over. */
   timeoutMs: number;
+  /** An attempt whose subtasks have not all started this long after they were put on the queue is shown as stalled… */
+  startWarnMs: number;
+  /** … and fails over after this long (a restore of much state takes a while: longer than a stall). */
+  startTimeoutMs: number;
 }
 
 /** What the control plane last heard from one subtask. */
@@ -78,15 +82,16 @@ export class StallDetector {
   }
 
   /**
-   * The job's stall as of `now`, or undefined when it moves (or is in a state where other rules apply: scheduling,
-   * recovering, stopping). `stall.failover` says the timeout has passed.
+   * The job's stall as of `now`, or undefined when it moves (or is in a state where other rules apply: stopping,
+   * or a recovery's backoff). A starting attempt is judged by whether its subtasks start. `stall.failover` says the
+   * timeout has passed.
    */
   evaluate(job: ActiveJob, now: number): (Stall & { failover: boolean }) | undefined {
     if (now - this.lastHeardAt > BLIND_MS) this.blindUntil = now;
     let watch = this.watching.get(job.id);
     if (job.state !== 'RUNNING' && job.state !== 'RESCALING') {
       this.watching.delete(job.id);
-      return undefined;
+      return job.state === 'SCHEDULING' || job.state === 'RECOVERING' ? this.notStarted(job, now) : undefined;
     }
     if (!watch || watch.attempt !== job.attempt) {
       this.forget(job.id);
@@ -125,6 +130,31 @@ export class StallDetector {
       failoverAt: new Date(since + this.opts.timeoutMs).toISOString(),
       subtasks: culprits.sort().map((k) => ({ subtask: k, reason: stuck.get(k)!.reason, since: new Date(stuck.get(k)!.since).toISOString() })),
       failover: now - since >= this.opts.timeoutMs,
+    };
+  }
+
+  /**
+   * A starting attempt (deployed or recovering) whose subtasks have not all reported running within the start
+   * warning: names each, with whether a worker took it (and which) or none did (no free slot).
+   */
+  private notStarted(job: ActiveJob, now: number): (Stall & { failover: boolean }) | undefined {
+    const since = Math.max(job.enqueuedAt ?? now, this.blindUntil);
+    if (now - since < this.opts.startWarnMs) return undefined;
+    const waiting = job.subtasks.filter((k) => !job.running.has(k) && !job.finished.has(k));
+    if (!waiting.length) return undefined;
+    const at = new Date(since).toISOString();
+    return {
+      jobId: job.id,
+      since: at,
+      failoverAt: new Date(since + this.opts.startTimeoutMs).toISOString(),
+      subtasks: waiting.sort().map((k) => {
+        const worker = job.takenBy.get(k);
+        const reason = worker
+          ? `has not started: ${worker} took it but it has not reported running (opening its state, source or sinks)`
+          : 'has not started: no worker took it (no free slot, or no worker reads the task queue)';
+        return { subtask: k, reason, since: at };
+      }),
+      failover: now - since >= this.opts.startTimeoutMs,
     };
   }
 
