@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { decodeValue } from './codec.ts';
 import type { Key } from './hashing.ts';
 import { keyGroupFor, keyGroupsOf, rangeFor } from './keyGroups.ts';
 import { KeyedStateBackend } from './stateBackend.ts';
@@ -298,7 +300,7 @@ describe('KeyedStateBackend snapshot and restore', () => {
   });
 });
 
-describe('KeyedStateBackend asynchronous snapshot (copy on write per key group)', () => {
+describe('KeyedStateBackend asynchronous snapshot (copy on write per entry)', () => {
   const ALL = Array.from({ length: MAX_P }, (_, i) => i);
   const filled = (keys: string[]) => {
     const b = new KeyedStateBackend(MAX_P);
@@ -342,6 +344,65 @@ describe('KeyedStateBackend asynchronous snapshot (copy on write per key group)'
     expect(contents(await first, keys)).toEqual(expected);
     expect(second.has(3)).toBe(false);
     expect(second.get(2)).toEqual(other.snapshot([2]).get(2));
+  });
+
+  it('captures the state as of the call through any mix of reads, in-place changes, new keys, new states and clears (seeded property)', async () => {
+    const seed = Number(process.env.KEYFLOW_PROPERTY_SEED ?? Date.now() % 2 ** 31);
+    console.log(`asynchronous snapshot property seed ${seed}`);
+    const keys = keysIn([0, 1, 2, 3, 4, 5], 6);
+    const groups = [0, 1, 2, 3, 4, 5];
+    const op = fc.record({
+      key: fc.constantFrom(...keys, 'late-1', 'late-2'),
+      what: fc.constantFrom('read', 'update', 'push-in-place', 'list-add', 'map-put', 'map-remove', 'clear-all', 'new-state', 'reduce'),
+      n: fc.integer({ min: 0, max: 1000 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(op, { maxLength: 30 }), { maxLength: 8 }), fc.integer({ min: 1, max: 20 }), async (turns, slice) => {
+        const b = new KeyedStateBackend(MAX_P);
+        keys.forEach((k, i) => {
+          writeAll(b, k, i);
+          b.setCurrentKey(k);
+          b.valueState<number[]>('obj').update([i]);
+        });
+        const expected = b.snapshot(groups);
+        const pending = b.snapshotAsync(groups, slice);
+        // Processing goes on between the snapshot's slices.
+        for (const ops of turns) {
+          await new Promise((r) => setImmediate(r));
+          for (const { key, what, n } of ops) {
+            b.setCurrentKey(key);
+            if (what === 'read') readAll(b, key);
+            else if (what === 'update') b.valueState<number>('v').update(n);
+            else if (what === 'push-in-place') {
+              // A value read and changed in place, then written back: the snapshot must not see the change.
+              const arr = b.valueState<number[]>('obj').value() ?? [];
+              arr.push(n);
+              b.valueState<number[]>('obj').update(arr);
+            } else if (what === 'list-add') b.listState<string>('l').add(`z${n}`);
+            else if (what === 'map-put') b.mapState<string, number>('m').put(`p${n % 3}`, n);
+            else if (what === 'map-remove') b.mapState<string, number>('m').remove('x');
+            else if (what === 'clear-all') {
+              b.valueState('v').clear();
+              b.listState('l').clear();
+              b.mapState('m').clear();
+              b.valueState('obj').clear();
+            } else if (what === 'new-state') b.valueState<number>(`new${n % 2}`).update(n);
+            else b.reducingState<number>('r', (a, c) => a + c).add(n);
+          }
+        }
+        const parts = await pending;
+        expect([...parts.keys()].sort()).toEqual([...expected.keys()].sort());
+        // The same keys and values per state (a key cleared since may come last).
+        const sorted = (bytes: Buffer) =>
+          Object.entries(decodeValue<Record<string, { kind: string; keys: Key[]; values: unknown[] }>>(bytes)).map(([name, t]) => [
+            name,
+            t.kind,
+            t.keys.map((k, i) => [k, t.values[i]]).sort((a, c) => String(a[0]).localeCompare(String(c[0]))),
+          ]);
+        for (const [kg, bytes] of expected) expect(sorted(parts.get(kg)!)).toEqual(sorted(bytes));
+      }),
+      { seed, numRuns: Number(process.env.KEYFLOW_PROPERTY_RUNS ?? 200) },
+    );
   });
 
   it('leaves out groups without state and resolves at once for none', async () => {

@@ -57,6 +57,30 @@ type KeyGroupDelta = Record<string, { kind: Kind; keys: Key[]; values: unknown[]
 type StateGroups = [name: string, kind: Kind, group: Map<Key, unknown> | undefined][];
 
 const copyValue = (kind: Kind, v: unknown) => (kind === 'map' ? [...(v as Map<Key, unknown>)] : v);
+
+/** A key's value as it is now, in its serialized shape, and deep: nothing done to the live value later reaches it. */
+const frozenValue = (kind: Kind, v: unknown) => {
+  const c = copyValue(kind, v);
+  return c !== null && typeof c === 'object' ? decodeValue(encodeValue(c)) : c;
+};
+
+/** In a key's values as they were before a snapshot began: it had none in that state. */
+const ABSENT: unique symbol = Symbol('absent');
+
+/** An asynchronous snapshot under way. */
+interface Copying {
+  /** Per key group, 1 while it is still to be serialized. */
+  due: Uint8Array;
+  left: number;
+  out: Map<number, Buffer>;
+  /** The states as the snapshot began (one created after has nothing in it). */
+  tables: [name: string, table: StateTable][];
+  /**
+   * Per key group still due, the keys accessed since the snapshot began, each with its value per state (in `tables`'
+   * order) as it was then: copy on write per entry, as Flink's heap backend does.
+   */
+  before: (Map<Key, unknown[]> | undefined)[];
+}
 const loadValue = (kind: Kind, v: unknown) => (kind === 'map' ? new Map(v as [Key, unknown][]) : v);
 
 /**
@@ -69,7 +93,7 @@ export class KeyedStateBackend {
   private key: Key = '';
   private kg = 0;
   /** The running asynchronous snapshot, if any: which key groups it has still to serialize, and what it made. */
-  private copying: { due: Uint8Array; left: number; out: Map<number, Buffer> } | undefined;
+  private copying: Copying | undefined;
   /** Per key group under change tracking, the keys accessed since it was last copied (see copyTracked). */
   private changes: (Set<Key> | undefined)[] | undefined;
 
@@ -90,9 +114,10 @@ export class KeyedStateBackend {
 
   /** Scopes every handle to `key`; pass its key group when the caller already computed it. */
   setCurrentKey(key: Key, keyGroup = keyGroupFor(key, this.maxParallelism)): void {
-    // Copy on write, per key group: a group an asynchronous snapshot has not reached yet is serialized before its
-    // first access after the snapshot began (every handle reads and writes through the current key).
-    if (this.copying?.due[keyGroup]) this.copyDue(keyGroup);
+    // Copy on write, per entry: in a group an asynchronous snapshot has not reached yet, a key's values are kept as
+    // they were before its first access after the snapshot began (every handle reads and writes through the current
+    // key, and a value read may be changed in place).
+    if (this.copying?.due[keyGroup]) this.keepBefore(this.copying, keyGroup, key);
     this.changes?.[keyGroup]?.add(key);
     this.key = key;
     this.kg = keyGroup;
@@ -259,7 +284,7 @@ export class KeyedStateBackend {
 
   /**
    * Serializes the given key groups as they are now, but in the background: the caller goes on updating state
-   * at once (Flink's asynchronous snapshot of the heap backend, with copy-on-write per key group). Between
+   * at once (Flink's asynchronous snapshot of the heap backend, with copy-on-write per entry). Between
    * slices of about `sliceEntries` entries it yields to the event loop. Groups without state are left out.
    */
   async snapshotAsync(keyGroups: Iterable<number>, sliceEntries = 20_000): Promise<Map<number, Buffer>> {
@@ -272,7 +297,8 @@ export class KeyedStateBackend {
         order.push(kg);
       }
     if (order.length === 0) return new Map();
-    const copying = (this.copying = { due, left: order.length, out: new Map<number, Buffer>() });
+    const copying: Copying = { due, left: order.length, out: new Map(), tables: [...this.tables], before: new Array(this.maxParallelism) };
+    this.copying = copying;
     let sinceYield = 0;
     for (const kg of order) {
       if (copying.left === 0) break;
@@ -287,10 +313,27 @@ export class KeyedStateBackend {
     return copying.out;
   }
 
+  /** Keeps `key`'s values in group `kg` as they are now, unless they were kept already in this snapshot. */
+  private keepBefore(c: Copying, kg: number, key: Key): void {
+    let before = c.before[kg];
+    if (!before) c.before[kg] = before = new Map();
+    if (before.has(key)) return;
+    const values: unknown[] = new Array(c.tables.length);
+    for (let i = 0; i < c.tables.length; i++) {
+      const t = c.tables[i]![1];
+      const g = t.groups[kg];
+      values[i] = g?.has(key) ? frozenValue(t.kind, g.get(key)) : ABSENT;
+    }
+    before.set(key, values);
+  }
+
+  /** Serializes a due group as it was when the snapshot began: its live entries, with those accessed since as kept. */
   private copyDue(kg: number): void {
     const c = this.copying!;
     c.due[kg] = 0;
-    const bytes = this.encodeGroup(kg);
+    const before = c.before[kg];
+    c.before[kg] = undefined;
+    const bytes = before ? encodeAsBefore(c.tables, kg, before) : encodeGroups(c.tables.map(([name, t]) => [name, t.kind, t.groups[kg]]));
     if (bytes) c.out.set(kg, bytes);
     if (--c.left === 0) this.copying = undefined;
   }
@@ -323,6 +366,40 @@ export class KeyedStateBackend {
     }
     return n;
   }
+}
+
+/** Serializes key group `kg` of `tables` as it was before the keys in `before` were accessed (their values then). */
+function encodeAsBefore(tables: Copying['tables'], kg: number, before: Map<Key, unknown[]>): Buffer | undefined {
+  const snap: KeyGroupSnapshot = {};
+  let any = false;
+  for (let i = 0; i < tables.length; i++) {
+    const [name, t] = tables[i]!;
+    const g = t.groups[kg];
+    const keys: Key[] = [];
+    const values: unknown[] = [];
+    if (g)
+      for (const [k, v] of g) {
+        const kept = before.get(k);
+        if (!kept) {
+          keys.push(k);
+          values.push(copyValue(t.kind, v));
+        } else if (kept[i] !== ABSENT) {
+          keys.push(k);
+          values.push(kept[i]);
+        }
+      }
+    // Keys cleared since.
+    for (const [k, kept] of before)
+      if (kept[i] !== ABSENT && !g?.has(k)) {
+        keys.push(k);
+        values.push(kept[i]);
+      }
+    if (keys.length) {
+      snap[name] = { kind: t.kind, keys, values };
+      any = true;
+    }
+  }
+  return any ? encodeValue(snap) : undefined;
 }
 
 /** Serializes one key group given each state's map for it, or returns undefined when none holds anything. */
