@@ -44,6 +44,15 @@ describe('GeneratorSource', () => {
     expect(s.hasBacklog()).toBe(false);
   });
 
+  it('goes on where the last call stopped: budgets smaller than the split count serve every split alike', () => {
+    const s = new GeneratorSource(generatorSettings.parse({ ...raw, total: 1000 }), 0, 1);
+    const { out, splits } = collect();
+    for (let i = 0; i < 9; i++) s.emit(i % 2 ? 1 : 2, out);
+    // 14 events: 3 rounds over the 4 splits, then the next two.
+    expect(splits).toEqual([0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1]);
+    expect([...s.offsets.values()]).toEqual([4, 4, 3, 3]);
+  });
+
   it('after a rescale keeps only the splits it holds, with the offsets it was handed', () => {
     const s = new GeneratorSource(settings, 0, 2);
     s.assign(s.splitsFor(0, 1));

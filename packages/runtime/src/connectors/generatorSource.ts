@@ -9,6 +9,8 @@ export class GeneratorSource implements Source {
   readonly offsets: Map<number, number>;
   readonly watermarks: SplitWatermarks;
   private sizes: Map<number, number>;
+  /** Where in `splits` the next call goes on. */
+  private next = 0;
   rate: number;
 
   constructor(settings: GeneratorSettings, index: number, parallelism: number, now = performance.now()) {
@@ -39,24 +41,31 @@ export class GeneratorSource implements Source {
     this.rate = this.ratePerSplit * this.activeIn(this.splits);
   }
 
+  /**
+   * Passes up to `budget` events round robin over its splits, going on where the last call stopped: a rate-limited
+   * budget smaller than the split count must not always serve the first splits (the others would fall behind, and
+   * the slowest split holds the watermark).
+   */
   emit(budget: number, out: SourceOutput): { produced: number; exhausted: boolean } {
     const { gen, splits, sizes, offsets } = this;
+    const n = splits.length;
     let produced = 0;
-    while (produced < budget) {
-      let progressed = false;
-      for (const s of splits) {
-        const off = offsets.get(s)!;
-        if (off >= sizes.get(s)!) {
-          // An exhausted split holds no watermark back; an idle one (it never has events) does, until its idle timeout.
-          if (!gen.isIdleSplit(s)) this.watermarks.end(s);
-          continue;
-        }
-        progressed = true;
-        out.emit(s, gen.eventAt(gen.indexOf(s, off)) as unknown as Rec);
-        offsets.set(s, off + 1);
-        if (++produced >= budget) break;
+    // Splits in a row found exhausted: all of them means nothing is left.
+    let empty = 0;
+    while (produced < budget && empty < n) {
+      if (this.next >= n) this.next = 0;
+      const s = splits[this.next++]!;
+      const off = offsets.get(s)!;
+      if (off >= sizes.get(s)!) {
+        // An exhausted split holds no watermark back; an idle one (it never has events) does, until its idle timeout.
+        if (!gen.isIdleSplit(s)) this.watermarks.end(s);
+        empty++;
+        continue;
       }
-      if (!progressed) break;
+      empty = 0;
+      out.emit(s, gen.eventAt(gen.indexOf(s, off)) as unknown as Rec);
+      offsets.set(s, off + 1);
+      produced++;
     }
     return { produced, exhausted: !this.hasBacklog() };
   }
