@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { createPrisma, loadConnection, sinkDatabaseUrlOf } from '@keyflow/db';
-import { loadOperators, redisKeys, runSubtask, TASK_QUEUE, taskDataSchema, watchRedis, type RuntimeSettings, type TaskData } from '@keyflow/runtime';
+import { CheckpointStorage, loadOperators, redisKeys, runSubtask, TASK_QUEUE, taskDataSchema, watchRedis, type RuntimeSettings, type TaskData } from '@keyflow/runtime';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -28,6 +28,7 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
   const logger = pino({ base: { worker: id }, level: env.LOG_LEVEL });
   const redis = watchRedis(new Redis(env.REDIS_URL, { maxRetriesPerRequest: null }), 'worker', logger);
   const prisma = createPrisma(env.DATABASE_URL);
+  const checkpoints = new CheckpointStorage(env.DATABASE_URL);
   const sinkDatabaseUrl = sinkDatabaseUrlOf(env, (message) => logger.warn(message));
   const operators = await loadOperators(env.KEYFLOW_OPERATORS);
   if (operators.length) logger.info({ operators: operators.map((o) => o.version) }, 'user operators loaded');
@@ -56,6 +57,7 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
         const outcome = await runSubtask(task, {
           redis,
           prisma,
+          checkpoints,
           keys,
           workerId: id,
           databaseUrl: sinkDatabaseUrl,
@@ -130,6 +132,7 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
         .catch(() => {});
       redis.disconnect();
       await prisma.$disconnect();
+      await checkpoints.close().catch(() => {});
     },
   };
 }

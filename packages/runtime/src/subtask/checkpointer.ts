@@ -1,5 +1,5 @@
 import { decodeValue, encodeValue, keyGroupsOf, UPPER_BOUND_MAX_PARALLELISM } from '@keyflow/core';
-import { readChunks, writeChunks, type StateChunkData } from '../checkpointStorage.ts';
+import type { StateChunkData } from '../checkpointStorage.ts';
 import { SinkFencedError } from '../connectors/sink.ts';
 import { encodeSplit, loadSplit } from '../connectors/source.ts';
 import type { RescaleSpec, VertexAck } from '../protocol.ts';
@@ -37,12 +37,12 @@ export class Checkpointer {
    * for a chain with timers also the lowest watermark its subtasks had at the barrier, where its event time restarts.
    */
   async restore(checkpointId: number): Promise<{ bytes: number; keyGroups: number; splits: number; watermark?: number }> {
-    const { prisma } = this.ctx.deps;
+    const storage = this.ctx.deps.checkpoints;
     let bytes = 0;
     let keyGroups = 0;
     let splits = 0;
     for (const kv of this.chain.keyed) {
-      for (const c of await readChunks(prisma, checkpointId, kv.vertex.id, 'KEYED', kv.range.start, kv.range.end)) {
+      for (const c of await storage.read(checkpointId, kv.vertex.id, 'KEYED', kv.range.start, kv.range.end)) {
         kv.backend.restore(c.part, c.data);
         bytes += c.data.byteLength;
         keyGroups++;
@@ -51,7 +51,7 @@ export class Checkpointer {
     const src = this.chain.source;
     if (src) {
       const held = src.source.splits;
-      for (const c of await readChunks(prisma, checkpointId, src.vertex.id, 'OPERATOR', held[0]!, held[held.length - 1]!)) {
+      for (const c of await storage.read(checkpointId, src.vertex.id, 'OPERATOR', held[0]!, held[held.length - 1]!)) {
         loadSplit(src.source, c.part, c.data, now());
         bytes += c.data.byteLength;
         splits++;
@@ -60,7 +60,7 @@ export class Checkpointer {
     const head = this.chain.keyed[0];
     if (!this.chain.hasTimers || !head) return { bytes, keyGroups, splits };
     // Every subtask's watermark, whatever parallelism it had: the lowest is where none of them had gone past.
-    const marks = await readChunks(prisma, checkpointId, head.vertex.id, 'OPERATOR', 0, UPPER_BOUND_MAX_PARALLELISM);
+    const marks = await storage.read(checkpointId, head.vertex.id, 'OPERATOR', 0, UPPER_BOUND_MAX_PARALLELISM);
     if (marks.length === 0) return { bytes, keyGroups, splits };
     const watermark = Math.min(...marks.map((c) => decodeValue<{ watermark: number }>(c.data).watermark));
     return { bytes, keyGroups, splits, watermark };
@@ -127,7 +127,7 @@ export class Checkpointer {
         await handedOver;
         await Promise.all(kept);
         await sinkWrites;
-        await writeChunks(ctx.deps.prisma, checkpointId, chunks);
+        await ctx.deps.checkpoints.write(checkpointId, chunks);
         await ctx.emit({
           type: 'ack',
           checkpoint: n,

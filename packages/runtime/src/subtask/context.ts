@@ -1,3 +1,4 @@
+import type { CheckpointStorage } from '../checkpointStorage.ts';
 import type { ConnectionResolver } from '../connectors/connection.ts';
 import { incarnationOf, NO_WATERMARK, type Chain, type Edge, type Graph, type JobPlan, type RecordTime } from '@keyflow/core';
 import type { PrismaClient } from '@keyflow/db';
@@ -21,6 +22,8 @@ export interface SubtaskDeps {
   /** A connection for commands; the subtask makes its own blocking connection from it. */
   redis: Redis;
   prisma: PrismaClient;
+  /** Where checkpoints' state chunks are written and restored from. */
+  checkpoints: CheckpointStorage;
   keys: RedisKeys;
   workerId: string;
   /** Where postgres sinks write when their settings name no database. */
