@@ -1,6 +1,16 @@
 import { hostname } from 'node:os';
 import { createPrisma, loadConnection, sinkDatabaseUrlOf } from '@keyflow/db';
-import { CheckpointStorage, loadOperators, redisKeys, runSubtask, TASK_QUEUE, taskDataSchema, watchRedis, type RuntimeSettings, type TaskData } from '@keyflow/runtime';
+import {
+  CheckpointStorage,
+  loadOperators,
+  redisKeys,
+  runSubtask,
+  TASK_QUEUE,
+  taskDataSchema,
+  watchRedis,
+  type RuntimeSettings,
+  type TaskData,
+} from '@keyflow/runtime';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
