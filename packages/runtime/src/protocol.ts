@@ -85,6 +85,8 @@ export const subtaskProgressSchema = z.object({
   lastBarrier: z.number(),
   /** Waiting for the state a rescale hands it: a pause the plan makes. */
   restoring: z.boolean().optional(),
+  /** Waiting for its sinks to write what they hold (more than their bound), and for how long. */
+  sinkWaiting: z.object({ buffered: z.number(), forMs: z.number() }).optional(),
 });
 export type SubtaskProgress = z.infer<typeof subtaskProgressSchema>;
 

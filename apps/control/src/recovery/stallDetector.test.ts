@@ -106,6 +106,22 @@ describe('StallDetector', () => {
     expect(run(job(), reports, 12_500)!.failover).toBe(true);
   });
 
+  it('a subtask whose sink does not write is named with what its sink holds; its producer blocked on it is not', () => {
+    const reports = (t: number) => [
+      report('events#0', 0, { backlog: 1, blockedOn: ['count#1'] }),
+      report('count#0', 100),
+      report('count#1', t <= 1000 ? 100 : 0, { backlog: 32, sinkWaiting: { buffered: 50_001, forMs: t - 1000 } }),
+    ];
+    const shown = run(job(), reports, 4000)!;
+    expect(shown.subtasks).toEqual([
+      {
+        subtask: 'count#1',
+        reason: 'waits for its sink to write the 50001 records it holds (the destination refuses them or takes them too slowly)',
+        since: new Date(1000).toISOString(),
+      },
+    ]);
+  });
+
   it('a subtask that goes silent is named; the clock starts at its last report', () => {
     const reports = (t: number) => subtasks.filter((k) => k !== 'count#0' || t <= 1000).map((k) => report(k, 100));
     const stall = run(job(), reports, 4000)!;

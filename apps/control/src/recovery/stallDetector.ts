@@ -176,6 +176,12 @@ export class StallDetector {
       };
     if (!p || now - since < this.opts.warnMs) return undefined;
     if (p.blockedOn.length) return { since, reason: `waits for ${p.blockedOn.join(', ')} to read its output`, waitsFor: p.blockedOn };
+    if (p.sinkWaiting)
+      return {
+        since,
+        reason: `waits for its sink to write the ${p.sinkWaiting.buffered} records it holds (the destination refuses them or takes them too slowly)`,
+        waitsFor: [],
+      };
     if (p.aligning)
       return {
         since,

@@ -62,6 +62,10 @@ export abstract class MessageSink implements Sink {
     this.buffer.push(toJson(record));
   }
 
+  buffered(): number {
+    return this.buffer.length;
+  }
+
   async flush(): Promise<void> {
     if (this.delivery === 'exactly-once' || this.buffer.length === 0) return;
     const taken = this.take();

@@ -10,6 +10,8 @@ import type { ConnectionProfile } from './connection.ts';
 import type { OutMessage } from './messageSink.ts';
 import { natsConnect } from './nats.ts';
 import { NatsSink } from './natsSink.ts';
+import { SinkDriver } from '../subtask/sinkDriver.ts';
+import type { SubtaskContext } from '../subtask/context.ts';
 import { createSink, type ConnectorEnv } from './registry.ts';
 import { SinkFencedError, type SinkContext } from './sink.ts';
 
@@ -226,5 +228,113 @@ describe('at-least-once NATS sink', () => {
       { id: `${jobId}.sink.1.0.live.0.1`, record: rec(2) },
       { id: `${jobId}.sink.1.0.live.2.0`, record: rec(3) },
     ]);
+  });
+});
+
+describe('backpressure from an at-least-once sink (its driver)', () => {
+  const deferred = () => {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    return { promise, resolve };
+  };
+
+  /** A sink whose broker takes messages only when the test lets it, or refuses them. */
+  class HeldSink extends TestSink {
+    private gate = deferred();
+    refuse = 0;
+    publishing = deferred();
+    open_() {
+      this.gate.resolve();
+    }
+    protected override async publish(messages: OutMessage[]): Promise<void> {
+      this.publishing.resolve();
+      if (this.refuse > 0) {
+        this.refuse--;
+        throw Object.assign(new Error('broker away'), { transient: true });
+      }
+      await this.gate.promise;
+      await super.publish(messages);
+    }
+  }
+
+  const driverFor = async (bound: number, settings: Record<string, unknown> = {}) => {
+    const { subject, count, stream } = await setup();
+    const s = new HeldSink(
+      natsSinkSettings.parse({ connection: 'test', subject, delivery: 'at-least-once', ...settings }),
+      async () => profile,
+      databaseUrl,
+      { jobId: randomUUID(), vertexId: 'sink', attempt: 1, index: 0, recoverFrom: 0 },
+      silentLogger,
+    );
+    sinks.push(s);
+    await s.open();
+    const ctx = { log: silentLogger, outcome: undefined } as unknown as SubtaskContext;
+    return { s, ctx, driver: new SinkDriver(ctx, [s], performance.now(), bound), count, stream };
+  };
+
+  it('makes processing wait while the sink holds more than its bound, until its broker took them', async () => {
+    const { s, driver, count } = await driverFor(100);
+    for (let i = 0; i < 250; i++) s.process(rec(i));
+    expect(driver.overfull()).toBe(true);
+    let relieved = false;
+    const relieving = driver
+      .relieve(
+        () => performance.now(),
+        () => false,
+      )
+      .then(() => (relieved = true));
+    await s.publishing.promise;
+    // The broker has not taken them: processing still waits, and says so (with what the sink holds).
+    await new Promise((r) => setImmediate(r));
+    expect(relieved).toBe(false);
+    expect(driver.waiting(performance.now())).toMatchObject({ buffered: 0 });
+    s.open_();
+    await relieving;
+    expect(driver.overfull()).toBe(false);
+    expect(driver.waiting(performance.now())).toBeUndefined();
+    expect(await count()).toBe(250);
+  });
+
+  it('retries a write the broker refused, holding processing meanwhile, and loses nor doubles a message', async () => {
+    const { s, driver, count } = await driverFor(10);
+    s.open_();
+    s.refuse = 3;
+    for (let i = 0; i < 50; i++) s.process(rec(i));
+    await driver.relieve(
+      () => performance.now(),
+      () => false,
+    );
+    expect(s.refuse).toBe(0);
+    expect(driver.overfull()).toBe(false);
+    expect(await count()).toBe(50);
+  });
+
+  it('stops waiting once the subtask ends (fenced off or aborted) while the broker refuses', async () => {
+    const { s, ctx, driver } = await driverFor(10);
+    s.refuse = Infinity;
+    for (let i = 0; i < 50; i++) s.process(rec(i));
+    let ended = false;
+    const relieving = driver.relieve(
+      () => performance.now(),
+      () => ended,
+    );
+    await s.publishing.promise;
+    expect(driver.waiting(performance.now())?.buffered).toBe(50);
+    ended = true;
+    await relieving;
+    expect(s.buffered()).toBe(50);
+    expect(ctx.outcome).toBeUndefined();
+  });
+
+  it('holds nothing back while a rescale gates its writes (the rescale checkpoint must complete first)', async () => {
+    const { s, driver } = await driverFor(10);
+    for (let i = 0; i < 50; i++) s.process(rec(i));
+    driver.gate = 7;
+    expect(driver.overfull()).toBe(false);
+    await driver.relieve(
+      () => performance.now(),
+      () => false,
+    );
+    expect(s.buffered()).toBe(50);
   });
 });

@@ -31,6 +31,11 @@ export interface Sink {
   process(record: Rec): void;
   /** Writes what is buffered now (at-least-once only; a transactional sink writes only at barriers). */
   flush(): Promise<void>;
+  /**
+   * Records taken and not written yet (at-least-once sinks that buffer them): past a bound, processing waits for
+   * the sink's writes, as a full channel makes it wait (backpressure), instead of the buffer growing without end.
+   */
+  buffered?(): number;
   /** At barrier n, in call order; the subtask's acknowledgement of n waits for it. */
   preCommit(checkpoint: number): Promise<void>;
   /** Checkpoint n completed: its output, and that of any earlier checkpoint, becomes visible. */

@@ -96,6 +96,10 @@ export class WebhookSink implements Sink {
     this.buffer.push(toJson(record));
   }
 
+  buffered(): number {
+    return this.buffer.length;
+  }
+
   flush(): Promise<void> {
     return this.send(this.cut());
   }

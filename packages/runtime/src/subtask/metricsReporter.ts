@@ -12,6 +12,7 @@ export interface ProgressSources {
   aligning(t: number): SubtaskProgress['aligning'];
   lastBarrier(): number;
   restoring(): boolean;
+  sinkWaiting(t: number): SubtaskProgress['sinkWaiting'];
 }
 
 /**
@@ -97,6 +98,14 @@ export class MetricsReporter {
     const backlog = await p.backlog();
     const blockedOn = this.router.blockedOn();
     const aligning = p.aligning(t);
-    return { backlog, blockedOn, lastBarrier: p.lastBarrier(), ...(aligning && { aligning }), ...(p.restoring() && { restoring: true }) };
+    const sinkWaiting = p.sinkWaiting(t);
+    return {
+      backlog,
+      blockedOn,
+      lastBarrier: p.lastBarrier(),
+      ...(aligning && { aligning }),
+      ...(p.restoring() && { restoring: true }),
+      ...(sinkWaiting && { sinkWaiting }),
+    };
   }
 }

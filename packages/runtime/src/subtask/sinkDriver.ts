@@ -5,6 +5,12 @@ import type { SubtaskContext } from './context.ts';
 /** How often at-least-once sinks write at the latest, unless one asks for sooner. */
 const DEFAULT_FLUSH_MS = 1000;
 
+/** Records an at-least-once sink may hold unwritten before processing waits for its writes (backpressure). */
+export const SINK_BUFFER_BOUND = 50_000;
+
+/** Between two tries of a write that failed while processing waits for it. */
+const RETRY_MS = 200;
+
 /**
  * Drives the chain's sinks (DESIGN §8): periodic writes of at-least-once sinks beside processing, pre-commits at
  * barriers, commits when checkpoints complete, the gate after a rescale, and their last writes at the end.
@@ -21,6 +27,8 @@ export class SinkDriver {
   private lastFlush: number;
   private flushing: Promise<unknown> | undefined;
   private failure: unknown;
+  /** Since when processing waits for sinks holding too much unwritten output (see relieve). */
+  private waitingSince: number | undefined;
   /** Sink commits, in order of their checkpoints. */
   private commits: Promise<void> = Promise.resolve();
   /** A commit that failed for a passing reason; the next one covers it (commits take every checkpoint up to theirs). */
@@ -30,6 +38,7 @@ export class SinkDriver {
     private readonly ctx: SubtaskContext,
     readonly sinks: readonly Sink[],
     t: number,
+    private readonly bound = SINK_BUFFER_BOUND,
   ) {
     this.flushMs = Math.min(DEFAULT_FLUSH_MS, ...sinks.map((s) => s.flushIntervalMs ?? DEFAULT_FLUSH_MS));
     this.lastFlush = t;
@@ -53,10 +62,51 @@ export class SinkDriver {
   /** Starts a periodic write of at-least-once sinks, beside processing, when one is due (barriers and the end wait for it). */
   maybeFlush(t: number): void {
     if (!this.gated() || this.gate !== undefined || this.flushing || t - this.lastFlush < this.flushMs) return;
+    void this.startFlush(t);
+  }
+
+  private startFlush(t: number): Promise<unknown> {
     this.lastFlush = t;
-    this.flushing = Promise.all(this.sinks.map((s) => s.flush()))
+    return (this.flushing = Promise.all(this.sinks.map((s) => s.flush()))
       .catch((err) => this.onFailure(err, 'a periodic write'))
-      .finally(() => (this.flushing = undefined));
+      .finally(() => (this.flushing = undefined)));
+  }
+
+  /** Whether a sink holds more unwritten output than it may (and may write it now: not while a rescale gates it). */
+  overfull(): boolean {
+    return this.gate === undefined && this.sinks.some((s) => (s.buffered?.() ?? 0) > this.bound);
+  }
+
+  /**
+   * Backpressure from sinks: while one holds more than its bound unwritten, processing waits for their writes,
+   * starting one when none is in flight; after a write that failed it waits `RETRY_MS` and tries again. Ends early
+   * when `done` says the subtask is ending (fenced off, aborted).
+   */
+  async relieve(now: () => number, done: () => boolean): Promise<void> {
+    if (!this.overfull()) return;
+    this.waitingSince = now();
+    try {
+      while (this.overfull() && !done()) {
+        if (!this.flushing) {
+          const before = this.buffered();
+          await this.startFlush(now());
+          this.check();
+          // Nothing written (the write failed, and will be retried): not at once.
+          if (this.buffered() >= before) await new Promise((r) => setTimeout(r, RETRY_MS));
+        } else await this.flushing;
+      }
+    } finally {
+      this.waitingSince = undefined;
+    }
+  }
+
+  /** What processing waits for, if it waits for sinks: how much they hold unwritten, and for how long. */
+  waiting(t: number): { buffered: number; forMs: number } | undefined {
+    return this.waitingSince === undefined ? undefined : { buffered: this.buffered(), forMs: Math.round(t - this.waitingSince) };
+  }
+
+  private buffered(): number {
+    return this.sinks.reduce((n, s) => n + (s.buffered?.() ?? 0), 0);
   }
 
   /**

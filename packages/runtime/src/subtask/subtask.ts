@@ -178,6 +178,7 @@ class Subtask {
         aligning: (t) => inputs.aligning(t),
         lastBarrier: () => checkpointer.lastBarrier,
         restoring: () => loader.restoring,
+        sinkWaiting: (t) => sinks.waiting(t),
       },
       new Fencing(ctx),
     );
@@ -261,6 +262,8 @@ class Subtask {
     if (lingered) this.lastFlush = t;
     sinks.check();
     sinks.maybeFlush(t);
+    // Sinks that cannot keep up make processing wait, as full channels do (until the subtask is fenced off or aborted).
+    if (sinks.overfull()) await sinks.relieve(now, () => this.ctx.outcome !== undefined);
   }
 
   /** The input ended: ends the outputs, lets sinks and checkpoint writes settle, and reports last. */
