@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EventGenerator, type GeneratorConfig } from './generator.ts';
+import { splitsFor } from './keyGroups.ts';
 
 const base: GeneratorConfig = { seed: 42, keys: 1000, skew: 'uniform', zipfExponent: 1, splits: 16 };
 const gen = (over: Partial<GeneratorConfig> = {}) => new EventGenerator({ ...base, ...over });
@@ -127,7 +128,7 @@ describe('EventGenerator splits', () => {
 
   it.each([1, 2, 3, 7, 16, 17])('splitsFor deals %i splits contiguously to every parallelism up to it', (splits) => {
     for (let p = 1; p <= splits; p++) {
-      const assigned = Array.from({ length: p }, (_, i) => EventGenerator.splitsFor(i, p, splits));
+      const assigned = Array.from({ length: p }, (_, i) => splitsFor(i, p, splits));
       for (const own of assigned) {
         expect(own.length).toBeGreaterThan(0);
         expect(own).toEqual(Array.from({ length: own.length }, (_, k) => own[0]! + k));
@@ -137,7 +138,7 @@ describe('EventGenerator splits', () => {
   });
 
   it('splitsFor 16 splits over 3 subtasks as key groups are dealt', () => {
-    expect([0, 1, 2].map((i) => EventGenerator.splitsFor(i, 3, 16))).toEqual([
+    expect([0, 1, 2].map((i) => splitsFor(i, 3, 16))).toEqual([
       [0, 1, 2, 3, 4, 5],
       [6, 7, 8, 9, 10],
       [11, 12, 13, 14, 15],

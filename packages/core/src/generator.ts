@@ -1,5 +1,3 @@
-import { rangeFor } from './keyGroups.ts';
-
 /** One event of the `generator` source. */
 export interface GeneratorEvent {
   user: string;
@@ -129,13 +127,5 @@ export class EventGenerator {
   /** Whether a split is one of the idle ones (it never has events, bounded or not). */
   isIdleSplit(split: number): boolean {
     return split >= this.activeSplits;
-  }
-
-  /** The splits subtask `index` of `parallelism` reads: contiguous, like key groups. */
-  static splitsFor(index: number, parallelism: number, splits: number): number[] {
-    const { start, end } = rangeFor(index, parallelism, splits);
-    const out: number[] = [];
-    for (let s = start; s <= end; s++) out.push(s);
-    return out;
   }
 }

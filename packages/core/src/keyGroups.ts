@@ -22,6 +22,11 @@ export function rangeFor(index: number, parallelism: number, maxParallelism: num
   };
 }
 
+/** The source splits subtask `index` of `parallelism` reads of `splits`: contiguous, like key groups. */
+export function splitsFor(index: number, parallelism: number, splits: number): number[] {
+  return keyGroupsOf(rangeFor(index, parallelism, splits));
+}
+
 /** The subtask that owns key group `keyGroup` at `parallelism`. */
 export function subtaskFor(keyGroup: number, parallelism: number, maxParallelism: number): number {
   return Math.floor((keyGroup * parallelism) / maxParallelism);

@@ -1,5 +1,3 @@
-import { rangeFor } from './keyGroups.ts';
-
 export type NexmarkKind = 'person' | 'auction' | 'bid';
 
 export interface NexmarkPerson {
@@ -356,14 +354,6 @@ export class NexmarkGenerator {
     const { total, splits } = this.config;
     if (total === undefined) return Infinity;
     return Math.max(0, Math.ceil((total - split) / splits));
-  }
-
-  /** The splits subtask `index` of `parallelism` reads: contiguous, like key groups. */
-  static splitsFor(index: number, parallelism: number, splits: number): number[] {
-    const { start, end } = rangeFor(index, parallelism, splits);
-    const out: number[] = [];
-    for (let s = start; s <= end; s++) out.push(s);
-    return out;
   }
 
   private person(rng: Rng, id: number, dateTime: number): NexmarkPerson {

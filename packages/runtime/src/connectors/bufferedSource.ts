@@ -1,4 +1,4 @@
-import { EventGenerator, SplitWatermarks, type EventTimeSettings, type Rec } from '@keyflow/core';
+import { splitsFor, SplitWatermarks, type EventTimeSettings, type Rec } from '@keyflow/core';
 import type { SourceLag } from '../protocol.ts';
 import type { Source, SourceOutput } from './source.ts';
 
@@ -90,7 +90,7 @@ export abstract class BufferedSource implements Source {
   protected abstract splitName(split: number): string;
 
   splitsFor(index: number, parallelism: number): number[] {
-    return EventGenerator.splitsFor(index, parallelism, this.splitCount);
+    return splitsFor(index, parallelism, this.splitCount);
   }
 
   assign(splits: number[]): void {

@@ -1,4 +1,4 @@
-import { EventGenerator, SplitWatermarks, type GeneratorSettings, type Rec } from '@keyflow/core';
+import { EventGenerator, splitsFor, SplitWatermarks, type GeneratorSettings, type Rec } from '@keyflow/core';
 import type { Source, SourceOutput } from './source.ts';
 
 /** The built-in generator (DESIGN §4's demo source): deterministic events dealt into splits. */
@@ -16,7 +16,7 @@ export class GeneratorSource implements Source {
   constructor(settings: GeneratorSettings, index: number, parallelism: number, now = performance.now()) {
     const { startAt, ...config } = settings;
     this.gen = new EventGenerator(startAt === undefined ? config : { ...config, startAt: Date.parse(startAt) });
-    this.splits = EventGenerator.splitsFor(index, parallelism, settings.splits);
+    this.splits = splitsFor(index, parallelism, settings.splits);
     this.offsets = new Map(this.splits.map((x) => [x, 0]));
     this.watermarks = new SplitWatermarks(settings.watermarkDelay, settings.idleTimeout);
     this.watermarks.assign(this.splits, now);
@@ -27,7 +27,7 @@ export class GeneratorSource implements Source {
   }
 
   splitsFor(index: number, parallelism: number): number[] {
-    return EventGenerator.splitsFor(index, parallelism, this.gen.config.splits);
+    return splitsFor(index, parallelism, this.gen.config.splits);
   }
 
   assign(splits: number[]): void {

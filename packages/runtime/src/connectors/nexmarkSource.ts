@@ -1,4 +1,13 @@
-import { NexmarkGenerator, nexmarkKindsOf, NO_WATERMARK, SplitWatermarks, type NexmarkConfig, type NexmarkSettings, type Rec } from '@keyflow/core';
+import {
+  NexmarkGenerator,
+  nexmarkKindsOf,
+  NO_WATERMARK,
+  splitsFor,
+  SplitWatermarks,
+  type NexmarkConfig,
+  type NexmarkSettings,
+  type Rec,
+} from '@keyflow/core';
 import type { Source, SourceOutput } from './source.ts';
 
 /** The event-time rate of a source that emits as fast as it can and names none. */
@@ -44,7 +53,7 @@ export class NexmarkSource implements Source {
 
   constructor(settings: NexmarkSettings, index: number, parallelism: number, now = performance.now()) {
     this.gen = new NexmarkGenerator(nexmarkConfig(settings));
-    this.splits = NexmarkGenerator.splitsFor(index, parallelism, settings.splits);
+    this.splits = splitsFor(index, parallelism, settings.splits);
     this.offsets = new Map(this.splits.map((x) => [x, 0]));
     this.watermarks = new SplitWatermarks(settings.watermarkDelay, settings.idleTimeout);
     this.watermarks.assign(this.splits, now);
@@ -55,7 +64,7 @@ export class NexmarkSource implements Source {
   }
 
   splitsFor(index: number, parallelism: number): number[] {
-    return NexmarkGenerator.splitsFor(index, parallelism, this.gen.config.splits);
+    return splitsFor(index, parallelism, this.gen.config.splits);
   }
 
   assign(splits: number[]): void {
