@@ -326,6 +326,17 @@ describe('backpressure from an at-least-once sink (its driver)', () => {
     expect(ctx.outcome).toBeUndefined();
   });
 
+  it('never holds an exactly-once sink back: it writes only at the barrier, which waiting would keep from coming', async () => {
+    const { s, driver } = await driverFor(10, { delivery: 'exactly-once' });
+    for (let i = 0; i < 50; i++) s.process(rec(i));
+    expect(s.buffered()).toBe(50);
+    expect(driver.overfull()).toBe(false);
+    await driver.relieve(
+      () => performance.now(),
+      () => false,
+    );
+  });
+
   it('holds nothing back while a rescale gates its writes (the rescale checkpoint must complete first)', async () => {
     const { s, driver } = await driverFor(10);
     for (let i = 0; i < 50; i++) s.process(rec(i));

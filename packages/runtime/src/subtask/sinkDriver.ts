@@ -27,6 +27,8 @@ export class SinkDriver {
   private lastFlush: number;
   private flushing: Promise<unknown> | undefined;
   private failure: unknown;
+  /** The sinks that write between checkpoints (at-least-once): those whose buffer is bounded. */
+  private readonly writing: readonly Sink[];
   /** Since when processing waits for sinks holding too much unwritten output (see relieve). */
   private waitingSince: number | undefined;
   /** Sink commits, in order of their checkpoints. */
@@ -41,6 +43,8 @@ export class SinkDriver {
     private readonly bound = SINK_BUFFER_BOUND,
   ) {
     this.flushMs = Math.min(DEFAULT_FLUSH_MS, ...sinks.map((s) => s.flushIntervalMs ?? DEFAULT_FLUSH_MS));
+    // A transactional sink holds everything until the barrier: only the others are bounded (waiting would hold the barrier).
+    this.writing = sinks.filter((s) => s.delivery === 'at-least-once');
     this.lastFlush = t;
   }
 
@@ -74,7 +78,7 @@ export class SinkDriver {
 
   /** Whether a sink holds more unwritten output than it may (and may write it now: not while a rescale gates it). */
   overfull(): boolean {
-    return this.gate === undefined && this.sinks.some((s) => (s.buffered?.() ?? 0) > this.bound);
+    return this.gate === undefined && this.writing.some((s) => (s.buffered?.() ?? 0) > this.bound);
   }
 
   /**
@@ -106,7 +110,7 @@ export class SinkDriver {
   }
 
   private buffered(): number {
-    return this.sinks.reduce((n, s) => n + (s.buffered?.() ?? 0), 0);
+    return this.writing.reduce((n, s) => n + (s.buffered?.() ?? 0), 0);
   }
 
   /**
