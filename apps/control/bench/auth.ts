@@ -4,11 +4,9 @@
 // use) and with a session cookie (the session and its user read). `/api/me` does no work of its own, so its time
 // less the health check's is about what the credentials cost. BENCH_RUNS runs (3); median, min and max of the runs'
 // mean milliseconds. Output: docs/benchmarks/auth.json.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { loadavg } from 'node:os';
 import { dropDatabase } from '@keyflow/db/testing';
-import { benchDatabase, stats } from './setup.ts';
+import { benchDatabase, machine, spread, stats, writeResult } from './setup.ts';
 import { startStack } from '../test/harness.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -51,9 +49,7 @@ try {
     console.log(`run ${i + 1}: open ${openMs.toFixed(2)} ms, API key ${keyMs.toFixed(2)} ms, session ${sessionMs.toFixed(2)} ms per request`);
   }
   const result = {
-    date: new Date().toISOString(),
-    cores: availableParallelism(),
-    cpu: cpus()[0]?.model ?? 'unknown',
+    ...machine(),
     requestsPerKind: REQUESTS,
     runs,
     openMs: stats(
@@ -69,12 +65,9 @@ try {
       2,
     ),
   };
-  const f = (x: ReturnType<typeof stats>) => `${x.median} (${x.min}–${x.max})`;
+  const f = spread;
   console.log(`median (min–max) of ${RUNS}, ms per request: open ${f(result.openMs)}, API key ${f(result.apiKeyMs)}, session ${f(result.sessionMs)}`);
-  const out = fileURLToPath(new URL('../../../docs/benchmarks/', import.meta.url));
-  mkdirSync(out, { recursive: true });
-  writeFileSync(`${out}auth.json`, `${JSON.stringify(result, null, 2)}\n`);
-  console.log('wrote docs/benchmarks/auth.json');
+  writeResult('auth.json', result);
 } finally {
   await stack.close();
   await dropDatabase(dbUrl);

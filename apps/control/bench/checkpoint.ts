@@ -14,14 +14,12 @@
 // a binary COPY from a file of the server's (no client: a lower bound), also into a table of the default storage
 // (pglz-compressed; the chunk table stores them uncompressed). BENCH_RUNS (3) fresh runs; median with min and max over every measured checkpoint.
 // Writes docs/benchmarks/checkpoint.json.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { loadavg } from 'node:os';
 import { KeyedStateBackend, keyGroupsOf, operatorSpec, rangeFor, type GraphInput } from '@keyflow/core';
 import { dropDatabase } from '@keyflow/db/testing';
 import { CheckpointStorage, redisKeys } from '@keyflow/runtime';
 import { startStack, waitFor, type Stack } from '../test/harness.ts';
-import { benchDatabase, stats } from './setup.ts';
+import { benchDatabase, machine, spread, stats, writeResult } from './setup.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const CHECKPOINTS = Number(process.env.BENCH_CHECKPOINTS ?? 3);
@@ -267,9 +265,7 @@ try {
       0,
     );
   const result = {
-    date: new Date().toISOString(),
-    cores: availableParallelism(),
-    cpu: cpus()[0]?.model ?? 'unknown',
+    ...machine(),
     keys: KEYS,
     parallelism: P,
     sourceRate: RATE,
@@ -296,16 +292,13 @@ try {
       copyCompressedMs: ofWrite((w) => w.copyCompressedMs),
     },
   };
-  const f = (x: ReturnType<typeof stats>) => `${x.median} (${x.min}–${x.max})`;
+  const f = spread;
   console.log(
     `median (min–max) of ${all.length} checkpoints of ${KEYS.toLocaleString('en')} keys: ${f(result.durationMs)} ms end to end (target ≤ ${TARGET_MS}), ` +
       `${f(result.bytes)} bytes; dip ${f(result.dip)} over the checkpoint, ${f(result.worstSecondDip)} in its worst second (target ≤ ${TARGET_DIP})`,
   );
   console.log('breakdown:', result.breakdown, 'write alone:', result.writeAlone);
-  const out = fileURLToPath(new URL('../../../docs/benchmarks/', import.meta.url));
-  mkdirSync(out, { recursive: true });
-  writeFileSync(`${out}checkpoint.json`, `${JSON.stringify(result, null, 2)}\n`);
-  console.log('wrote docs/benchmarks/checkpoint.json');
+  writeResult('checkpoint.json', result);
 } finally {
   await dropDatabase(dbUrl);
 }

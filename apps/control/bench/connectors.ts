@@ -2,16 +2,14 @@
 // Streams and, in the same run, by the built-in generator, the same keys each way. The brokers are filled once
 // before the runs (a backlog each job drains from its start); BENCH_RUNS (3) fresh jobs of each, median with min
 // and max. Writes docs/benchmarks/connectors.json.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { loadavg } from 'node:os';
 import type { GraphInput } from '@keyflow/core';
 import { dropDatabase } from '@keyflow/db/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { startStack, type Stack } from '../test/harness.ts';
-import { benchDatabase, stats } from './setup.ts';
+import { benchDatabase, machine, stats, writeResult } from './setup.ts';
 
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 3000);
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 8000);
@@ -142,9 +140,7 @@ try {
       0,
     );
   const result = {
-    date: new Date().toISOString(),
-    cores: availableParallelism(),
-    cpu: cpus()[0]?.model ?? 'unknown',
+    ...machine(),
     parallelism: 2,
     warmupMs: WARMUP_MS,
     measureMs: MEASURE_MS,
@@ -168,10 +164,7 @@ try {
   console.log(
     `median (min–max) of ${RUNS}: generator ${f(result.recordsPerSecGenerator)}, Redis Streams ${f(result.recordsPerSecRedisStreams)}, JetStream ${f(result.recordsPerSecJetStream)} records/s`,
   );
-  const out = fileURLToPath(new URL('../../../docs/benchmarks/', import.meta.url));
-  mkdirSync(out, { recursive: true });
-  writeFileSync(`${out}connectors.json`, `${JSON.stringify(result, null, 2)}\n`);
-  console.log('wrote docs/benchmarks/connectors.json');
+  writeResult('connectors.json', result);
 } finally {
   await cleanUp().catch((err) => console.error(`cleaning up the brokers failed: ${(err as Error).message}`));
   await dropDatabase(dbUrl);

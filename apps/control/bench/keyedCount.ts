@@ -6,8 +6,7 @@
 // control plane stays direct). Writes docs/benchmarks/keyed-count.json.
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync, mkdirSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EventGenerator, type GraphInput } from '@keyflow/core';
@@ -15,7 +14,7 @@ import { dropDatabase } from '@keyflow/db/testing';
 import { Redis } from 'ioredis';
 import { startStack } from '../test/harness.ts';
 import { startDelayProxy } from './delayProxy.ts';
-import { benchDatabase, stats } from './setup.ts';
+import { benchDatabase, machine, stats, writeResult } from './setup.ts';
 
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 15000);
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 20000);
@@ -157,9 +156,7 @@ try {
   const [p1, p2, bare, handWritten] = [of((r) => r.p1, 0), of((r) => r.p2, 0), of((r) => r.bare, 0)!, of((r) => r.handWritten, 0)!];
 
   const result = {
-    date: new Date().toISOString(),
-    cores: availableParallelism(),
-    cpu: cpus()[0]?.model ?? 'unknown',
+    ...machine(),
     measureMs: MEASURE_MS,
     keys: KEYS,
     /** Each way between the workers (and the hand-written processes) and Redis, through a delay proxy; null: direct. */
@@ -179,10 +176,7 @@ try {
   console.log(
     `median (min–max) of ${RUNS}${DELAY_MS === undefined ? '' : `, Redis ${DELAY_MS} ms away each way`}: p=1 ${f(p1)}, p=2 ${f(p2)}, bare loop ${f(bare)}, hand-written ${f(handWritten)} records/s; p=2 / bare loop ${result.ratioP2ToBareLoop?.median}, p=2 / hand-written ${result.ratioP2ToHandWritten?.median}`,
   );
-  const out = fileURLToPath(new URL('../../../docs/benchmarks/', import.meta.url));
-  mkdirSync(out, { recursive: true });
-  writeFileSync(`${out}keyed-count.json`, `${JSON.stringify(result, null, 2)}\n`);
-  console.log(`wrote docs/benchmarks/keyed-count.json`);
+  writeResult('keyed-count.json', result);
 } finally {
   await dropDatabase(dbUrl);
   await proxy?.close();

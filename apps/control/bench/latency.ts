@@ -11,8 +11,8 @@
 // the next BENCH_MEASURE_MS counts: p50/p90/p99/max. BENCH_RUNS (3) fresh runs, median with min and max.
 // Writes docs/benchmarks/latency.json.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineOperator, registerOperator, type GraphInput } from '@keyflow/core';
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   // Loaded here, not at the top: the workers import this file for `stamp` alone, without the stack and the database.
   const { dropDatabase } = await import('@keyflow/db/testing');
   const { startStack } = await import('../test/harness.ts');
-  const { benchDatabase, stats } = await import('./setup.ts');
+  const { benchDatabase, machine, spread, stats, writeResult } = await import('./setup.ts');
   type Stack = Awaited<ReturnType<typeof startStack>>;
 
   // The version the workers compute for this file; the control plane (this process) registers it as theirs.
@@ -211,9 +211,7 @@ async function main(): Promise<void> {
     }
     const of = (f: (r: (typeof runs)[number]) => number) => stats(runs.map(f), 0);
     const result = {
-      date: new Date().toISOString(),
-      cores: availableParallelism(),
-      cpu: cpus()[0]?.model ?? 'unknown',
+      ...machine(),
       keys: KEYS,
       parallelism: P,
       warmupMs: WARMUP_MS,
@@ -229,15 +227,12 @@ async function main(): Promise<void> {
       latencyMsP99: of((r) => r.p99),
       latencyMsMax: of((r) => r.max),
     };
-    const f = (x: ReturnType<typeof stats>) => `${x.median} (${x.min}–${x.max})`;
+    const f = spread;
     console.log(
       `median (min–max) of ${RUNS}, at ${f(result.recordsPerSec)} records/s (half of ${f(result.maxRecordsPerSec)}): latency p50 ${f(result.latencyMsP50)}, ` +
         `p90 ${f(result.latencyMsP90)}, p99 ${f(result.latencyMsP99)}, max ${f(result.latencyMsMax)} ms (target p99 ≤ ${TARGET_P99_MS} ms)`,
     );
-    const out = fileURLToPath(new URL('../../../docs/benchmarks/', import.meta.url));
-    mkdirSync(out, { recursive: true });
-    writeFileSync(`${out}latency.json`, `${JSON.stringify(result, null, 2)}\n`);
-    console.log('wrote docs/benchmarks/latency.json');
+    writeResult('latency.json', result);
   } finally {
     await dropDatabase(dbUrl);
   }

@@ -17,14 +17,13 @@
 // machine, a recovery) is refused and tried again, three times at most; `refusals` lists them.
 // Writes docs/benchmarks/memory.json.
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { EventGenerator, operatorSpec, type GraphInput } from '@keyflow/core';
 import { dropDatabase } from '@keyflow/db/testing';
 import { redisKeys } from '@keyflow/runtime';
 import { startStack, waitFor, type Stack } from '../test/harness.ts';
-import { benchDatabase, stats } from './setup.ts';
+import { benchDatabase, machine, stats, writeResult } from './setup.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const KEY_COUNTS = (process.env.BENCH_KEYS ?? '1000000,10000000').split(',').map(Number);
@@ -366,9 +365,7 @@ try {
       console.log(`leak check, ${w.role} worker ${w.pid}: ${w.rssBytesPerMin} bytes/min RSS, ${w.heapBytesPerMin} bytes/min heap`);
 
   const result = {
-    date: new Date().toISOString(),
-    cores: availableParallelism(),
-    cpu: cpus()[0]?.model ?? 'unknown',
+    ...machine(),
     parallelism: P,
     sink: SINK,
     eventsPerKey: EVENTS_PER_KEY,
@@ -383,10 +380,7 @@ try {
       countHeapBytesPerMin: stats(leak.workers.filter((w) => w.role === 'count').map((w) => w.heapBytesPerMin)),
     },
   };
-  const out = fileURLToPath(new URL('../../../docs/benchmarks/', import.meta.url));
-  mkdirSync(out, { recursive: true });
-  writeFileSync(`${out}memory.json`, `${JSON.stringify(result, null, 2)}\n`);
-  console.log('wrote docs/benchmarks/memory.json');
+  writeResult('memory.json', result);
 } finally {
   await dropDatabase(dbUrl);
 }

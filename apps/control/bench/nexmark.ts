@@ -6,13 +6,11 @@
 //
 //   npm run bench:nexmark                      every query, p=1 and p=2
 //   NEXMARK_QUERIES=q0,q5 BENCH_PARALLELISMS=2 npm run bench:nexmark
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { loadavg } from 'node:os';
 import { NEXMARK_QUERIES, nexmarkQuery, type GraphInput, type NexmarkQuery } from '@keyflow/core';
 import { dropDatabase } from '@keyflow/db/testing';
 import { startStack, type Stack } from '../test/harness.ts';
-import { benchDatabase, stats } from './setup.ts';
+import { benchDatabase, machine, stats, writeResult } from './setup.ts';
 
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 10_000);
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 15_000);
@@ -126,9 +124,7 @@ try {
     return { query: c, flinkEventsPerSecPerCore: flink, ...at };
   });
   const result = {
-    date: new Date().toISOString(),
-    cores: availableParallelism(),
-    cpu: cpus()[0]?.model ?? 'unknown',
+    ...machine(),
     warmupMs: WARMUP_MS,
     measureMs: MEASURE_MS,
     source: SOURCE,
@@ -147,10 +143,7 @@ try {
         return `p=${p} ${r.eventsPerSecPerCore.median.toLocaleString('en')}/core (${r.ratioToFlinkPerCore}× Flink)`;
       }).join(', ')}`,
     );
-  const out = fileURLToPath(new URL('../../../docs/benchmarks/', import.meta.url));
-  mkdirSync(out, { recursive: true });
-  writeFileSync(`${out}nexmark.json`, `${JSON.stringify(result, null, 2)}\n`);
-  console.log('wrote docs/benchmarks/nexmark.json');
+  writeResult('nexmark.json', result);
 } finally {
   await dropDatabase(dbUrl);
 }

@@ -1,3 +1,6 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { createMigratedDatabase, createSinkRole } from '@keyflow/db/testing';
 
 /**
@@ -18,4 +21,22 @@ export async function benchDatabase(opts: { sinkRole?: boolean } = {}): Promise<
 export function stats(xs: number[], digits?: number): { median: number; min: number; max: number } {
   const sorted = xs.map((x) => (digits === undefined ? x : Number(x.toFixed(digits)))).sort((a, b) => a - b);
   return { median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]!, max: sorted.at(-1)! };
+}
+
+/** `stats`' figures as "median (min–max)". */
+export function spread(x: { median: number; min: number; max: number }): string {
+  return `${x.median} (${x.min}–${x.max})`;
+}
+
+/** When and on what a result was measured: its first fields. */
+export function machine(): { date: string; cores: number; cpu: string } {
+  return { date: new Date().toISOString(), cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown' };
+}
+
+/** Writes a benchmark's result to docs/benchmarks/`file` and says so. */
+export function writeResult(file: string, result: unknown): void {
+  const dir = fileURLToPath(new URL('../../../docs/benchmarks/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}${file}`, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`wrote docs/benchmarks/${file}`);
 }

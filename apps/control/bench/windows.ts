@@ -4,14 +4,11 @@
 // job sustains (BENCH_LATENCY_RATE, 50,000/s), from each window's end to its rows' arrival in the sink table (p50/p99
 // over rows, to the 100 ms poll); unbounded, queues would be full and the figure would be queueing. BENCH_RUNS (3)
 // fresh runs of each, median with min and max. Writes docs/benchmarks/windows.json.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import type { GraphInput } from '@keyflow/core';
 import { dropDatabase } from '@keyflow/db/testing';
 import pg from 'pg';
 import { startStack } from '../test/harness.ts';
-import { benchDatabase, stats } from './setup.ts';
+import { benchDatabase, machine, stats, writeResult } from './setup.ts';
 
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 15000);
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 30000);
@@ -125,9 +122,7 @@ try {
     console.log(`run ${i + 1}:`, runs.at(-1));
   }
   const result = {
-    date: new Date().toISOString(),
-    cores: availableParallelism(),
-    cpu: cpus()[0]?.model ?? 'unknown',
+    ...machine(),
     keys: KEYS,
     parallelism: P,
     measureMs: MEASURE_MS,
@@ -156,10 +151,7 @@ try {
     ),
   };
   console.log(JSON.stringify(result, null, 2));
-  const out = fileURLToPath(new URL('../../../docs/benchmarks/', import.meta.url));
-  mkdirSync(out, { recursive: true });
-  writeFileSync(`${out}windows.json`, `${JSON.stringify(result, null, 2)}\n`);
-  console.log('wrote docs/benchmarks/windows.json');
+  writeResult('windows.json', result);
 } finally {
   await dropDatabase(dbUrl);
 }
