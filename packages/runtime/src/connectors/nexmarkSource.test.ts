@@ -78,6 +78,15 @@ describe('NexmarkSource', () => {
     expect(s.hasBacklog()).toBe(false);
   });
 
+  it('goes on where the last call stopped: budgets smaller than the split count serve every split alike', () => {
+    const s = new NexmarkSource(settings, 0, 1);
+    const { out, splits } = collect();
+    for (let i = 0; i < 9; i++) s.emit(i % 2 ? 1 : 2, out);
+    // 14 events: 3 rounds over the 4 splits, then the next two.
+    expect(splits).toEqual([0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1]);
+    expect([...s.offsets.values()]).toEqual([4, 4, 3, 3]);
+  });
+
   it.each([1, 2, 3])('at parallelism %i emits exactly the events of the generator, each once', (p) => {
     const gen = reference();
     const got = new Map<number, Rec>();

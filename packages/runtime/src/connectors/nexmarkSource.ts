@@ -49,6 +49,8 @@ export class NexmarkSource implements Source {
   readonly offsets: Map<number, number>;
   readonly watermarks: SplitWatermarks;
   private sizes: Map<number, number>;
+  /** Where in `splits` the next call's turn begins. */
+  private next = 0;
   rate: number;
 
   constructor(settings: NexmarkSettings, index: number, parallelism: number, now = performance.now()) {
@@ -82,16 +84,20 @@ export class NexmarkSource implements Source {
    * Passes up to `budget` events round robin over its splits, emitting those of the kinds it emits and skipping the
    * rest. Skipped events count: the source's rate and its `recordsIn` are events of the stream, as Nexmark counts
    * them, so two sources of one stream that emit different kinds (persons and auctions of a join) keep the same pace
-   * through it, and their event time with it.
+   * through it, and their event time with it. A turn goes on where the last call's stopped: a budget smaller than
+   * the split count must not always serve the first splits (the slowest split holds the watermark).
    */
   emit(budget: number, out: SourceOutput): { produced: number; exhausted: boolean } {
     const { gen, splits, sizes, offsets } = this;
+    const n = splits.length;
     let passed = 0;
     while (passed < budget) {
       // One turn: every split passes as many events (its timeline keeps pace with the others'), at most STEP.
-      const step = Math.max(1, Math.min(STEP, Math.ceil((budget - passed) / splits.length)));
+      const step = Math.max(1, Math.min(STEP, Math.ceil((budget - passed) / n)));
       let progressed = false;
-      for (const s of splits) {
+      const first = this.next % n;
+      for (let i = 0; i < n; i++) {
+        const s = splits[(first + i) % n]!;
         const size = sizes.get(s)!;
         const from = offsets.get(s)!;
         if (from >= size) {
@@ -113,7 +119,10 @@ export class NexmarkSource implements Source {
         passed += end - from;
         progressed = true;
         if (end >= size) this.watermarks.end(s);
-        if (passed >= budget) break;
+        if (passed >= budget) {
+          this.next = first + i + 1;
+          break;
+        }
       }
       if (!progressed) break;
     }
