@@ -120,17 +120,7 @@ export class StallDetector {
     }
     this.checkpointHolders(job, heard, stuck, Math.max(floor, job.pending?.triggeredAt ?? now), now);
 
-    const culprits = holders(stuck);
-    if (!culprits.length) return undefined;
-    const since = Math.min(...culprits.map((k) => stuck.get(k)!.since));
-    if (now - since < this.opts.warnMs) return undefined;
-    return {
-      jobId: job.id,
-      since: new Date(since).toISOString(),
-      failoverAt: new Date(since + this.opts.timeoutMs).toISOString(),
-      subtasks: culprits.sort().map((k) => ({ subtask: k, reason: stuck.get(k)!.reason, since: new Date(stuck.get(k)!.since).toISOString() })),
-      failover: now - since >= this.opts.timeoutMs,
-    };
+    return stallOf(job.id, stuck, holders(stuck), now, this.opts.warnMs, this.opts.timeoutMs);
   }
 
   /**
@@ -139,23 +129,16 @@ export class StallDetector {
    */
   private notStarted(job: ActiveJob, now: number): (Stall & { failover: boolean }) | undefined {
     const since = Math.max(job.enqueuedAt ?? now, this.blindUntil);
-    if (now - since < this.opts.startWarnMs) return undefined;
-    const waiting = job.subtasks.filter((k) => !job.running.has(k) && !job.finished.has(k));
-    if (!waiting.length) return undefined;
-    const at = new Date(since).toISOString();
-    return {
-      jobId: job.id,
-      since: at,
-      failoverAt: new Date(since + this.opts.startTimeoutMs).toISOString(),
-      subtasks: waiting.sort().map((k) => {
-        const worker = job.takenBy.get(k);
-        const reason = worker
-          ? `has not started: ${worker} took it but it has not reported running (opening its state, source or sinks)`
-          : 'has not started: no worker took it (no free slot, or no worker reads the task queue)';
-        return { subtask: k, reason, since: at };
-      }),
-      failover: now - since >= this.opts.startTimeoutMs,
-    };
+    const stuck = new Map<string, Stuck>();
+    for (const k of job.subtasks) {
+      if (job.running.has(k) || job.finished.has(k)) continue;
+      const worker = job.takenBy.get(k);
+      const reason = worker
+        ? `has not started: ${worker} took it but it has not reported running (opening its state, source or sinks)`
+        : 'has not started: no worker took it (no free slot, or no worker reads the task queue)';
+      stuck.set(k, { since, reason, waitsFor: [] });
+    }
+    return stallOf(job.id, stuck, [...stuck.keys()], now, this.opts.startWarnMs, this.opts.startTimeoutMs);
   }
 
   /** Whether one subtask does not move although it should, and what it waits for. */
@@ -228,6 +211,30 @@ export class StallDetector {
       }
     }
   }
+}
+
+/**
+ * The stall `culprits` (of `stuck`) make, once the earliest of them has been stuck for `warnMs`; `failover` once for
+ * `timeoutMs`.
+ */
+function stallOf(
+  jobId: string,
+  stuck: ReadonlyMap<string, Stuck>,
+  culprits: string[],
+  now: number,
+  warnMs: number,
+  timeoutMs: number,
+): (Stall & { failover: boolean }) | undefined {
+  if (!culprits.length) return undefined;
+  const since = Math.min(...culprits.map((k) => stuck.get(k)!.since));
+  if (now - since < warnMs) return undefined;
+  return {
+    jobId,
+    since: new Date(since).toISOString(),
+    failoverAt: new Date(since + timeoutMs).toISOString(),
+    subtasks: culprits.sort().map((k) => ({ subtask: k, reason: stuck.get(k)!.reason, since: new Date(stuck.get(k)!.since).toISOString() })),
+    failover: now - since >= timeoutMs,
+  };
 }
 
 /**
