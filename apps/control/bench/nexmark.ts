@@ -10,7 +10,7 @@ import { loadavg } from 'node:os';
 import { NEXMARK_QUERIES, nexmarkQuery, type GraphInput, type NexmarkQuery } from '@keyflow/core';
 import { dropDatabase } from '@keyflow/db/testing';
 import { startStack, type Stack } from '../test/harness.ts';
-import { benchDatabase, machine, stats, writeResult } from './setup.ts';
+import { benchDatabase, machine, NEXMARK_SOURCE, stats, writeResult } from './setup.ts';
 
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 10_000);
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 15_000);
@@ -35,11 +35,7 @@ const FLINK_PER_CORE: Record<NexmarkQuery, number> = {
   q12: 76_000,
 };
 
-/**
- * The source: as fast as it goes, event time at 10 M events/s as the Nexmark suite runs it (its `tps`): over a run,
- * windows of 10 s hold every event (few fire), as in Flink's runs.
- */
-const SOURCE = { seed: 1, rate: 0, eventsPerSecond: 10_000_000, splits: 16 };
+const SOURCE = NEXMARK_SOURCE;
 
 function graphOf(c: Case, p: number): GraphInput {
   if (c !== Q0_ALL) return nexmarkQuery(c, { parallelism: p, sink: 'blackhole', source: SOURCE });

@@ -1,18 +1,34 @@
 // Profiling aid (not a benchmark): the keyed count of `npm run bench` at p=2 for BENCH_MEASURE_MS with every worker
 // under --cpu-prof, then a summary of where worker CPU time went (self time by function and by file). The .cpuprofile
-// files stay in PROFILE_DIR (default .keyflow/profiles) for a flame graph (Chrome DevTools, speedscope).
+// files stay in PROFILE_DIR (default .keyflow/profiles) for a flame graph (Chrome DevTools, speedscope). With
+// PROFILE_QUERY, a Nexmark query of the builder's templates instead, run as `npm run bench:nexmark` runs it.
 //
 //   npx tsx apps/control/bench/profile.ts
+//   PROFILE_QUERY=q4 npx tsx apps/control/bench/profile.ts
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { nexmarkQuery, type GraphInput, type NexmarkQuery } from '@keyflow/core';
 import { dropDatabase } from '@keyflow/db/testing';
 import { startStack } from '../test/harness.ts';
-import { benchDatabase } from './setup.ts';
+import { benchDatabase, NEXMARK_SOURCE } from './setup.ts';
 
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 20_000);
 const DIR = resolve(process.env.PROFILE_DIR ?? '.keyflow/profiles', new Date().toISOString().replace(/[:.]/g, '-'));
 const P = 2;
+const QUERY = process.env.PROFILE_QUERY as NexmarkQuery | undefined;
 const settings = { seed: 3, rate: 0, keys: 50_000, skew: 'zipf', splits: 16 } as const;
+
+const KEYED_COUNT: GraphInput = {
+  vertices: [
+    { id: 'events', type: 'generator', parallelism: P, settings },
+    { id: 'count', type: 'count', parallelism: P },
+    { id: 'sink', type: 'postgres', parallelism: P, settings: { table: 'profile_counts', valueField: 'count' } },
+  ],
+  edges: [
+    { from: 'events', to: 'count', partitioning: 'hash', key: 'user' },
+    { from: 'count', to: 'sink', partitioning: 'forward' },
+  ],
+};
 
 interface Node {
   id: number;
@@ -51,26 +67,15 @@ function summarize(file: string): void {
 mkdirSync(DIR, { recursive: true });
 const dbUrl = await benchDatabase();
 try {
-  const stack = await startStack({ workers: P, slots: 2, workerNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${DIR}`] });
+  const stack = await startStack({ workers: P, slots: 8, workerNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${DIR}`] });
   try {
-    const pipeline = await stack.client.createPipeline({
-      name: `profile-${stack.prefix}`,
-      graph: {
-        vertices: [
-          { id: 'events', type: 'generator', parallelism: P, settings },
-          { id: 'count', type: 'count', parallelism: P },
-          { id: 'sink', type: 'postgres', parallelism: P, settings: { table: 'profile_counts', valueField: 'count' } },
-        ],
-        edges: [
-          { from: 'events', to: 'count', partitioning: 'hash', key: 'user' },
-          { from: 'count', to: 'sink', partitioning: 'forward' },
-        ],
-      },
-    });
+    const graph = QUERY ? nexmarkQuery(QUERY, { parallelism: P, sink: 'blackhole', source: NEXMARK_SOURCE }) : KEYED_COUNT;
+    const pipeline = await stack.client.createPipeline({ name: `profile-${stack.prefix}`, graph });
     const job = await stack.client.deployJob({ pipelineId: pipeline.id, checkpointIntervalMs: 10_000 });
     await new Promise((r) => setTimeout(r, MEASURE_MS));
     const j = await stack.client.getJob(job.id);
-    console.log(`counted ${j.metrics?.vertices.count?.recordsIn ?? 0} records in ${MEASURE_MS} ms`);
+    const counted = QUERY ? j.metrics?.vertices.events?.recordsIn : j.metrics?.vertices.count?.recordsIn;
+    console.log(`${QUERY ? 'passed' : 'counted'} ${counted ?? 0} ${QUERY ? 'events' : 'records'} in ${MEASURE_MS} ms`);
     await stack.client.cancelJob(job.id);
   } finally {
     await stack.close();

@@ -40,3 +40,9 @@ export function writeResult(file: string, result: unknown): void {
   writeFileSync(`${dir}${file}`, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`wrote docs/benchmarks/${file}`);
 }
+
+/**
+ * The Nexmark source of the benchmarks: as fast as it goes, event time at 10 M events/s as the Nexmark suite runs it
+ * (its `tps`): over a run, windows of 10 s hold every event (few fire), as in Flink's runs.
+ */
+export const NEXMARK_SOURCE = { seed: 1, rate: 0, eventsPerSecond: 10_000_000, splits: 16 };
