@@ -602,7 +602,7 @@ export const operatorCatalog = {
     type: 'aggregate',
     kind: 'keyed',
     label: 'Aggregate',
-    description: 'Running count, sum, min, max, avg, maxBy or minBy per key, with no window, out on every record: {key, …}',
+    description: 'Running count, sum, min, max, avg, maxBy or minBy per key, with no window, out whenever they change: {key, …}',
     settings: aggregateSettings,
     outputFields: (settings) => {
       const parsed = parseAggregates(aggregateSettings.safeParse(settings ?? {}).data?.aggregates ?? 'count');

@@ -1,4 +1,4 @@
-import type { Rec } from '../codec.ts';
+import { encodeValue, type Rec } from '../codec.ts';
 import { getField } from '../fields.ts';
 import type { Key } from '../hashing.ts';
 import type { AggregateSettings } from '../operatorCatalog.ts';
@@ -64,16 +64,31 @@ function aggregatorOf(s: AggregateSettings): Aggregator {
 }
 
 /**
+ * Whether two results of an aggregate say the same: numbers equal, and a maxBy's or minBy's record the same object or
+ * the same fields (a restored accumulator holds a copy of the record its latest records hold).
+ */
+function sameResult(a: Rec, b: Rec): boolean {
+  for (const k in a) {
+    const [x, y] = [a[k], b[k]];
+    if (x === y) continue;
+    if (x === null || y === null || typeof x !== 'object' || typeof y !== 'object' || !encodeValue(x).equals(encodeValue(y))) return false;
+  }
+  return true;
+}
+
+/**
  * Running aggregates per key with no window (a grouped aggregate, as Flink SQL's GROUP BY on a stream): every record
- * updates its key's accumulator and emits `{key, ...aggregates}`. With `upsertKey` the input is a changelog: a record
- * replaces the key's last record with the same value of that field, so the aggregates cover the latest record per id
- * (Flink's retraction). Count, sum and avg take the replaced record back out; min, max, maxBy and minBy are worked
- * out again over the key's latest records.
+ * updates its key's accumulator and emits `{key, ...aggregates}` when they changed (as Flink's group aggregate, it
+ * says nothing when a record leaves them as they were: a bid below the highest, a record replaced by its equal).
+ * With `upsertKey` the input is a changelog: a record replaces the key's last record with the same value of that
+ * field, so the aggregates cover the latest record per id (Flink's retraction). Count, sum and avg take the replaced
+ * record's values back out (only they are kept per id); min, max, maxBy and minBy are worked out again over the key's
+ * latest records.
  */
 export const aggregateOperator = defineOperator({
   ...builtin('aggregate'),
   inputs: 'keyed',
-  state: { acc: valueState<Accumulator>(), latest: mapState<Key, [values: number[], record: Rec]>() },
+  state: { acc: valueState<Accumulator>(), latest: mapState<Key, [values: number[], record?: Rec]>() },
   open(ctx) {
     aggregatorOf(ctx.settings);
   },
@@ -82,22 +97,27 @@ export const aggregateOperator = defineOperator({
     const values = agg.values(rec);
     if (typeof values === 'string') return ctx.deadLetter(rec, values);
     const upsertKey = ctx.settings.upsertKey;
-    let acc = ctx.state.acc.value() ?? agg.create();
+    const held = ctx.state.acc.value();
+    const before = held && agg.result(held);
+    let acc = held ?? agg.create();
     if (upsertKey === undefined) agg.add(acc, values, rec);
     else {
       const id = getField(rec, upsertKey);
       if (typeof id !== 'string' && typeof id !== 'number') return ctx.deadLetter(rec, `aggregate: field '${upsertKey}' is not a string or a number`);
-      const before = ctx.state.latest.get(id);
-      ctx.state.latest.put(id, [values, rec]);
+      const replaced = ctx.state.latest.get(id);
       if (agg.retractable) {
-        if (before) agg.retract(acc, before[0]);
+        ctx.state.latest.put(id, [values]);
+        if (replaced) agg.retract(acc, replaced[0]);
         agg.add(acc, values, rec);
       } else {
+        ctx.state.latest.put(id, [values, rec]);
         acc = agg.create();
-        for (const [, [v, r]] of ctx.state.latest.entries()) agg.add(acc, v, r);
+        for (const [, [v, r]] of ctx.state.latest.entries()) agg.add(acc, v, r!);
       }
     }
     ctx.state.acc.update(acc);
-    ctx.emit({ key: ctx.currentKey, ...agg.result(acc) });
+    const after = agg.result(acc);
+    if (before && sameResult(before, after)) return;
+    ctx.emit({ key: ctx.currentKey, ...after });
   },
 });
