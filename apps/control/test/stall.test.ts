@@ -148,6 +148,30 @@ describe('a job that cannot start', () => {
     await stack?.close();
   });
 
+  it('asked to go down while it cannot start, restarts at once at the lower parallelism; the rescale completes and every count is exact', async () => {
+    const settings = { seed: 6, rate: 20_000, keys: 2_000, skew: 'uniform', total: 100_000, splits: 4 } as const;
+    const p = await stack.client.createPipeline({ name: `start_down_${stack.prefix}`, graph: countPipeline('stall_start_down', settings) });
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
+    await waitFor(async () => (await stack.client.getJob(job.id)).stall, 10_000, 'the starting job to show a stall');
+    const { scalingEvents } = await stack.client.rescaleJob(job.id, { parallelism: { count: 1 } });
+
+    // At once, not after the start timeout: the restart says why.
+    const restart = await waitFor(
+      async () => (await stack.client.getJob(job.id)).events.find((e) => e.toState === 'RECOVERING'),
+      6_000,
+      'a restart at the lower parallelism',
+    );
+    expect(restart.reason).toBe('restarts at the lower parallelism asked for (count ×2 → ×1): its subtasks could not all start');
+    const done = await waitForFinished(stack, job.id, 120_000);
+    expect(done.plan.vertices.count!.parallelism).toBe(1);
+    expect(done.plan.vertices.sink!.parallelism).toBe(1);
+    expect(done.stall).toBeNull();
+    expect(done.events.filter((e) => e.toState === 'RECOVERING')).toHaveLength(1);
+    const rescale = (await stack.client.listScalingEvents(job.id)).find((e) => e.id === scalingEvents[0]!.id);
+    expect(rescale).toMatchObject({ status: 'COMPLETED', toParallelism: 1, reason: 'already at parallelism 1' });
+    await expectExactCounts('stall_start_down', settings);
+  });
+
   it('is shown as stalled while it schedules, naming the subtask no worker took; it fails over after the start timeout, and runs once a worker comes', async () => {
     const settings = { seed: 5, rate: 20_000, keys: 2_000, skew: 'uniform', total: 200_000, splits: 4 } as const;
     const p = await stack.client.createPipeline({ name: `start_${stack.prefix}`, graph: countPipeline('stall_start', settings) });

@@ -2,7 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { demoPipeline } from './demo.ts';
 import type { Edge, Graph, GraphInput, Partitioning } from './graph.ts';
 import { validateGraph } from './graphRules.ts';
-import { buildChains, chainOf, consumersFor, incarnationOf, initialPlan, producersFor, rescaledPlan, type JobPlan } from './plan.ts';
+import {
+  buildChains,
+  chainOf,
+  consumersFor,
+  incarnationOf,
+  initialPlan,
+  planDownToDesired,
+  producersFor,
+  rescaledPlan,
+  type JobPlan,
+} from './plan.ts';
 
 const settingsOf: Record<string, Record<string, unknown>> = {
   generator: { splits: 4 },
@@ -212,5 +222,32 @@ describe('rescaledPlan: incarnations', () => {
     expect(plan.vertices.count).toEqual({ parallelism: 2, maxParallelism: 128 });
     // Back to only the attempt's own subtasks: the plan looks as it did at deploy.
     expect(rescaledPlan(next, chainAt(next), 2, 5).vertices.count).toEqual({ parallelism: 2, maxParallelism: 128 });
+  });
+});
+
+describe('planDownToDesired: the plan a recovery starts with', () => {
+  const g = graph(['gen:generator:1', 'count:count:3', 'out:log:3'], ['gen-hash->count', 'count-forward->out']);
+  const chains = (plan: JobPlan) => buildChains(g, plan);
+
+  it('takes every vertex of a chain asked to go down to that parallelism, as the attempt’s own subtasks', () => {
+    const rescaled = rescaledPlan(initialPlan(g), chainOf(chains(initialPlan(g)), 'count')!, 4, 7);
+    const plan = planDownToDesired(rescaled, chains(rescaled), { gen: 1, count: 2, out: 2 });
+    expect(plan.vertices).toEqual({
+      gen: { parallelism: 1, maxParallelism: 4 },
+      count: { parallelism: 2, maxParallelism: 128 },
+      out: { parallelism: 2, maxParallelism: 128 },
+    });
+    expect(shape(g, plan).find((c) => c.id === 'count')).toMatchObject({ vertices: ['count', 'out'], parallelism: 2 });
+  });
+
+  it('never goes up, and gives the same plan when no chain goes down', () => {
+    const plan = initialPlan(g);
+    expect(planDownToDesired(plan, chains(plan), { gen: 4, count: 5, out: 5 })).toBe(plan);
+    expect(planDownToDesired(plan, chains(plan), { gen: 1, count: 3, out: 3 })).toBe(plan);
+    expect(planDownToDesired(plan, chains(plan), {})).toBe(plan);
+    expect(planDownToDesired(plan, chains(plan), { gen: 2, count: 1, out: 1 }).vertices).toMatchObject({
+      gen: { parallelism: 1 },
+      count: { parallelism: 1 },
+    });
   });
 });

@@ -78,6 +78,27 @@ export function rescaledPlan(plan: JobPlan, chain: Chain, parallelism: number, s
   return { ...plan, vertices };
 }
 
+/**
+ * The plan a new attempt starts with (a recovery restarts every subtask): each chain asked to run at a lower
+ * parallelism than it does (per vertex in `desired`, as a rescale request records it) at that parallelism; state
+ * restores at any parallelism, by key group. Never higher: a recovery asks the pool for no more slots than the attempt
+ * it replaces, and a rescale up goes live, with its wait for slots and its roll-back. The same plan when no chain
+ * goes down.
+ */
+export function planDownToDesired(plan: JobPlan, chains: readonly Chain[], desired: Readonly<Record<string, number>>): JobPlan {
+  let vertices: Record<string, VertexPlan> | undefined;
+  for (const c of chains) {
+    const want = desired[c.id];
+    if (want === undefined || want < 1 || want >= c.parallelism) continue;
+    vertices ??= { ...plan.vertices };
+    for (const v of c.vertices) {
+      const { incarnations: _, ...was } = vertices[v.id]!;
+      vertices[v.id] = { ...was, parallelism: want };
+    }
+  }
+  return vertices ? { ...plan, vertices } : plan;
+}
+
 /** Operators that run together in one subtask, joined by forward edges, as Flink chains them. */
 export interface Chain {
   /** The head vertex's id; a task names its chain by it. */

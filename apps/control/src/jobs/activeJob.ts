@@ -69,6 +69,16 @@ export interface ActiveJob {
 
 export const subtaskKey = (chainId: string, index: number) => `${chainId}#${index}`;
 
+/** Every subtask of the job's chains. */
+const subtasksOfChains = (chains: readonly Chain[]) => chains.flatMap((c) => Array.from({ length: c.parallelism }, (_, i) => subtaskKey(c.id, i)));
+
+/** The job runs by `plan` from here: its chains and subtasks follow. */
+export function adoptPlan(job: ActiveJob, plan: JobPlan): void {
+  job.plan = plan;
+  job.chains = buildChains(job.graph, plan);
+  job.subtasks = subtasksOfChains(job.chains);
+}
+
 export function activeJobOf(job: Job & { pipelineVersion: PipelineVersion }): ActiveJob {
   const valid = validateGraph(job.pipelineVersion.graph);
   if (!valid.ok) throw new Error(`job ${job.id}: stored graph is invalid: ${valid.issues[0]?.message}`);
@@ -82,7 +92,7 @@ export function activeJobOf(job: Job & { pipelineVersion: PipelineVersion }): Ac
     graph: valid.graph,
     plan,
     chains,
-    subtasks: chains.flatMap((c) => Array.from({ length: c.parallelism }, (_, i) => subtaskKey(c.id, i))),
+    subtasks: subtasksOfChains(chains),
     running: new Set(),
     finished: new Set(),
     restored: { keyGroups: 0, bytes: 0, ms: 0 },

@@ -1,8 +1,9 @@
+import { planDownToDesired } from '@keyflow/core';
 import type { PrismaClient } from '@keyflow/db';
 import type { Logger } from '@keyflow/runtime';
 import type { CheckpointCoordinator } from '../checkpoints/checkpointCoordinator.ts';
 import type { Scheduler } from '../cluster/scheduler.ts';
-import type { ActiveJob } from '../jobs/activeJob.ts';
+import { adoptPlan, type ActiveJob } from '../jobs/activeJob.ts';
 import type { JobManager } from '../jobs/jobManager.ts';
 import type { MetricsAggregator } from '../observability/metrics.ts';
 import type { RecoveryLog } from './recoveryLog.ts';
@@ -87,7 +88,27 @@ export class RecoveryCoordinator {
     // Exponential backoff between restarts of one job.
     await sleep(Math.min(200 * 2 ** restarts, 30_000));
     if (this.jobs.active.get(job.id) !== job || job.state !== 'RECOVERING' || job.attempt !== attempt) return;
+    await this.startDownToDesired(job);
     await this.scheduler.enqueue(job, from?.id);
+  }
+
+  /**
+   * The new attempt starts every subtask anew, so a chain asked to go down (a rescale asked for while the job could not
+   * start, or was recovering) starts there: fewer slots, and its state restores at any parallelism. The rescale
+   * waiting in the queue then finds the job where it was asked to be. A rescale up stays a live rescale.
+   */
+  private async startDownToDesired(job: ActiveJob): Promise<void> {
+    const plan = planDownToDesired(job.plan, job.chains, job.desired);
+    if (plan === job.plan) return;
+    const changed = job.chains.filter((c) => plan.vertices[c.id]!.parallelism !== c.parallelism);
+    await this.prisma.job.update({ where: { id: job.id }, data: { plan: plan as object } });
+    for (const c of changed)
+      for (let i = plan.vertices[c.id]!.parallelism; i < c.parallelism; i++) for (const v of c.vertices) this.metrics.forgetSubtask(job.id, v.id, i);
+    adoptPlan(job, plan);
+    this.logger.info(
+      { jobId: job.id, attempt: job.attempt, parallelism: Object.fromEntries(changed.map((c) => [c.id, plan.vertices[c.id]!.parallelism])) },
+      'the new attempt starts at the lower parallelism asked for',
+    );
   }
 
   /** Every subtask of the recovery's attempt runs again. */

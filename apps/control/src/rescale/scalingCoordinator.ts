@@ -1,8 +1,8 @@
 import { RESCALABLE_STATES, type ScalingEvent as ScalingEventDto } from '@keyflow/api';
-import { buildChains, chainOf, operatorSpec, rescaledPlan } from '@keyflow/core';
+import { chainOf, operatorSpec, rescaledPlan } from '@keyflow/core';
 import type { PrismaClient, ScalingEvent, ScalingStatus } from '@keyflow/db';
 import type { Logger, RescaleSpec, WorkerEvent } from '@keyflow/runtime';
-import { subtaskKey, type ActiveJob } from '../jobs/activeJob.ts';
+import { adoptPlan, subtaskKey, type ActiveJob } from '../jobs/activeJob.ts';
 import { briefError, type CheckpointCoordinator } from '../checkpoints/checkpointCoordinator.ts';
 import type { Emitter } from '../http/emitter.ts';
 import type { JobManager } from '../jobs/jobManager.ts';
@@ -136,8 +136,24 @@ export class ScalingCoordinator {
     });
     await job.actor.run(() => this.setDesired(job, desired));
     for (const e of events) this.emitter.emit(jobId, 'scaling:event', scalingDto(e));
+    this.restartIfStuckStarting(job);
     this.kick(jobId);
     return events;
+  }
+
+  /**
+   * A job whose start is stalled (a subtask no worker takes: too few slots) that is asked to go down restarts at once
+   * at the lower parallelism, rather than after its start timeout: a rescale needs a running job, and going down is
+   * the remedy a user reaches for. At most once per stalled attempt, so asking again and again costs one restart.
+   */
+  private restartIfStuckStarting(job: ActiveJob): void {
+    if ((job.state !== 'SCHEDULING' && job.state !== 'RECOVERING') || !job.stall) return;
+    const down = job.chains.filter((c) => (job.desired[c.id] ?? c.parallelism) < c.parallelism);
+    if (!down.length) return;
+    const what = down.map((c) => `${c.id} ×${c.parallelism} → ×${job.desired[c.id]}`).join(', ');
+    void this.recovery
+      .failOver(job, job.attempt, `restarts at the lower parallelism asked for (${what}): its subtasks could not all start`)
+      .catch((err) => this.logger.error({ jobId: job.id, error: (err as Error).stack }, 'restarting at the lower parallelism failed'));
   }
 
   /**
@@ -233,7 +249,8 @@ export class ScalingCoordinator {
 
   /**
    * A recovery can restart the job at the parallelism an interrupted rescale asked for: its checkpoint completed
-   * and the plan was saved, but the loss came before the new subtasks ran. Nothing is left to carry out then; the
+   * and the plan was saved, but the loss came before the new subtasks ran; or the rescale went down, and the new
+   * attempt started there. Nothing is left to carry out then; the
    * history says the rescale took effect through the recovery instead of leaving it interrupted for good.
    */
   private async settleInterrupted(job: ActiveJob): Promise<void> {
@@ -252,7 +269,7 @@ export class ScalingCoordinator {
         toParallelism: event.toParallelism,
         status: 'COMPLETED',
         runningAt: new Date(),
-        reason: `resumes scaling event ${event.id}, which a recovery interrupted: the recovery restarted ${chain.id} at ×${chain.parallelism} from the rescale's checkpoint`,
+        reason: `resumes scaling event ${event.id}, which a recovery interrupted: the recovery restarted ${chain.id} at ×${chain.parallelism}`,
         resumesId: event.id,
       },
     });
@@ -434,9 +451,7 @@ export class ScalingCoordinator {
     const snapshottedAt = new Date();
     // From here the job runs at the new parallelism.
     const applied = await this.step(job, attempt, async () => {
-      job.plan = plan;
-      job.chains = buildChains(job.graph, plan);
-      job.subtasks = job.chains.flatMap((c) => Array.from({ length: c.parallelism }, (_, i) => subtaskKey(c.id, i)));
+      adoptPlan(job, plan);
       for (let i = to; i < from; i++) {
         job.running.delete(subtaskKey(chain.id, i));
         for (const v of chain.vertices) this.metrics.forgetSubtask(job.id, v.id, i);
