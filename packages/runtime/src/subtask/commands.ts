@@ -113,8 +113,11 @@ export class Commands {
   async poll(blockMs: number): Promise<void> {
     // A read `poke` started goes first: commands are taken in order, and one connection serves both.
     await this.takeAhead();
-    const args = blockMs > 0 ? ['BLOCK', blockMs] : [];
-    const res = await this.ctx.blocking.xread('COUNT', 16, ...(args as ['BLOCK', number]), 'STREAMS', this.key, this.lastId);
+    const { blocking, deadline } = this.ctx;
+    const res =
+      blockMs > 0
+        ? await deadline.within(blockMs, () => blocking.xread('COUNT', 16, 'BLOCK', blockMs, 'STREAMS', this.key, this.lastId))
+        : await blocking.xread('COUNT', 16, 'STREAMS', this.key, this.lastId);
     for (const [, entries] of res ?? []) this.take(entries);
     await this.drain();
   }

@@ -7,7 +7,7 @@ import type { ChannelSettings } from '../channels.ts';
 import type { RedisKeys } from '../keys.ts';
 import type { Logger } from '../logger.ts';
 import type { StopCause, TaskData, WorkerEvent } from '../protocol.ts';
-import { watchRedis } from '../redisConnection.ts';
+import { BlockingDeadline, watchRedis } from '../redisConnection.ts';
 import { withScripts, type KeyflowRedis } from '../scripts.ts';
 
 export interface RuntimeSettings extends ChannelSettings {
@@ -51,6 +51,8 @@ export class SubtaskContext {
   readonly redis: KeyflowRedis;
   /** The subtask's own connection for blocking reads (channels, commands, handovers). */
   readonly blocking: Redis;
+  /** Ends a blocking read at its deadline, not at Redis's next clock tick. */
+  readonly deadline: BlockingDeadline;
   readonly log: Logger;
   graph!: Graph;
   /** The plan as this subtask knows it: a live rescale changes it. */
@@ -78,6 +80,7 @@ export class SubtaskContext {
     this.redis = withScripts(deps.redis);
     this.log = deps.logger;
     this.blocking = watchRedis(deps.redis.duplicate(), 'subtask channels', this.log);
+    this.deadline = new BlockingDeadline(this.blocking, deps.redis);
   }
 
   emit(event: Record<string, unknown> & { type: WorkerEvent['type'] }): Promise<unknown> {

@@ -94,15 +94,13 @@ export class InputRunner {
     const pre = this.loader.preload;
     const keys = [commands.key, ...(pre ? [pre.key] : []), ...readable.map((c) => c.key)];
     const ids = [commands.lastId, ...(pre ? [pre.lastId] : []), ...readable.map((c) => c.lastId)];
-    const block = ahead ? [] : ['BLOCK', this.on.blockMs()];
-    return ctx.blocking.xreadBuffer(
-      'COUNT',
-      8,
-      ...(block as ['BLOCK', number]),
-      'STREAMS',
-      ...keys,
-      ...keys.map((k, i) => from.get(k) ?? ids[i]!),
-    ) as Promise<ReadResult | null>;
+    const at = keys.map((k, i) => from.get(k) ?? ids[i]!);
+    if (ahead) return ctx.blocking.xreadBuffer('COUNT', 8, 'STREAMS', ...keys, ...at) as Promise<ReadResult | null>;
+    const blockMs = this.on.blockMs();
+    return ctx.deadline.within(
+      blockMs,
+      () => ctx.blocking.xreadBuffer('COUNT', 8, 'BLOCK', blockMs, 'STREAMS', ...keys, ...at) as Promise<ReadResult | null>,
+    );
   }
 
   /**

@@ -109,6 +109,11 @@ export class SinkDriver {
     return this.waitingSince === undefined ? undefined : { buffered: this.buffered(), forMs: Math.round(t - this.waitingSince) };
   }
 
+  /** Whether an at-least-once sink holds output for its next periodic write. */
+  holding(): boolean {
+    return this.buffered() > 0;
+  }
+
   private buffered(): number {
     return this.writing.reduce((n, s) => n + (s.buffered?.() ?? 0), 0);
   }

@@ -139,7 +139,9 @@ class Subtask {
       atBarrier: (n, id, alignmentMs, r) => this.atBarrier(n, id, alignmentMs, r),
       finish,
       afterWork,
-      blockMs: () => (router.buffered() || sinks.sinks.length || chain.onClock ? ctx.settings.lingerMs * 4 : 200),
+      // Output waiting for its linger or a sink's next write: until then; else short while sinks or timers may want the loop.
+      blockMs: () =>
+        router.buffered() || sinks.holding() ? ctx.settings.lingerMs : sinks.sinks.length || chain.onClock ? ctx.settings.lingerMs * 4 : 200,
       watermark: (w) => this.advanceWatermark(w),
       status: (idle) => router.status(idle),
     });
