@@ -168,7 +168,7 @@ describe('a job that cannot start', () => {
     expect(done.stall).toBeNull();
     expect(done.events.filter((e) => e.toState === 'RECOVERING')).toHaveLength(1);
     const rescale = (await stack.client.listScalingEvents(job.id)).find((e) => e.id === scalingEvents[0]!.id);
-    expect(rescale).toMatchObject({ status: 'COMPLETED', toParallelism: 1, reason: 'already at parallelism 1' });
+    expect(rescale).toMatchObject({ status: 'COMPLETED', fromParallelism: 2, toParallelism: 1, reason: 'already at parallelism 1' });
     await expectExactCounts('stall_start_down', settings);
   });
 

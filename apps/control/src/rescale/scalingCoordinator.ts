@@ -382,10 +382,11 @@ export class ScalingCoordinator {
     const superseded = () => this.jobs.active.get(job.id) !== job || job.attempt !== attempt;
     const from = chain.parallelism;
     const to = event.toParallelism;
+    // Already there (a restart started it there, or a rescale before this one): the event keeps the parallelism it
+    // was asked from, so the history says what changed.
     if (from === to) {
       await this.update(event.id, {
         status: 'COMPLETED',
-        fromParallelism: from,
         runningAt: new Date(),
         pauseMs: 0,
         reason: `already at parallelism ${to}`,
