@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BlockingDeadline } from './redisConnection.ts';
 
@@ -8,7 +8,7 @@ import { BlockingDeadline } from './redisConnection.ts';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const opened: Redis[] = [];
-const connect = (options: ConstructorParameters<typeof Redis>[1] = {}) => {
+const connect = (options: RedisOptions = {}) => {
   const r = new Redis(url, { maxRetriesPerRequest: null, ...options });
   opened.push(r);
   return r;

@@ -96,7 +96,8 @@ export class InputRunner {
     const ids = [commands.lastId, ...(pre ? [pre.lastId] : []), ...readable.map((c) => c.lastId)];
     const at = keys.map((k, i) => from.get(k) ?? ids[i]!);
     if (ahead) return ctx.blocking.xreadBuffer('COUNT', 8, 'STREAMS', ...keys, ...at) as Promise<ReadResult | null>;
-    const blockMs = this.on.blockMs();
+    // Never BLOCK 0 (Redis waits for ever then), whatever the linger.
+    const blockMs = Math.max(1, this.on.blockMs());
     return ctx.deadline.within(
       blockMs,
       () => ctx.blocking.xreadBuffer('COUNT', 8, 'BLOCK', blockMs, 'STREAMS', ...keys, ...at) as Promise<ReadResult | null>,
