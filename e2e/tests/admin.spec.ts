@@ -50,7 +50,10 @@ test('an admin creates a user, changes their role and password, cannot demote or
   await form.getByLabel('Password').fill(first);
   await form.getByRole('button', { name: 'Create user' }).click();
   await expect(form.getByRole('alert')).toContainText(`a user ${email} exists already`);
+  // Saved before the page reloads (a reload right away could cut the request off).
+  const saved = page.waitForResponse((r) => r.request().method() === 'PATCH' && /\/api\/users\/[^/]+$/.test(r.url()));
   await row.getByLabel(`Role of ${email}`).selectOption('operator');
+  expect((await saved).ok()).toBe(true);
   await page.reload();
   await expect(row.getByLabel(`Role of ${email}`)).toHaveValue('operator');
 
