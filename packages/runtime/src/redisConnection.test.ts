@@ -31,7 +31,8 @@ describe('BlockingDeadline', { timeout: 10_000 }, () => {
     const [blocking, other, writer] = [connect(), connect(), connect()];
     const deadline = new BlockingDeadline(blocking, other);
     const key = streamKey();
-    const read = deadline.within(60_000, () => readForever(blocking, key));
+    // After '0', not '$': the read is sent only once the connection's id is known, and the write may come first.
+    const read = deadline.within(60_000, () => readForever(blocking, key, '0'));
     await writer.xadd(key, '*', 'f', 'one');
     expect((await read)?.[0]?.[1].map(([, f]) => f[1])).toEqual(['one']);
     // A read without a deadline right after: nothing of the first one's wake-up may end it.
@@ -64,7 +65,7 @@ describe('BlockingDeadline', { timeout: 10_000 }, () => {
       const key = streamKey();
       // No wake-up is possible: the read blocks until Redis's own timeout, or data.
       await expect(deadline.within(20, () => blocking.xread('BLOCK', 50, 'STREAMS', key, '$'))).resolves.toBeNull();
-      const read = deadline.within(20, () => readForever(blocking, key));
+      const read = deadline.within(20, () => readForever(blocking, key, '0'));
       await new Promise((r) => setTimeout(r, 100));
       await admin.xadd(key, '*', 'f', 'late');
       expect((await read)?.[0]?.[1].map(([, f]) => f[1])).toEqual(['late']);
