@@ -243,6 +243,32 @@ describe('ChannelWriter', () => {
     expect(await redis.exists(key)).toBe(0);
   });
 
+  it('stops waiting on a full or lost channel once its subtask ended (fenced off, canceled), and leaves the rest out', async () => {
+    for (const lost of [false, true]) {
+      const key = newKey();
+      let ended = false;
+      const writer = new ChannelWriter(redis, key, { batchSize: 1, bound: 2 }, 8, () => ended);
+      writer.push(0, undefined);
+      await writer.flush(true);
+      await writer.drain();
+      if (lost) await redis.del(key);
+      for (let i = 1; i < 6; i++) writer.push(i, undefined);
+      let settled = false;
+      const flushed = writer
+        .flush(true)
+        .then(() => writer.drain())
+        .finally(() => (settled = true));
+      const deadline = Date.now() + 2000;
+      while (!writer.waiting && Date.now() < deadline) await sleep(10);
+      // Nobody reads (or the stream is gone): it waits, well within the lost stream's grace.
+      expect({ lost, waiting: writer.waiting, settled }).toEqual({ lost, waiting: true, settled: false });
+      ended = true;
+      await flushed;
+      expect(await redis.xlen(key)).toBe(lost ? 0 : 2);
+      expect(writer.waiting).toBe(false);
+    }
+  });
+
   it('answers with the length once in, takes an entry sent again as in, refuses one out of order or over the bound, and lets foreign entries be', async () => {
     const key = newKey();
     const send = (seq: number) => redis.boundedXadd(key, 3, seq, 't', 'e', 's', seq, 'n', '0');

@@ -80,6 +80,12 @@ export class ChannelWriter {
     readonly key: string,
     private readonly settings: ChannelSettings,
     private readonly maxInFlight = settings.inFlight ?? 8,
+    /**
+     * Whether its subtask has ended (fenced off by a newer attempt, canceled, aborted): then nothing waits on the
+     * channel any more, full or lost, and what is not in stays out. A subtask of an attempt long gone whose
+     * consumer is gone too would otherwise hold its slot while it waits.
+     */
+    private readonly ended: () => boolean = () => false,
   ) {
     this.room = settings.bound;
   }
@@ -113,7 +119,7 @@ export class ChannelWriter {
         if (this.buffer.length === 0) this.timed = false;
       }
       this.enqueue('b', 'd', encodeBatch(batch), timesBytes);
-      while (this.queue.length >= this.maxInFlight && !this.failure) await this.progress();
+      while (this.queue.length >= this.maxInFlight && !this.failure && !this.ended()) await this.progress();
     }
     this.check();
   }
@@ -146,7 +152,7 @@ export class ChannelWriter {
 
   /** Waits until everything enqueued is in the stream. */
   async drain(): Promise<void> {
-    while (this.queue.length && !this.failure) await this.progress();
+    while (this.queue.length && !this.failure && !this.ended()) await this.progress();
     this.check();
   }
 
@@ -230,7 +236,7 @@ export class ChannelWriter {
     this.pumping = true;
     let pause = 1;
     let waitingSince = 0;
-    while (this.replies.length && !this.failure) {
+    while (this.replies.length && !this.failure && !this.ended()) {
       const reply = await this.replies[0]!;
       // A wait on a full channel counts as it goes, so a long one shows while it lasts.
       if (waitingSince) {

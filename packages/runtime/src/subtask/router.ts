@@ -1,8 +1,15 @@
 import { ALL_CONSUMERS, chainOf, consumersFor, getField, NO_KEY, NO_WATERMARK, Partitioner, type Edge, type Rec } from '@keyflow/core';
 import { ChannelWriter } from '../channels.ts';
 import type { RescaleSpec } from '../protocol.ts';
-import type { SubtaskContext } from './context.ts';
+import type { SubtaskContext, SubtaskOutcome } from './context.ts';
 import type { Counters } from './counters.ts';
+
+/**
+ * Ends after which nothing this subtask sent is still wanted, so its writers stop waiting on a full or lost channel:
+ * a newer attempt runs (fenced), the job or the rescale it joined was canceled, its worker is closing. A stop
+ * (stop-with-savepoint, scaled away) is not one: its records before the barrier were sent when the barrier was.
+ */
+const ENDED = new Set<SubtaskOutcome | undefined>(['fenced', 'canceled', 'aborted']);
 
 interface Route {
   edge: Edge;
@@ -55,7 +62,7 @@ export class Router {
   /** A new output channel (at open, or a consumer a rescale added): it learns this subtask's event time at once. */
   private opened(key: string): ChannelWriter {
     const { ctx } = this;
-    const w = new ChannelWriter(ctx.redis, key, ctx.settings);
+    const w = new ChannelWriter(ctx.redis, key, ctx.settings, undefined, () => ENDED.has(ctx.outcome));
     // The watermark is sent only when it rises: a consumer that joins late would otherwise wait for the next rise.
     if (ctx.time.watermark > NO_WATERMARK) void w.watermark(ctx.time.watermark);
     if (ctx.idle) void w.status(true);
