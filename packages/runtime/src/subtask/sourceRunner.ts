@@ -9,6 +9,8 @@ import type { Router } from './router.ts';
 const IDLE_MS = 200;
 /** How long a source that had nothing to emit (its broker sent nothing yet) waits before it looks again. */
 const STARVED_MS = 10;
+/** Waits shorter than this are timers of the event loop, not blocking reads of the command stream. */
+const SHORT_WAIT_MS = 20;
 
 /** What a source subtask does with event time: its settings, and where watermarks and idleness go. */
 export interface SourceEventTime {
@@ -109,11 +111,22 @@ export class SourceRunner {
       if (starved) wait = Math.max(wait, STARVED_MS);
       if (this.stopAfterBarrier) wait = IDLE_MS;
       this.due = wait === 0;
-      // Commands are read between batches: blocking while there is time to wait, else every linger period without
-      // waiting for the reply (it is taken at the next look).
+      // Commands are read between batches: blocking while there is long to wait, else every linger period without
+      // waiting for the reply (it is taken at the next look). A short wait (the rate's next events, the next linger,
+      // a broker with nothing new) is the event loop's own timer: a blocking read for each would cost Redis a command
+      // or two per millisecond.
       if (wait > 0) {
-        this.lastCommandRead = now();
-        await this.commands.poll(this.router.buffered() ? Math.min(wait, settings.lingerMs) : Math.min(wait, IDLE_MS));
+        const ms = this.router.buffered() ? Math.min(wait, settings.lingerMs) : Math.min(wait, IDLE_MS);
+        if (ms >= SHORT_WAIT_MS) {
+          this.lastCommandRead = now();
+          await this.commands.poll(ms);
+        } else {
+          if (now() - this.lastCommandRead >= settings.lingerMs) {
+            this.lastCommandRead = now();
+            await this.commands.poke();
+          }
+          await new Promise((r) => setTimeout(r, ms));
+        }
       } else if (now() - this.lastCommandRead >= settings.lingerMs) {
         this.lastCommandRead = now();
         await this.commands.poke();
