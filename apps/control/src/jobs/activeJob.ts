@@ -72,11 +72,19 @@ export const subtaskKey = (chainId: string, index: number) => `${chainId}#${inde
 /** Every subtask of the job's chains. */
 const subtasksOfChains = (chains: readonly Chain[]) => chains.flatMap((c) => Array.from({ length: c.parallelism }, (_, i) => subtaskKey(c.id, i)));
 
-/** The job runs by `plan` from here: its chains and subtasks follow. */
-export function adoptPlan(job: ActiveJob, plan: JobPlan): void {
+/** The job runs by `plan` from here: its chains and subtasks follow. Returns the subtasks it no longer has (a chain that went down). */
+export function adoptPlan(job: ActiveJob, plan: JobPlan): { chainId: string; index: number; vertexIds: string[] }[] {
+  const gone = job.chains.flatMap((c) =>
+    Array.from({ length: Math.max(0, c.parallelism - plan.vertices[c.id]!.parallelism) }, (_, k) => ({
+      chainId: c.id,
+      index: plan.vertices[c.id]!.parallelism + k,
+      vertexIds: c.vertices.map((v) => v.id),
+    })),
+  );
   job.plan = plan;
   job.chains = buildChains(job.graph, plan);
   job.subtasks = subtasksOfChains(job.chains);
+  return gone;
 }
 
 export function activeJobOf(job: Job & { pipelineVersion: PipelineVersion }): ActiveJob {

@@ -102,9 +102,7 @@ export class RecoveryCoordinator {
     if (plan === job.plan) return;
     const changed = job.chains.filter((c) => plan.vertices[c.id]!.parallelism !== c.parallelism);
     await this.prisma.job.update({ where: { id: job.id }, data: { plan: plan as object } });
-    for (const c of changed)
-      for (let i = plan.vertices[c.id]!.parallelism; i < c.parallelism; i++) for (const v of c.vertices) this.metrics.forgetSubtask(job.id, v.id, i);
-    adoptPlan(job, plan);
+    for (const gone of adoptPlan(job, plan)) for (const v of gone.vertexIds) this.metrics.forgetSubtask(job.id, v, gone.index);
     this.logger.info(
       { jobId: job.id, attempt: job.attempt, parallelism: Object.fromEntries(changed.map((c) => [c.id, plan.vertices[c.id]!.parallelism])) },
       'the new attempt starts at the lower parallelism asked for',

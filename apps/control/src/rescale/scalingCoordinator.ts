@@ -147,12 +147,15 @@ export class ScalingCoordinator {
    * the remedy a user reaches for. At most once per stalled attempt, so asking again and again costs one restart.
    */
   private restartIfStuckStarting(job: ActiveJob): void {
-    if ((job.state !== 'SCHEDULING' && job.state !== 'RECOVERING') || !job.stall) return;
-    const down = job.chains.filter((c) => (job.desired[c.id] ?? c.parallelism) < c.parallelism);
-    if (!down.length) return;
-    const what = down.map((c) => `${c.id} ×${c.parallelism} → ×${job.desired[c.id]}`).join(', ');
-    void this.recovery
-      .failOver(job, job.attempt, `restarts at the lower parallelism asked for (${what}): its subtasks could not all start`)
+    // In a step of the job's actor: the job's state and stall are only read whole there.
+    void job.actor
+      .run(async () => {
+        if (this.jobs.active.get(job.id) !== job || (job.state !== 'SCHEDULING' && job.state !== 'RECOVERING') || !job.stall) return;
+        const down = job.chains.filter((c) => (job.desired[c.id] ?? c.parallelism) < c.parallelism);
+        if (!down.length) return;
+        const what = down.map((c) => `${c.id} ×${c.parallelism} → ×${job.desired[c.id]}`).join(', ');
+        await this.recovery.recover(job, `restarts at the lower parallelism asked for (${what}): its subtasks could not all start`);
+      })
       .catch((err) => this.logger.error({ jobId: job.id, error: (err as Error).stack }, 'restarting at the lower parallelism failed'));
   }
 
@@ -250,8 +253,8 @@ export class ScalingCoordinator {
   /**
    * A recovery can restart the job at the parallelism an interrupted rescale asked for: its checkpoint completed
    * and the plan was saved, but the loss came before the new subtasks ran; or the rescale went down, and the new
-   * attempt started there. Nothing is left to carry out then; the
-   * history says the rescale took effect through the recovery instead of leaving it interrupted for good.
+   * attempt started there. Nothing is left to carry out then; the history says the rescale took effect through the
+   * recovery instead of leaving it interrupted for good.
    */
   private async settleInterrupted(job: ActiveJob): Promise<void> {
     const was = this.interrupted.get(job.id);
@@ -452,10 +455,9 @@ export class ScalingCoordinator {
     const snapshottedAt = new Date();
     // From here the job runs at the new parallelism.
     const applied = await this.step(job, attempt, async () => {
-      adoptPlan(job, plan);
-      for (let i = to; i < from; i++) {
-        job.running.delete(subtaskKey(chain.id, i));
-        for (const v of chain.vertices) this.metrics.forgetSubtask(job.id, v.id, i);
+      for (const gone of adoptPlan(job, plan)) {
+        job.running.delete(subtaskKey(gone.chainId, gone.index));
+        for (const v of gone.vertexIds) this.metrics.forgetSubtask(job.id, v, gone.index);
       }
     });
     if (!applied) return this.interrupt(job, event, 'the job recovered right after the rescale checkpoint completed');
