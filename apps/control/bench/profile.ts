@@ -1,7 +1,10 @@
 // Profiling aid (not a benchmark): the keyed count of `npm run bench` at p=2 for BENCH_MEASURE_MS with every worker
 // under --cpu-prof, then a summary of where worker CPU time went (self time by function and by file). The .cpuprofile
 // files stay in PROFILE_DIR (default .keyflow/profiles) for a flame graph (Chrome DevTools, speedscope). With
-// PROFILE_QUERY, a Nexmark query of the builder's templates instead, run as `npm run bench:nexmark` runs it.
+// PROFILE_QUERY, a Nexmark query of the builder's templates instead, run as `npm run bench:nexmark` runs it. The keyed
+// count's keys and skew (PROFILE_KEYS, 50,000; PROFILE_SKEW, zipf) and the checkpoint interval (PROFILE_CHECKPOINT_MS,
+// 10,000) can be set: `PROFILE_KEYS=1000000 PROFILE_SKEW=uniform PROFILE_CHECKPOINT_MS=2000` shows what checkpoints of
+// a million keys cost, against the same run with PROFILE_CHECKPOINT_MS=600000.
 //
 //   npx tsx apps/control/bench/profile.ts
 //   PROFILE_QUERY=q4 npx tsx apps/control/bench/profile.ts
@@ -16,7 +19,14 @@ const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 20_000);
 const DIR = resolve(process.env.PROFILE_DIR ?? '.keyflow/profiles', new Date().toISOString().replace(/[:.]/g, '-'));
 const P = 2;
 const QUERY = process.env.PROFILE_QUERY as NexmarkQuery | undefined;
-const settings = { seed: 3, rate: 0, keys: 50_000, skew: 'zipf', splits: 16 } as const;
+const CHECKPOINT_MS = Number(process.env.PROFILE_CHECKPOINT_MS ?? 10_000);
+const settings = {
+  seed: 3,
+  rate: 0,
+  keys: Number(process.env.PROFILE_KEYS ?? 50_000),
+  skew: (process.env.PROFILE_SKEW ?? 'zipf') as 'zipf' | 'uniform',
+  splits: 16,
+};
 
 const KEYED_COUNT: GraphInput = {
   vertices: [
@@ -71,7 +81,7 @@ try {
   try {
     const graph = QUERY ? nexmarkQuery(QUERY, { parallelism: P, sink: 'blackhole', source: NEXMARK_SOURCE }) : KEYED_COUNT;
     const pipeline = await stack.client.createPipeline({ name: `profile-${stack.prefix}`, graph });
-    const job = await stack.client.deployJob({ pipelineId: pipeline.id, checkpointIntervalMs: 10_000 });
+    const job = await stack.client.deployJob({ pipelineId: pipeline.id, checkpointIntervalMs: CHECKPOINT_MS });
     await new Promise((r) => setTimeout(r, MEASURE_MS));
     const j = await stack.client.getJob(job.id);
     const counted = QUERY ? j.metrics?.vertices.events?.recordsIn : j.metrics?.vertices.count?.recordsIn;
