@@ -318,7 +318,7 @@ describe('KeyedStateBackend asynchronous snapshot (copy on write per entry)', ()
     const keys = keysIn(ALL, 40);
     const b = filled(keys);
     const expected = contents(b.snapshot(ALL), keys);
-    const pending = b.snapshotAsync(ALL, 200);
+    const pending = b.snapshotAsync(ALL, { entries: 200 });
     let yielded = false;
     setImmediate(() => {
       yielded = true;
@@ -331,11 +331,32 @@ describe('KeyedStateBackend asynchronous snapshot (copy on write per entry)', ()
     expect(readAll(b, keys[0]!).v).toBe(1000);
   });
 
+  it('slices by time by default: with no time to spare it yields after every group, and captures the state as of the call', async () => {
+    const keys = keysIn(ALL, 40);
+    const b = filled(keys);
+    const expected = contents(b.snapshot(ALL), keys);
+    const pending = b.snapshotAsync(ALL, { ms: 0 });
+    let turns = 0;
+    let done = false;
+    void pending.then(() => (done = true));
+    const turn = () =>
+      setImmediate(() => {
+        if (done) return;
+        turns++;
+        keys.forEach((k, i) => writeAll(b, k, 2000 + turns + i));
+        turn();
+      });
+    turn();
+    expect(contents(await pending, keys)).toEqual(expected);
+    // A turn of processing between any two of the groups that hold keys (the last one resolves without a yield).
+    expect(turns).toBeGreaterThanOrEqual(new Set(keys.map((k) => keyGroupFor(k, MAX_P))).size - 2);
+  });
+
   it('copies a group before a restore, a detach or another snapshot replaces or takes it', async () => {
     const keys = keysIn([1, 2, 3], 3);
     const b = filled(keys);
     const expected = contents(b.snapshot([1, 2, 3]), keys);
-    const first = b.snapshotAsync([1, 2, 3], 1);
+    const first = b.snapshotAsync([1, 2, 3], { entries: 1 });
     const other = new KeyedStateBackend(MAX_P);
     keysIn([2], 3).forEach((k, i) => writeAll(other, k, 500 + i));
     b.restore(2, other.snapshot([2]).get(2)!);
@@ -365,7 +386,7 @@ describe('KeyedStateBackend asynchronous snapshot (copy on write per entry)', ()
           b.valueState<number[]>('obj').update([i]);
         });
         const expected = b.snapshot(groups);
-        const pending = b.snapshotAsync(groups, slice);
+        const pending = b.snapshotAsync(groups, { entries: slice });
         // Processing goes on between the snapshot's slices.
         for (const ops of turns) {
           await new Promise((r) => setImmediate(r));

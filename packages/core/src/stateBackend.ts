@@ -284,10 +284,17 @@ export class KeyedStateBackend {
 
   /**
    * Serializes the given key groups as they are now, but in the background: the caller goes on updating state
-   * at once (Flink's asynchronous snapshot of the heap backend, with copy-on-write per entry). Between
-   * slices of about `sliceEntries` entries it yields to the event loop. Groups without state are left out.
+   * at once (Flink's asynchronous snapshot of the heap backend, with copy-on-write per entry). It serializes
+   * whole key groups in slices of about `slice.ms` (default 15), or of `slice.entries` entries, and yields to the
+   * event loop between them. Groups without state are left out.
+   *
+   * Slices by time rather than by entries: every key a record touches before its group is serialized is copied
+   * first, so short slices, interleaved with processing at full speed, cost more than they spare. Measured with a
+   * million keys of count state at p=2 on 2 cores, slices of 20,000 entries (about 3 ms) stretched the snapshot to
+   * about a second; slices of about 15 ms end it in less than half that, for pauses no longer than one slice.
    */
-  async snapshotAsync(keyGroups: Iterable<number>, sliceEntries = 20_000): Promise<Map<number, Buffer>> {
+  async snapshotAsync(keyGroups: Iterable<number>, slice: { ms?: number; entries?: number } = {}): Promise<Map<number, Buffer>> {
+    const { entries: sliceEntries = Infinity, ms: sliceMs = slice.entries === undefined ? 15 : Infinity } = slice;
     this.settle();
     const due = new Uint8Array(this.maxParallelism);
     const order: number[] = [];
@@ -300,14 +307,16 @@ export class KeyedStateBackend {
     const copying: Copying = { due, left: order.length, out: new Map(), tables: [...this.tables], before: new Array(this.maxParallelism) };
     this.copying = copying;
     let sinceYield = 0;
+    let sliceStart = performance.now();
     for (const kg of order) {
       if (copying.left === 0) break;
       if (!due[kg]) continue;
       sinceYield += this.keyCount(kg);
       this.copyDue(kg);
-      if (sinceYield >= sliceEntries && copying.left > 0) {
-        sinceYield = 0;
+      if ((sinceYield >= sliceEntries || performance.now() - sliceStart >= sliceMs) && copying.left > 0) {
         await new Promise((r) => setImmediate(r));
+        sinceYield = 0;
+        sliceStart = performance.now();
       }
     }
     return copying.out;
