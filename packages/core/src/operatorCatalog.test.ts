@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EventGenerator } from './generator.ts';
-import { GENERATOR_FIELDS, operatorSpec, sourceEventTime } from './operatorCatalog.ts';
+import { GENERATOR_FIELDS, operatorSpec, ownClockVertices, sourceEventTime } from './operatorCatalog.ts';
 
 const outputs = (type: string, input?: string[]) => operatorSpec(type)!.outputFields({}, input);
 
@@ -37,5 +37,42 @@ describe('a source’s event time comes with its own defaults', () => {
     expect(operatorSpec('redisStream')!.splits!({ streams: 'x,y' })).toBe(2);
     expect(operatorSpec('http')!.splits!({ name: 'orders', partitions: 8 })).toBe(8);
     expect(operatorSpec('postgresCdc')!.splits!({ connection: 'p', publication: 'pub', slot: 's' })).toBe(1);
+  });
+
+  it('a generated source’s event time is its own clock, and so is that of everything downstream of such sources only', () => {
+    const graph = (clicks: Record<string, unknown>) => ({
+      vertices: [
+        { id: 'clicks', type: 'generator', settings: clicks },
+        { id: 'bids', type: 'nexmark', settings: {} },
+        { id: 'orders', type: 'nats', settings: { connection: 'n', stream: 'S' } },
+        { id: 'perUser', type: 'window', settings: {} },
+        { id: 'joined', type: 'join', settings: {} },
+        { id: 'sink', type: 'log', settings: {} },
+      ],
+      edges: [
+        { from: 'clicks', to: 'perUser' },
+        { from: 'perUser', to: 'joined' },
+        { from: 'bids', to: 'joined' },
+        { from: 'orders', to: 'sink' },
+        { from: 'joined', to: 'sink' },
+      ],
+    });
+    // The sink also reads a broker's messages, whose time is the wall clock's.
+    expect([...ownClockVertices(graph({}))].sort()).toEqual(['bids', 'clicks', 'joined', 'perUser']);
+    // A generator on ingestion time runs on the wall clock, and so does what it feeds.
+    expect([...ownClockVertices(graph({ timestamps: 'ingestion' }))].sort()).toEqual(['bids']);
+  });
+
+  it('a generated clock follows the wall clock only from a start time set (a template’s) and at its pace', () => {
+    const startAt = '2026-11-30T06:00:00.000Z';
+    const own = (type: string, settings: Record<string, unknown>) => operatorSpec(type)!.ownClock!(settings);
+    expect(own('generator', {})).toBe(true); // from 2026-01-01: "lag 333d" meant nothing
+    expect(own('generator', { startAt, rate: 1000 })).toBe(false);
+    expect(own('generator', { startAt, rate: 100, msPerEvent: 10 })).toBe(false);
+    expect(own('generator', { startAt, rate: 2000 })).toBe(true); // two seconds of event time a second
+    expect(own('generator', { startAt, rate: 0 })).toBe(true); // as fast as it can
+    expect(own('nexmark', {})).toBe(true);
+    expect(own('nexmark', { startAt, rate: 50_000 })).toBe(false);
+    expect(own('nexmark', { startAt, rate: 50_000, eventsPerSecond: 1_000_000 })).toBe(true);
   });
 });

@@ -443,7 +443,27 @@ export interface OperatorSpec {
   outputs?: readonly string[];
   /** A user operator (from KEYFLOW_OPERATORS): its version, `<type>@<content hash>`; built-ins have none. */
   version?: string;
+  /**
+   * A source whose records' event times, with these settings, run on a clock of their own (generated events: from a
+   * fixed start, as fast as the rate goes) rather than the wall clock's: how far a watermark trails the wall clock
+   * means nothing downstream of it.
+   */
+  ownClock?(settings: unknown): boolean;
 }
+
+/**
+ * Whether a generated source's event time, with these settings, is a clock of its own: its records take their time
+ * from their own field (the default, not ingestion) and that time does not follow the wall clock — it starts at the
+ * fixed default (no `startAt`; a template stamps the time it was opened), or it runs at another pace than the wall
+ * clock (`pace`: event-time ms per wall-clock second at the rate set; 0 or unbounded runs as fast as it can).
+ */
+const generatedClock =
+  <T extends EventTimeSettings & { startAt?: string; rate: number }>(schema: z.ZodType<T>, pace: (settings: T) => number) =>
+  (settings: unknown) => {
+    const parsed = schema.safeParse(settings ?? {});
+    if (!parsed.success || parsed.data.timestamps !== 'field') return false;
+    return parsed.data.startAt === undefined || parsed.data.rate === 0 || Math.abs(pace(parsed.data) - 1000) > 1e-6;
+  };
 
 /** The fields of a generator event (`GeneratorEvent`). */
 export const GENERATOR_FIELDS: readonly string[] = ['user', 'item', 'amount', 'ts'];
@@ -490,6 +510,7 @@ export const operatorCatalog = {
     description: 'Deterministic events {user, item, amount, ts} from a seed',
     settings: generatorSettings,
     outputFields: () => [...GENERATOR_FIELDS],
+    ownClock: generatedClock(generatorSettings, (s) => s.rate * s.msPerEvent),
   },
   nexmark: {
     type: 'nexmark',
@@ -505,6 +526,7 @@ export const operatorCatalog = {
       const parsed = nexmarkSettings.safeParse(settings ?? {});
       return parsed.success ? nexmarkFields(nexmarkKindsOf(parsed.data.kinds)) : undefined;
     },
+    ownClock: generatedClock(nexmarkSettings, (s) => (1000 * s.rate) / (s.eventsPerSecond ?? s.rate)),
   },
   nats: {
     type: 'nats',
@@ -713,6 +735,31 @@ const userDefinitions = new Map<string, OperatorDefinition>();
 
 export function operatorSpec(type: string): OperatorSpec | undefined {
   return Object.hasOwn(operatorCatalog, type) ? operatorCatalog[type as OperatorType] : userSpecs.get(type);
+}
+
+/**
+ * The vertices whose event time is a generated source's own clock: every source upstream of them (at least one) is
+ * one whose `ownClock` holds with its settings. A watermark's lag behind the wall clock means nothing there.
+ */
+export function ownClockVertices(graph: {
+  vertices: readonly { id: string; type: string; settings?: unknown }[];
+  edges: readonly { from: string; to: string }[];
+}): Set<string> {
+  const inputs = new Map<string, string[]>();
+  for (const e of graph.edges) inputs.set(e.to, [...(inputs.get(e.to) ?? []), e.from]);
+  const byId = new Map(graph.vertices.map((v) => [v.id, v]));
+  const memo = new Map<string, boolean>();
+  const own = (id: string): boolean => {
+    const known = memo.get(id);
+    if (known !== undefined) return known;
+    memo.set(id, false); // a cycle (an invalid graph) counts as the wall clock's
+    const v = byId.get(id);
+    const from = inputs.get(id) ?? [];
+    const result = !v ? false : from.length ? from.every(own) : (operatorSpec(v.type)?.ownClock?.(v.settings) ?? false);
+    memo.set(id, result);
+    return result;
+  };
+  return new Set(graph.vertices.filter((v) => own(v.id)).map((v) => v.id));
 }
 
 /** The catalog entry of an SDK operator. */

@@ -41,6 +41,8 @@ export interface OperatorNodeData extends Record<string, unknown> {
     scaling?: SliderLimits;
     /** A sink's delivery guarantee, as the control plane reports it for the job. */
     guarantee?: Delivery;
+    /** Its event time is a generated source's own clock (see ownClockVertices): no lag behind the wall clock. */
+    ownClock?: boolean;
   };
 }
 

@@ -1,5 +1,6 @@
 'use client';
 import type { JobDetail } from '@keyflow/api';
+import { graphSchema, ownClockVertices } from '@keyflow/core';
 import { Background, Controls, MarkerType, ReactFlow, ReactFlowProvider, type NodeChange } from '@xyflow/react';
 import { useCallback, useMemo, useState } from 'react';
 import { fromGraph, type PartitionEdge } from '@/features/builder/builderGraph';
@@ -21,6 +22,10 @@ function Graph({ job, selected, onSelect }: { job: JobDetail; selected?: string;
   // of one rank for what a job's node shows (live figures, badges, the slider and its notes).
   const base = useMemo(() => layoutDoc(fromGraph(job.graph).doc, { ranksep: 150, nodeHeight: 190 }), [job.graph]);
   const running = job.state === 'RUNNING' || job.state === 'RESCALING';
+  const ownClock = useMemo(() => {
+    const parsed = graphSchema.safeParse(job.graph);
+    return parsed.success ? ownClockVertices(parsed.data) : new Set<string>();
+  }, [job.graph]);
   const stalled = useMemo(() => job.stall && stalledOperators(culprits(job.stall, jobChains(job.graph, job.plan))), [job.stall, job.graph, job.plan]);
   // The nodes are rebuilt on every metrics event: they carry the sizes React Flow measured, or it would hide
   // them again until it measures anew.
@@ -53,6 +58,7 @@ function Graph({ job, selected, onSelect }: { job: JobDetail; selected?: string;
           // The control plane queues a rescale asked for while the job is scheduled or recovers too.
           rescalable: RESCALABLE_STATES.includes(job.state),
           guarantee: job.sinkGuarantees[n.id],
+          ownClock: ownClock.has(n.id),
         },
       },
     };

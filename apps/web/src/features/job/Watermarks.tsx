@@ -1,6 +1,6 @@
 'use client';
 import type { JobDetail } from '@keyflow/api';
-import { graphSchema } from '@keyflow/core';
+import { graphSchema, ownClockVertices } from '@keyflow/core';
 import { useState } from 'react';
 import { formatCount } from '@/lib/format';
 import { useNow } from '@/lib/useNow';
@@ -10,6 +10,7 @@ import {
   formatLag,
   formatWatermark,
   nextSort,
+  OWN_CLOCK_HELP,
   sortWatermarkRows,
   STATUS_TEXT,
   watermarkRows,
@@ -46,9 +47,10 @@ export function Watermarks({ job }: { job: JobDetail }) {
   const [sort, setSort] = useState(DEFAULT_WATERMARK_SORT);
   const parsed = graphSchema.safeParse(job.graph);
   const vertices = parsed.success ? parsed.data.vertices : [];
+  const ownClock = parsed.success ? ownClockVertices(parsed.data) : new Set<string>();
   const name = (id: string) => vertices.find((v) => v.id === id)?.name || id;
   const rows = sortWatermarkRows(
-    watermarkRows(job.metrics, now),
+    watermarkRows(job.metrics, now, ownClock),
     sort,
     vertices.map((v) => v.id),
   );
@@ -90,7 +92,15 @@ export function Watermarks({ job }: { job: JobDetail }) {
                   <WatermarkCell row={r} />
                 </td>
                 <td className="mono" data-testid="watermark-lag">
-                  {r.lag === undefined ? <span className="muted">—</span> : formatLag(r.lag)}
+                  {r.lag === undefined ? (
+                    <span className="muted">—</span>
+                  ) : r.ownClock ? (
+                    <span className="muted" title={OWN_CLOCK_HELP}>
+                      own clock
+                    </span>
+                  ) : (
+                    formatLag(r.lag)
+                  )}
                 </td>
                 <td>
                   <span className={`wm-status wm-${r.status}`}>{STATUS_TEXT[r.status]}</span>

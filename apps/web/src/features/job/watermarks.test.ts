@@ -6,6 +6,7 @@ import {
   formatWatermark,
   nextSort,
   nodeWatermark,
+  OWN_CLOCK_HELP,
   sortWatermarkRows,
   watermarkLag,
   watermarkRows,
@@ -58,12 +59,21 @@ describe('an operator’s node', () => {
   const vertex = (lowWatermark: number | null, idle = false) => ({ lowWatermark, idle });
 
   it('shows its low watermark and its lag', () => {
-    expect(nodeWatermark(vertex(Date.UTC(2026, 10, 29, 9, 29, 57, 900)), NOW, 'UTC')).toEqual({
+    expect(nodeWatermark(vertex(Date.UTC(2026, 10, 29, 9, 29, 57, 900)), NOW, { timeZone: 'UTC' })).toEqual({
       status: 'active',
       text: '09:29:57.900',
       title: 'low watermark 2026-11-29 09:29:57.900',
       lag: '2.1 s',
       value: Date.UTC(2026, 10, 29, 9, 29, 57, 900),
+    });
+  });
+
+  it('shows no lag where its event time is a generated source’s own clock (it started 2026-01-01: "lag 332d" meant nothing)', () => {
+    expect(nodeWatermark(vertex(Date.UTC(2026, 0, 1, 0, 5, 0, 250)), NOW, { timeZone: 'UTC', ownClock: true })).toEqual({
+      status: 'active',
+      text: '00:05:00.250',
+      title: `low watermark 2026-01-01 00:05:00.250; ${OWN_CLOCK_HELP}`,
+      value: Date.UTC(2026, 0, 1, 0, 5, 0, 250),
     });
   });
 
@@ -111,10 +121,16 @@ describe('the Watermarks tab', () => {
       watermark: wm(3),
       status: 'active',
       lag: 3000,
+      ownClock: false,
       lateRecords: 7,
     });
     expect(rows.find((r) => r.vertexId === 'events' && r.index === 1)).toMatchObject({ status: 'idle', lag: undefined });
     expect(watermarkRows(null, NOW)).toEqual([]);
+    // On a generated clock the lag is kept for sorting, and marked not to be shown.
+    expect(watermarkRows(metrics, NOW, new Set(['window'])).find((r) => r.vertexId === 'window' && r.index === 0)).toMatchObject({
+      lag: 3000,
+      ownClock: true,
+    });
   });
 
   it('lists by lag first, the subtask holding the job back on top: none yet, then the most behind; idle ones last', () => {

@@ -69,11 +69,18 @@ export interface NodeWatermark {
   value?: number;
 }
 
-/** An operator's low watermark as its node shows it: idle when all its subtasks are; nothing before it has one. */
+/** Why no lag is shown where event time is a generated source's own clock. */
+export const OWN_CLOCK_HELP =
+  'event time of generated events: a clock of their own, from the source’s start time and as fast as its rate, so no lag behind the wall clock is shown';
+
+/**
+ * An operator's low watermark as its node shows it: idle when all its subtasks are; nothing before it has one. With
+ * `ownClock` (only generated sources upstream: see ownClockVertices) without its lag behind the wall clock.
+ */
 export function nodeWatermark(
   metrics: Pick<VertexMetrics, 'lowWatermark' | 'idle'> | undefined,
   now: number,
-  timeZone?: string,
+  { timeZone, ownClock = false }: { timeZone?: string; ownClock?: boolean } = {},
 ): NodeWatermark | undefined {
   if (!metrics) return undefined;
   const status = watermarkStatus(metrics.lowWatermark, metrics.idle);
@@ -81,6 +88,7 @@ export function nodeWatermark(
   if (status !== 'active') return { status, text: STATUS_TEXT[status] };
   const wm = metrics.lowWatermark!;
   const { time, date } = formatWatermark(wm, timeZone);
+  if (ownClock) return { status, text: time, title: `low watermark ${date}; ${OWN_CLOCK_HELP}`, value: wm };
   return { status, text: time, title: `low watermark ${date}`, lag: formatLag(watermarkLag(wm, false, now)!), value: wm };
 }
 
@@ -90,19 +98,22 @@ export interface WatermarkRow {
   index: number;
   watermark: number | null;
   status: WatermarkStatus;
-  /** ms behind the wall clock, while active. */
+  /** ms behind the wall clock, while active (also where it is not shown: it still sorts the rows). */
   lag: number | undefined;
+  /** Its event time is a generated source's own clock: its lag is not shown. */
+  ownClock: boolean;
   lateRecords: number;
 }
 
-/** Every subtask's watermark, lag and late records. */
-export function watermarkRows(metrics: JobMetrics | null | undefined, now: number): WatermarkRow[] {
+/** Every subtask's watermark, lag and late records; `ownClock` names the operators on a generated clock. */
+export function watermarkRows(metrics: JobMetrics | null | undefined, now: number, ownClock: ReadonlySet<string> = new Set()): WatermarkRow[] {
   return (metrics?.subtasks ?? []).map((s) => ({
     vertexId: s.vertexId,
     index: s.index,
     watermark: s.watermark,
     status: watermarkStatus(s.watermark, s.idle),
     lag: watermarkLag(s.watermark, s.idle, now),
+    ownClock: ownClock.has(s.vertexId),
     lateRecords: s.lateRecords,
   }));
 }

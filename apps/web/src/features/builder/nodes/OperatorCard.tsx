@@ -136,7 +136,7 @@ export function OperatorCard({
           </span>
         </div>
       )}
-      {live && <NodeWatermark vertexId={vertex.id} metrics={metrics} />}
+      {live && <NodeWatermark vertexId={vertex.id} metrics={metrics} ownClock={live.ownClock} />}
       {live && kind === 'source' && <NodeSourceLag vertexId={vertex.id} metrics={metrics} />}
       {(guarantee || deadLetters > 0 || showLate) && (
         <div className="op-badges">
