@@ -1,4 +1,5 @@
 import { createPrisma, sinkDatabaseUrlOf } from '@keyflow/db';
+import { ownClockVertices } from '@keyflow/core';
 import { loadOperators, redisKeys, TASK_QUEUE, watchRedis, type TaskData } from '@keyflow/runtime';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -87,7 +88,8 @@ export async function startControl(env: ControlEnv, opts: { logStream?: Destinat
   const metrics = new MetricsAggregator();
   // Read at scrape time, once the job manager below exists.
   const prometheus = new PrometheusMetrics({
-    activeJobs: () => [...jobs.active.values()].map((j) => ({ id: j.id, state: j.state, stalled: j.stall !== undefined })),
+    activeJobs: () =>
+      [...jobs.active.values()].map((j) => ({ id: j.id, state: j.state, stalled: j.stall !== undefined, ownClock: ownClockVertices(j.graph) })),
     coordinating: () => jobs.coordinating,
     workers: () => listWorkers(redis, keys),
     metrics,

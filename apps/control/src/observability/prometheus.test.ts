@@ -6,10 +6,10 @@ import { PrometheusMetrics } from './prometheus.ts';
 
 type MetricsEvent = Extract<WorkerEvent, { type: 'metrics' }>;
 
-function setup(opts: { coordinating?: boolean; active?: boolean } = {}) {
+function setup(opts: { coordinating?: boolean; active?: boolean; ownClock?: string[] } = {}) {
   const aggregator = new MetricsAggregator();
   const prom = new PrometheusMetrics({
-    activeJobs: () => (opts.active ? [{ id: 'j1', state: 'RUNNING' as const, stalled: false }] : []),
+    activeJobs: () => (opts.active ? [{ id: 'j1', state: 'RUNNING' as const, stalled: false, ownClock: new Set(opts.ownClock) }] : []),
     coordinating: () => opts.coordinating ?? true,
     workers: async () => [{ id: 'w1', slots: 4, subtasks: [{}, {}] }],
     metrics: aggregator,
@@ -109,6 +109,19 @@ describe('Prometheus metrics', () => {
     expect(lag).toBeGreaterThanOrEqual(4);
     expect(lag).toBeLessThan(10);
     expect(aggregator.snapshot('j1')!.vertices.window).toMatchObject({ lowWatermark: now - 4000, idle: false, lateRecords: 6 });
+  });
+
+  it('give no watermark lag for an operator whose event time is a generated source’s own clock', async () => {
+    const { aggregator, prom } = setup({ active: true, ownClock: ['window'] });
+    const e: MetricsEvent = {
+      ...report({ window: { recordsIn: 10, recordsOut: 1, deadLetters: 0, lateRecords: 0 } }),
+      vertexId: 'window',
+      watermark: Date.UTC(2026, 0, 1),
+      idle: false,
+    };
+    aggregator.record(e);
+    prom.onWorkerMetrics(e);
+    expect(value(await prom.scrape(), 'keyflow_operator_watermark_lag_seconds{job="j1",operator="window"}')).toBeUndefined();
   });
 
   it('count a rescale once however often its event is sent, with its pause', async () => {

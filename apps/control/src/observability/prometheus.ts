@@ -8,7 +8,8 @@ type MetricsEvent = Extract<WorkerEvent, { type: 'metrics' }>;
 /** What the collectors read at scrape time. */
 export interface ScrapeSources {
   /** The jobs this control plane coordinates (none while it stands by), with their state and whether they are stalled. */
-  activeJobs(): { id: string; state: JobState; stalled: boolean }[];
+  /** `ownClock`: the operators whose event time is a generated source's own clock (see ownClockVertices). */
+  activeJobs(): { id: string; state: JobState; stalled: boolean; ownClock?: ReadonlySet<string> }[];
   /** Whether this control plane holds the lease. */
   coordinating(): boolean;
   workers(): Promise<{ id: string; slots: number; subtasks: unknown[] }[]>;
@@ -76,16 +77,17 @@ export class PrometheusMetrics {
     });
     new Gauge({
       name: 'keyflow_operator_watermark_lag_seconds',
-      help: 'How far the low watermark of an operator (over its subtasks that are not idle) is behind the wall clock',
+      help: 'How far the low watermark of an operator (over its subtasks that are not idle) is behind the wall clock; none where its event time is a generated source’s own clock',
       labelNames: perOperator,
       registers: [registry],
       collect() {
         this.reset();
         const now = Date.now();
-        for (const { id: jobId } of sources.activeJobs()) {
+        for (const { id: jobId, ownClock } of sources.activeJobs()) {
           const snapshot = sources.metrics.snapshot(jobId);
           for (const [operator, v] of Object.entries(snapshot?.vertices ?? {}))
-            if (v.lowWatermark !== null && v.lowWatermark < END_OF_INPUT_WATERMARK) this.set({ job: jobId, operator }, (now - v.lowWatermark) / 1000);
+            if (v.lowWatermark !== null && v.lowWatermark < END_OF_INPUT_WATERMARK && !ownClock?.has(operator))
+              this.set({ job: jobId, operator }, (now - v.lowWatermark) / 1000);
         }
       },
     });
