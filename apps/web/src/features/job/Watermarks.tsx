@@ -1,7 +1,7 @@
 'use client';
 import type { JobDetail } from '@keyflow/api';
 import { graphSchema, ownClockVertices } from '@keyflow/core';
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
 import { formatCount } from '@/lib/format';
 import { useNow } from '@/lib/useNow';
 import { OperatorLateRecords } from './LateRecords';
@@ -45,9 +45,13 @@ function WatermarkCell({ row }: { row: WatermarkRow }) {
 export function Watermarks({ job }: { job: JobDetail }) {
   const now = useNow();
   const [sort, setSort] = useState(DEFAULT_WATERMARK_SORT);
-  const parsed = graphSchema.safeParse(job.graph);
-  const vertices = parsed.success ? parsed.data.vertices : [];
-  const ownClock = parsed.success ? ownClockVertices(parsed.data) : new Set<string>();
+  // The graph is the job's for good: parsed, and walked for its generated clocks, once, not at every tick of `now`.
+  const { vertices, ownClock } = useMemo(() => {
+    const parsed = graphSchema.safeParse(job.graph);
+    return parsed.success
+      ? { vertices: parsed.data.vertices, ownClock: ownClockVertices(parsed.data) }
+      : { vertices: [], ownClock: new Set<string>() };
+  }, [job.graph]);
   const name = (id: string) => vertices.find((v) => v.id === id)?.name || id;
   const rows = sortWatermarkRows(
     watermarkRows(job.metrics, now, ownClock),
