@@ -77,6 +77,11 @@ export type StopCause = z.infer<typeof stopCauseSchema>;
 export const subtaskProgressSchema = z.object({
   /** Entries waiting in its input channels; for a source, 1 while it has events left to emit. */
   backlog: z.number(),
+  /**
+   * Entries it took from its input channels in the window, of any kind: one whose input brings only watermarks
+   * (a window's results are rare while event time runs slowly) moves, though no record goes in or out.
+   */
+  read: z.number().optional(),
   /** Consumer subtasks (`chainId#index`) whose channel from this one is full right now: it waits for them. */
   blockedOn: z.array(z.string()),
   /** The checkpoint it is aligning on, for how long, and the producers (`chainId#index`) whose barrier it waits for. */

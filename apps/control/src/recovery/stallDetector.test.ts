@@ -106,6 +106,22 @@ describe('StallDetector', () => {
     expect(run(job(), reports, 12_500)!.failover).toBe(true);
   });
 
+  it('a subtask whose input brings only watermarks moves, though no record goes in or out and an entry has just come in', () => {
+    // A window's results are rare while event time runs slowly (Nexmark q5 and q7 at full speed): the consumer of
+    // the window reads watermark entries and nothing else for many seconds.
+    const reports = (t: number) => [
+      report('events#0', 100),
+      report('count#0', 100),
+      report('count#1', t < 1000 ? 100 : 0, t < 1000 ? {} : { backlog: 1, read: 4 }),
+    ];
+    expect(run(job(), reports, 20_000)).toBeUndefined();
+    // The same reports without entries read: it has not moved since 500 ms.
+    const still = (t: number) => reports(t).map((r) => (r.progress?.read ? { ...r, progress: { ...r.progress, read: undefined } } : r));
+    expect(run(job(), still, 4000)!.subtasks).toEqual([
+      { subtask: 'count#1', reason: 'has 1 entry of input waiting but processes none', since: new Date(500).toISOString() },
+    ]);
+  });
+
   it('a subtask whose sink does not write is named with what its sink holds; its producer blocked on it is not', () => {
     const reports = (t: number) => [
       report('events#0', 0, { backlog: 1, blockedOn: ['count#1'] }),

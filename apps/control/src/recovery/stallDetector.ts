@@ -68,6 +68,7 @@ export class StallDetector {
     const moved =
       Object.values(e.vertices).some((m) => m.recordsIn > 0 || m.recordsOut > 0) ||
       !p ||
+      (p.read ?? 0) > 0 ||
       p.restoring === true ||
       (p.backlog === 0 && p.blockedOn.length === 0 && !p.aligning);
     const was = subtasks.get(key);

@@ -48,6 +48,8 @@ export class InputRunner {
   readonly valve = new WatermarkValve([]);
   /** A watermark that a change of the inputs (a rescale) raised, to pass on after the next read. */
   private pendingWatermark: number | undefined;
+  /** Entries taken from the input channels since the metrics last asked (see takeRead). */
+  private entriesRead = 0;
   /** A barrier's checkpoint id and rescale, for when the end of another input completes its alignment. */
   private pendingCheckpointId: number | undefined;
   private pendingRescale: RescaleSpec | undefined;
@@ -171,6 +173,7 @@ export class InputRunner {
         if (!ch) continue;
         for (const [idBuf, fields] of entries) {
           if (aligner.isBlocked(key) || !aligner.openChannels.has(key)) break;
+          this.entriesRead++;
           const id = idBuf.toString();
           const entry = parseEntry(fields);
           ch.lastId = id;
@@ -250,6 +253,13 @@ export class InputRunner {
     if (!aligner.allEnded) return false;
     await this.on.finish();
     return true;
+  }
+
+  /** Entries taken from its input channels since the last call, of any kind. */
+  takeRead(): number {
+    const n = this.entriesRead;
+    this.entriesRead = 0;
+    return n;
   }
 
   /** Entries waiting in its input channels. */

@@ -9,6 +9,8 @@ import type { Router } from './router.ts';
 export interface ProgressSources {
   /** Entries waiting in its input channels, or for a source 1 while it has events due. */
   backlog(): Promise<number>;
+  /** Entries taken from its input channels since the last call. */
+  takeRead(): number;
   aligning(t: number): SubtaskProgress['aligning'];
   lastBarrier(): number;
   restoring(): boolean;
@@ -95,12 +97,14 @@ export class MetricsReporter {
   /** Where this subtask stands: what it has to do and whom it waits for. */
   private async progressAt(t: number): Promise<SubtaskProgress> {
     const p = this.progress;
+    const read = p.takeRead();
     const backlog = await p.backlog();
     const blockedOn = this.router.blockedOn();
     const aligning = p.aligning(t);
     const sinkWaiting = p.sinkWaiting(t);
     return {
       backlog,
+      ...(read > 0 && { read }),
       blockedOn,
       lastBarrier: p.lastBarrier(),
       ...(aligning && { aligning }),

@@ -177,6 +177,7 @@ class Subtask {
       router,
       {
         backlog: async () => (source ? (source.backlog ? 1 : 0) : inputs.backlog()),
+        takeRead: () => inputs.takeRead(),
         aligning: (t) => inputs.aligning(t),
         lastBarrier: () => checkpointer.lastBarrier,
         restoring: () => loader.restoring,
