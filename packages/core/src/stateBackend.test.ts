@@ -374,54 +374,88 @@ describe('KeyedStateBackend asynchronous snapshot (copy on write per entry)', ()
     const groups = [0, 1, 2, 3, 4, 5];
     const op = fc.record({
       key: fc.constantFrom(...keys, 'late-1', 'late-2'),
-      what: fc.constantFrom('read', 'update', 'push-in-place', 'list-add', 'map-put', 'map-remove', 'clear-all', 'new-state', 'reduce'),
+      what: fc.constantFrom(
+        'read',
+        'update',
+        'update-text',
+        'update-object',
+        'push-in-place',
+        'push-in-place-v',
+        'list-add',
+        'map-put',
+        'map-remove',
+        'clear-all',
+        'new-state',
+        'reduce',
+      ),
       n: fc.integer({ min: 0, max: 1000 }),
     });
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.array(op, { maxLength: 30 }), { maxLength: 8 }), fc.integer({ min: 1, max: 20 }), async (turns, slice) => {
-        const b = new KeyedStateBackend(MAX_P);
-        keys.forEach((k, i) => {
-          writeAll(b, k, i);
-          b.setCurrentKey(k);
-          b.valueState<number[]>('obj').update([i]);
-        });
-        const expected = b.snapshot(groups);
-        const pending = b.snapshotAsync(groups, { entries: slice });
-        // Processing goes on between the snapshot's slices.
-        for (const ops of turns) {
-          await new Promise((r) => setImmediate(r));
-          for (const { key, what, n } of ops) {
-            b.setCurrentKey(key);
-            if (what === 'read') readAll(b, key);
-            else if (what === 'update') b.valueState<number>('v').update(n);
-            else if (what === 'push-in-place') {
-              // A value read and changed in place, then written back: the snapshot must not see the change.
-              const arr = b.valueState<number[]>('obj').value() ?? [];
-              arr.push(n);
-              b.valueState<number[]>('obj').update(arr);
-            } else if (what === 'list-add') b.listState<string>('l').add(`z${n}`);
-            else if (what === 'map-put') b.mapState<string, number>('m').put(`p${n % 3}`, n);
-            else if (what === 'map-remove') b.mapState<string, number>('m').remove('x');
-            else if (what === 'clear-all') {
-              b.valueState('v').clear();
-              b.listState('l').clear();
-              b.mapState('m').clear();
-              b.valueState('obj').clear();
-            } else if (what === 'new-state') b.valueState<number>(`new${n % 2}`).update(n);
-            else b.reducingState<number>('r', (a, c) => a + c).add(n);
+      fc.asyncProperty(
+        fc.array(fc.array(op, { maxLength: 30 }), { maxLength: 8 }),
+        fc.integer({ min: 1, max: 20 }),
+        // Each key's state as the snapshot begins: every kind, numbers only, or a value state that holds an object
+        // beside the numbers of other keys.
+        fc.array(fc.constantFrom('all', 'numbers', 'object-in-v'), { minLength: keys.length, maxLength: keys.length }),
+        async (turns, slice, shapes) => {
+          const b = new KeyedStateBackend(MAX_P);
+          keys.forEach((k, i) => {
+            b.setCurrentKey(k);
+            if (shapes[i] === 'numbers') {
+              b.valueState<number>('v').update(i);
+              b.reducingState<number>('r', (a, c) => a + c).add(i);
+            } else if (shapes[i] === 'object-in-v') b.valueState<number[]>('v').update([i]);
+            else {
+              writeAll(b, k, i);
+              b.setCurrentKey(k);
+              b.valueState<number[]>('obj').update([i]);
+            }
+          });
+          const expected = b.snapshot(groups);
+          const pending = b.snapshotAsync(groups, { entries: slice });
+          // Processing goes on between the snapshot's slices.
+          for (const ops of turns) {
+            await new Promise((r) => setImmediate(r));
+            for (const { key, what, n } of ops) {
+              b.setCurrentKey(key);
+              if (what === 'read') readAll(b, key);
+              else if (what === 'update') b.valueState<number>('v').update(n);
+              // A state of numbers that comes to hold other values.
+              else if (what === 'update-text') b.valueState<string>('v').update(`t${n}`);
+              else if (what === 'update-object') b.valueState<number[]>('v').update([n]);
+              else if (what === 'push-in-place') {
+                // A value read and changed in place, then written back: the snapshot must not see the change.
+                const arr = b.valueState<number[]>('obj').value() ?? [];
+                arr.push(n);
+                b.valueState<number[]>('obj').update(arr);
+              } else if (what === 'push-in-place-v') {
+                // Changed in place and not written back: the snapshot must not see the change either.
+                const v = b.valueState<unknown>('v').value();
+                if (Array.isArray(v)) v.push(n);
+              } else if (what === 'list-add') b.listState<string>('l').add(`z${n}`);
+              else if (what === 'map-put') b.mapState<string, number>('m').put(`p${n % 3}`, n);
+              else if (what === 'map-remove') b.mapState<string, number>('m').remove('x');
+              else if (what === 'clear-all') {
+                b.valueState('v').clear();
+                b.listState('l').clear();
+                b.mapState('m').clear();
+                b.valueState('obj').clear();
+              } else if (what === 'new-state') b.valueState<number>(`new${n % 2}`).update(n);
+              else b.reducingState<number>('r', (a, c) => a + c).add(n);
+            }
           }
-        }
-        const parts = await pending;
-        expect([...parts.keys()].sort()).toEqual([...expected.keys()].sort());
-        // The same keys and values per state (a key cleared since may come last).
-        const sorted = (bytes: Buffer) =>
-          Object.entries(decodeValue<Record<string, { kind: string; keys: Key[]; values: unknown[] }>>(bytes)).map(([name, t]) => [
-            name,
-            t.kind,
-            t.keys.map((k, i) => [k, t.values[i]]).sort((a, c) => String(a[0]).localeCompare(String(c[0]))),
-          ]);
-        for (const [kg, bytes] of expected) expect(sorted(parts.get(kg)!)).toEqual(sorted(bytes));
-      }),
+          const parts = await pending;
+          expect([...parts.keys()].sort()).toEqual([...expected.keys()].sort());
+          // The same keys and values per state (a key cleared since may come last).
+          const sorted = (bytes: Buffer) =>
+            Object.entries(decodeValue<Record<string, { kind: string; keys: Key[]; values: unknown[] }>>(bytes)).map(([name, t]) => [
+              name,
+              t.kind,
+              t.keys.map((k, i) => [k, t.values[i]]).sort((a, c) => String(a[0]).localeCompare(String(c[0]))),
+            ]);
+          for (const [kg, bytes] of expected) expect(sorted(parts.get(kg)!)).toEqual(sorted(bytes));
+        },
+      ),
       { seed, numRuns: Number(process.env.KEYFLOW_PROPERTY_RUNS ?? 200) },
     );
   });
