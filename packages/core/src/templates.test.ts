@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { demoPipeline } from './demo.ts';
 import { knownFields, validateGraph } from './graphRules.ts';
-import { generatorSettings, operatorSpec } from './operatorCatalog.ts';
+import { generatorSettings, operatorSpec, ownClockVertices } from './operatorCatalog.ts';
 import { buildChains, initialPlan } from './plan.ts';
 import { clicksJoinedToViews, clicksPerUserPerMinute, pipelineTemplate, pipelineTemplates } from './templates.ts';
 
@@ -31,6 +31,13 @@ describe('pipeline templates', () => {
     expect(clicksPerUserPerMinute.vertices[0]!.settings).not.toHaveProperty('startAt');
     expect(generatorSettings.safeParse({ startAt: 'yesterday' }).success).toBe(false);
   });
+
+  it.each(pipelineTemplates.map((t) => [t.name, t.id] as const))(
+    '%s, once opened, runs its event time at the wall clock: its watermarks show a real lag, not "own clock"',
+    (_name, id) => {
+      expect([...ownClockVertices(pipelineTemplate(id)!.graph)]).toEqual([]);
+    },
+  );
 
   it('clicks per user per minute: one-minute tumbling windows of out-of-order clicks, a row per user and minute', () => {
     const r = validateGraph(clicksPerUserPerMinute);
