@@ -78,6 +78,13 @@ test('draw generator → count → postgres, deploy it, watch it checkpoint live
   await page.evaluate(() => window.scrollTo(0, 0));
   await keepScreenshot(page, testInfo, 'job');
 
+  // Scaled down from ×2 with its slider before the stop: resuming does not undo it.
+  const slider = page.getByTestId('slider-count');
+  await slider.focus();
+  await page.keyboard.press('ArrowLeft');
+  await expect(page.getByTestId('scaling-event').first()).toHaveAttribute('data-status', 'COMPLETED', { timeout: 60_000 });
+  await expect(page.getByTestId('node-count')).toContainText('×1');
+
   await page.getByRole('button', { name: 'Stop with savepoint' }).click();
   await expect(state).toHaveAttribute('data-state', 'STOPPED', { timeout: 60_000 });
   await expect(page.getByTestId('lifecycle-events')).toContainText('STOPPING');
@@ -89,6 +96,8 @@ test('draw generator → count → postgres, deploy it, watch it checkpoint live
   await expect(page).not.toHaveURL(stoppedUrl);
   await expect(page.getByText(/restored from checkpoint \d+/)).toBeVisible();
   await expect(state).toHaveAttribute('data-state', 'RUNNING', { timeout: 60_000 });
+  await expect(page.getByTestId('node-count')).toContainText('×1');
+  await expect(page.getByTestId('parallelism-input-count')).toHaveValue('1');
   await page.getByRole('button', { name: 'Cancel', exact: true }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Cancel job' }).click();
   await expect(state).toHaveAttribute('data-state', 'CANCELED', { timeout: 30_000 });

@@ -94,7 +94,7 @@ function Controls({ job, onSavepoint }: { job: JobDetail; onSavepoint: () => voi
             className="primary"
             onClick={() => restart.mutate(restoreFrom.id)}
             disabled={restart.isPending}
-            title={`Deploys version ${job.version} again, restoring state and source offsets from ${checkpointName(restoreFrom)}`}
+            title={`Deploys version ${job.version} again at the parallelism this job last ran with, restoring state and source offsets from ${checkpointName(restoreFrom)}`}
           >
             {restart.isPending ? 'Deploying…' : `Resume from ${checkpointName(restoreFrom)}`}
           </button>

@@ -27,7 +27,7 @@ export function Savepoints({ job }: { job: JobDetail }) {
     <div data-testid="savepoints">
       <p className="muted small">
         What a new job of version {job.version} can start from, with this job’s state and source offsets: savepoints stay until deleted, retention
-        keeps only the newest checkpoints. The new job starts with the version’s parallelism; change it there with the sliders.
+        keeps only the newest checkpoints. The new job starts with the parallelism this job last ran with; change it there with the sliders.
       </p>
       {retained.isPending ? (
         <Loading label="Loading savepoints…" />
@@ -68,7 +68,7 @@ export function Savepoints({ job }: { job: JobDetail }) {
                         className="link"
                         onClick={() => startFrom(c)}
                         disabled={start.isPending}
-                        title={`Deploys version ${job.version} as a new job restoring state and source offsets from ${checkpointName(c)}`}
+                        title={`Deploys version ${job.version} as a new job at the parallelism this job last ran with, restoring state and source offsets from ${checkpointName(c)}`}
                       >
                         Start new job
                       </button>

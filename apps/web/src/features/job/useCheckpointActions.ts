@@ -7,9 +7,10 @@ import { withoutCheckpoint } from '@/lib/liveCache';
 
 /**
  * Deploys the job's pipeline version again as a new job restoring state and source offsets from a completed
- * checkpoint or savepoint of it, then opens the new job (its parallelism can change there, with the sliders).
+ * checkpoint or savepoint of it, at the parallelism the job last ran with (a rescale done on the job is not
+ * undone by stopping and resuming it), then opens the new job (its parallelism can change there, with the sliders).
  */
-export function useStartFromCheckpoint(job: Pick<JobDetail, 'pipelineId' | 'version' | 'checkpointIntervalMs'>) {
+export function useStartFromCheckpoint(job: Pick<JobDetail, 'pipelineId' | 'version' | 'checkpointIntervalMs' | 'plan'>) {
   const client = useQueryClient();
   const router = useRouter();
   return useMutation({
@@ -19,12 +20,18 @@ export function useStartFromCheckpoint(job: Pick<JobDetail, 'pipelineId' | 'vers
         version: job.version,
         restoreFromCheckpointId: checkpointId,
         checkpointIntervalMs: job.checkpointIntervalMs,
+        parallelism: lastParallelism(job),
       }),
     onSuccess: (next) => {
       void client.invalidateQueries({ queryKey: queryKeys.jobs, exact: true });
       router.push(`/jobs/${next.id}`);
     },
   });
+}
+
+/** Each operator's parallelism in the job's plan: what it ran with last. */
+export function lastParallelism(job: Pick<JobDetail, 'plan'>): Record<string, number> {
+  return Object.fromEntries(Object.entries(job.plan.vertices).map(([id, v]) => [id, v.parallelism]));
 }
 
 /** Takes a savepoint now; `checkpoint:triggered` and `checkpoint:completed` bring it onto the page. */
