@@ -1,5 +1,4 @@
 import { createPrisma, sinkDatabaseUrlOf } from '@keyflow/db';
-import { ownClockVertices } from '@keyflow/core';
 import { loadOperators, redisKeys, TASK_QUEUE, watchRedis, type TaskData } from '@keyflow/runtime';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -86,17 +85,9 @@ export async function startControl(env: ControlEnv, opts: { logStream?: Destinat
   const app = createApp({ logLevel: env.LOG_LEVEL, trustProxy: env.KEYFLOW_TRUSTED_PROXIES, ...(opts.logStream && { logStream: opts.logStream }) });
   const io = createSocketServer(app, { accounts, allowedOrigins, prisma });
   const metrics = new MetricsAggregator();
-  // Per job graph (an active job's never changes): the operators on a generated source's own clock.
-  const ownClocks = new WeakMap<object, Set<string>>();
-  const ownClockOf = (graph: Parameters<typeof ownClockVertices>[0]) => {
-    let own = ownClocks.get(graph);
-    if (!own) ownClocks.set(graph, (own = ownClockVertices(graph)));
-    return own;
-  };
   // Read at scrape time, once the job manager below exists.
   const prometheus = new PrometheusMetrics({
-    activeJobs: () =>
-      [...jobs.active.values()].map((j) => ({ id: j.id, state: j.state, stalled: j.stall !== undefined, ownClock: ownClockOf(j.graph) })),
+    activeJobs: () => [...jobs.active.values()].map((j) => ({ id: j.id, state: j.state, stalled: j.stall !== undefined, ownClock: j.ownClock })),
     coordinating: () => jobs.coordinating,
     workers: () => listWorkers(redis, keys),
     metrics,

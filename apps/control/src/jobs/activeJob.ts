@@ -1,4 +1,4 @@
-import { buildChains, parsePlan, validateGraph, type Chain, type Graph, type JobPlan } from '@keyflow/core';
+import { buildChains, ownClockVertices, parsePlan, validateGraph, type Chain, type Graph, type JobPlan } from '@keyflow/core';
 import type { Stall } from '@keyflow/api';
 import type { CheckpointKind, Job, JobState, PipelineVersion } from '@keyflow/db';
 import type { RescaleSpec } from '@keyflow/runtime';
@@ -33,6 +33,8 @@ export interface ActiveJob {
   attempt: number;
   state: JobState;
   graph: Graph;
+  /** The operators whose event time is a generated source's own clock (see ownClockVertices): the graph's, for good. */
+  ownClock: ReadonlySet<string>;
   plan: JobPlan;
   chains: Chain[];
   /** Every chain subtask of the current attempt, as `chainId#index`. */
@@ -98,6 +100,7 @@ export function activeJobOf(job: Job & { pipelineVersion: PipelineVersion }): Ac
     attempt: job.attempt,
     state: job.state,
     graph: valid.graph,
+    ownClock: ownClockVertices(valid.graph),
     plan,
     chains,
     subtasks: subtasksOfChains(chains),
