@@ -30,7 +30,7 @@ export function useStartFromCheckpoint(job: Pick<JobDetail, 'pipelineId' | 'vers
 }
 
 /** Each operator's parallelism in the job's plan: what it ran with last. */
-export function lastParallelism(job: Pick<JobDetail, 'plan'>): Record<string, number> {
+function lastParallelism(job: Pick<JobDetail, 'plan'>): Record<string, number> {
   return Object.fromEntries(Object.entries(job.plan.vertices).map(([id, v]) => [id, v.parallelism]));
 }
 
