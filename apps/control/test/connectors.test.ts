@@ -23,7 +23,10 @@ async function withStream<T>(name: string, subjects: string[], fn: () => Promise
   }
 }
 
-describe('broker sources, exactly-once through a kill -9 and live rescales', () => {
+// Each test publishes for 25 s, then kills, recovers and rescales twice, and waits up to 180 s for the last records to
+// reach the sink: about 60 s alone, but past the default 120 s under a full CI run on two cores, where the bare timeout
+// said nothing. A stuck step still fails on its own named deadline before this one.
+describe('broker sources, exactly-once through a kill -9 and live rescales', { timeout: 300_000 }, () => {
   let stack: Stack;
   beforeAll(async () => {
     // Three workers of four slots: one is killed, and the rescales need room on the other two.
