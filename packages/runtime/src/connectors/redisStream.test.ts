@@ -175,12 +175,12 @@ describe('Redis streams source', () => {
   });
 });
 
-function sinkSetup(delivery: 'exactly-once' | 'at-least-once' = 'exactly-once') {
+function sinkSetup(delivery: 'exactly-once' | 'at-least-once' = 'exactly-once', settings: Record<string, unknown> = {}) {
   const [stream] = streams(1);
   const jobId = randomUUID();
   const make = (ctx: Partial<SinkContext> = {}) => {
     const s = new RedisStreamSink(
-      redisStreamSinkSettings.parse({ stream, delivery }),
+      redisStreamSinkSettings.parse({ stream, delivery, ...settings }),
       databaseUrl,
       { jobId, vertexId: 'out', attempt: 1, index: 0, recoverFrom: 0, ...ctx },
       async () => redis.duplicate(),
@@ -249,6 +249,44 @@ describe('Redis streams sink', () => {
     const s = make();
     await s.open();
     s.process(rec(1));
+    await s.flush();
+    expect(await entries()).toEqual([rec(1)]);
+  });
+
+  it('at-least-once: a flush of more messages than one script call takes adds them all, in order', async () => {
+    const { make, entries } = sinkSetup('at-least-once');
+    const s = make();
+    await s.open();
+    const n = 12_345;
+    for (let i = 0; i < n; i++) s.process(rec(i));
+    await s.flush();
+    s.process(rec(n));
+    await s.flush();
+    expect((await entries()).map((e) => e.n)).toEqual(Array.from({ length: n + 1 }, (_, i) => i));
+  });
+
+  it('at-least-once: maxLen trims the stream as it adds', async () => {
+    const { make, entries } = sinkSetup('at-least-once', { maxLen: 100 });
+    const s = make();
+    await s.open();
+    for (let i = 0; i < 5_000; i++) s.process(rec(i));
+    await s.flush();
+    const kept = (await entries()).map((e) => e.n);
+    // Approximate trimming (~) keeps at least maxLen, whole macro nodes: the newest, in order.
+    expect(kept.length).toBeGreaterThanOrEqual(100);
+    expect(kept.length).toBeLessThan(5_000);
+    expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => 5_000 - kept.length + i));
+  });
+
+  it('at-least-once: a flush Redis refuses fails with its error and keeps the messages for the next one', async () => {
+    const { stream, make, entries } = sinkSetup('at-least-once');
+    const s = make();
+    await s.open();
+    await redis.set(stream, 'not a stream');
+    s.process(rec(1));
+    await expect(s.flush()).rejects.toThrow(/WRONGTYPE/);
+    expect(s.buffered()).toBe(1);
+    await redis.del(stream);
     await s.flush();
     expect(await entries()).toEqual([rec(1)]);
   });
