@@ -7,20 +7,27 @@ import type { SinkContext } from './sink.ts';
 const MARKER_TTL_S = 7 * 24 * 3600;
 
 /**
+ * Lua that XADDs ARGV[first..] in order to KEYS[1], one entry field ARGV[1] each, trimming to about ARGV[2] entries
+ * (0: no trimming): the body both scripts below share.
+ */
+const xaddFrom = (first: number) => `
+local maxLen = tonumber(ARGV[2])
+for i = ${first}, #ARGV do
+  if maxLen > 0 then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxLen, '*', ARGV[1], ARGV[i])
+  else
+    redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[i])
+  end
+end`;
+
+/**
  * XADDs one outbox row's messages and sets the row's marker in one script, unless the marker is there: a row
  * published before (a crash between publishing and deleting it from the outbox) is not added twice.
  * KEYS: stream, marker. ARGV: field, maxLen (0: no trimming), marker TTL, then the messages.
  */
 const PUBLISH_ONCE = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-local maxLen = tonumber(ARGV[2])
-for i = 4, #ARGV do
-  if maxLen > 0 then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxLen, '*', ARGV[1], ARGV[i])
-  else
-    redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[i])
-  end
-end
+${xaddFrom(4)}
 redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[3]))
 return #ARGV - 3`;
 
@@ -29,15 +36,7 @@ return #ARGV - 3`;
  * each) cost the at-least-once sink most of its subtask's time under load, and its event loop's longest stretches.
  * KEYS: stream. ARGV: field, maxLen (0: no trimming), then the messages.
  */
-const XADD_ALL = `
-local maxLen = tonumber(ARGV[2])
-for i = 3, #ARGV do
-  if maxLen > 0 then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxLen, '*', ARGV[1], ARGV[i])
-  else
-    redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[i])
-  end
-end
+const XADD_ALL = `${xaddFrom(3)}
 return #ARGV - 2`;
 
 /** Messages per script call at most: Redis runs a script to its end, and nothing else meanwhile. */
