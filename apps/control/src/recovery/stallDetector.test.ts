@@ -173,6 +173,28 @@ describe('StallDetector', () => {
     expect(run(job({ pending }), reports, 3000)!.subtasks.map((s) => s.subtask)).toEqual(['count#1']);
   });
 
+  it('a barrier behind records that a slow consumer works through is slow, not stalled; once the consumer stops reading, it is named', () => {
+    // Backpressure from a slow operator: the source waits on its full channel (its barrier queued behind the records)
+    // while count#1 reads, seconds of work before the barrier; it has not seen the barrier yet, nor aligned.
+    const pending = { number: 5, triggeredAt: 0, waiting: new Set(subtasks) } as PendingCheckpoint;
+    const reports = (t: number) => [
+      report('events#0', 0, { lastBarrier: 4, backlog: 1, blockedOn: ['count#1'] }),
+      report('count#0', 100, { lastBarrier: 5 }),
+      report('count#1', t < 9000 ? 100 : 0, { lastBarrier: 4, backlog: 32 }),
+    ];
+    expect(run(job({ pending }), reports, 9000)).toBeUndefined();
+    expect(run(job({ pending }), reports, 12_000)!.subtasks.map((s) => [s.subtask, s.reason])).toEqual([
+      ['count#1', 'has 32 entries of input waiting but processes none'],
+    ]);
+    // Aligning (a consumer of two inputs that has one's barrier) and working through the other's records: the same.
+    const aligning = (t: number) => [
+      report('events#0', 0, { lastBarrier: 4, backlog: 1, blockedOn: ['count#1'] }),
+      report('count#0', 100, { lastBarrier: 5 }),
+      report('count#1', 100, { lastBarrier: 4, backlog: 32, aligning: { checkpoint: 5, forMs: t, missing: ['events#0'] } }),
+    ];
+    expect(run(job({ pending }), aligning, 9000)).toBeUndefined();
+  });
+
   it('a subtask that passed the barrier on and is still writing its state is slow, not stalled', () => {
     const pending = { number: 5, triggeredAt: 0, waiting: new Set(['count#1']) } as PendingCheckpoint;
     const reports = () => subtasks.map((k) => report(k, 100, { lastBarrier: 5 }));

@@ -178,7 +178,9 @@ export class StallDetector {
   /**
    * A checkpoint pending for longer than `warnMs`: follows each subtask that has not acknowledged it to whoever has
    * not passed the barrier on. A subtask that passed it on and is still writing its state is slow, not stuck (the
-   * checkpoint timeout covers it).
+   * checkpoint timeout covers it). So is a barrier behind records that move: queued behind a full channel whose
+   * consumer reads, or missing at a consumer that works through the records before it (backpressure from a slow
+   * operator: the barrier comes through as they do).
    */
   private checkpointHolders(job: ActiveJob, heard: Map<string, Heard>, stuck: Map<string, Stuck>, since: number, now: number): void {
     const cp = job.pending;
@@ -189,18 +191,26 @@ export class StallDetector {
       const upstream = new Set(chain?.inputs.map((e) => job.chains.find((c) => c.vertices.some((v) => v.id === e.from))?.id));
       return [...cp.waiting].filter((k) => upstream.has(k.slice(0, k.lastIndexOf('#'))));
     };
+    const moving = (key: string) => {
+      const h = heard.get(key);
+      return h !== undefined && now - h.movedAt < this.opts.warnMs;
+    };
     for (const key of cp.waiting) {
       if (stuck.has(key)) continue;
       const p = heard.get(key)?.progress;
       if (!p || p.lastBarrier >= cp.number) continue;
-      // Its barrier waits behind records in a full channel, like they do.
-      if (p.blockedOn.length) stuck.set(key, { since, reason: `waits for ${p.blockedOn.join(', ')} to read its output`, waitsFor: p.blockedOn });
+      // Its barrier waits behind records in a full channel, like they do: held up only if a consumer does not read.
+      if (p.blockedOn.length) {
+        if (!p.blockedOn.every(moving))
+          stuck.set(key, { since, reason: `waits for ${p.blockedOn.join(', ')} to read its output`, waitsFor: p.blockedOn });
+      } else if (sources.has(key.slice(0, key.lastIndexOf('#'))))
+        stuck.set(key, { since, reason: `has not emitted the barrier of checkpoint ${cp.number}`, waitsFor: [] });
+      // It works through the records before the barrier.
+      else if (moving(key)) continue;
       else if (p.aligning?.checkpoint === cp.number) {
         const waitsFor = p.aligning.missing;
         stuck.set(key, { since, reason: `waits for the barrier of checkpoint ${cp.number} from ${waitsFor.join(', ')}`, waitsFor });
-      } else if (sources.has(key.slice(0, key.lastIndexOf('#'))))
-        stuck.set(key, { since, reason: `has not emitted the barrier of checkpoint ${cp.number}`, waitsFor: [] });
-      else {
+      } else {
         const waitsFor = producers(key).filter((k) => (heard.get(k)?.progress?.lastBarrier ?? 0) < cp.number);
         stuck.set(key, {
           since,

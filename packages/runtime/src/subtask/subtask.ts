@@ -4,7 +4,7 @@ import type { Command, RescaleSpec, TaskData } from '../protocol.ts';
 import { OperatorChain } from './chain.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { Commands } from './commands.ts';
-import { now, SubtaskContext, type SubtaskDeps, type SubtaskOutcome } from './context.ts';
+import { now, SubtaskContext, yieldToLoop, type SubtaskDeps, type SubtaskOutcome } from './context.ts';
 import { Counters } from './counters.ts';
 import { Fencing } from './fencing.ts';
 import { HandoverLoader } from './handoverLoader.ts';
@@ -139,6 +139,7 @@ class Subtask {
       atBarrier: (n, id, alignmentMs, r) => this.atBarrier(n, id, alignmentMs, r),
       finish,
       afterWork,
+      betweenSlices: () => this.betweenSlices(),
       // Output waiting for its linger or a sink's next write: until then; else short while sinks or timers may want the loop.
       blockMs: () =>
         router.buffered() || sinks.holding() ? ctx.settings.lingerMs : sinks.sinks.length || chain.onClock ? ctx.settings.lingerMs * 4 : 200,
@@ -267,6 +268,14 @@ class Subtask {
     sinks.maybeFlush(t);
     // Sinks that cannot keep up make processing wait, as full channels do (until the subtask is fenced off or aborted).
     if (sinks.overfull()) await sinks.relieve(now, () => this.ctx.outcome !== undefined);
+  }
+
+  /** Within a long read: full batches go out (waiting under backpressure), sinks write when due, the loop turns. */
+  private async betweenSlices(): Promise<void> {
+    const { router, sinks } = this.parts!;
+    await router.flush(false);
+    sinks.maybeFlush(now());
+    await yieldToLoop();
   }
 
   /** The input ended: ends the outputs, lets sinks and checkpoint writes settle, and reports last. */
