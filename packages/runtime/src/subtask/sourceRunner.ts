@@ -3,7 +3,6 @@ import type { Source, SourceOutput } from '../connectors/source.ts';
 import type { VertexMetrics } from '../protocol.ts';
 import type { Commands } from './commands.ts';
 import { now, type SubtaskContext } from './context.ts';
-import { SLICE_MS } from './inputRunner.ts';
 import type { Router } from './router.ts';
 
 /** How long a source that has nothing due waits for commands at most. */
@@ -52,8 +51,6 @@ export class SourceRunner {
   /** The clock of the emit in progress (ingestion time, and split activity). */
   private clock = 0;
   private wallClock = 0;
-  /** What one record cost the last emit, ms (each record runs the chain's operators): 0 until measured. */
-  private msPerRecord = 0;
 
   constructor(
     private readonly ctx: SubtaskContext,
@@ -109,11 +106,7 @@ export class SourceRunner {
       const t = now();
       // A rescale may have changed this subtask's splits, and so its share of the rate.
       limiter.setRate(source.rate, t);
-      // A batch at most, and no more than SLICE_MS of work: an emit runs the chained operators for every record, and
-      // one that takes a fraction of a millisecond a record would hold the event loop for seconds (no metrics, no
-      // command read, the process's other subtasks waiting).
-      const most = this.msPerRecord > 0 ? Math.max(1, Math.min(settings.batchSize, Math.floor(SLICE_MS / this.msPerRecord))) : settings.batchSize;
-      const { budget, waitMs } = limiter.allowance(most, t);
+      const { budget, waitMs } = limiter.allowance(settings.batchSize, t);
       let wait = waitMs;
       if (starved) wait = Math.max(wait, STARVED_MS);
       if (this.stopAfterBarrier) wait = IDLE_MS;
@@ -146,7 +139,6 @@ export class SourceRunner {
       this.clock = now();
       this.wallClock = Date.now();
       const { produced, exhausted } = source.emit(budget, this.out);
-      if (produced > 0) this.msPerRecord = (now() - this.clock) / produced;
       starved = produced === 0 && !exhausted;
       this.counters.recordsIn += produced;
       limiter.took(produced);
