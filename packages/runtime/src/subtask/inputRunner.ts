@@ -46,7 +46,7 @@ export interface InputHandlers {
  * per input channel of up to a batch each: at a user operator's 0.2 ms a record that is seconds of work, during which
  * the subtask would report nothing and look stuck, and the sources beside it in the process would emit nothing.
  */
-export const SLICE_MS = 5;
+const SLICE_MS = 5;
 /** Records processed between two looks at the clock. */
 const CLOCK_EVERY = 64;
 
