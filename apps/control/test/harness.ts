@@ -34,8 +34,11 @@ export interface Stack {
   workers: ChildProcess[];
   /** Starts one more worker process, with `extra` on top of the stack's environment and Node.js arguments. */
   addWorker(name?: string, extra?: { env?: Record<string, string>; nodeArgs?: string[] }): Promise<ChildProcess>;
-  /** Closes the control plane and, `downMs` later, starts a new one on the same environment and prefix, as a redeploy would. */
-  restartControl(downMs?: number): Promise<void>;
+  /**
+   * Closes the control plane and, `downMs` later, starts a new one on the same environment and prefix, as a redeploy
+   * would; `env` goes on top of the stack's environment (a redeploy that changed a setting).
+   */
+  restartControl(downMs?: number, env?: Record<string, string>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -60,7 +63,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const prefix = `${process.env.KEYFLOW_PREFIX ?? 'kft'}-${randomBytes(3).toString('hex')}`;
   // The control plane logs into the test's output: warnings and errors only, unless KEYFLOW_TEST_LOGS asks for all.
   const logLevel = process.env.LOG_LEVEL ?? (process.env.KEYFLOW_TEST_LOGS ? 'info' : 'warn');
-  const env = controlEnv.parse({
+  const rawEnv = {
     ...process.env,
     KEYFLOW_AUTH_SECRET: process.env.KEYFLOW_AUTH_SECRET ?? TEST_AUTH_SECRET,
     KEYFLOW_SECRET_KEY: process.env.KEYFLOW_SECRET_KEY ?? TEST_SECRET_KEY,
@@ -68,7 +71,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     KEYFLOW_PREFIX: prefix,
     CONTROL_PORT: '0',
     ...opts.env,
-  });
+  };
+  const env = controlEnv.parse(rawEnv);
   const controlOpts = opts.controlLog ? { logStream: { write: opts.controlLog } } : {};
   let control = await startControl(env, controlOpts);
   // Every stack has its own admin and key: the stacks of a test run share one database.
@@ -149,10 +153,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     redis,
     workers,
     addWorker,
-    async restartControl(downMs = 0) {
+    async restartControl(downMs = 0, extra?: Record<string, string>) {
       await control.close();
       await new Promise((r) => setTimeout(r, downMs));
-      control = await startControl(env, controlOpts);
+      control = await startControl(extra ? controlEnv.parse({ ...rawEnv, ...extra }) : env, controlOpts);
       client = createKeyflowClient(control.url, { token });
     },
     async close() {

@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EventGenerator, type GraphInput } from '@keyflow/core';
+import { clearUserOperators, EventGenerator, type GraphInput } from '@keyflow/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  countPipeline,
   generatorCounts,
   killWorkerRunning,
   startStack,
@@ -15,7 +16,7 @@ import {
   waitForRecovered,
   type Stack,
 } from './harness.ts';
-import { converged, expectProgress, requestRescale } from './rescaleDriver.ts';
+import { checkpointOffsets, converged, countsAtOffsets, expectProgress, requestRescale } from './rescaleDriver.ts';
 
 // User operators (@keyflow/sdk) on the real engine: the example counter and dedupe, loaded from examples/operators
 // by the control plane and every worker, exact across a kill -9 and live rescales; and a worker that lacks the
@@ -174,6 +175,86 @@ describe('a worker that lacks a job’s user operator', () => {
     expect(await refusal(job.id)).toMatch(
       /has operator 'sdkCounter' at sdkCounter@[0-9a-f]{12}, but the job was deployed with sdkCounter@[0-9a-f]{12}/,
     );
+  });
+});
+
+describe('a control plane restarted without a running job’s user operator', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    // The workers keep the examples; the control plane loses them when it restarts.
+    stack = await startStack({ workers: 1, slots: 8, env: { KEYFLOW_OPERATORS: EXAMPLES } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('fails that job, saying why and from which checkpoint, settles its sink and stops its subtasks; it coordinates the others', async () => {
+    const prefix = stack.prefix.replace(/\W/g, '_').toLowerCase();
+    const source = { seed: 3, rate: 2000, keys: 200, skew: 'uniform', splits: 2 } as const;
+    const user = await stack.client.createPipeline({
+      name: `lost-op-${stack.prefix}`,
+      graph: {
+        vertices: [
+          { id: 'events', type: 'generator', parallelism: 1, settings: source },
+          { id: 'counter', type: 'sdkCounter', parallelism: 1 },
+          { id: 'counts', type: 'postgres', parallelism: 1, settings: { table: `lost_op_${prefix}`, valueField: 'count' } },
+        ],
+        edges: [
+          { from: 'events', to: 'counter', partitioning: 'hash', key: 'user' },
+          { from: 'counter', to: 'counts', partitioning: 'forward' },
+        ],
+      },
+    });
+    const builtIn = await stack.client.createPipeline({
+      name: `built-in-${stack.prefix}`,
+      graph: countPipeline(`built_in_${prefix}`, { ...source, seed: 4 }),
+    });
+    const lost = await stack.client.deployJob({ pipelineId: user.id, checkpointIntervalMs: 500 });
+    const other = await stack.client.deployJob({ pipelineId: builtIn.id, checkpointIntervalMs: 500 });
+    try {
+      await waitForCheckpoint(stack, lost.id);
+      await waitForCheckpoint(stack, other.id);
+
+      // A control plane process started without them has no user operators (the catalog is per process).
+      clearUserOperators();
+      await stack.restartControl(0, { KEYFLOW_OPERATORS: '' });
+      const failed = await waitFor(
+        async () => {
+          const j = await stack.client.getJob(lost.id);
+          return j.state === 'FAILED' && j;
+        },
+        30_000,
+        'the job whose operator the control plane lacks to fail',
+      );
+      const last = await stack.prisma.checkpoint.findFirstOrThrow({
+        where: { jobId: lost.id, status: 'COMPLETED' },
+        orderBy: { number: 'desc' },
+      });
+      expect(failed.failureReason).toBe(
+        `this control plane cannot run the job: stored graph is invalid: unknown operator type 'sdkCounter' ` +
+          `(start the control plane and the workers with the KEYFLOW_OPERATORS that provide it); ` +
+          `its last completed checkpoint is ${last.number}: deploy the pipeline again from it to go on where it was`,
+      );
+      // Its subtasks leave the worker, and its sink holds exactly what that checkpoint covers.
+      await waitFor(
+        async () => (await stack.client.listWorkers()).every((w) => w.subtasks.every((s) => s.jobId !== lost.id)),
+        30_000,
+        'the failed job’s subtasks to stop',
+      );
+      const expected = countsAtOffsets(source, await checkpointOffsets(stack.prisma, last.id));
+      const actual = await tableCounts(`lost_op_${prefix}`);
+      expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
+      expect([...actual.keys()].filter((k) => !expected.has(k))).toEqual([]);
+
+      // The other job is coordinated: taken up as it runs, it rescales and checkpoints; new deploys are accepted.
+      expect((await stack.client.getJob(other.id)).state).toBe('RUNNING');
+      await requestRescale(stack, other.id, 'count', 2);
+      await converged(stack, other.id, 'count', 2);
+      await expectProgress(stack, other.id, 'count');
+    } finally {
+      await stack.client.cancelJob(other.id).catch(() => {});
+      await stack.client.cancelJob(lost.id).catch(() => {});
+    }
   });
 });
 

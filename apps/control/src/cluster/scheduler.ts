@@ -76,7 +76,7 @@ export class Scheduler {
   }
 
   /** Stops an attempt's subtasks: a cancel command, and its task jobs that no worker has picked yet removed. */
-  async stopAttempt(job: ActiveJob, attempt: number): Promise<void> {
+  async stopAttempt(job: { id: string; chains: readonly { id: string; parallelism: number }[] }, attempt: number): Promise<void> {
     await this.command(job.id, { type: 'cancel', attempt });
     for (const c of job.chains)
       for (let i = 0; i < c.parallelism; i++) {

@@ -1,6 +1,6 @@
 import { ACTIVE_STATES, type DeployJobBody } from '@keyflow/api';
-import { buildChains, initialPlan, parsePlan, sinkDelivery, validateGraph, type JobPlan } from '@keyflow/core';
-import type { Job, PrismaClient } from '@keyflow/db';
+import { buildChains, graphSchema, initialPlan, parsePlan, sinkDelivery, validateGraph, type JobPlan, type Vertex } from '@keyflow/core';
+import type { Job, PipelineVersion, PrismaClient } from '@keyflow/db';
 import { createSink, type Logger, type RedisKeys, type WorkerEvent } from '@keyflow/runtime';
 import type { Redis } from 'ioredis';
 import type { CheckpointCoordinator } from '../checkpoints/checkpointCoordinator.ts';
@@ -43,6 +43,21 @@ export interface JobManagerOptions {
 
 /** How long an ended job's subtasks get to stop before what they left is deleted anyway. */
 const SWEEP_WAIT_MS = 30_000;
+
+/** The exactly-once sinks of a stored graph that may not validate as a whole (one of its operators unknown here). */
+function sinkVerticesOf(graph: unknown): Vertex[] {
+  const parsed = graphSchema.safeParse(graph);
+  return parsed.success ? parsed.data.vertices.filter((v) => sinkDelivery(v) === 'exactly-once') : [];
+}
+
+/** Every vertex of a stored plan as a chain of its own: a superset of the plan's chain heads, enough to find its tasks. */
+function chainsOfPlan(plan: unknown): { id: string; parallelism: number }[] {
+  try {
+    return Object.entries(parsePlan(plan).vertices).map(([id, v]) => ({ id, parallelism: v.parallelism }));
+  } catch {
+    return [];
+  }
+}
 
 const allUp = (job: ActiveJob) => (job.state === 'SCHEDULING' || job.state === 'RECOVERING') && job.subtasks.every((k) => job.running.has(k));
 
@@ -92,7 +107,14 @@ export class JobManager {
       (await listWorkers(this.redis, this.keys)).flatMap((w) => w.subtasks.map((s) => `${s.jobId}@${s.attempt}/${subtaskKey(s.vertexId, s.index)}`)),
     );
     for (const row of jobs) {
-      const job = activeJobOf(row);
+      let job: ActiveJob;
+      try {
+        job = activeJobOf(row);
+      } catch (err) {
+        // One job this control plane cannot run holds up no other: it fails, saying why, and the rest are taken up.
+        await this.failUnrunnable(row, (err as Error).message);
+        continue;
+      }
       this.active.set(job.id, job);
       const missing = job.subtasks.filter((k) => !alive.has(`${job.id}@${job.attempt}/${k}`));
       if (missing.length === 0 && row.state === 'RUNNING') {
@@ -105,6 +127,39 @@ export class JobManager {
         .run(() => this.hooks.recover(job, cause))
         .catch((err) => this.logger.error({ jobId: job.id, error: (err as Error).message }, 'recovering a job taken up failed'));
     }
+  }
+
+  /**
+   * A job taken up whose stored graph or plan this control plane cannot run (an operator it lacks: a restart without
+   * the KEYFLOW_OPERATORS the job was deployed with). It is ended as a failure is: its exactly-once sinks settled,
+   * its subtasks fenced off and canceled, its keys swept; the reason names the checkpoint to deploy it again from.
+   */
+  private async failUnrunnable(row: Job & { pipelineVersion: PipelineVersion }, why: string): Promise<void> {
+    const last = await this.lastCompleted(row.id);
+    const lacks = /unknown operator type/.test(why) ? ' (start the control plane and the workers with the KEYFLOW_OPERATORS that provide it)' : '';
+    const reason =
+      `this control plane cannot run the job: ${why.replace(`job ${row.id}: `, '')}${lacks}; ` +
+      (last === undefined
+        ? 'it has no completed checkpoint'
+        : `its last completed checkpoint is ${last}: deploy the pipeline again from it to go on where it was`);
+    await this.settleSinks(row.id, row.attempt, sinkVerticesOf(row.pipelineVersion.graph)).catch((err) =>
+      this.logger.error({ jobId: row.id, error: (err as Error).message }, 'settling the sinks failed'),
+    );
+    await this.lifecycle.transition(row.id, 'FAILED', reason);
+    await this.scheduler.fence(row.id, 'ended');
+    await this.scheduler.stopAttempt({ id: row.id, chains: chainsOfPlan(row.plan) }, row.attempt);
+    void this.sweepWhenStopped(row.id).catch((err) =>
+      this.logger.warn({ jobId: row.id, error: (err as Error).message }, 'deleting an ended job’s keys failed'),
+    );
+  }
+
+  private async lastCompleted(jobId: string): Promise<number | undefined> {
+    const last = await this.prisma.checkpoint.findFirst({
+      where: { jobId, status: 'COMPLETED' },
+      orderBy: { number: 'desc' },
+      select: { number: true },
+    });
+    return last?.number;
   }
 
   /** Stops coordinating (another control plane took the lease, or this one lost it): the jobs run on without it. */
@@ -262,7 +317,9 @@ export class JobManager {
     this.active.delete(job.id);
     // Before the state says so: a job shown STOPPED or CANCELED has its sinks' output settled.
     if (to !== 'FINISHED')
-      await this.settleSinks(job).catch((err) => this.logger.error({ jobId: job.id, error: (err as Error).message }, 'settling the sinks failed'));
+      await this.settleSinks(job.id, job.attempt, job.graph.vertices).catch((err) =>
+        this.logger.error({ jobId: job.id, error: (err as Error).message }, 'settling the sinks failed'),
+      );
     await this.move(job, to, reason);
     await this.scheduler.fence(job.id, 'ended');
     await this.checkpoints.abandon(job, `job ${to.toLowerCase()}`);
@@ -292,21 +349,17 @@ export class JobManager {
    * fenced off (its subtasks may still be stopping). A stop's subtasks commit its savepoint themselves too; this
    * makes sure of it even when their commit failed. (A finished job's subtasks commit everything at their end.)
    */
-  private async settleSinks(job: ActiveJob): Promise<void> {
-    const sinks = job.graph.vertices.filter((v) => sinkDelivery(v) === 'exactly-once');
+  private async settleSinks(jobId: string, attempt: number, vertices: readonly Vertex[]): Promise<void> {
+    const sinks = vertices.filter((v) => sinkDelivery(v) === 'exactly-once');
     if (!sinks.length) return;
-    const last = await this.prisma.checkpoint.findFirst({
-      where: { jobId: job.id, status: 'COMPLETED' },
-      orderBy: { number: 'desc' },
-      select: { number: true },
-    });
+    const last = await this.lastCompleted(jobId);
     for (const v of sinks) {
       // As a new attempt would take the sink: what a completed checkpoint covers is committed (a broker sink
       // publishes its outbox), the rest discarded.
       const sink = createSink(v, {
         index: 0,
         parallelism: 1,
-        sink: { jobId: job.id, attempt: job.attempt + 1, index: 0, recoverFrom: last?.number ?? 0 },
+        sink: { jobId, attempt: attempt + 1, index: 0, recoverFrom: last ?? 0 },
         redis: this.redis,
         keys: this.keys,
         databaseUrl: this.opts.sinkDatabaseUrl,
