@@ -46,6 +46,11 @@ export const workerEnv = z.object({
   KEYFLOW_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(4096),
   /** Entries a channel holds before its producer waits (backpressure). */
   KEYFLOW_CHANNEL_BOUND: z.coerce.number().int().min(2).max(100_000).default(32),
+  /**
+   * The data a channel holds, in milliseconds of its consumer's work (buffer debloating): a slow consumer's channel
+   * holds less than KEYFLOW_CHANNEL_BOUND, so a checkpoint's barrier waits behind about this much. 0: the fixed bound.
+   */
+  KEYFLOW_CHANNEL_DEBLOAT_MS: z.coerce.number().int().min(0).max(600_000).default(1000),
   /** Channel entries a producer has on their way to Redis at once (1: wait for each reply before the next). */
   KEYFLOW_CHANNEL_IN_FLIGHT: z.coerce.number().int().min(1).max(64).default(8),
   /** How long a partial batch may wait before it is sent (Flink's buffer timeout). */

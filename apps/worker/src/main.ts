@@ -6,6 +6,7 @@ const worker = await startWorker(env, {
   batchSize: env.KEYFLOW_BATCH_SIZE,
   bound: env.KEYFLOW_CHANNEL_BOUND,
   inFlight: env.KEYFLOW_CHANNEL_IN_FLIGHT,
+  debloatMs: env.KEYFLOW_CHANNEL_DEBLOAT_MS,
   lingerMs: env.KEYFLOW_LINGER_MS,
 });
 

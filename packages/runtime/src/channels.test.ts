@@ -269,6 +269,46 @@ describe('ChannelWriter', () => {
     }
   });
 
+  it('debloats: a slow consumer’s channel holds about debloatMs of its work, not the whole bound; a fast one the whole bound again', async () => {
+    const holds = async (debloatMs: number) => {
+      const key = newKey();
+      const writer = new ChannelWriter(redis, key, { batchSize: 1, bound: 32, debloatMs }, 8);
+      let pauseMs = 200;
+      const reader = consume(
+        key,
+        () => (pauseMs ? 1 : 64),
+        () => pauseMs,
+      );
+      let producing = true;
+      const producer = (async () => {
+        for (let i = 0; producing; i++) {
+          writer.push(i, undefined);
+          await writer.flush(false);
+        }
+        await writer.end();
+      })();
+      try {
+        // Five entries a second read: 200 ms of the consumer's work is one entry, and the bound goes to its least, 2.
+        await sleep(3500);
+        const slow = { bound: writer.bound, length: await redis.xlen(key) };
+        pauseMs = 0;
+        const deadline = Date.now() + 10_000;
+        while (writer.bound < 32 && Date.now() < deadline) await sleep(20);
+        return { slow, fast: writer.bound };
+      } finally {
+        producing = false;
+        await producer;
+        await reader;
+      }
+    };
+    const debloated = await holds(200);
+    expect(debloated.slow.bound).toBe(2);
+    expect(debloated.slow.length).toBeLessThanOrEqual(2);
+    expect(debloated.fast).toBe(32);
+    // Without debloating the slow consumer's channel fills up to its bound.
+    expect((await holds(0)).slow).toEqual({ bound: 32, length: 32 });
+  }, 60_000);
+
   it('answers with the length once in, takes an entry sent again as in, refuses one out of order or over the bound, and lets foreign entries be', async () => {
     const key = newKey();
     const send = (seq: number) => redis.boundedXadd(key, 3, seq, 't', 'e', 's', seq, 'n', '0');

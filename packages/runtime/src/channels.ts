@@ -28,7 +28,22 @@ export interface ChannelSettings {
   bound: number;
   /** Entries a producer has on their way at once (default 8; 1 waits for each reply before the next). */
   inFlight?: number;
+  /**
+   * The in-flight data a channel aims at, in milliseconds of its consumer's work (Flink's buffer debloating): while
+   * its producer waits on it, its bound is what the consumer took in that long, at least MIN_DEBLOATED entries and at
+   * most `bound`. A slow consumer's barrier so waits behind about that much work, not a full channel's. 0 or
+   * unset: the fixed `bound`.
+   */
+  debloatMs?: number;
 }
+
+/** The least bound debloating sets, and where it starts: the consumer always has an entry after the one it works on. */
+const MIN_DEBLOATED = 2;
+const DEBLOAT_START = 4;
+/** The least batch debloating makes (records): smaller ones cost more per record than a slow consumer gains. */
+const MIN_BATCH = 64;
+/** How often debloating looks at what got in (the consumer's pace while the producer waited). */
+const DEBLOAT_WINDOW_MS = 1000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -40,6 +55,8 @@ const FAILED = -2;
 
 interface Pending {
   seq: number;
+  /** Records it carries (a batch's; 0 for a marker). */
+  records: number;
   fields: (string | Buffer | number)[];
 }
 
@@ -66,6 +83,14 @@ export class ChannelWriter {
    * None after a refusal, until a reply tells otherwise.
    */
   private room: number;
+  /** The stream's bound as sent: `settings.bound`, or less while debloating finds the consumer slow. */
+  private limit: number;
+  /** Debloating's window: since when, the records that got in and how long the producer was blocked on the channel. */
+  private window = { start: performance.now(), records: 0, blockedMs: 0 };
+  /** The consumer's rate as debloating last measured it, records/s (undefined: it kept up). */
+  private rate: number | undefined;
+  /** Records per batch: `settings.batchSize`, or less while even the least bound holds more than `debloatMs` of work. */
+  private batchSize: number;
   private pumping = false;
   private waiters: (() => void)[] = [];
   private failure: unknown;
@@ -87,7 +112,18 @@ export class ChannelWriter {
      */
     private readonly ended: () => boolean = () => false,
   ) {
-    this.room = settings.bound;
+    this.limit = settings.debloatMs ? Math.min(settings.bound, DEBLOAT_START) : settings.bound;
+    this.batchSize = settings.batchSize;
+    this.room = this.limit;
+  }
+
+  /** The stream's bound and the records per batch as they are now (debloated or not). */
+  get bound(): number {
+    return this.limit;
+  }
+
+  get batch(): number {
+    return this.batchSize;
   }
 
   push(record: unknown, timestamp: number | undefined): void {
@@ -103,9 +139,9 @@ export class ChannelWriter {
     return this.buffer.length;
   }
 
-  /** Sends every full batch; with `all`, also the partial one. Returns once fewer than `maxInFlight` entries are not in. */
+  /** Sends every full batch; with `all`, also the partial one. Returns once fewer than `maxInFlight` (or the bound) entries are not in. */
   async flush(all: boolean): Promise<void> {
-    const size = this.settings.batchSize;
+    const size = this.batchSize;
     while (this.buffer.length >= size || (all && this.buffer.length > 0)) {
       const whole = this.buffer.length <= size;
       const batch = whole ? this.buffer : this.buffer.slice(0, size);
@@ -118,8 +154,9 @@ export class ChannelWriter {
         for (let i = 0; i < times.length; i++) timesBytes.writeDoubleLE(times[i]!, i * 8);
         if (this.buffer.length === 0) this.timed = false;
       }
-      this.enqueue('b', 'd', encodeBatch(batch), timesBytes);
-      while (this.queue.length >= this.maxInFlight && !this.failure && !this.ended()) await this.progress();
+      this.enqueue('b', 'd', encodeBatch(batch), timesBytes, batch.length);
+      // No more waits in the writer than the stream may hold: a debloated channel's barrier waits behind both.
+      while (this.queue.length >= Math.min(this.maxInFlight, this.limit) && !this.failure && !this.ended()) await this.blocked();
     }
     this.check();
   }
@@ -152,7 +189,7 @@ export class ChannelWriter {
 
   /** Waits until everything enqueued is in the stream. */
   async drain(): Promise<void> {
-    while (this.queue.length && !this.failure && !this.ended()) await this.progress();
+    while (this.queue.length && !this.failure && !this.ended()) await this.blocked();
     this.check();
   }
 
@@ -171,6 +208,43 @@ export class ChannelWriter {
     if (this.failure) throw this.failure;
   }
 
+  /**
+   * Once a window is over: if the producer was blocked for most of it, the channel set its pace, and what got in is
+   * the consumer's rate (records/s, averaged over windows). The channel then holds about `debloatMs` of that: whole
+   * batches while that is at least MIN_DEBLOATED of them, else MIN_DEBLOATED smaller ones. If the producer was not
+   * blocked, the consumer kept up. A bound grows at most twice per window, so one window misjudged fills no channel
+   * with minutes of work.
+   */
+  private debloat(): void {
+    const target = this.settings.debloatMs;
+    if (!target) return;
+    const t = performance.now();
+    const { start, records, blockedMs } = this.window;
+    const elapsed = t - start;
+    if (elapsed < DEBLOAT_WINDOW_MS || records === 0) return;
+    this.window = { start: t, records: 0, blockedMs: 0 };
+    const { bound, batchSize } = this.settings;
+    let limit = bound;
+    let batch = batchSize;
+    if (blockedMs > elapsed / 2) {
+      const rate = (records * 1000) / elapsed;
+      this.rate = this.rate === undefined ? rate : (this.rate + rate) / 2;
+      const want = (this.rate * target) / 1000;
+      const least = Math.min(bound, MIN_DEBLOATED);
+      limit = Math.max(least, Math.min(bound, Math.ceil(want / batchSize)));
+      if (want < least * batchSize) batch = Math.max(Math.min(batchSize, MIN_BATCH), Math.ceil(want / least));
+    } else this.rate = undefined;
+    this.limit = Math.min(limit, this.limit * 2);
+    this.batchSize = Math.min(batch, this.batchSize * 2);
+  }
+
+  /** Waits for the next entry in (or failure), the producer blocked meanwhile: debloating counts the wait. */
+  private async blocked(): Promise<void> {
+    const t = performance.now();
+    await this.progress();
+    this.window.blockedMs += performance.now() - t;
+  }
+
   /** Resolves at the next entry in, or failure. */
   private progress(): Promise<void> {
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -182,12 +256,12 @@ export class ChannelWriter {
     for (const w of waiters) w();
   }
 
-  private enqueue(type: string, field: string, payload: Buffer | string, times?: Buffer): void {
+  private enqueue(type: string, field: string, payload: Buffer | string, times?: Buffer, records = 0): void {
     // Nothing after a failed entry is sent; the next flush or drain throws.
     if (this.failure) return;
     const seq = ++this.seq;
     const fields = times ? ['t', type, 's', seq, field, payload, 'ts', times] : ['t', type, 's', seq, field, payload];
-    this.queue.push({ seq, fields });
+    this.queue.push({ seq, records, fields });
     this.fill();
   }
 
@@ -213,7 +287,7 @@ export class ChannelWriter {
    * (a zombie of an attempt long gone ends so).
    */
   private send(entry: Pending, alone: boolean): Promise<number> {
-    return this.redis.boundedXadd(this.key, this.settings.bound, entry.seq, ...entry.fields).then(
+    return this.redis.boundedXadd(this.key, this.limit, entry.seq, ...entry.fields).then(
       (reply) => {
         if (reply !== XADD_OUT_OF_ORDER || !alone) {
           this.lostSince = 0;
@@ -246,8 +320,9 @@ export class ChannelWriter {
       }
       if (reply > 0) {
         void this.replies.shift();
-        this.queue.shift();
-        this.room = this.settings.bound - reply - this.replies.length;
+        this.window.records += this.queue.shift()!.records;
+        this.debloat();
+        this.room = this.limit - reply - this.replies.length;
         waitingSince = 0;
         pause = 1;
         this.full = false;

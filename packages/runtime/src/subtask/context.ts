@@ -16,7 +16,14 @@ export interface RuntimeSettings extends ChannelSettings {
   metricsIntervalMs: number;
 }
 
-export const defaultRuntimeSettings: RuntimeSettings = { batchSize: 4096, bound: 32, inFlight: 8, lingerMs: 5, metricsIntervalMs: 500 };
+export const defaultRuntimeSettings: RuntimeSettings = {
+  batchSize: 4096,
+  bound: 32,
+  inFlight: 8,
+  debloatMs: 1000,
+  lingerMs: 5,
+  metricsIntervalMs: 500,
+};
 
 export interface SubtaskDeps {
   /** A connection for commands; the subtask makes its own blocking connection from it. */
