@@ -246,7 +246,8 @@ describe('a control plane restarted without a running job’s user operator', ()
       expect([...expected].filter(([k, n]) => actual.get(k) !== n).slice(0, 5)).toEqual([]);
       expect([...actual.keys()].filter((k) => !expected.has(k))).toEqual([]);
 
-      // The other job is coordinated: taken up as it runs, it rescales and checkpoints; new deploys are accepted.
+      // The other job is coordinated: taken up as it runs, it rescales (a change a standing-by control plane refuses)
+      // and checkpoints.
       expect((await stack.client.getJob(other.id)).state).toBe('RUNNING');
       await requestRescale(stack, other.id, 'count', 2);
       await converged(stack, other.id, 'count', 2);
