@@ -249,8 +249,8 @@ describe('a control plane restarted without a running job’s user operator', ()
       // The other job is coordinated: taken up as it runs, it rescales (a change a standing-by control plane refuses)
       // and checkpoints.
       expect((await stack.client.getJob(other.id)).state).toBe('RUNNING');
-      await requestRescale(stack, other.id, 'count', 2);
-      await converged(stack, other.id, 'count', 2);
+      await requestRescale(stack, other.id, 'count', 3);
+      await converged(stack, other.id, 'count', 3);
       await expectProgress(stack, other.id, 'count');
     } finally {
       await stack.client.cancelJob(other.id).catch(() => {});
