@@ -22,7 +22,7 @@ import { loadavg } from 'node:os';
 import { EventGenerator, operatorSpec, type GraphInput } from '@keyflow/core';
 import { dropDatabase } from '@keyflow/db/testing';
 import { redisKeys } from '@keyflow/runtime';
-import { startStack, waitFor, type Stack } from '../test/harness.ts';
+import { startStack, waitFor, waitForState, type Stack } from '../test/harness.ts';
 import { benchDatabase, machine, stats, writeResult } from './setup.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -116,7 +116,7 @@ async function workersOf(stack: Stack, jobId: string, vertexId: string): Promise
 async function deploy(stack: Stack, name: string, g: GraphInput, checkpointIntervalMs: number): Promise<string> {
   const pipeline = await stack.client.createPipeline({ name: `${name}-${stack.prefix}`, graph: g });
   const job = await stack.client.deployJob({ pipelineId: pipeline.id, checkpointIntervalMs });
-  await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 180_000, `job ${job.id} to run`).catch(async (err: Error) => {
+  await waitForState(stack, job.id, 'RUNNING', 180_000).catch(async (err: Error) => {
     const [detail, pool, events] = await Promise.all([
       stack.client.getJob(job.id),
       stack.client.listWorkers(),

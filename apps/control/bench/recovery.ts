@@ -9,7 +9,7 @@ import { redisKeys, TASK_QUEUE } from '@keyflow/runtime';
 import { Queue } from 'bullmq';
 import { controlEnv } from '../src/env.ts';
 import { taskId } from '../src/cluster/scheduler.ts';
-import { startStack, waitFor, type Stack } from '../test/harness.ts';
+import { startStack, waitFor, waitForState, type Stack } from '../test/harness.ts';
 import { benchDatabase } from './setup.ts';
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000);
@@ -126,7 +126,7 @@ async function runOnce(run: number) {
   try {
     const pipeline = await stack.client.createPipeline({ name: `bench-recovery-${run}-${stack.prefix}`, graph: graph(run) });
     const job = await stack.client.deployJob({ pipelineId: pipeline.id, checkpointIntervalMs: CHECKPOINT_INTERVAL_MS });
-    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 60_000, 'the job to run');
+    await waitForState(stack, job.id, 'RUNNING', 60_000);
 
     // Fill the state, then wait for a checkpoint taken after that: the one the recovery restores holds it all.
     // A recovery on the way (a busy machine can delay heartbeats) rewinds the state: the fill counts again from it.

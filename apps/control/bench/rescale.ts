@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { JobDetail } from '@keyflow/api';
 import type { GraphInput } from '@keyflow/core';
 import { dropDatabase } from '@keyflow/db/testing';
-import { startStack, waitFor, type Stack } from '../test/harness.ts';
+import { startStack, waitFor, waitForState, type Stack } from '../test/harness.ts';
 import { benchDatabase, stats } from './setup.ts';
 
 const RATE = Number(process.env.BENCH_RATE ?? 200_000);
@@ -179,7 +179,7 @@ async function runOnce(keys: number): Promise<{ stateBytes: number; rateBefore: 
     // The defaults a user gets: checkpoints every 10 s, the exactly-once sink.
     let jobId = (await stack.client.deployJob({ pipelineId: pipeline.id })).id;
     s.follow(jobId);
-    await waitFor(async () => (await stack.client.getJob(jobId)).state === 'RUNNING', 60_000, 'the job to run');
+    await waitForState(stack, jobId, 'RUNNING', 60_000);
     // Fill the state: with uniform keys, 3.5 × keys events touch about 97 % of them.
     await sleep(Math.max(8000, ((3.5 * keys) / RATE) * 1000));
     const rateBefore = s.rateAt(Date.now(), 5000);

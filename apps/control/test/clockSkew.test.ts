@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countPipeline, expectExactCounts, startStack, waitFor, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
+import { countPipeline, expectExactCounts, startStack, waitFor, waitForFinished, waitForRecovered, waitForState, type Stack } from './harness.ts';
 
 const settings = { seed: 17, rate: 50_000, keys: 5_000, skew: 'zipf', total: 700_000, splits: 4 } as const;
 const SHIFT_MS = 5000;
@@ -26,7 +26,7 @@ describe('workers whose clocks disagree with the control plane', () => {
     const ahead = await stack.addWorker('ahead', shifted(SHIFT_MS));
     const p = await stack.client.createPipeline({ name: `clock-skew-${stack.prefix}`, graph: countPipeline('clock_skew_counts', settings) });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 300 });
-    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+    await waitForState(stack, job.id, 'RUNNING');
 
     // Three subtasks on two slots each: both workers run some. Judged by two clocks, the worker behind looked silent
     // for 5 s at the first look, more than the heartbeat timeout: the job recovered at once, again and again.

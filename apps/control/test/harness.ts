@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { createKeyflowClient, type KeyflowClient } from '@keyflow/api';
+import { createKeyflowClient, isTerminal, type JobState, type KeyflowClient } from '@keyflow/api';
 import { EventGenerator, type GeneratorConfig, type GraphInput } from '@keyflow/core';
 import { createPrisma, type PrismaClient } from '@keyflow/db';
 import { Redis } from 'ioredis';
@@ -197,33 +197,66 @@ export async function waitFor<T>(
 }
 
 /**
- * Waits until a job has a completed checkpoint and returns it. On timeout the error says where the job stands (its
- * state, latest lifecycle events, checkpoints with their failure reasons, and the worker pool), so a slow start is told
- * apart from a stuck one.
+ * Where a job stands, for a wait's error: its state, latest lifecycle events, checkpoints with their failure reasons, and
+ * the worker pool, so that a slow start is told apart from a stuck one.
  */
-export async function waitForCheckpoint(stack: Pick<Stack, 'client'>, jobId: string, timeoutMs = 90_000) {
+async function whereItStands(stack: Pick<Stack, 'client'>, jobId: string): Promise<string> {
+  const [job, checkpoints, workers] = await Promise.all([
+    stack.client.getJob(jobId).catch((e: Error) => e.message),
+    stack.client.listCheckpoints(jobId).catch((e: Error) => e.message),
+    stack.client.listWorkers().catch((e: Error) => e.message),
+  ]);
+  return JSON.stringify({
+    job: typeof job === 'string' ? job : { state: job.state, attempt: job.attempt, failureReason: job.failureReason, events: job.events.slice(-5) },
+    checkpoints:
+      typeof checkpoints === 'string'
+        ? checkpoints
+        : checkpoints.slice(0, 5).map((c) => `${c.number} ${c.status} ${c.acknowledged}/${c.totalSubtasks} ${c.failureReason ?? ''}`),
+    workers,
+  });
+}
+
+/** Runs a wait on a job; when it throws, the error also says where the job stands. */
+async function explained<T>(stack: Pick<Stack, 'client'>, jobId: string, wait: Promise<T>): Promise<T> {
   try {
-    return await waitFor(
+    return await wait;
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; where it stands: ${await whereItStands(stack, jobId)}`, { cause: err });
+  }
+}
+
+/** Waits until a job has a completed checkpoint and returns it; on timeout the error says where the job stands. */
+export function waitForCheckpoint(stack: Pick<Stack, 'client'>, jobId: string, timeoutMs = 90_000) {
+  return explained(
+    stack,
+    jobId,
+    waitFor(
       async () => (await stack.client.listCheckpoints(jobId)).find((c) => c.status === 'COMPLETED'),
       timeoutMs,
       `a completed checkpoint of job ${jobId}`,
-    );
-  } catch (err) {
-    const [job, checkpoints, workers] = await Promise.all([
-      stack.client.getJob(jobId).catch((e: Error) => e.message),
-      stack.client.listCheckpoints(jobId).catch((e: Error) => e.message),
-      stack.client.listWorkers().catch((e: Error) => e.message),
-    ]);
-    const where = {
-      job: typeof job === 'string' ? job : { state: job.state, attempt: job.attempt, failureReason: job.failureReason, events: job.events.slice(-5) },
-      checkpoints:
-        typeof checkpoints === 'string'
-          ? checkpoints
-          : checkpoints.slice(0, 5).map((c) => `${c.number} ${c.status} ${c.acknowledged}/${c.totalSubtasks} ${c.failureReason ?? ''}`),
-      workers,
-    };
-    throw new Error(`${(err as Error).message}; where it stands: ${JSON.stringify(where)}`, { cause: err });
-  }
+    ),
+  );
+}
+
+/**
+ * Waits until a job is in `state` and returns it. A job that ends in another state fails the wait at once, with its
+ * reason, instead of at the deadline; either way the error says where the job stands.
+ */
+export function waitForState(stack: Pick<Stack, 'client'>, jobId: string, state: JobState, timeoutMs = 30_000) {
+  return explained(
+    stack,
+    jobId,
+    waitFor(
+      async () => {
+        const j = await stack.client.getJob(jobId);
+        if (j.state === state) return j;
+        if (isTerminal(j.state)) throw new Error(`job ${jobId} is ${j.state}, not ${state}: ${j.failureReason ?? 'no reason given'}`);
+        return undefined;
+      },
+      timeoutMs,
+      `job ${jobId} to be ${state}`,
+    ),
+  );
 }
 
 /** Kills (SIGKILL) a worker process that runs a subtask of the job (of `vertexId`, when given); returns it as the pool lists it. */

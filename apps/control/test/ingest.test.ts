@@ -3,7 +3,7 @@ import type { GraphInput } from '@keyflow/core';
 import { ingestBacklog, redisKeys } from '@keyflow/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseIngestBody } from '../src/http/routes/ingest.ts';
-import { killWorkerRunning, startStack, tableCounts, waitFor, waitForCheckpoint, waitForRecovered, type Stack } from './harness.ts';
+import { killWorkerRunning, startStack, tableCounts, waitFor, waitForCheckpoint, waitForRecovered, waitForState, type Stack } from './harness.ts';
 
 /** The largest ingest request this stack takes (KEYFLOW_INGEST_MAX_BYTES, KEYFLOW_INGEST_MAX_RECORDS). */
 const MAX_BYTES = 16 * 1024;
@@ -52,7 +52,7 @@ describe('HTTP ingest', () => {
   const deploy = async (name: string, table: string, source: Record<string, unknown> = {}, body: { checkpointIntervalMs?: number } = {}, p = 2) => {
     const pipeline = await stack.client.createPipeline({ name: `${name}-${stack.prefix}`, graph: graph(name, table, source, p) });
     const job = await stack.client.deployJob({ pipelineId: pipeline.id, checkpointIntervalMs: 1000, ...body });
-    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, `job ${job.id} to run`);
+    await waitForState(stack, job.id, 'RUNNING');
     return job;
   };
 

@@ -1,6 +1,6 @@
 import { nexmarkQuery, type NexmarkQuery } from '@keyflow/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killWorkerRunning, startStack, waitFor, waitForCheckpoint, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
+import { killWorkerRunning, startStack, waitFor, waitForCheckpoint, waitForFinished, waitForRecovered, waitForState, type Stack } from './harness.ts';
 import {
   bidsPerBidder,
   expectedQ1,
@@ -65,7 +65,7 @@ describe('Nexmark queries', () => {
     const graph = nexmarkQuery('q0', { parallelism: 1, sink: 'blackhole', source: { seed: 2, rate: 0, splits: 4 } });
     const p = await stack.client.createPipeline({ name: `nexmark-q0-unbounded-${stack.prefix}`, graph });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
-    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+    await waitForState(stack, job.id, 'RUNNING');
     let seen = 0;
     for (let i = 0; i < 5; i++) {
       seen = await waitFor(
@@ -82,7 +82,7 @@ describe('Nexmark queries', () => {
     }
     await waitForCheckpoint(stack, job.id);
     await stack.client.cancelJob(job.id);
-    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'CANCELED', 30_000, 'the job to be canceled');
+    await waitForState(stack, job.id, 'CANCELED');
   });
 
   it('q1: every bid with its price in euros', async () => {

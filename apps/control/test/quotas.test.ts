@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { ApiRequestError } from '@keyflow/api';
 import type { GraphInput } from '@keyflow/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, waitFor, type Stack } from './harness.ts';
+import { startStack, waitForState, type Stack } from './harness.ts';
 
 /** events → keyBy(user) → count (p) → forward → log (p, chained with count): 1 + p subtasks. */
 const graph = (p: number, keys = 100): GraphInput => ({
@@ -68,7 +68,7 @@ describe('quotas and reserved sink tables, through the API', () => {
     expect([over.status, over.body.message]).toEqual([422, 'this job asks for 5 subtasks; KEYFLOW_MAX_SUBTASKS_PER_JOB allows 4']);
 
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 3_600_000 });
-    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+    await waitForState(stack, job.id, 'RUNNING');
     const rescale = await failure(stack.client.rescaleJob(job.id, { parallelism: { count: 5 } }));
     expect([rescale.status, rescale.body.message]).toEqual([
       422,

@@ -11,6 +11,7 @@ import {
   waitForCheckpoint,
   waitForFinished,
   waitForRecovered,
+  waitForState,
   type Stack,
 } from './harness.ts';
 
@@ -30,15 +31,7 @@ async function sql<T extends pg.QueryResultRow>(text: string): Promise<T[]> {
 
 describe('recovery', () => {
   let stack: Stack;
-  const waitForFailed = (jobId: string) =>
-    waitFor(
-      async () => {
-        const j = await stack.client.getJob(jobId);
-        return j.state === 'FAILED' && j;
-      },
-      90_000,
-      'the job to fail',
-    );
+  const waitForFailed = (jobId: string) => waitForState(stack, jobId, 'FAILED', 90_000);
   beforeAll(async () => {
     // Heartbeats find a dead worker long before its task locks (30 s) expire; two restarts at most.
     stack = await startStack({ workers: 2, env: { WORKER_LOCK_MS: '30000', HEARTBEAT_TIMEOUT_MS: '2000', MAX_RESTARTS: '2' } });

@@ -1,6 +1,6 @@
 import type { GraphInput } from '@keyflow/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatorCounts, startStack, tableCounts, waitFor, waitForFinished, type Stack } from './harness.ts';
+import { generatorCounts, startStack, tableCounts, waitFor, waitForFinished, waitForState, type Stack } from './harness.ts';
 
 const settings = { seed: 21, rate: 80_000, keys: 100_000, skew: 'zipf', total: 2_000_000, splits: 16 } as const;
 const graph: GraphInput = {
@@ -35,7 +35,7 @@ describe('live rescale', () => {
   it('keeps every count exact while count goes 1→2→4→3→1 and the generator 1→2, without restarting anything else', async () => {
     const p = await stack.client.createPipeline({ name: `rescale-${stack.prefix}`, graph });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
-    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 60_000, 'the job to run');
+    await waitForState(stack, job.id, 'RUNNING', 60_000);
     // Workers list their subtasks in their next heartbeat, which may come after the job reports RUNNING.
     const before = await waitFor(
       async () => {
@@ -106,7 +106,7 @@ describe('live rescale', () => {
       graph: { ...graph, vertices: graph.vertices.map((v) => (v.id === 'sink' ? { ...v, settings: { table: 'limit_counts' } } : v)) },
     });
     const job = await stack.client.deployJob({ pipelineId: p.id });
-    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+    await waitForState(stack, job.id, 'RUNNING');
     await expect(stack.client.rescaleJob(job.id, { parallelism: { count: 129 } })).rejects.toMatchObject({
       status: 422,
       body: { message: expect.stringContaining('between 1 and 128') },
@@ -166,7 +166,7 @@ describe('live rescale', () => {
       },
     });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
-    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+    await waitForState(stack, job.id, 'RUNNING');
 
     const { scalingEvents } = await stack.client.rescaleJob(job.id, { parallelism: { tag: 3, count: 2 } });
     expect(scalingEvents.map((e) => e.vertexId)).toEqual(['tag', 'count']);

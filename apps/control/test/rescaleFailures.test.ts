@@ -1,6 +1,6 @@
 import type { GraphInput } from '@keyflow/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatorCounts, startStack, tableCounts, waitFor, waitForCheckpoint, waitForFinished, type Stack } from './harness.ts';
+import { generatorCounts, startStack, tableCounts, waitFor, waitForCheckpoint, waitForFinished, waitForState, type Stack } from './harness.ts';
 
 const events = { seed: 33, rate: 60_000, keys: 10_000, skew: 'zipf', splits: 8 } as const;
 const graph = (table: string, total?: number): GraphInput => ({
@@ -49,7 +49,7 @@ describe('a rescale that cannot finish', () => {
   it('waits for slots, visibly, then rolls back with the reason and leaves the job as it was', async () => {
     const p = await stack.client.createPipeline({ name: `slots-${stack.prefix}`, graph: graph('slot_counts') });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
-    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+    await waitForState(stack, job.id, 'RUNNING');
 
     const { scalingEvents } = await stack.client.rescaleJob(job.id, { parallelism: { count: 4 } });
     const id = scalingEvents[0]!.id;
@@ -75,7 +75,7 @@ describe('a rescale that cannot finish', () => {
   it('a request made while an earlier one waits for slots stands when the earlier one rolls back', async () => {
     const p = await stack.client.createPipeline({ name: `slots-then-down-${stack.prefix}`, graph: graph('slot_counts_2') });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 1000 });
-    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+    await waitForState(stack, job.id, 'RUNNING');
 
     // ×4 waits for slots the pool does not have; the user asks for ×2 (which it has) meanwhile.
     const first = (await stack.client.rescaleJob(job.id, { parallelism: { count: 4 } })).scalingEvents[0]!.id;

@@ -1,7 +1,7 @@
 import { KeyedStateBackend } from '@keyflow/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countPipeline, expectExactCounts, startStack, tableCounts, waitFor, waitForFinished, type Stack } from './harness.ts';
+import { countPipeline, expectExactCounts, startStack, tableCounts, waitFor, waitForFinished, waitForState, type Stack } from './harness.ts';
 
 const settings = { seed: 31, rate: 50_000, keys: 8_000, skew: 'zipf', total: 900_000, splits: 8 } as const;
 
@@ -17,7 +17,7 @@ describe('savepoints', () => {
   it('outlive retention, stop a job, and start it again at another parallelism with exact counts', async () => {
     const p = await stack.client.createPipeline({ name: `savepoints-${stack.prefix}`, graph: countPipeline('savepoint_counts', settings) });
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 300 });
-    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+    await waitForState(stack, job.id, 'RUNNING');
 
     const manual = await stack.client.triggerSavepoint(job.id);
     expect(manual.kind).toBe('SAVEPOINT');
@@ -34,14 +34,7 @@ describe('savepoints', () => {
     expect(kept.find((c) => c.id === manual.id)?.status).toBe('COMPLETED');
 
     await stack.client.stopJob(job.id);
-    const stopped = await waitFor(
-      async () => {
-        const j = await stack.client.getJob(job.id);
-        return j.state === 'STOPPED' && j;
-      },
-      60_000,
-      'the job to stop with a savepoint',
-    );
+    const stopped = await waitForState(stack, job.id, 'STOPPED', 60_000);
     const final = (await stack.client.listCheckpoints(job.id)).find((c) => c.kind === 'SAVEPOINT' && c.id !== manual.id && c.status === 'COMPLETED')!;
     expect(stopped.events.at(-1)!.reason).toBe(`stopped with savepoint ${final.number}`);
     // The stopped attempt can commit nothing more, and nothing it pre-committed is left behind.
@@ -87,7 +80,7 @@ describe('savepoints', () => {
     const p = await stack.client.createPipeline({ name: `numbers-${stack.prefix}`, graph: countPipeline('numbers_counts', settings) });
     // No periodic checkpoint comes between: the deleted savepoint is the newest.
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 3_600_000 });
-    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'RUNNING', 30_000, 'the job to run');
+    await waitForState(stack, job.id, 'RUNNING');
     const completed = (id: number) =>
       waitFor(
         async () => (await stack.client.listCheckpoints(job.id)).find((c) => c.id === id && c.status === 'COMPLETED'),

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, waitFor, waitForCheckpoint, type Stack } from './harness.ts';
+import { startStack, waitFor, waitForCheckpoint, waitForState, type Stack } from './harness.ts';
 
 /** A user operator that spends 0.4 ms of CPU on each record (see the fixture). */
 const BUSY = fileURLToPath(new URL('./fixtures/busyOperator.ts', import.meta.url));
@@ -77,7 +77,7 @@ describe('a slow user operator', () => {
       expect(await busyIn()).toBeGreaterThan(seen[0]!);
     } finally {
       await stack.client.cancelJob(job.id);
-      await waitFor(async () => (await stack.client.getJob(job.id)).state === 'CANCELED', 30_000, 'the job to be canceled');
+      await waitForState(stack, job.id, 'CANCELED');
     }
   }, 180_000);
 });

@@ -9,6 +9,7 @@ import {
   waitForCheckpoint,
   waitForFinished,
   waitForRecovered,
+  waitForState,
   type Stack,
 } from './harness.ts';
 
@@ -64,7 +65,7 @@ describe('stall detection', () => {
     const graph = nexmarkQuery('q7', { parallelism: 2, sink: 'blackhole', source: { seed: 7, rate: 0, eventsPerSecond: 10_000_000, splits: 4 } });
     const p = await stack.client.createPipeline({ name: `stall-rare-window-${stack.prefix}`, graph });
     const { id: jobId } = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 2000 });
-    await waitFor(async () => (await stack.client.getJob(jobId)).state === 'RUNNING', 30_000, 'the job to run');
+    await waitForState(stack, jobId, 'RUNNING');
     const until = Date.now() + 12_000;
     let watched = 0;
     while (Date.now() < until) {
@@ -147,7 +148,7 @@ describe('stall detection', () => {
     const victim = workers.find((w) => w.subtasks.some((s) => s.vertexId === 'count'))!;
     stack.workers.find((w) => w.pid === victim.pid)!.kill('SIGKILL');
     await stack.addWorker();
-    await waitFor(async () => (await stack.client.getJob(jobId)).state === 'RECOVERING', STALL_TIMEOUT_MS + 10_000, 'the job to recover');
+    await waitForState(stack, jobId, 'RECOVERING', STALL_TIMEOUT_MS + 10_000);
     const { scalingEvents } = await stack.client.rescaleJob(jobId, { parallelism: { count: 3 } });
     expect(scalingEvents[0]).toMatchObject({ status: 'QUEUED', toParallelism: 3 });
     expect((await stack.client.getJob(jobId)).desiredParallelism.count).toBe(3);

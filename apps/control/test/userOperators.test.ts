@@ -14,6 +14,7 @@ import {
   waitForCheckpoint,
   waitForFinished,
   waitForRecovered,
+  waitForState,
   type Stack,
 } from './harness.ts';
 import { checkpointOffsets, converged, countsAtOffsets, expectProgress, requestRescale } from './rescaleDriver.ts';
@@ -218,14 +219,7 @@ describe('a control plane restarted without a running job’s user operator', ()
       // A control plane process started without them has no user operators (the catalog is per process).
       clearUserOperators();
       await stack.restartControl(0, { KEYFLOW_OPERATORS: '' });
-      const failed = await waitFor(
-        async () => {
-          const j = await stack.client.getJob(lost.id);
-          return j.state === 'FAILED' && j;
-        },
-        30_000,
-        'the job whose operator the control plane lacks to fail',
-      );
+      const failed = await waitForState(stack, lost.id, 'FAILED');
       const last = await stack.prisma.checkpoint.findFirstOrThrow({
         where: { jobId: lost.id, status: 'COMPLETED' },
         orderBy: { number: 'desc' },
@@ -310,14 +304,7 @@ export const picky = defineOperator({
   it('in open: the subtask fails with the operator’s message, and the job says it', async () => {
     const job = await deploy('needsModel', { rate: 100 });
     // It fails the same way on every restart: the job gives up after its bounded restarts, with that reason.
-    const failed = await waitFor(
-      async () => {
-        const j = await stack.client.getJob(job.id);
-        return j.state === 'FAILED' && j;
-      },
-      60_000,
-      'the job to fail',
-    );
+    const failed = await waitForState(stack, job.id, 'FAILED', 60_000);
     expect(failed.failureReason).toMatch(/op#0 failed: needsModel failed to open: model file \/models\/fraud\.onnx is missing/);
   });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killWorkerRunning, startStack, waitFor, waitForCheckpoint, waitForFinished, waitForRecovered, type Stack } from './harness.ts';
+import { killWorkerRunning, startStack, waitFor, waitForCheckpoint, waitForFinished, waitForRecovered, waitForState, type Stack } from './harness.ts';
 import { converged, expectProgress, requestRescale } from './rescaleDriver.ts';
 import { expectedLate, expectedWindows, expectExactWindows, windowPipeline, type TimedGenerator } from './windowResults.ts';
 
@@ -101,7 +101,7 @@ describe('event-time windows over out-of-order events, exact through failures, l
     const { job, pipelineId } = await deploy('wsave');
     await waitFor(async () => ((await stack.client.getJob(job.id)).metrics?.vertices.session?.recordsOut ?? 0) > 0, 60_000, 'a first session result');
     await stack.client.stopJob(job.id);
-    await waitFor(async () => (await stack.client.getJob(job.id)).state === 'STOPPED', 60_000, 'the job to stop with a savepoint');
+    await waitForState(stack, job.id, 'STOPPED', 60_000);
     const savepoint = await stack.prisma.checkpoint.findFirstOrThrow({ where: { jobId: job.id, kind: 'SAVEPOINT', status: 'COMPLETED' } });
     const { job: resumed } = await deploy('wsave', {
       pipelineId,
