@@ -32,9 +32,12 @@ export const windowJoinOperator = defineOperator({
       if (isWindowLate(w, 0, ctx.watermark)) continue;
       accepted = true;
       let st = ctx.state.joinWindows.get(w.start);
-      if (!st) ctx.state.joinWindows.put(w.start, (st = [w.end, [], []]));
+      if (!st) {
+        ctx.state.joinWindows.put(w.start, (st = [w.end, [], []]));
+        // Registered with the window's state, which it fires and clears: a window that has state has its timer.
+        ctx.timers.registerEventTime(maxTimestamp(w));
+      }
       st[ctx.input === 'left' ? 1 : 2].push(rec);
-      ctx.timers.registerEventTime(maxTimestamp(w));
     }
     if (!accepted) ctx.late(rec, `late: its windows fired already (event time ${ts}, watermark ${ctx.watermark})`);
   },
@@ -83,8 +86,11 @@ export const intervalJoinOperator = defineOperator({
     }
     const held = own.get(ts);
     if (held) held.push(rec);
-    else own.put(ts, [rec]);
-    ctx.timers.registerEventTime(expiry(s, side, ts));
+    else {
+      // The records held at ts expire together: their timer came with the first of them.
+      own.put(ts, [rec]);
+      ctx.timers.registerEventTime(expiry(s, side, ts));
+    }
   },
   onTimer(t, ctx) {
     for (const side of ['left', 'right'] as const) {
@@ -130,8 +136,11 @@ export const joinOperator = defineOperator({
     if (retain !== undefined && t + retain <= ctx.watermark) return;
     const held = own.get(t);
     if (held) held.push(rec);
-    else own.put(t, [rec]);
-    if (retain !== undefined) ctx.timers.registerEventTime(t + retain);
+    else {
+      // The records held at t leave together: their timer came with the first of them.
+      own.put(t, [rec]);
+      if (retain !== undefined) ctx.timers.registerEventTime(t + retain);
+    }
   },
   onTimer(t, ctx) {
     const retain = ctx.settings.retain ?? Infinity;

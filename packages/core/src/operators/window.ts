@@ -65,15 +65,23 @@ function schedule(p: Plan, ctx: Ctx, w: Window, fired: boolean) {
   else ctx.timers.registerProcessingTime(t);
 }
 
-/** Adds a record to one window of the current key; a window that fired already, or is due already, is emitted at once. */
+/**
+ * Adds a record to one window of the current key; a window that fired already, or is due already, is emitted at once.
+ * A window's timer is registered when its state is made, and moves with it (both are keyed state), so a record added
+ * to a window that has state leaves the timers alone: one lookup of the key's timers less per record and window.
+ */
 function addTo(p: Plan, ctx: Ctx, w: Window, values: number[], rec: Rec) {
   const windows = ctx.state.windows;
   let st = windows.get(w.start);
+  const made = !st;
   if (!st) windows.put(w.start, (st = [w.end, 0, p.agg.create()]));
   p.agg.add(st[2], values, rec);
   if (!st[1]) {
     const due = p.eventTime && maxTimestamp(w) <= ctx.watermark;
-    if (!due) return schedule(p, ctx, w, false);
+    if (!due) {
+      if (made) schedule(p, ctx, w, false);
+      return;
+    }
     // A late record (within the allowed lateness) made a window the watermark has passed: it fires now.
     st[1] = 1;
     schedule(p, ctx, w, true);
