@@ -22,8 +22,10 @@ test('Nexmark q5 from the template menu: the source typed, a wrong setting refus
     await expect(page.getByTestId('live-status')).toHaveText('Live');
     const name = page.getByLabel('Pipeline name');
     await expect(name).toHaveValue('Nexmark q5: hot items');
-    await expect(page.getByTestId('builder-canvas').locator('.react-flow__node')).toHaveCount(4);
-    await expect(page.getByTestId('edge-label-bids-perAuction')).toHaveText('hash(auction)');
+    await expect(page.getByTestId('builder-canvas').locator('.react-flow__node')).toHaveCount(5);
+    // Only the auction crosses the shuffle: the bids are narrowed first, in the source's chain.
+    await expect(page.getByTestId('edge-label-bids-auctions')).toHaveText('forward');
+    await expect(page.getByTestId('edge-label-auctions-perAuction')).toHaveText('hash(auction)');
     await expect(page.getByTestId('edge-label-perAuction-hottest')).toHaveText('hash(windowEnd)');
     await name.fill(`nexmark-q5-${Date.now().toString(36)}`);
     const deploy = page.getByRole('button', { name: 'Deploy' });
