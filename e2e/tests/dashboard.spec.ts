@@ -84,6 +84,10 @@ test('draw generator → count → postgres, deploy it, watch it checkpoint live
   await page.keyboard.press('ArrowLeft');
   await expect(page.getByTestId('scaling-event').first()).toHaveAttribute('data-status', 'COMPLETED', { timeout: 60_000 });
   await expect(page.getByTestId('node-count')).toContainText('×1');
+  // The rescale names its checkpoint by the number the Checkpoints table lists it under.
+  const rescaleCheckpoint = (await page.getByTestId('scaling-checkpoint').first().textContent())?.match(/^checkpoint #(\d+)$/)?.[1];
+  expect(rescaleCheckpoint).toBeDefined();
+  await expect(page.locator(`[data-testid="checkpoint-row"][data-kind="RESCALE"][data-number="${rescaleCheckpoint}"]`)).toHaveCount(1);
 
   await page.getByRole('button', { name: 'Stop with savepoint' }).click();
   await expect(state).toHaveAttribute('data-state', 'STOPPED', { timeout: 60_000 });
@@ -92,9 +96,14 @@ test('draw generator → count → postgres, deploy it, watch it checkpoint live
 
   // The savepoint the stop took resumes the pipeline as a new job; cancelling asks first.
   const stoppedUrl = page.url();
-  await page.getByRole('button', { name: /^Resume from savepoint #\d+$/ }).click();
+  const resume = page.getByRole('button', { name: /^Resume from savepoint #\d+$/ });
+  const savepoint = (await resume.textContent())!.match(/#(\d+)$/)![1];
+  await resume.click();
   await expect(page).not.toHaveURL(stoppedUrl);
-  await expect(page.getByText(/restored from checkpoint \d+/)).toBeVisible();
+  // The new job says where it started, as the stopped job's page named it, and links back to that job.
+  const stoppedJob = stoppedUrl.split('/').pop()!;
+  await expect(page.getByTestId('restored-from')).toHaveText(`· restored from checkpoint #${savepoint} of job ${stoppedJob.slice(0, 8)}`);
+  await expect(page.getByTestId('restored-from').getByRole('link')).toHaveAttribute('href', `/jobs/${stoppedJob}`);
   await expect(state).toHaveAttribute('data-state', 'RUNNING', { timeout: 60_000 });
   await expect(page.getByTestId('node-count')).toContainText('×1');
   await expect(page.getByTestId('parallelism-input-count')).toHaveValue('1');

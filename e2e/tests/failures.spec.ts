@@ -87,10 +87,20 @@ test('sinks show their delivery guarantee; a savepoint is taken, listed and dele
   await expect(page).not.toHaveURL(firstUrl);
   await expect(page).toHaveURL(/\/jobs\/[0-9a-f-]{36}$/);
   started.push(page.url().split('/').pop()!);
-  await expect(page.getByText(/restored from checkpoint \d+/)).toBeVisible();
+  await expect(page.getByTestId('restored-from')).toHaveText(
+    new RegExp(`restored from checkpoint #\\d+ of job ${firstUrl.split('/').pop()!.slice(0, 8)}$`),
+  );
   await expect(state).toHaveAttribute('data-state', 'RUNNING', { timeout: 60_000 });
   // Its parallelism can change from here on, with the sliders.
-  await expect(page.getByTestId('slider-count')).toBeEnabled();
+  const slider = page.getByTestId('slider-count');
+  await expect(slider).toBeEnabled();
+  await slider.focus();
+  await page.keyboard.press('ArrowRight');
+  await expect(page.getByTestId('scaling-event').first()).toHaveAttribute('data-status', 'COMPLETED', { timeout: 60_000 });
+  // Its rescale names the checkpoint by this job's own number, which the table lists (checkpoint ids run on across jobs).
+  const rescaleCheckpoint = (await page.getByTestId('scaling-checkpoint').first().textContent())?.match(/^checkpoint #(\d+)$/)?.[1];
+  expect(rescaleCheckpoint).toBeDefined();
+  await expect(page.locator(`[data-testid="checkpoint-row"][data-kind="RESCALE"][data-number="${rescaleCheckpoint}"]`)).toHaveCount(1);
 });
 
 test('records an operator refuses: a dead-letter count on its node, and samples with the reason in the tab', async ({ page, request }, testInfo) => {

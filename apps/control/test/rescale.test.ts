@@ -64,6 +64,9 @@ describe('live rescale', () => {
       // Only a rescale that adds subtasks starts any.
       expect(done.subtasksStartedAt === null).toBe(done.toParallelism < done.fromParallelism);
       expect(done.pauseMs).not.toBeNull();
+      // The rescale names its checkpoint as the job's checkpoints list it: by number within the job, not by global id.
+      const checkpoint = (await stack.client.listCheckpoints(job.id)).find((c) => c.id === done.checkpointId);
+      expect(checkpoint).toMatchObject({ kind: 'RESCALE', number: done.checkpointNumber });
       return done;
     };
 

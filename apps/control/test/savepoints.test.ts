@@ -69,6 +69,8 @@ describe('savepoints', () => {
       checkpointIntervalMs: 500,
     });
     expect(resumed.plan.vertices.count!.parallelism).toBe(3);
+    // The new job names where it started as the user knows it: the stopped job's savepoint, by its number there.
+    expect(resumed).toMatchObject({ restoredFromId: final.id, restoredFrom: { jobId: job.id, number: final.number } });
     expect(resumed.plan.vertices.count!.maxParallelism).toBe(stopped.plan.vertices.count!.maxParallelism);
     const done = await waitForFinished(stack, resumed.id, 120_000);
     expect(done.events.find((e) => e.toState === 'RUNNING')!.reason).toMatch(/restored \d+ key groups/);

@@ -198,7 +198,9 @@ export const jobSchema = z.object({
   stall: stallSchema.nullable(),
   checkpointIntervalMs: z.number(),
   tolerableCheckpointFailures: z.number(),
+  /** The checkpoint the job was deployed from: its id, and its job and number there. */
   restoredFromId: z.number().nullable(),
+  restoredFrom: z.object({ jobId: z.string(), number: z.number() }).nullable(),
   failureReason: z.string().nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -273,7 +275,9 @@ export const scalingEventSchema = z.object({
   snapshottedAt: z.string().nullable(),
   restoredAt: z.string().nullable(),
   runningAt: z.string().nullable(),
+  /** The rescale checkpoint: its id (unique across jobs) and its number within the job, as the Checkpoints tab shows it. */
   checkpointId: z.number().nullable(),
+  checkpointNumber: z.number().nullable(),
   keyGroupsMoved: z.number(),
   bytesMoved: z.number(),
   pauseMs: z.number().nullable(),

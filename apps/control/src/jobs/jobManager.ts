@@ -200,13 +200,16 @@ export class JobManager {
     const plan = initialPlan(valid.graph);
     checkDeployQuotas(valid.graph, buildChains(valid.graph, plan), this.opts.quotas);
     checkIngestNames(valid.graph, this.active.values());
-    if (body.restoreFromCheckpointId !== undefined) await this.adoptMaxParallelism(plan, body.restoreFromCheckpointId, body.pipelineId);
+    const restoredFrom =
+      body.restoreFromCheckpointId === undefined ? undefined : await this.adoptMaxParallelism(plan, body.restoreFromCheckpointId, body.pipelineId);
     const row = await this.prisma.job.create({
       data: {
         pipelineId: body.pipelineId,
         pipelineVersionId: version.id,
         plan: plan as object,
         restoredFromId: body.restoreFromCheckpointId ?? null,
+        restoredFromJobId: restoredFrom?.jobId ?? null,
+        restoredFromNumber: restoredFrom?.number ?? null,
         ...(body.checkpointIntervalMs !== undefined && { checkpointIntervalMs: body.checkpointIntervalMs }),
         ...(body.checkpointTimeoutMs !== undefined && { checkpointTimeoutMs: body.checkpointTimeoutMs }),
         ...(body.tolerableCheckpointFailures !== undefined && { tolerableCheckpointFailures: body.tolerableCheckpointFailures }),
@@ -222,8 +225,8 @@ export class JobManager {
     return this.prisma.job.findUniqueOrThrow({ where: { id: job.id } });
   }
 
-  /** State is portable only at the maxParallelism it was written with: a restored job keeps it. */
-  private async adoptMaxParallelism(plan: JobPlan, checkpointId: number, pipelineId: string): Promise<void> {
+  /** State is portable only at the maxParallelism it was written with: a restored job keeps it. Gives the checkpoint's job and number. */
+  private async adoptMaxParallelism(plan: JobPlan, checkpointId: number, pipelineId: string): Promise<{ jobId: string; number: number }> {
     const cp = await this.prisma.checkpoint.findUnique({ where: { id: checkpointId }, include: { job: true } });
     if (!cp) throw new Refused('not-found', `no checkpoint ${checkpointId}`);
     if (cp.status !== 'COMPLETED') throw new Refused('conflict', `checkpoint ${checkpointId} is ${cp.status}, not COMPLETED`);
@@ -236,6 +239,7 @@ export class JobManager {
         throw new Refused('invalid', `${id}: parallelism ${v.parallelism} exceeds the checkpoint's maxParallelism ${was.maxParallelism}`);
       v.maxParallelism = was.maxParallelism;
     }
+    return { jobId: cp.jobId, number: cp.number };
   }
 
   /** Moves a job through the lifecycle and keeps the in-memory state in step (in a step of the job's actor). */

@@ -41,6 +41,7 @@ const scaling = (status: ServerEventPayload<'scaling:event'>['status'], pauseMs:
   restoredAt: null,
   runningAt: null,
   checkpointId: null,
+  checkpointNumber: null,
   keyGroupsMoved: 64,
   bytesMoved: 1000,
   pauseMs,

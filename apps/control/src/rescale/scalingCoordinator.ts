@@ -43,6 +43,7 @@ export function scalingDto(e: ScalingEvent): ScalingEventDto {
     restoredAt: iso(e.restoredAt),
     runningAt: iso(e.runningAt),
     checkpointId: e.checkpointId,
+    checkpointNumber: e.checkpointNumber,
     keyGroupsMoved: e.keyGroupsMoved,
     bytesMoved: Number(e.bytesMoved),
     pauseMs: e.pauseMs,
@@ -445,7 +446,7 @@ export class ScalingCoordinator {
       superseded() || job.pending ? undefined : this.checkpoints.trigger(job, 'RESCALE', { rescale: spec }),
     );
     if (!pending) return this.interrupt(job, event, 'the job recovered while the rescale waited for a checkpoint in flight');
-    await this.update(event.id, { checkpointId: pending.id });
+    await this.update(event.id, { checkpointId: pending.id, checkpointNumber: pending.number });
     const result = await this.checkpoints.settled(pending);
     if (!result.ok || superseded()) {
       const what = `rescale checkpoint ${pending.number} failed: ${result.ok ? 'the job recovered' : result.reason}`;

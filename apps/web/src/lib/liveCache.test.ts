@@ -31,6 +31,7 @@ const job: Job = {
   checkpointIntervalMs: 1000,
   tolerableCheckpointFailures: 3,
   restoredFromId: null,
+  restoredFrom: null,
   failureReason: null,
   createdAt: at(0),
   updatedAt: at(0),

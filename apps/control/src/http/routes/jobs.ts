@@ -46,6 +46,8 @@ function jobDto(j: JobRow, active: ActiveJob | undefined): JobDto {
     checkpointIntervalMs: j.checkpointIntervalMs,
     tolerableCheckpointFailures: j.tolerableCheckpointFailures,
     restoredFromId: j.restoredFromId,
+    restoredFrom:
+      j.restoredFromJobId !== null && j.restoredFromNumber !== null ? { jobId: j.restoredFromJobId, number: j.restoredFromNumber } : null,
     failureReason: j.failureReason,
     createdAt: j.createdAt.toISOString(),
     updatedAt: j.updatedAt.toISOString(),

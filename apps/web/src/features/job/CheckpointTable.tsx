@@ -111,6 +111,8 @@ export function CheckpointTable({ checkpoints }: { checkpoints: CheckpointDetail
                 className={`clickable status-${c.status.toLowerCase()}`}
                 data-testid="checkpoint-row"
                 data-status={c.status}
+                data-number={c.number}
+                data-kind={c.kind}
                 aria-expanded={open === c.id}
                 tabIndex={0}
                 onClick={() => setOpen(open === c.id ? undefined : c.id)}

@@ -212,7 +212,15 @@ export function JobView({ id }: { id: string }) {
           <p className="muted small">
             job <code>{j.id}</code> · attempt {j.attempt} · started {formatDateTime(j.createdAt)} ({formatAgo(j.createdAt, now)}) · ran{' '}
             {formatDuration(ended - new Date(j.createdAt).getTime())} · checkpoint every {formatDuration(j.checkpointIntervalMs)}
-            {j.restoredFromId !== null && <> · restored from checkpoint {j.restoredFromId}</>}
+            {j.restoredFrom ? (
+              <span data-testid="restored-from">
+                {' '}
+                · restored from checkpoint #{j.restoredFrom.number} of{' '}
+                <Link href={`/jobs/${j.restoredFrom.jobId}`}>job {j.restoredFrom.jobId.slice(0, 8)}</Link>
+              </span>
+            ) : (
+              j.restoredFromId !== null && <span data-testid="restored-from"> · restored from checkpoint id {j.restoredFromId}</span>
+            )}
           </p>
           {j.failureReason && <p className="bad-text">Failed: {j.failureReason}</p>}
           {!!j.checkpointFailures?.consecutive && (

@@ -2,6 +2,7 @@
 import type { ScalingEvent } from '@keyflow/api';
 import { Loading, ErrorState } from '@/components/States';
 import { formatBytes, formatCount, formatDuration, formatTime } from '@/lib/format';
+import { checkpointName } from './checkpointName';
 import { describeScaling, PHASE_LEGEND, resumedEventId, scalingOutcome, scalingPhases, statusTone } from './scaling';
 import { useScalingEvents } from './useScaling';
 
@@ -10,6 +11,7 @@ function ScalingRow({ e, resumedBy }: { e: ScalingEvent; resumedBy: number | und
   const chained = e.chainVertices.filter((v) => v !== e.vertexId);
   const tone = statusTone(e.status);
   const resumes = resumedEventId(e);
+  const checkpoint = checkpointName(e);
   return (
     <li id={`scaling-${e.id}`} className={`scaling-event tone-${tone}`} data-testid="scaling-event" data-status={e.status} data-vertex={e.vertexId}>
       <div className="scaling-head">
@@ -44,7 +46,7 @@ function ScalingRow({ e, resumedBy }: { e: ScalingEvent; resumedBy: number | und
         <span title={`${e.vertexId}'s pause: from its barrier aligned to its new subtasks running; nothing else stops`}>
           pause {formatDuration(e.pauseMs)}
         </span>
-        {e.checkpointId !== null && <span>checkpoint {e.checkpointId}</span>}
+        {checkpoint && <span data-testid="scaling-checkpoint">{checkpoint}</span>}
       </div>
       {e.reason && (
         <div className={`small ${tone === 'bad' ? 'bad-text' : tone === 'warn' ? 'warn-text' : 'muted'}`} data-testid="scaling-reason">

@@ -1,4 +1,5 @@
 import type { Recovery } from '@keyflow/api';
+import { checkpointName } from './checkpointName';
 
 // How a recovery (DESIGN §7) reads on the job page: failed → detected → running again, the checkpoint it
 // restarted from, and its status in words.
@@ -46,9 +47,7 @@ export function recoveryPhases(r: Recovery): RecoveryPhase[] {
 
 /** Which state the new attempt started from. */
 export function recoveryCheckpoint(r: Pick<Recovery, 'checkpointId' | 'checkpointNumber'>): string {
-  if (r.checkpointNumber !== null) return `checkpoint #${r.checkpointNumber}`;
-  if (r.checkpointId !== null) return `checkpoint id ${r.checkpointId}`;
-  return 'no checkpoint: from the start';
+  return checkpointName(r) ?? 'no checkpoint: from the start';
 }
 
 const STATUS_TEXT: Record<Status, string> = {

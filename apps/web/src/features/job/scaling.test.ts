@@ -4,6 +4,7 @@ import { QueryClient } from '@tanstack/react-query';
 import { describe, expect, it } from 'vitest';
 import { queryKeys } from '../../lib/api';
 import { bindEventsToCache, scalingEventsWith } from '../../lib/liveCache';
+import { checkpointName } from './checkpointName';
 import {
   currentPhase,
   describeScaling,
@@ -35,6 +36,7 @@ const scaling = (id: number, extra: Partial<ScalingEvent> = {}): ScalingEvent =>
   restoredAt: null,
   runningAt: null,
   checkpointId: null,
+  checkpointNumber: null,
   keyGroupsMoved: 0,
   bytesMoved: 0,
   pauseMs: null,
@@ -264,5 +266,16 @@ describe('what an operator slider may do', () => {
     expect(sliderLimits(graph, plan({ events: 16, a: 128, b: 128 }), 'a')?.blocked).toBe(
       'joined to events by a forward edge, which needs equal parallelism on both ends',
     );
+  });
+});
+
+describe('the rescale checkpoint, as the timeline names it', () => {
+  it.each([
+    [{ checkpointId: 41, checkpointNumber: 7 }, 'checkpoint #7'],
+    [{ checkpointId: 41, checkpointNumber: null }, 'checkpoint id 41'],
+    [{ checkpointId: null, checkpointNumber: null }, undefined],
+  ])('%o reads %s', (ids, text) => {
+    // The number within the job is what the Checkpoints table lists; the id is unique across jobs and only a fallback.
+    expect(checkpointName(scaling(1, ids))).toBe(text);
   });
 });
