@@ -207,6 +207,14 @@ describe('a job that cannot start', () => {
     expect(shown.state).toBe('SCHEDULING');
     expect(stalled.subtasks).toHaveLength(1);
     expect(stalled.subtasks[0]!.reason).toMatch(/^has not started: no worker took it/);
+    // Once the heartbeats list the two subtasks that did start, the reason says what the pool is short of.
+    await waitFor(
+      async () =>
+        (await stack.client.getJob(job.id)).stall?.subtasks[0]?.reason ===
+        "has not started: no worker took it: all 2 slots of the pool's 1 worker are in use (add a worker, or lower a parallelism)",
+      10_000,
+      'the stall to name the full pool',
+    );
     expect((await stack.client.listJobs()).find((j) => j.id === job.id)?.stall?.subtasks).toHaveLength(1);
 
     const recovering = await waitFor(

@@ -55,7 +55,13 @@ export class FailureDetector {
     const skew = Date.now() - now;
     const seen = new Map<string, number>();
     const takenBy = new Map<string, string>();
-    for (const w of await listWorkers(this.redis, this.keys)) {
+    const workers = await listWorkers(this.redis, this.keys);
+    this.stalls.poolSeen({
+      workers: workers.length,
+      slots: workers.reduce((n, w) => n + w.slots, 0),
+      usedSlots: workers.reduce((n, w) => n + w.usedSlots, 0),
+    });
+    for (const w of workers) {
       const at = new Date(w.lastHeartbeat).getTime();
       for (const s of w.subtasks) {
         const key = `${s.jobId}@${s.attempt}/${s.vertexId}#${s.index}`;

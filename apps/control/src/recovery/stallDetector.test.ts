@@ -274,6 +274,25 @@ describe('StallDetector', () => {
     },
   );
 
+  it.each([
+    [undefined, 'has not started: no worker took it (no free slot, or no worker reads the task queue)'],
+    [{ workers: 0, slots: 0, usedSlots: 0 }, 'has not started: no worker took it: the pool has no live worker (start one)'],
+    [
+      { workers: 2, slots: 8, usedSlots: 8 },
+      "has not started: no worker took it: all 8 slots of the pool's 2 workers are in use (add a worker, or lower a parallelism)",
+    ],
+    [
+      { workers: 1, slots: 4, usedSlots: 1 },
+      "has not started: no worker took it although 3 of the pool's 4 slots are free (on 1 worker; none of them reads the task queue)",
+    ],
+  ])('a subtask no worker took, with the pool %o, reads: %s', (pool, reason) => {
+    const d = new StallDetector(OPTIONS);
+    if (pool) d.poolSeen(pool);
+    const j = job({ state: 'SCHEDULING', running: new Set(['events#0', 'count#0']), enqueuedAt: 1000 });
+    d.hearing(6000);
+    expect(d.evaluate(j, 6000)?.subtasks).toEqual([expect.objectContaining({ subtask: 'count#1', reason })]);
+  });
+
   it('a recovery waiting out its backoff (its attempt not queued yet) is not judged', () => {
     expect(run(job({ state: 'RECOVERING', running: new Set() }), () => [], 60_000)).toBeUndefined();
   });

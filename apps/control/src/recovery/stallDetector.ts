@@ -30,6 +30,25 @@ interface Stuck {
   waitsFor: string[];
 }
 
+/** The worker pool as its heartbeats last described it: what a subtask no worker took is up against. */
+export interface PoolView {
+  workers: number;
+  slots: number;
+  usedSlots: number;
+}
+
+/** Why no worker took a subtask, in terms of the pool (unknown until the first look at the heartbeats). */
+export function untakenReason(pool: PoolView | undefined): string {
+  const head = 'has not started: no worker took it';
+  if (!pool) return `${head} (no free slot, or no worker reads the task queue)`;
+  if (pool.workers === 0) return `${head}: the pool has no live worker (start one)`;
+  const workers = `${pool.workers} worker${pool.workers === 1 ? '' : 's'}`;
+  const free = Math.max(0, pool.slots - pool.usedSlots);
+  return free === 0
+    ? `${head}: all ${pool.slots} slots of the pool's ${workers} are in use (add a worker, or lower a parallelism)`
+    : `${head} although ${free} of the pool's ${pool.slots} slots are free (on ${workers}; none of them reads the task queue)`;
+}
+
 /** The control plane could not read its workers' events for this long: its own view is blind (Redis away), it judges nobody. */
 const BLIND_MS = 2000;
 
@@ -49,12 +68,18 @@ export class StallDetector {
   private readonly absent = new Map<string, Map<string, number>>();
   private lastHeardAt = 0;
   private blindUntil = 0;
+  private pool: PoolView | undefined;
 
   constructor(private readonly opts: StallOptions) {}
 
   /** The control plane read its workers' events stream (with events or without): it can hear them. */
   hearing(at: number): void {
     this.lastHeardAt = at;
+  }
+
+  /** The pool as the latest heartbeats describe it, for the reason a subtask has not started. */
+  poolSeen(pool: PoolView): void {
+    this.pool = pool;
   }
 
   record(e: MetricsEvent, at: number): void {
@@ -126,7 +151,7 @@ export class StallDetector {
 
   /**
    * A starting attempt (deployed or recovering) whose subtasks have not all reported running within the start
-   * warning: names each, with whether a worker took it (and which) or none did (no free slot).
+   * warning: names each, with whether a worker took it (and which) or none did, and then what the pool has free.
    */
   private notStarted(job: ActiveJob, now: number): (Stall & { failover: boolean }) | undefined {
     const since = Math.max(job.enqueuedAt ?? now, this.blindUntil);
@@ -136,7 +161,7 @@ export class StallDetector {
       const worker = job.takenBy.get(k);
       const reason = worker
         ? `has not started: ${worker} took it but it has not reported running (opening its state, source or sinks)`
-        : 'has not started: no worker took it (no free slot, or no worker reads the task queue)';
+        : untakenReason(this.pool);
       stuck.set(k, { since, reason, waitsFor: [] });
     }
     return stallOf(job.id, stuck, [...stuck.keys()], now, this.opts.startWarnMs, this.opts.startTimeoutMs);
