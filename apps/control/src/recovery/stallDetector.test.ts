@@ -282,6 +282,10 @@ describe('StallDetector', () => {
       "has not started: no worker took it: all 8 slots of the pool's 2 workers are in use (add a worker, or lower a parallelism)",
     ],
     [
+      { workers: 2, slots: 8, usedSlots: 7 },
+      "has not started: no worker took it although 1 of the pool's 8 slots is free (on 2 workers; none of them reads the task queue)",
+    ],
+    [
       { workers: 1, slots: 4, usedSlots: 1 },
       "has not started: no worker took it although 3 of the pool's 4 slots are free (on 1 worker; none of them reads the task queue)",
     ],

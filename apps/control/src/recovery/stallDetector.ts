@@ -46,7 +46,7 @@ export function untakenReason(pool: PoolView | undefined): string {
   const free = Math.max(0, pool.slots - pool.usedSlots);
   return free === 0
     ? `${head}: all ${pool.slots} slots of the pool's ${workers} are in use (add a worker, or lower a parallelism)`
-    : `${head} although ${free} of the pool's ${pool.slots} slots are free (on ${workers}; none of them reads the task queue)`;
+    : `${head} although ${free} of the pool's ${pool.slots} slots ${free === 1 ? 'is' : 'are'} free (on ${workers}; none of them reads the task queue)`;
 }
 
 /** The control plane could not read its workers' events for this long: its own view is blind (Redis away), it judges nobody. */
