@@ -416,7 +416,7 @@ export class ScalingCoordinator {
       if (!started && superseded()) return this.interrupt(job, event, 'the job recovered while the rescale waited for slots');
       if (!started) {
         const up = added.filter((i) => job.running.has(subtaskKey(chain.id, i))).length;
-        const reason = `rolled back: waited ${this.opts.slotTimeoutMs} ms for ${added.length} free worker slots; ${up} of the new subtasks started`;
+        const reason = `rolled back: waited ${this.opts.slotTimeoutMs} ms for ${added.length} free worker slot${added.length === 1 ? '' : 's'}; ${up} of the new subtasks started`;
         const rolledBack = await this.step(job, attempt, async () => {
           await this.scheduler.command(job.id, { type: 'rescale-rollback', attempt: job.attempt, scalingId: event.id });
           await this.scheduler.removeWaiting(job, chain, added, event.id);
