@@ -1,7 +1,18 @@
 import { KeyedStateBackend } from '@keyflow/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countPipeline, expectExactCounts, startStack, tableCounts, waitFor, waitForFinished, waitForState, type Stack } from './harness.ts';
+import {
+  countPipeline,
+  expectExactCounts,
+  killWorkerRunning,
+  startStack,
+  tableCounts,
+  waitFor,
+  waitForFinished,
+  waitForRecovered,
+  waitForState,
+  type Stack,
+} from './harness.ts';
 
 const settings = { seed: 31, rate: 50_000, keys: 8_000, skew: 'zipf', total: 900_000, splits: 8 } as const;
 
@@ -76,6 +87,88 @@ describe('savepoints', () => {
     expect(done.events.find((e) => e.toState === 'RUNNING')!.reason).toMatch(/restored \d+ key groups/);
 
     await expectExactCounts('savepoint_counts', settings);
+  });
+
+  it("keeps a checkpoint another job started from out of its own job's retention until that job has one of its own", async () => {
+    // A runs on and checkpoints often (retention keeps one); B starts from one of A's checkpoints and takes none.
+    const p = await stack.client.createPipeline({
+      name: `borrowed-${stack.prefix}`,
+      graph: countPipeline('borrowed_counts', { ...settings, rate: 5_000, total: 50_000_000 }),
+    });
+    const a = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 300 });
+    let b: { id: string } | undefined;
+    try {
+      await waitForState(stack, a.id, 'RUNNING');
+      const periodic = async () => (await stack.client.listCheckpoints(a.id)).filter((c) => c.kind === 'PERIODIC');
+      const from = await waitFor(
+        async () => (await periodic()).find((c) => c.status === 'COMPLETED' && c.number >= 2),
+        30_000,
+        "A's second checkpoint",
+      );
+      b = await stack.client.deployJob({ pipelineId: p.id, restoreFromCheckpointId: from.id, checkpointIntervalMs: 3_600_000 });
+      await waitForState(stack, b.id, 'RUNNING', 60_000);
+      await waitFor(
+        async () => (await periodic()).some((c) => c.status === 'COMPLETED' && c.number > from.number + 2),
+        30_000,
+        "A's later checkpoints",
+      );
+      expect((await periodic()).find((c) => c.id === from.id)?.status).toBe('COMPLETED');
+
+      // B fails before it has a checkpoint of its own: it starts again from A's, with the state A had there.
+      await killWorkerRunning(stack, b.id, 'count');
+      await stack.addWorker();
+      const recovered = await waitForRecovered(stack, b.id, 90_000);
+      const restart = recovered.events.filter((e) => e.fromState === 'RECOVERING' && e.toState === 'RUNNING').at(-1)!;
+      expect(restart.reason).toMatch(/restored [1-9]\d* key groups/);
+      expect((await stack.client.listRecoveries(b.id)).at(-1)).toMatchObject({ checkpointId: from.id, checkpointNumber: from.number });
+
+      // Once B has a checkpoint of its own, A's is let go, even though A has ended and takes no more checkpoints.
+      await stack.client.cancelJob(a.id);
+      await waitForState(stack, a.id, 'CANCELED');
+      expect((await periodic()).find((c) => c.id === from.id)?.status).toBe('COMPLETED');
+      const own = await stack.client.triggerCheckpoint(b.id);
+      await waitFor(
+        async () => (await stack.client.listCheckpoints(b!.id)).some((c) => c.id === own.id && c.status === 'COMPLETED'),
+        30_000,
+        "B's own checkpoint",
+      );
+      expect((await periodic()).find((c) => c.id === from.id)?.status).toBe('DISCARDED');
+      expect(await stack.prisma.stateChunk.count({ where: { checkpointId: from.id } })).toBe(0);
+    } finally {
+      for (const id of [a.id, b?.id]) if (id) await stack.client.cancelJob(id).catch(() => undefined);
+    }
+  });
+
+  it('refuses to delete a savepoint a running job started from until that job has a checkpoint of its own', async () => {
+    const p = await stack.client.createPipeline({
+      name: `kept-savepoint-${stack.prefix}`,
+      graph: countPipeline('kept_savepoint_counts', { ...settings, rate: 5_000, total: 50_000_000 }),
+    });
+    const a = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 3_600_000 });
+    let b: { id: string } | undefined;
+    try {
+      await waitForState(stack, a.id, 'RUNNING');
+      const savepoint = await stack.client.triggerSavepoint(a.id);
+      const completed = (jobId: string, id: number) =>
+        waitFor(
+          async () => (await stack.client.listCheckpoints(jobId)).some((c) => c.id === id && c.status === 'COMPLETED'),
+          30_000,
+          `checkpoint ${id}`,
+        );
+      await completed(a.id, savepoint.id);
+      b = await stack.client.deployJob({ pipelineId: p.id, restoreFromCheckpointId: savepoint.id, checkpointIntervalMs: 3_600_000 });
+      await waitForState(stack, b.id, 'RUNNING', 60_000);
+      await expect(stack.client.deleteSavepoint(savepoint.id)).rejects.toMatchObject({
+        status: 409,
+        message: expect.stringContaining(`savepoint #${savepoint.number} is where job ${b.id} started`),
+      });
+      // B's own checkpoint is what it restarts from now: the savepoint may go.
+      await completed(b.id, (await stack.client.triggerCheckpoint(b.id)).id);
+      await stack.client.deleteSavepoint(savepoint.id);
+      expect((await stack.client.listCheckpoints(a.id)).some((c) => c.id === savepoint.id)).toBe(false);
+    } finally {
+      for (const id of [a.id, b?.id]) if (id) await stack.client.cancelJob(id).catch(() => undefined);
+    }
   });
 
   it('never gives a checkpoint the number of a savepoint deleted before it', async () => {

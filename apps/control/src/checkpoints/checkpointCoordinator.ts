@@ -2,6 +2,7 @@ import type { CheckpointFailures as CheckpointFailuresDto, Checkpoint as Checkpo
 import type { Checkpoint, CheckpointKind, PrismaClient } from '@keyflow/db';
 import type { Logger, RescaleSpec, WorkerEvent } from '@keyflow/runtime';
 import { operatorSubtasks, subtaskKey, type ActiveJob, type PendingCheckpoint } from '../jobs/activeJob.ts';
+import { borrowedCheckpoints } from './borrowed.ts';
 import type { Emitter } from '../http/emitter.ts';
 import type { Scheduler } from '../cluster/scheduler.ts';
 
@@ -205,6 +206,28 @@ export class CheckpointCoordinator {
     this.emitter.emit(job.id, 'checkpoint:failures', checkpointFailures(job));
   }
 
+  /**
+   * Retention: the newest completed checkpoints of a job keep their state; savepoints are never let go by it. The
+   * rows of the others stay as history (DISCARDED), as Flink's history keeps them. One that another job started from,
+   * and would restart from, stays until that job has a checkpoint of its own.
+   */
+  private async retain(tx: Pick<PrismaClient, 'checkpoint' | 'stateChunk' | 'job'>, jobId: string): Promise<void> {
+    const older = await tx.checkpoint.findMany({
+      where: { jobId, status: 'COMPLETED', kind: { not: 'SAVEPOINT' } },
+      orderBy: { number: 'desc' },
+      skip: this.retention,
+      select: { id: true },
+    });
+    const borrowed = await borrowedCheckpoints(
+      tx,
+      older.map((o) => o.id),
+    );
+    const ids = older.filter((o) => !borrowed.has(o.id)).map((o) => o.id);
+    if (ids.length === 0) return;
+    await tx.stateChunk.deleteMany({ where: { checkpointId: { in: ids } } });
+    await tx.checkpoint.updateMany({ where: { id: { in: ids } }, data: { status: 'DISCARDED' } });
+  }
+
   private async complete(job: ActiveJob, pending: PendingCheckpoint): Promise<void> {
     clearTimeout(pending.timer);
     job.pending = undefined;
@@ -223,19 +246,10 @@ export class CheckpointCoordinator {
             alignmentMs: pending.alignmentMs,
           },
         });
-        // Retention: the newest completed checkpoints keep their state; savepoints are never let go by it. The rows
-        // of the others stay as history (DISCARDED), as Flink's history keeps them.
-        const old = await tx.checkpoint.findMany({
-          where: { jobId: job.id, status: 'COMPLETED', kind: { not: 'SAVEPOINT' } },
-          orderBy: { number: 'desc' },
-          skip: this.retention,
-          select: { id: true },
-        });
-        if (old.length) {
-          const ids = old.map((o) => o.id);
-          await tx.stateChunk.deleteMany({ where: { checkpointId: { in: ids } } });
-          await tx.checkpoint.updateMany({ where: { id: { in: ids } }, data: { status: 'DISCARDED' } });
-        }
+        await this.retain(tx, job.id);
+        // The checkpoint this job started from (another job's) may have been kept for it alone: now it has its own.
+        const from = await tx.job.findUnique({ where: { id: job.id }, select: { restoredFromJobId: true } });
+        if (from?.restoredFromJobId) await this.retain(tx, from.restoredFromJobId);
         return done;
       });
     } catch (err) {

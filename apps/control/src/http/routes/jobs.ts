@@ -14,6 +14,7 @@ import type { Job, Pipeline, PipelineVersion, PrismaClient } from '@keyflow/db';
 import type { RedisKeys } from '@keyflow/runtime';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
+import { borrowedCheckpoints } from '../../checkpoints/borrowed.ts';
 import { checkpointDto, checkpointFailures } from '../../checkpoints/checkpointCoordinator.ts';
 import { desiredOf, type ActiveJob } from '../../jobs/activeJob.ts';
 import type { JobManager } from '../../jobs/jobManager.ts';
@@ -46,8 +47,7 @@ function jobDto(j: JobRow, active: ActiveJob | undefined): JobDto {
     checkpointIntervalMs: j.checkpointIntervalMs,
     tolerableCheckpointFailures: j.tolerableCheckpointFailures,
     restoredFromId: j.restoredFromId,
-    restoredFrom:
-      j.restoredFromJobId !== null && j.restoredFromNumber !== null ? { jobId: j.restoredFromJobId, number: j.restoredFromNumber } : null,
+    restoredFrom: j.restoredFromJobId !== null && j.restoredFromNumber !== null ? { jobId: j.restoredFromJobId, number: j.restoredFromNumber } : null,
     failureReason: j.failureReason,
     createdAt: j.createdAt.toISOString(),
     updatedAt: j.updatedAt.toISOString(),
@@ -251,6 +251,12 @@ export function jobRoutes(deps: {
           `checkpoint ${row.id} is a ${row.kind} checkpoint: only savepoints are deleted by hand; retention removes the others`,
         );
       if (row.status === 'PENDING') throw new Refused('conflict', `savepoint ${row.id} is still being taken`);
+      const borrower = (await borrowedCheckpoints(prisma, [row.id])).get(row.id);
+      if (borrower)
+        throw new Refused(
+          'conflict',
+          `savepoint #${row.number} is where job ${borrower} started, and it has no checkpoint of its own yet to restart from: delete the savepoint after that job's first checkpoint`,
+        );
       // Its acknowledgements and state chunks go with it.
       await prisma.checkpoint.delete({ where: { id: row.id } });
       await audit.record(principalOf(req), {
