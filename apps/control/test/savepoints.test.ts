@@ -139,6 +139,39 @@ describe('savepoints', () => {
     }
   });
 
+  it('fails a job that would recover from nothing: no checkpoint of its own, and the one it started from gone', async () => {
+    const p = await stack.client.createPipeline({
+      name: `orphan-${stack.prefix}`,
+      graph: countPipeline('orphan_counts', { ...settings, rate: 5_000, total: 50_000_000 }),
+    });
+    const a = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 3_600_000 });
+    let b: { id: string } | undefined;
+    try {
+      await waitForState(stack, a.id, 'RUNNING');
+      const from = await stack.client.triggerCheckpoint(a.id);
+      await waitFor(
+        async () => (await stack.client.listCheckpoints(a.id)).some((c) => c.id === from.id && c.status === 'COMPLETED'),
+        30_000,
+        'the checkpoint',
+      );
+      b = await stack.client.deployJob({ pipelineId: p.id, restoreFromCheckpointId: from.id, checkpointIntervalMs: 3_600_000 });
+      await waitForState(stack, b.id, 'RUNNING', 60_000);
+      // As a version before this rule's retention left it: discarded, its state deleted.
+      await stack.prisma.stateChunk.deleteMany({ where: { checkpointId: from.id } });
+      await stack.prisma.checkpoint.update({ where: { id: from.id }, data: { status: 'DISCARDED' } });
+
+      await killWorkerRunning(stack, b.id, 'count');
+      await stack.addWorker();
+      const failed = await waitForState(stack, b.id, 'FAILED', 60_000);
+      expect(failed.failureReason).toContain(
+        `cannot recover: it has no checkpoint of its own, and the state of checkpoint #${from.number} of job ${a.id}, which it started from, is gone (DISCARDED); restarting would start from nothing`,
+      );
+      expect(failed.events.some((e) => e.toState === 'RECOVERING')).toBe(false);
+    } finally {
+      for (const id of [a.id, b?.id]) if (id) await stack.client.cancelJob(id).catch(() => undefined);
+    }
+  });
+
   it('refuses to delete a savepoint a running job started from until that job has a checkpoint of its own', async () => {
     const p = await stack.client.createPipeline({
       name: `kept-savepoint-${stack.prefix}`,

@@ -50,6 +50,19 @@ export class RecoveryCoordinator {
    */
   async recover(job: ActiveJob, cause: string, failedAt?: number): Promise<void> {
     const now = Date.now();
+    // Checked before anything stops; which checkpoint it restarts from is read after the old attempt stopped (one in
+    // flight may complete until then).
+    const gone = await this.restoreFrom(job.id);
+    if (gone && 'lost' in gone) {
+      // Restarting would start from nothing (its sources at their start): a silent loss of state, so it fails instead.
+      const lost = `cannot recover: ${gone.lost}`;
+      this.logger.error({ jobId: job.id, attempt: job.attempt, cause }, `job failed: ${lost}`);
+      await this.record(job, () =>
+        this.log.gaveUp(job.id, { attempt: job.attempt, cause, detectedAt: now, reason: lost, ...(failedAt !== undefined && { failedAt }) }),
+      );
+      await this.jobs.end(job, 'FAILED', `${cause}; ${lost}`);
+      return;
+    }
     const restarts = await this.prisma.jobEvent.count({
       where: { jobId: job.id, toState: 'RECOVERING', at: { gt: new Date(now - this.opts.restartWindowMs) } },
     });
@@ -82,6 +95,8 @@ export class RecoveryCoordinator {
     await this.scheduler.stopAttempt(job, old);
     await this.scheduler.deleteAttempt(job.id, old);
     const from = await this.restoreFrom(job.id);
+    // A checkpoint of its own can have completed since the check above; the one it started from cannot come back.
+    if (from && 'lost' in from) throw new Error(`job ${job.id}: ${from.lost}`);
     await this.record(job, () =>
       this.log.started(job.id, { attempt, cause, detectedAt: now, ...(failedAt !== undefined && { failedAt }), ...(from && { checkpoint: from }) }),
     );
@@ -115,18 +130,28 @@ export class RecoveryCoordinator {
     await this.record(job, () => this.log.running(job.id, job.attempt, job.restored));
   }
 
-  /** The job's last completed checkpoint, else the one it was deployed from. */
-  private async restoreFrom(jobId: string): Promise<{ id: number; number: number } | null> {
+  /**
+   * The job's last completed checkpoint, else the one it was deployed from, else null (from the start). `lost` when the
+   * one it was deployed from is needed and no longer holds its state.
+   */
+  private async restoreFrom(jobId: string): Promise<{ id: number; number: number } | { lost: string } | null> {
     const latest = await this.prisma.checkpoint.findFirst({
       where: { jobId, status: 'COMPLETED' },
       orderBy: { number: 'desc' },
       select: { id: true, number: true },
     });
     if (latest) return latest;
-    const row = await this.prisma.job.findUniqueOrThrow({ where: { id: jobId }, select: { restoredFromId: true } });
-    return row.restoredFromId === null
-      ? null
-      : this.prisma.checkpoint.findUnique({ where: { id: row.restoredFromId }, select: { id: true, number: true } });
+    const row = await this.prisma.job.findUniqueOrThrow({
+      where: { id: jobId },
+      select: { restoredFromId: true, restoredFromJobId: true, restoredFromNumber: true },
+    });
+    if (row.restoredFromId === null) return null;
+    const cp = await this.prisma.checkpoint.findUnique({ where: { id: row.restoredFromId }, select: { id: true, number: true, status: true } });
+    if (cp?.status === 'COMPLETED') return { id: cp.id, number: cp.number };
+    const which = row.restoredFromJobId ? `#${row.restoredFromNumber} of job ${row.restoredFromJobId}` : `id ${row.restoredFromId}`;
+    return {
+      lost: `it has no checkpoint of its own, and the state of checkpoint ${which}, which it started from, is gone (${cp ? cp.status : 'deleted'}); restarting would start from nothing`,
+    };
   }
 
   /** Writes a recovery record; the timeline is worth less than the recovery itself, so a failure here is only logged. */
