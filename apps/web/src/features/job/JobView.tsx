@@ -259,7 +259,10 @@ export function JobView({ id }: { id: string }) {
           ) : tab === 'savepoints' ? (
             <Savepoints job={j} />
           ) : tab === 'recoveries' ? (
-            <Recoveries jobId={j.id} />
+            <Recoveries
+              jobId={j.id}
+              startedFrom={j.restoredFrom && j.restoredFromId !== null ? { checkpointId: j.restoredFromId, ...j.restoredFrom } : undefined}
+            />
           ) : tab === 'dead-letters' ? (
             <DeadLetters job={j} />
           ) : (

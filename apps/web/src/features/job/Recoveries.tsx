@@ -2,10 +2,11 @@
 import { ErrorState, Loading } from '@/components/States';
 import { useRecoveries } from '@/lib/queries';
 import { useNow } from '@/lib/useNow';
+import type { StartedFrom } from './recovery';
 import { RecoveryList } from './RecoveryList';
 
 /** Every recovery of the job, newest first, live through `job:recovery`. */
-export function Recoveries({ jobId }: { jobId: string }) {
+export function Recoveries({ jobId, startedFrom }: { jobId: string; startedFrom?: StartedFrom }) {
   const recoveries = useRecoveries(jobId);
   const now = useNow();
   return (
@@ -21,7 +22,7 @@ export function Recoveries({ jobId }: { jobId: string }) {
           up here.
         </p>
       ) : (
-        <RecoveryList recoveries={recoveries.data} now={now} />
+        <RecoveryList recoveries={recoveries.data} now={now} startedFrom={startedFrom} />
       )}
     </div>
   );

@@ -1,7 +1,15 @@
 import type { Recovery } from '@keyflow/api';
 // Relative imports: this list is rendered by a unit test, which does not resolve the `@/` alias.
 import { formatBytes, formatCount, formatDuration, formatTime } from '../../lib/format';
-import { recoveryCheckpoint, recoveryPhases, type RecoveryPhase, recoveryStatusText, recoveryTimings, recoveryTone } from './recovery';
+import {
+  recoveryCheckpoint,
+  recoveryPhases,
+  type RecoveryPhase,
+  recoveryStatusText,
+  recoveryTimings,
+  recoveryTone,
+  type StartedFrom,
+} from './recovery';
 
 /** A phase's time: the first as a clock time, the others as time since the phase before (the time itself when that is unknown). */
 function phaseText(p: RecoveryPhase, r: Recovery, now: number): string {
@@ -11,7 +19,7 @@ function phaseText(p: RecoveryPhase, r: Recovery, now: number): string {
   return r.status === 'RESTORING' ? `… ${formatDuration(Math.max(0, now - Date.parse(r.detectedAt)))} so far` : '—';
 }
 
-function RecoveryRow({ r, now }: { r: Recovery; now: number }) {
+function RecoveryRow({ r, now, startedFrom }: { r: Recovery; now: number; startedFrom: StartedFrom | undefined }) {
   const t = recoveryTimings(r);
   const tone = recoveryTone(r.status);
   return (
@@ -36,7 +44,7 @@ function RecoveryRow({ r, now }: { r: Recovery; now: number }) {
       <dl className="recovery-figures small">
         <div>
           <dt>checkpoint used</dt>
-          <dd data-testid="recovery-checkpoint">{recoveryCheckpoint(r)}</dd>
+          <dd data-testid="recovery-checkpoint">{recoveryCheckpoint(r, startedFrom)}</dd>
         </div>
         <div title="failure → detected">
           <dt>detection</dt>
@@ -69,12 +77,12 @@ function RecoveryRow({ r, now }: { r: Recovery; now: number }) {
 }
 
 /** The job's recoveries as given (newest first), each with its phases, the checkpoint it used and what it restored. */
-export function RecoveryList({ recoveries, now }: { recoveries: readonly Recovery[]; now: number }) {
+export function RecoveryList({ recoveries, now, startedFrom }: { recoveries: readonly Recovery[]; now: number; startedFrom?: StartedFrom }) {
   if (recoveries.length === 0) return <p className="muted">No recovery: no subtask of this job has failed or been lost.</p>;
   return (
     <ol className="scaling-list" aria-label="Recoveries, newest first">
       {recoveries.map((r) => (
-        <RecoveryRow key={r.id} r={r} now={now} />
+        <RecoveryRow key={r.id} r={r} now={now} startedFrom={startedFrom} />
       ))}
     </ol>
   );

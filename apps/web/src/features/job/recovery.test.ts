@@ -69,6 +69,13 @@ describe('a recovery on the job page', () => {
     expect(recoveryCheckpoint(r)).toBe(want);
   });
 
+  it("names another job's checkpoint it started from by that job and its number there, not as one of its own", () => {
+    const startedFrom = { checkpointId: 41, jobId: '22222222-2222-4222-8222-222222222222', number: 7 };
+    expect(recoveryCheckpoint({ checkpointId: 41, checkpointNumber: 7 }, startedFrom)).toBe('checkpoint #7 of job 22222222, which it started from');
+    // Once it has checkpoints of its own, they are named as usual.
+    expect(recoveryCheckpoint({ checkpointId: 58, checkpointNumber: 2 }, startedFrom)).toBe('checkpoint #2');
+  });
+
   it.each([
     ['RESTORING', 'warn'],
     ['RUNNING', 'ok'],

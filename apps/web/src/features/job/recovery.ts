@@ -45,8 +45,17 @@ export function recoveryPhases(r: Recovery): RecoveryPhase[] {
   ];
 }
 
-/** Which state the new attempt started from. */
-export function recoveryCheckpoint(r: Pick<Recovery, 'checkpointId' | 'checkpointNumber'>): string {
+/** The checkpoint of another job that a job was deployed from (what it restarts from until it has one of its own). */
+export interface StartedFrom {
+  checkpointId: number;
+  jobId: string;
+  number: number;
+}
+
+/** Which state the new attempt started from; numbers are the job's own, unless it is the other job's it started from. */
+export function recoveryCheckpoint(r: Pick<Recovery, 'checkpointId' | 'checkpointNumber'>, startedFrom?: StartedFrom): string {
+  if (startedFrom && r.checkpointId === startedFrom.checkpointId)
+    return `checkpoint #${startedFrom.number} of job ${startedFrom.jobId.slice(0, 8)}, which it started from`;
   return checkpointName(r) ?? 'no checkpoint: from the start';
 }
 
