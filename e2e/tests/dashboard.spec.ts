@@ -1,4 +1,4 @@
-import { dragConnection, expect, inputHandle, keepScreenshot, outputHandle, test } from './fixtures';
+import { dragConnection, expect, expectRescaleCheckpointListed, inputHandle, keepScreenshot, outputHandle, test } from './fixtures';
 
 test('draw generator → count → postgres, deploy it, watch it checkpoint live, stop it, resume it from its savepoint', async ({ page }, testInfo) => {
   const suffix = Date.now().toString(36);
@@ -85,9 +85,7 @@ test('draw generator → count → postgres, deploy it, watch it checkpoint live
   await expect(page.getByTestId('scaling-event').first()).toHaveAttribute('data-status', 'COMPLETED', { timeout: 60_000 });
   await expect(page.getByTestId('node-count')).toContainText('×1');
   // The rescale names its checkpoint by the number the Checkpoints table lists it under.
-  const rescaleCheckpoint = (await page.getByTestId('scaling-checkpoint').first().textContent())?.match(/^checkpoint #(\d+)$/)?.[1];
-  expect(rescaleCheckpoint).toBeDefined();
-  await expect(page.locator(`[data-testid="checkpoint-row"][data-kind="RESCALE"][data-number="${rescaleCheckpoint}"]`)).toHaveCount(1);
+  await expectRescaleCheckpointListed(page);
 
   await page.getByRole('button', { name: 'Stop with savepoint' }).click();
   await expect(state).toHaveAttribute('data-state', 'STOPPED', { timeout: 60_000 });

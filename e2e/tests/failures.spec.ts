@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { APIRequestContext, Page } from '@playwright/test';
-import { expect, jobsCanceledAfterEach, keepScreenshot, test } from './fixtures';
+import { expect, expectRescaleCheckpointListed, jobsCanceledAfterEach, keepScreenshot, test } from './fixtures';
 
 type Graph = { vertices: object[]; edges: object[] };
 type Worker = { id: string; host: string; pid: number; subtasks: { jobId: string }[] };
@@ -98,9 +98,7 @@ test('sinks show their delivery guarantee; a savepoint is taken, listed and dele
   await page.keyboard.press('ArrowRight');
   await expect(page.getByTestId('scaling-event').first()).toHaveAttribute('data-status', 'COMPLETED', { timeout: 60_000 });
   // Its rescale names the checkpoint by this job's own number, which the table lists (checkpoint ids run on across jobs).
-  const rescaleCheckpoint = (await page.getByTestId('scaling-checkpoint').first().textContent())?.match(/^checkpoint #(\d+)$/)?.[1];
-  expect(rescaleCheckpoint).toBeDefined();
-  await expect(page.locator(`[data-testid="checkpoint-row"][data-kind="RESCALE"][data-number="${rescaleCheckpoint}"]`)).toHaveCount(1);
+  await expectRescaleCheckpointListed(page);
 });
 
 test('records an operator refuses: a dead-letter count on its node, and samples with the reason in the tab', async ({ page, request }, testInfo) => {

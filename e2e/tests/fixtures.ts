@@ -249,6 +249,16 @@ async function watchValue(input: Locator): Promise<() => Promise<string[]>> {
   return () => input.page().evaluate(() => (window as Watched).__watch!.values);
 }
 
+/**
+ * The job page's newest rescale names its checkpoint as the Checkpoints table lists it ("checkpoint #N", a RESCALE row
+ * numbered N), not by the checkpoint's id, which runs on across jobs.
+ */
+export async function expectRescaleCheckpointListed(page: Page): Promise<void> {
+  const number = (await page.getByTestId('scaling-checkpoint').first().textContent())?.match(/^checkpoint #(\d+)$/)?.[1];
+  expect(number).toBeDefined();
+  await expect(page.locator(`[data-testid="checkpoint-row"][data-kind="RESCALE"][data-number="${number}"]`)).toHaveCount(1);
+}
+
 /** Waits until records flow through every operator of the job's graph: sources emit, the others receive. */
 export async function expectRecordsFlowing(page: Page, sources: string[], others: string[]): Promise<void> {
   const live = async (id: string) => (await page.getByTestId(`live-${id}`).textContent()) ?? '';

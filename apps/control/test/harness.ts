@@ -225,15 +225,15 @@ async function explained<T>(stack: Pick<Stack, 'client'>, jobId: string, wait: P
   }
 }
 
-/** Waits until a job has a completed checkpoint and returns it; on timeout the error says where the job stands. */
-export function waitForCheckpoint(stack: Pick<Stack, 'client'>, jobId: string, timeoutMs = 90_000) {
+/** Waits until a job has a completed checkpoint (checkpoint `id`, when given) and returns it; on timeout the error says where the job stands. */
+export function waitForCheckpoint(stack: Pick<Stack, 'client'>, jobId: string, timeoutMs = 90_000, id?: number) {
   return explained(
     stack,
     jobId,
     waitFor(
-      async () => (await stack.client.listCheckpoints(jobId)).find((c) => c.status === 'COMPLETED'),
+      async () => (await stack.client.listCheckpoints(jobId)).find((c) => c.status === 'COMPLETED' && (id === undefined || c.id === id)),
       timeoutMs,
-      `a completed checkpoint of job ${jobId}`,
+      id === undefined ? `a completed checkpoint of job ${jobId}` : `checkpoint ${id} of job ${jobId} to complete`,
     ),
   );
 }

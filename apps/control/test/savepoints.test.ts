@@ -8,6 +8,7 @@ import {
   startStack,
   tableCounts,
   waitFor,
+  waitForCheckpoint,
   waitForFinished,
   waitForRecovered,
   waitForState,
@@ -15,6 +16,8 @@ import {
 } from './harness.ts';
 
 const settings = { seed: 31, rate: 50_000, keys: 8_000, skew: 'zipf', total: 900_000, splits: 8 } as const;
+/** The same events, slower and without an end in sight: a job that runs on while a test works on another. */
+const unbounded = { ...settings, rate: 5_000, total: 50_000_000 };
 
 describe('savepoints', () => {
   let stack: Stack;
@@ -93,7 +96,7 @@ describe('savepoints', () => {
     // A runs on and checkpoints often (retention keeps one); B starts from one of A's checkpoints and takes none.
     const p = await stack.client.createPipeline({
       name: `borrowed-${stack.prefix}`,
-      graph: countPipeline('borrowed_counts', { ...settings, rate: 5_000, total: 50_000_000 }),
+      graph: countPipeline('borrowed_counts', unbounded),
     });
     const a = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 300 });
     let b: { id: string } | undefined;
@@ -126,12 +129,7 @@ describe('savepoints', () => {
       await stack.client.cancelJob(a.id);
       await waitForState(stack, a.id, 'CANCELED');
       expect((await periodic()).find((c) => c.id === from.id)?.status).toBe('COMPLETED');
-      const own = await stack.client.triggerCheckpoint(b.id);
-      await waitFor(
-        async () => (await stack.client.listCheckpoints(b!.id)).some((c) => c.id === own.id && c.status === 'COMPLETED'),
-        30_000,
-        "B's own checkpoint",
-      );
+      await waitForCheckpoint(stack, b.id, 30_000, (await stack.client.triggerCheckpoint(b.id)).id);
       expect((await periodic()).find((c) => c.id === from.id)?.status).toBe('DISCARDED');
       expect(await stack.prisma.stateChunk.count({ where: { checkpointId: from.id } })).toBe(0);
     } finally {
@@ -142,18 +140,13 @@ describe('savepoints', () => {
   it('fails a job that would recover from nothing: no checkpoint of its own, and the one it started from gone', async () => {
     const p = await stack.client.createPipeline({
       name: `orphan-${stack.prefix}`,
-      graph: countPipeline('orphan_counts', { ...settings, rate: 5_000, total: 50_000_000 }),
+      graph: countPipeline('orphan_counts', unbounded),
     });
     const a = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 3_600_000 });
     let b: { id: string } | undefined;
     try {
       await waitForState(stack, a.id, 'RUNNING');
-      const from = await stack.client.triggerCheckpoint(a.id);
-      await waitFor(
-        async () => (await stack.client.listCheckpoints(a.id)).some((c) => c.id === from.id && c.status === 'COMPLETED'),
-        30_000,
-        'the checkpoint',
-      );
+      const from = await waitForCheckpoint(stack, a.id, 30_000, (await stack.client.triggerCheckpoint(a.id)).id);
       b = await stack.client.deployJob({ pipelineId: p.id, restoreFromCheckpointId: from.id, checkpointIntervalMs: 3_600_000 });
       await waitForState(stack, b.id, 'RUNNING', 60_000);
       // As a version before this rule's retention left it: discarded, its state deleted.
@@ -175,20 +168,13 @@ describe('savepoints', () => {
   it('refuses to delete a savepoint a running job started from until that job has a checkpoint of its own', async () => {
     const p = await stack.client.createPipeline({
       name: `kept-savepoint-${stack.prefix}`,
-      graph: countPipeline('kept_savepoint_counts', { ...settings, rate: 5_000, total: 50_000_000 }),
+      graph: countPipeline('kept_savepoint_counts', unbounded),
     });
     const a = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 3_600_000 });
     let b: { id: string } | undefined;
     try {
       await waitForState(stack, a.id, 'RUNNING');
-      const savepoint = await stack.client.triggerSavepoint(a.id);
-      const completed = (jobId: string, id: number) =>
-        waitFor(
-          async () => (await stack.client.listCheckpoints(jobId)).some((c) => c.id === id && c.status === 'COMPLETED'),
-          30_000,
-          `checkpoint ${id}`,
-        );
-      await completed(a.id, savepoint.id);
+      const savepoint = await waitForCheckpoint(stack, a.id, 30_000, (await stack.client.triggerSavepoint(a.id)).id);
       b = await stack.client.deployJob({ pipelineId: p.id, restoreFromCheckpointId: savepoint.id, checkpointIntervalMs: 3_600_000 });
       await waitForState(stack, b.id, 'RUNNING', 60_000);
       await expect(stack.client.deleteSavepoint(savepoint.id)).rejects.toMatchObject({
@@ -196,7 +182,7 @@ describe('savepoints', () => {
         message: expect.stringContaining(`savepoint #${savepoint.number} is where job ${b.id} started`),
       });
       // B's own checkpoint is what it restarts from now: the savepoint may go.
-      await completed(b.id, (await stack.client.triggerCheckpoint(b.id)).id);
+      await waitForCheckpoint(stack, b.id, 30_000, (await stack.client.triggerCheckpoint(b.id)).id);
       await stack.client.deleteSavepoint(savepoint.id);
       expect((await stack.client.listCheckpoints(a.id)).some((c) => c.id === savepoint.id)).toBe(false);
     } finally {
@@ -209,12 +195,7 @@ describe('savepoints', () => {
     // No periodic checkpoint comes between: the deleted savepoint is the newest.
     const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 3_600_000 });
     await waitForState(stack, job.id, 'RUNNING');
-    const completed = (id: number) =>
-      waitFor(
-        async () => (await stack.client.listCheckpoints(job.id)).find((c) => c.id === id && c.status === 'COMPLETED'),
-        30_000,
-        `checkpoint ${id}`,
-      );
+    const completed = (id: number) => waitForCheckpoint(stack, job.id, 30_000, id);
 
     const savepoint = await completed((await stack.client.triggerSavepoint(job.id)).id);
     await stack.client.deleteSavepoint(savepoint.id);
