@@ -248,8 +248,7 @@ export class CheckpointCoordinator {
         });
         await this.retain(tx, job.id);
         // The checkpoint this job started from (another job's) may have been kept for it alone: now it has its own.
-        const from = await tx.job.findUnique({ where: { id: job.id }, select: { restoredFromJobId: true } });
-        if (from?.restoredFromJobId) await this.retain(tx, from.restoredFromJobId);
+        if (job.restoredFromJobId) await this.retain(tx, job.restoredFromJobId);
         return done;
       });
     } catch (err) {

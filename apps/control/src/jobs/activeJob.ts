@@ -67,6 +67,8 @@ export interface ActiveJob {
   stall?: Stall;
   /** The parallelism per operator asked for last; the job converges to it (see ScalingCoordinator). */
   desired: Record<string, number>;
+  /** The job whose checkpoint this one was deployed from, if any (its retention may keep that checkpoint for this job). */
+  restoredFromJobId?: string;
 }
 
 export const subtaskKey = (chainId: string, index: number) => `${chainId}#${index}`;
@@ -116,6 +118,7 @@ export function activeJobOf(job: Job & { pipelineVersion: PipelineVersion }): Ac
     takenBy: new Map(),
     rescaling: false,
     desired: desiredOf(job.desiredParallelism, plan),
+    ...(job.restoredFromJobId !== null && { restoredFromJobId: job.restoredFromJobId }),
   };
 }
 
