@@ -1,6 +1,7 @@
-import { EventGenerator, KeyedStateBackend, decodeValue, type GraphInput } from '@keyflow/core';
+import { EventGenerator, KeyedStateBackend, decodeBatch, decodeValue, type GraphInput } from '@keyflow/core';
+import { redisKeys } from '@keyflow/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatorCounts, startStack, tableCounts, waitForFinished, type Stack } from './harness.ts';
+import { generatorCounts, startStack, tableCounts, waitFor, waitForFinished, waitForState, type Stack } from './harness.ts';
 
 const TOTAL = 1_000_000;
 const KEYS = 50_000;
@@ -115,6 +116,53 @@ describe('keyed count pipeline on Postgres, Redis and BullMQ workers', () => {
     }
     expect(wrong.slice(0, 5)).toEqual([]);
     expect([...written.keys()].filter((k) => !full.has(k))).toEqual([]);
+  });
+
+  it('sends only the fields an operator reads over its input channels: the key into count, key and field into sum', async () => {
+    const unbounded = { ...generatorSettings, rate: 0, total: undefined };
+    const p = await stack.client.createPipeline({
+      name: `projection-${stack.prefix}`,
+      graph: {
+        vertices: [
+          { id: 'events', type: 'generator', parallelism: 1, settings: unbounded },
+          { id: 'count', type: 'count', parallelism: 1 },
+          { id: 'total', type: 'sum', parallelism: 1, settings: { field: 'amount' } },
+          { id: 'counts', type: 'blackhole', parallelism: 1 },
+          { id: 'totals', type: 'blackhole', parallelism: 1 },
+        ],
+        edges: [
+          { from: 'events', to: 'count', partitioning: 'hash', key: 'user' },
+          { from: 'events', to: 'total', partitioning: 'hash', key: 'user' },
+          { from: 'count', to: 'counts', partitioning: 'forward' },
+          { from: 'total', to: 'totals', partitioning: 'forward' },
+        ],
+      },
+    });
+    const job = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 60_000 });
+    try {
+      await waitForState(stack, job.id, 'RUNNING', 30_000);
+      // Each channel's entries are read and trimmed as they come: look until an entry of each edge was caught.
+      const keys = redisKeys(stack.prefix);
+      const fieldsByEdge = await waitFor(
+        async () => {
+          const seen = new Map<number, string[]>();
+          for (const edge of [0, 1]) {
+            const entries = await stack.redis.xrangeBuffer(keys.channel(job.id, 1, edge, [0, 0], [0, 0]), '-', '+', 'COUNT', 1);
+            const fields = entries[0]?.[1];
+            const data = fields?.[fields.findIndex((f, i) => i % 2 === 0 && f.toString() === 'd') + 1];
+            if (data) seen.set(edge, [...new Set(decodeBatch(data).flatMap((r) => Object.keys(r as object)))]);
+          }
+          return seen.size === 2 && seen;
+        },
+        30_000,
+        'a record batch on each of the two channels',
+      );
+      // The generator's events have user, item, amount and ts; count reads only its key, sum its key and amount.
+      expect(fieldsByEdge.get(0)).toEqual(['user']);
+      expect(fieldsByEdge.get(1)).toEqual(['user', 'amount']);
+    } finally {
+      await stack.client.cancelJob(job.id);
+    }
   });
 });
 

@@ -439,6 +439,13 @@ export interface OperatorSpec {
   splits?(settings: unknown): number | undefined;
   /** The fields of the records it emits, given its settings and its input records' fields (undefined: unknown). */
   outputFields(settings: unknown, input: readonly string[] | undefined): string[] | undefined;
+  /**
+   * The fields of its input records it reads besides its key, given its settings, for an operator none of whose
+   * outputs (nor its dead letters beyond those fields) ever carries an input record as it came: the engine then sends
+   * only these and the key over the channels into it (projection push-down, as Flink's planner does). Undefined (the
+   * default, and always for user operators): it gets whole records.
+   */
+  inputFields?(settings: unknown): readonly string[] | undefined;
   /** Side outputs besides its main one, by name: edges may be drawn from each. */
   outputs?: readonly string[];
   /** A user operator (from KEYFLOW_OPERATORS): its version, `<type>@<content hash>`; built-ins have none. */
@@ -611,6 +618,7 @@ export const operatorCatalog = {
     description: 'Running count per key: {key, count}',
     settings: countSettings,
     outputFields: () => ['key', 'count'],
+    inputFields: () => [],
   },
   sum: {
     type: 'sum',
@@ -619,6 +627,10 @@ export const operatorCatalog = {
     description: 'Running sum of a field per key: {key, sum}',
     settings: sumSettings,
     outputFields: () => ['key', 'sum'],
+    inputFields: (settings) => {
+      const parsed = sumSettings.safeParse(settings ?? {});
+      return parsed.success ? [parsed.data.field] : undefined;
+    },
   },
   aggregate: {
     type: 'aggregate',

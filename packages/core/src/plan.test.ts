@@ -6,6 +6,7 @@ import {
   buildChains,
   chainOf,
   consumersFor,
+  edgeProjection,
   incarnationOf,
   initialPlan,
   planDownToDesired,
@@ -19,6 +20,8 @@ const settingsOf: Record<string, Record<string, unknown>> = {
   filter: { field: 'amount', op: 'gt', value: 1 },
   map: { steps: [{ op: 'drop', fields: ['item'] }] },
   count: {},
+  sum: { field: 'amount' },
+  statefulCounter: {},
   log: {},
 };
 
@@ -169,6 +172,48 @@ describe('producersFor / consumersFor', () => {
   ])('%s: subtask 2 reads from %j and writes to %j (4 producers, 3 consumers)', (partitioning, producers, consumers) => {
     expect(producersFor(e(partitioning), 2, 4)).toEqual(producers);
     expect(consumersFor(e(partitioning), 2, 3)).toEqual(consumers);
+  });
+});
+
+describe('edgeProjection: the fields a record keeps over a channel', () => {
+  /** The projection of the edge into `to`, in the graph's own chains. */
+  const projection = (g: Graph, to: string) => {
+    const chains = buildChains(g, initialPlan(g));
+    return edgeProjection(
+      g.edges.find((e) => e.to === to)!,
+      chainOf(chains, to)!,
+    );
+  };
+
+  it("count reads only its key: the generator's events cross to it as {user}", () => {
+    const g = graph(['gen:generator:2', 'count:count:2', 'out:log:2'], ['gen-hash->count', 'count-forward->out']);
+    expect(projection(g, 'count')).toEqual(['user']);
+  });
+
+  it('sum reads its key and the field it adds up', () => {
+    const g = graph(['gen:generator:2', 'total:sum:3', 'out:log:3'], ['gen-hash->total', 'total-forward->out']);
+    expect(projection(g, 'total')).toEqual(['user', 'amount']);
+  });
+
+  it('sends whole records to operators that pass input records on, or whose reads are not known', () => {
+    // statefulCounter shows the whole record in its message; filter passes it through; log prints it.
+    const g = graph(['gen:generator:2', 'sc:statefulCounter:3', 'f:filter:1', 'out:log:2'], ['gen-hash->sc', 'sc-rebalance->f', 'f-rebalance->out']);
+    expect(projection(g, 'sc')).toBeUndefined();
+    expect(projection(g, 'f')).toBeUndefined();
+    expect(projection(g, 'out')).toBeUndefined();
+  });
+
+  it('keeps records whole when the key is a nested field (a dotted name)', () => {
+    const g = graph(['gen:generator:2', 'count:count:2', 'out:log:2'], ['gen-hash->count', 'count-forward->out']);
+    const edge = { ...g.edges[0]!, key: 'user.id' };
+    expect(edgeProjection(edge, chainOf(buildChains(g, initialPlan(g)), 'count')!)).toBeUndefined();
+  });
+
+  it("keeps a sum's input whole when its settings do not parse (its dead letters then show the record)", () => {
+    const g = graph(['gen:generator:2', 'total:sum:3', 'out:log:3'], ['gen-hash->total', 'total-forward->out']);
+    const chain = chainOf(buildChains(g, initialPlan(g)), 'total')!;
+    const broken = { ...chain, vertices: [{ ...chain.vertices[0]!, settings: {} }] };
+    expect(edgeProjection(g.edges[0]!, broken)).toBeUndefined();
   });
 });
 

@@ -144,6 +144,24 @@ export function chainOf(chains: readonly Chain[], vertexId: string): Chain | und
   return chains.find((c) => c.vertices.some((v) => v.id === vertexId));
 }
 
+/**
+ * The fields a record needs on its way over `edge` into the chain `consumer`, when the chain's head reads only some
+ * (`OperatorSpec.inputFields`): those and the edge's key. Undefined: the whole record goes. Records are cut at the
+ * producer, before they are encoded, as Flink's planner projects before an exchange; a name with a dot (a field in a
+ * nested object) keeps the record whole.
+ */
+export function edgeProjection(edge: Edge, consumer: Chain): readonly string[] | undefined {
+  const head = consumer.vertices[0];
+  if (head?.id !== edge.to) return undefined;
+  const spec = operatorSpec(head.type);
+  const fields = spec?.inputFields?.(head.settings);
+  if (!fields) return undefined;
+  const keyed = edge.partitioning === 'hash' && edge.key !== undefined;
+  if (spec!.kind === 'keyed' && !keyed) return undefined;
+  const all = [...new Set(keyed ? [edge.key!, ...fields] : fields)];
+  return all.some((f) => f.includes('.')) ? undefined : all;
+}
+
 /** The producer subtasks that feed consumer subtask `index` over an edge. */
 export function producersFor(edge: Edge, index: number, producerParallelism: number): number[] {
   if (edge.partitioning === 'forward') return [index];

@@ -1,4 +1,15 @@
-import { ALL_CONSUMERS, chainOf, consumersFor, getField, NO_KEY, NO_WATERMARK, Partitioner, type Edge, type Rec } from '@keyflow/core';
+import {
+  ALL_CONSUMERS,
+  chainOf,
+  consumersFor,
+  edgeProjection,
+  getField,
+  NO_KEY,
+  NO_WATERMARK,
+  Partitioner,
+  type Edge,
+  type Rec,
+} from '@keyflow/core';
 import { ChannelWriter } from '../channels.ts';
 import type { RescaleSpec } from '../protocol.ts';
 import type { SubtaskContext, SubtaskOutcome } from './context.ts';
@@ -17,6 +28,18 @@ interface Route {
   /** The consumer subtask of each writer, as `chainId#index`. */
   consumers: string[];
   partitioner: Partitioner;
+  /** The only fields the consumer reads, when it reads only some (`edgeProjection`): records are cut to them. */
+  fields: readonly string[] | undefined;
+}
+
+/** A record with only `fields` (those it has). */
+function project(rec: Rec, fields: readonly string[]): Rec {
+  const out: Rec = {};
+  for (const f of fields) {
+    const v = rec[f];
+    if (v !== undefined) out[f] = v;
+  }
+  return out;
 }
 
 /** The subtask's outputs: one route per outgoing edge, its channel writers, and which channel each record takes. */
@@ -52,6 +75,7 @@ export class Router {
         }),
         consumers: to.map((j) => `${consumer.id}#${j}`),
         partitioner: new Partitioner(edge.partitioning, consumer.parallelism, ctx.vertexPlan(edge.to).maxParallelism, to.length, rr),
+        fields: edgeProjection(edge, consumer),
       };
     });
     this.main = this.routes.filter((r) => !r.edge.output);
@@ -85,9 +109,13 @@ export class Router {
     for (const r of routes) {
       const key = r.edge.partitioning === 'hash' ? getField(rec, r.edge.key!) : undefined;
       const target = r.partitioner.target(key);
-      if (target === NO_KEY) this.counters.deadLetter(r.edge.to, rec, `record lacks the key field '${r.edge.key}'`);
-      else if (target === ALL_CONSUMERS) for (const w of r.writers) w.push(rec, ts);
-      else r.writers[target]!.push(rec, ts);
+      if (target === NO_KEY) {
+        this.counters.deadLetter(r.edge.to, rec, `record lacks the key field '${r.edge.key}'`);
+        continue;
+      }
+      const out = r.fields ? project(rec, r.fields) : rec;
+      if (target === ALL_CONSUMERS) for (const w of r.writers) w.push(out, ts);
+      else r.writers[target]!.push(out, ts);
     }
   }
 
