@@ -165,6 +165,110 @@ describe('savepoints', () => {
     }
   });
 
+  it('refuses a start from a checkpoint that retention discards while the start is under way', async () => {
+    const p = await stack.client.createPipeline({ name: `race-${stack.prefix}`, graph: countPipeline('race_counts', unbounded) });
+    const a = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 3_600_000 });
+    try {
+      await waitForState(stack, a.id, 'RUNNING');
+      const from = await waitForCheckpoint(stack, a.id, 30_000, (await stack.client.triggerCheckpoint(a.id)).id);
+      // Retention, in the middle of its transaction: it locked the row and is about to discard the checkpoint.
+      let discard!: () => void;
+      const go = new Promise<void>((resolve) => (discard = resolve));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      const retention = stack.prisma.$transaction(
+        async (tx) => {
+          await tx.$queryRaw`SELECT id FROM "Checkpoint" WHERE id = ${from.id} FOR UPDATE`;
+          locked();
+          await go;
+          await tx.stateChunk.deleteMany({ where: { checkpointId: from.id } });
+          await tx.checkpoint.update({ where: { id: from.id }, data: { status: 'DISCARDED' } });
+        },
+        { timeout: 60_000 },
+      );
+      await isLocked;
+      const start = stack.client.deployJob({ pipelineId: p.id, restoreFromCheckpointId: from.id }).then(
+        (job) => job,
+        (err: Error) => err,
+      );
+      // The start waits for the row (it read it as COMPLETED before, and started a job from nothing).
+      await waitFor(
+        async () =>
+          (
+            await stack.prisma.$queryRaw<{ n: number }[]>`
+              SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR SHARE%'`
+          )[0]!.n > 0,
+        10_000,
+        'the start to wait on the checkpoint it starts from',
+      );
+      discard();
+      await retention;
+      const result = await start;
+      expect(result).toBeInstanceOf(Error);
+      expect((result as Error).message).toContain(`checkpoint ${from.id} is DISCARDED, not COMPLETED`);
+      expect(await stack.prisma.job.count({ where: { restoredFromId: from.id } })).toBe(0);
+    } finally {
+      const started = await stack.prisma.job.findMany({ where: { restoredFromJobId: a.id }, select: { id: true } });
+      for (const { id } of [a, ...started]) await stack.client.cancelJob(id).catch(() => undefined);
+    }
+  });
+
+  it('retention waits for a start under way from a checkpoint it would discard, then keeps it for that job', async () => {
+    const p = await stack.client.createPipeline({ name: `race-retention-${stack.prefix}`, graph: countPipeline('race_retention_counts', unbounded) });
+    const a = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 3_600_000 });
+    let started: string | undefined;
+    try {
+      await waitForState(stack, a.id, 'RUNNING');
+      const from = await waitForCheckpoint(stack, a.id, 30_000, (await stack.client.triggerCheckpoint(a.id)).id);
+      // A start from it, in the middle of its transaction: it holds the row and has not made its job yet.
+      let create!: () => void;
+      const go = new Promise<void>((resolve) => (create = resolve));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => (locked = resolve));
+      const row = await stack.prisma.job.findUniqueOrThrow({ where: { id: a.id } });
+      const start = stack.prisma.$transaction(
+        async (tx) => {
+          await tx.$queryRaw`SELECT id FROM "Checkpoint" WHERE id = ${from.id} FOR SHARE`;
+          locked();
+          await go;
+          const job = await tx.job.create({
+            data: {
+              pipelineId: row.pipelineId,
+              pipelineVersionId: row.pipelineVersionId,
+              plan: row.plan as object,
+              restoredFromId: from.id,
+              restoredFromJobId: a.id,
+              restoredFromNumber: from.number,
+            },
+          });
+          started = job.id;
+        },
+        { timeout: 60_000 },
+      );
+      await isLocked;
+      // A's next checkpoint completes; retention (one kept) would discard the first, and waits for the start.
+      const next = await stack.client.triggerCheckpoint(a.id);
+      await waitFor(
+        async () =>
+          (
+            await stack.prisma.$queryRaw<{ n: number }[]>`
+              SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%"Checkpoint"%' AND query NOT LIKE '%FOR SHARE%'`
+          )[0]!.n > 0,
+        30_000,
+        'retention to wait on the checkpoint a start holds',
+      );
+      create();
+      await start;
+      await waitForCheckpoint(stack, a.id, 30_000, next.id);
+      expect((await stack.client.listCheckpoints(a.id)).find((c) => c.id === from.id)?.status).toBe('COMPLETED');
+      expect(await stack.prisma.stateChunk.count({ where: { checkpointId: from.id } })).toBeGreaterThan(0);
+    } finally {
+      // The started job was made by hand, not deployed: no worker runs it.
+      if (started) await stack.prisma.job.delete({ where: { id: started } });
+      await stack.client.cancelJob(a.id).catch(() => undefined);
+    }
+  });
+
   it('refuses to delete a savepoint a running job started from until that job has a checkpoint of its own', async () => {
     const p = await stack.client.createPipeline({
       name: `kept-savepoint-${stack.prefix}`,
@@ -239,5 +343,49 @@ describe('savepoints', () => {
       return count.value() !== n;
     });
     expect(wrong.slice(0, 5)).toEqual([]);
+  });
+});
+
+describe('a start whose checkpoint is gone by the time its subtasks run', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    // One worker of three slots: one count job fills it, so a second waits for slots.
+    stack = await startStack({ workers: 1, slots: 3 });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('fails the job, naming the checkpoint, rather than run it from part of its state or none', async () => {
+    const p = await stack.client.createPipeline({ name: `gone-${stack.prefix}`, graph: countPipeline('gone_counts', unbounded) });
+    const a = await stack.client.deployJob({ pipelineId: p.id, checkpointIntervalMs: 3_600_000 });
+    let b: { id: string } | undefined;
+    try {
+      await waitForState(stack, a.id, 'RUNNING');
+      const from = await waitForCheckpoint(stack, a.id, 30_000, (await stack.client.triggerCheckpoint(a.id)).id);
+      b = await stack.client.deployJob({ pipelineId: p.id, restoreFromCheckpointId: from.id, checkpointIntervalMs: 3_600_000 });
+      // B waits for A's slots. Meanwhile its checkpoint goes, as a version before the start held its row let it.
+      await stack.prisma.stateChunk.deleteMany({ where: { checkpointId: from.id } });
+      await stack.prisma.checkpoint.update({ where: { id: from.id }, data: { status: 'DISCARDED' } });
+      await stack.client.cancelJob(a.id);
+
+      const failed = await waitFor(
+        async () => {
+          const j = await stack.client.getJob(b!.id);
+          if (j.state === 'RUNNING') throw new Error(`B runs: ${j.events.at(-1)!.reason}`);
+          return j.state === 'FAILED' && j;
+        },
+        60_000,
+        'B to fail',
+      );
+      expect(failed.failureReason).toContain(`the state of checkpoint #${from.number} of job ${a.id}, which it started from, is gone (DISCARDED)`);
+      // The subtask that found it gone says so, and the job never ran.
+      expect(failed.failureReason).toContain(
+        `failed: cannot restore checkpoint #${from.number} of job ${a.id.slice(0, 8)}: it is DISCARDED, its state gone`,
+      );
+      expect(failed.events.map((e) => e.toState)).toEqual(['CREATED', 'SCHEDULING', 'FAILED']);
+    } finally {
+      for (const id of [a.id, b?.id]) if (id) await stack.client.cancelJob(id).catch(() => undefined);
+    }
   });
 });

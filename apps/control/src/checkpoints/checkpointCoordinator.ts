@@ -1,5 +1,5 @@
 import type { CheckpointFailures as CheckpointFailuresDto, Checkpoint as CheckpointDto } from '@keyflow/api';
-import type { Checkpoint, CheckpointKind, PrismaClient } from '@keyflow/db';
+import { Prisma, type Checkpoint, type CheckpointKind, type PrismaClient } from '@keyflow/db';
 import type { Logger, RescaleSpec, WorkerEvent } from '@keyflow/runtime';
 import { operatorSubtasks, subtaskKey, type ActiveJob, type PendingCheckpoint } from '../jobs/activeJob.ts';
 import { borrowedCheckpoints } from './borrowed.ts';
@@ -211,13 +211,17 @@ export class CheckpointCoordinator {
    * rows of the others stay as history (DISCARDED), as Flink's history keeps them. One that another job started from,
    * and would restart from, stays until that job has a checkpoint of its own.
    */
-  private async retain(tx: Pick<PrismaClient, 'checkpoint' | 'stateChunk' | 'job'>, jobId: string): Promise<void> {
+  private async retain(tx: Pick<PrismaClient, 'checkpoint' | 'stateChunk' | 'job' | '$queryRaw'>, jobId: string): Promise<void> {
     const older = await tx.checkpoint.findMany({
       where: { jobId, status: 'COMPLETED', kind: { not: 'SAVEPOINT' } },
       orderBy: { number: 'desc' },
       skip: this.retention,
       select: { id: true },
     });
+    if (older.length === 0) return;
+    // Locked before the question which a live job started from: a deploy from one of them holds its row until its job
+    // exists (see JobManager.deploy), so the answer below sees that job, or the deploy sees the checkpoint discarded.
+    await tx.$queryRaw`SELECT id FROM "Checkpoint" WHERE id IN (${Prisma.join(older.map((o) => o.id))}) FOR UPDATE`;
     const borrowed = await borrowedCheckpoints(
       tx,
       older.map((o) => o.id),

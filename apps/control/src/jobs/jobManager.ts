@@ -200,20 +200,26 @@ export class JobManager {
     const plan = initialPlan(valid.graph);
     checkDeployQuotas(valid.graph, buildChains(valid.graph, plan), this.opts.quotas);
     checkIngestNames(valid.graph, this.active.values());
-    const restoredFrom =
-      body.restoreFromCheckpointId === undefined ? undefined : await this.adoptMaxParallelism(plan, body.restoreFromCheckpointId, body.pipelineId);
-    const row = await this.prisma.job.create({
-      data: {
-        pipelineId: body.pipelineId,
-        pipelineVersionId: version.id,
-        plan: plan as object,
-        restoredFromId: body.restoreFromCheckpointId ?? null,
-        restoredFromJobId: restoredFrom?.jobId ?? null,
-        restoredFromNumber: restoredFrom?.number ?? null,
-        ...(body.checkpointIntervalMs !== undefined && { checkpointIntervalMs: body.checkpointIntervalMs }),
-        ...(body.checkpointTimeoutMs !== undefined && { checkpointTimeoutMs: body.checkpointTimeoutMs }),
-        ...(body.tolerableCheckpointFailures !== undefined && { tolerableCheckpointFailures: body.tolerableCheckpointFailures }),
-      },
+    // The checkpoint's row stays locked until the job that starts from it exists: its job's retention, which locks the
+    // rows it would discard before it asks which of them a live job started from, then either sees this job or has
+    // discarded the checkpoint before this reads it (a 409).
+    const row = await this.prisma.$transaction(async (tx) => {
+      const from = body.restoreFromCheckpointId;
+      if (from !== undefined) await tx.$queryRaw`SELECT id FROM "Checkpoint" WHERE id = ${from} FOR SHARE`;
+      const restoredFrom = from === undefined ? undefined : await this.adoptMaxParallelism(tx, plan, from, body.pipelineId);
+      return tx.job.create({
+        data: {
+          pipelineId: body.pipelineId,
+          pipelineVersionId: version.id,
+          plan: plan as object,
+          restoredFromId: body.restoreFromCheckpointId ?? null,
+          restoredFromJobId: restoredFrom?.jobId ?? null,
+          restoredFromNumber: restoredFrom?.number ?? null,
+          ...(body.checkpointIntervalMs !== undefined && { checkpointIntervalMs: body.checkpointIntervalMs }),
+          ...(body.checkpointTimeoutMs !== undefined && { checkpointTimeoutMs: body.checkpointTimeoutMs }),
+          ...(body.tolerableCheckpointFailures !== undefined && { tolerableCheckpointFailures: body.tolerableCheckpointFailures }),
+        },
+      });
     });
     await this.lifecycle.created(row);
     const job = activeJobOf({ ...row, pipelineVersion: version });
@@ -226,8 +232,13 @@ export class JobManager {
   }
 
   /** State is portable only at the maxParallelism it was written with: a restored job keeps it. Gives the checkpoint's job and number. */
-  private async adoptMaxParallelism(plan: JobPlan, checkpointId: number, pipelineId: string): Promise<{ jobId: string; number: number }> {
-    const cp = await this.prisma.checkpoint.findUnique({ where: { id: checkpointId }, include: { job: true } });
+  private async adoptMaxParallelism(
+    db: Pick<PrismaClient, 'checkpoint'>,
+    plan: JobPlan,
+    checkpointId: number,
+    pipelineId: string,
+  ): Promise<{ jobId: string; number: number }> {
+    const cp = await db.checkpoint.findUnique({ where: { id: checkpointId }, include: { job: true } });
     if (!cp) throw new Refused('not-found', `no checkpoint ${checkpointId}`);
     if (cp.status !== 'COMPLETED') throw new Refused('conflict', `checkpoint ${checkpointId} is ${cp.status}, not COMPLETED`);
     if (cp.job.pipelineId !== pipelineId) throw new Refused('invalid', `checkpoint ${checkpointId} belongs to another pipeline`);

@@ -100,6 +100,7 @@ class Subtask {
     inputs.sync();
     const started = now();
     const restored = task.restoreFrom !== undefined ? await checkpointer.restore(task.restoreFrom) : { bytes: 0, keyGroups: 0, splits: 0 };
+    if (task.restoreFrom !== undefined) await this.expectRestorable(task.restoreFrom);
     if (restored.watermark !== undefined) this.parts.startEventTimeAt(restored.watermark);
     await this.parts.chain.source?.source.open?.();
     await sinks.open();
@@ -110,6 +111,21 @@ class Subtask {
       restoredKeyGroups: restored.keyGroups,
       restoreMs: Math.round(now() - started),
     });
+  }
+
+  /**
+   * After its state was read: the checkpoint is still complete, so what was read was all of it. One discarded (its
+   * state deleted) before or while it was read leaves the subtask with part of its state or none, and its sources at
+   * their start: it fails instead, naming the checkpoint, and the job's recovery says what is left to restart from.
+   */
+  private async expectRestorable(checkpointId: number): Promise<void> {
+    const cp = await this.ctx.deps.prisma.checkpoint.findUnique({ where: { id: checkpointId }, select: { status: true, number: true, jobId: true } });
+    if (cp?.status !== 'COMPLETED')
+      throw new Error(
+        cp
+          ? `cannot restore checkpoint #${cp.number} of job ${cp.jobId.slice(0, 8)}: it is ${cp.status}, its state gone`
+          : `cannot restore checkpoint ${checkpointId}: it was deleted`,
+      );
   }
 
   /** Makes the parts and joins them up. */

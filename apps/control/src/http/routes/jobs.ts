@@ -251,14 +251,18 @@ export function jobRoutes(deps: {
           `checkpoint ${row.id} is a ${row.kind} checkpoint: only savepoints are deleted by hand; retention removes the others`,
         );
       if (row.status === 'PENDING') throw new Refused('conflict', `savepoint ${row.id} is still being taken`);
-      const borrower = (await borrowedCheckpoints(prisma, [row.id])).get(row.id);
-      if (borrower)
-        throw new Refused(
-          'conflict',
-          `savepoint #${row.number} is where job ${borrower} started, and it has no checkpoint of its own yet to restart from: delete the savepoint after that job's first checkpoint`,
-        );
-      // Its acknowledgements and state chunks go with it.
-      await prisma.checkpoint.delete({ where: { id: row.id } });
+      await prisma.$transaction(async (tx) => {
+        // Locked before the question which job started from it, as retention does (a deploy from it holds its row).
+        await tx.$queryRaw`SELECT id FROM "Checkpoint" WHERE id = ${row.id} FOR UPDATE`;
+        const borrower = (await borrowedCheckpoints(tx, [row.id])).get(row.id);
+        if (borrower)
+          throw new Refused(
+            'conflict',
+            `savepoint #${row.number} is where job ${borrower} started, and it has no checkpoint of its own yet to restart from: delete the savepoint after that job's first checkpoint`,
+          );
+        // Its acknowledgements and state chunks go with it.
+        await tx.checkpoint.delete({ where: { id: row.id } });
+      });
       await audit.record(principalOf(req), {
         action: 'savepoint.delete',
         jobId: row.jobId,
