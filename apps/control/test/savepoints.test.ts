@@ -205,7 +205,9 @@ describe('savepoints', () => {
       await retention;
       const result = await start;
       expect(result).toBeInstanceOf(Error);
-      expect((result as Error).message).toContain(`checkpoint ${from.id} is DISCARDED, not COMPLETED`);
+      expect((result as Error).message).toContain(
+        `checkpoint #${from.number} of job ${a.id.slice(0, 8)} is DISCARDED, not COMPLETED: retention let its state go`,
+      );
       expect(await stack.prisma.job.count({ where: { restoredFromId: from.id } })).toBe(0);
     } finally {
       const started = await stack.prisma.job.findMany({ where: { restoredFromJobId: a.id }, select: { id: true } });

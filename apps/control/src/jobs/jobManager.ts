@@ -240,7 +240,14 @@ export class JobManager {
   ): Promise<{ jobId: string; number: number }> {
     const cp = await db.checkpoint.findUnique({ where: { id: checkpointId }, include: { job: true } });
     if (!cp) throw new Refused('not-found', `no checkpoint ${checkpointId}`);
-    if (cp.status !== 'COMPLETED') throw new Refused('conflict', `checkpoint ${checkpointId} is ${cp.status}, not COMPLETED`);
+    // Named as the dashboard lists it: by its number within its job.
+    if (cp.status !== 'COMPLETED')
+      throw new Refused(
+        'conflict',
+        `checkpoint #${cp.number} of job ${cp.jobId.slice(0, 8)} is ${cp.status}, not COMPLETED${
+          cp.status === 'DISCARDED' ? ': retention let its state go (start from a newer one or a savepoint; CHECKPOINT_RETENTION keeps more)' : ''
+        }`,
+      );
     if (cp.job.pipelineId !== pipelineId) throw new Refused('invalid', `checkpoint ${checkpointId} belongs to another pipeline`);
     const old = parsePlan(cp.job.plan);
     for (const [id, v] of Object.entries(plan.vertices)) {
