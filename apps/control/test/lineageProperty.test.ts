@@ -85,9 +85,8 @@ describe('jobs started from other jobs’ checkpoints', () => {
   };
 
   const killAWorkerOf = async (job: Job, log: string[]) => {
-    const victim = await killWorkerRunning(stack, job.id);
+    await killWorkerRunning(stack, job.id);
     log.push(`kill a worker of ${job.name}`);
-    expect(victim).toBeDefined();
     await stack.addWorker(`lineage-replacement-${++replacements}`);
   };
 

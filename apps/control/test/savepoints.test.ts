@@ -196,7 +196,7 @@ describe('savepoints', () => {
         async () =>
           (
             await stack.prisma.$queryRaw<{ n: number }[]>`
-              SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR SHARE%'`
+              SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR SHARE%'`
           )[0]!.n > 0,
         10_000,
         'the start to wait on the checkpoint it starts from',
@@ -254,7 +254,7 @@ describe('savepoints', () => {
         async () =>
           (
             await stack.prisma.$queryRaw<{ n: number }[]>`
-              SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%"Checkpoint"%' AND query NOT LIKE '%FOR SHARE%'`
+              SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%"Checkpoint"%' AND query NOT LIKE '%FOR SHARE%'`
           )[0]!.n > 0,
         30_000,
         'retention to wait on the checkpoint a start holds',

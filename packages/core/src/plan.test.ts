@@ -209,6 +209,13 @@ describe('edgeProjection: the fields a record keeps over a channel', () => {
     expect(edgeProjection(edge, chainOf(buildChains(g, initialPlan(g)), 'count')!)).toBeUndefined();
   });
 
+  it('keeps records whole when a field is named like a property every object has', () => {
+    const g = graph(['gen:generator:2', 'total:sum:3', 'out:log:3'], ['gen-hash->total', 'total-forward->out']);
+    const chain = chainOf(buildChains(g, initialPlan(g)), 'total')!;
+    const odd = { ...chain, vertices: [{ ...chain.vertices[0]!, settings: { field: 'constructor' } }] };
+    expect(edgeProjection(g.edges[0]!, odd)).toBeUndefined();
+  });
+
   it("keeps a sum's input whole when its settings do not parse (its dead letters then show the record)", () => {
     const g = graph(['gen:generator:2', 'total:sum:3', 'out:log:3'], ['gen-hash->total', 'total-forward->out']);
     const chain = chainOf(buildChains(g, initialPlan(g)), 'total')!;

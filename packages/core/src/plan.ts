@@ -148,7 +148,7 @@ export function chainOf(chains: readonly Chain[], vertexId: string): Chain | und
  * The fields a record needs on its way over `edge` into the chain `consumer`, when the chain's head reads only some
  * (`OperatorSpec.inputFields`): those and the edge's key. Undefined: the whole record goes. Records are cut at the
  * producer, before they are encoded, as Flink's planner projects before an exchange; a name with a dot (a field in a
- * nested object) keeps the record whole.
+ * nested object), or one of Object's own, keeps the record whole.
  */
 export function edgeProjection(edge: Edge, consumer: Chain): readonly string[] | undefined {
   const head = consumer.vertices[0];
@@ -159,7 +159,8 @@ export function edgeProjection(edge: Edge, consumer: Chain): readonly string[] |
   const keyed = edge.partitioning === 'hash' && edge.key !== undefined;
   if (spec!.kind === 'keyed' && !keyed) return undefined;
   const all = [...new Set(keyed ? [edge.key!, ...fields] : fields)];
-  return all.some((f) => f.includes('.')) ? undefined : all;
+  // A name every object answers to (`constructor`, `__proto__`) would be copied off the prototype: kept whole too.
+  return all.some((f) => f.includes('.') || f in Object.prototype) ? undefined : all;
 }
 
 /** The producer subtasks that feed consumer subtask `index` over an edge. */
