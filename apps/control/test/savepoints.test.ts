@@ -283,6 +283,9 @@ describe('savepoints', () => {
       const savepoint = await waitForCheckpoint(stack, a.id, 30_000, (await stack.client.triggerSavepoint(a.id)).id);
       b = await stack.client.deployJob({ pipelineId: p.id, restoreFromCheckpointId: savepoint.id, checkpointIntervalMs: 3_600_000 });
       await waitForState(stack, b.id, 'RUNNING', 60_000);
+      // The audit trail names the savepoint as the dashboard lists it, by its number within A.
+      const deployed = (await stack.client.getJob(b.id)).audit.find((e) => e.action === 'job.deploy');
+      expect(deployed?.details).toMatchObject({ restoreFromCheckpointId: savepoint.id, fromCheckpoint: { jobId: a.id, number: savepoint.number } });
       await expect(stack.client.deleteSavepoint(savepoint.id)).rejects.toMatchObject({
         status: 409,
         message: expect.stringContaining(`savepoint #${savepoint.number} is where job ${b.id} started`),

@@ -94,6 +94,8 @@ export function jobRoutes(deps: {
         details: {
           ...(req.body.version !== undefined && { version: req.body.version }),
           ...(req.body.restoreFromCheckpointId !== undefined && { restoreFromCheckpointId: req.body.restoreFromCheckpointId }),
+          // The checkpoint as the dashboard lists it: its number within its job (the id above is the database's).
+          ...(job.restoredFromJobId !== null && { fromCheckpoint: { jobId: job.restoredFromJobId, number: job.restoredFromNumber } }),
           ...(req.body.parallelism !== undefined && { parallelism: req.body.parallelism }),
         },
       });

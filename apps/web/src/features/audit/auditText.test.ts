@@ -10,7 +10,11 @@ describe('audit entries in words', () => {
     [entry('job.rescale', null), 'Rescaled'],
     [entry('job.rescale', { vertexId: 'count', from: null, to: 3 }, 'count'), 'Rescaled count → 3'],
     [entry('job.deploy'), 'Deployed'],
-    [entry('job.deploy', { version: 2, restoreFromCheckpointId: 41 }), 'Deployed version 2 from checkpoint 41'],
+    [
+      entry('job.deploy', { version: 2, restoreFromCheckpointId: 41, fromCheckpoint: { jobId: '22222222-aaaa-4bbb-8ccc-dddddddddddd', number: 7 } }),
+      'Deployed version 2 from checkpoint #7 of job 22222222',
+    ],
+    [entry('job.deploy', { version: 2, restoreFromCheckpointId: 41 }), 'Deployed version 2 from the checkpoint with id 41'],
     [entry('savepoint.trigger', { checkpointId: 9, number: 4 }, '#4'), 'Savepoint #4 taken'],
     [entry('savepoint.delete', null, '#4'), 'Savepoint #4 deleted'],
     [entry('checkpoint.trigger', null, '#7'), 'Checkpoint #7 triggered'],
@@ -32,6 +36,9 @@ describe('audit entries in words', () => {
     expect(auditDetails(entry('pipeline.rename', { from: 'old-name' }))).toBe('from: old-name');
     expect(auditDetails(entry('job.rescale', { vertexId: 'count', from: 1, to: 2 }))).toBe('');
     expect(auditDetails(entry('job.stop'))).toBe('');
+    expect(
+      auditDetails(entry('job.deploy', { restoreFromCheckpointId: 41, fromCheckpoint: { jobId: 'a', number: 7 }, parallelism: { count: 2 } })),
+    ).toBe('parallelism: {"count":2}');
     expect(auditDetails(entry('savepoint.trigger', { checkpointId: 9, number: 4 }))).toBe('');
     expect(auditDetails(entry('apikey.create', { role: 'operator', expiresInDays: 30, start: 'kf_abcdef' }))).toBe(
       'role: operator · expiresInDays: 30 · start: kf_abcdef',

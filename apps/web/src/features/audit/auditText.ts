@@ -24,12 +24,20 @@ const named = (what: string, target: string | null) => (target ? `${what}: ${tar
 
 const phrase = (what: string, target: string | null, rest = '') => `${what}${target ? ` ${target}` : ''}${rest}`;
 
+/** The checkpoint a job was started from, by its number within its job; entries recorded before that was kept give the database's id. */
+function fromCheckpoint(d: Record<string, unknown>): string {
+  const cp = d.fromCheckpoint;
+  if (typeof cp === 'object' && cp !== null && 'jobId' in cp && 'number' in cp && typeof cp.jobId === 'string')
+    return ` from checkpoint #${String(cp.number)} of job ${cp.jobId.slice(0, 8)}`;
+  return d.restoreFromCheckpointId !== undefined ? ` from the checkpoint with id ${String(d.restoreFromCheckpointId)}` : '';
+}
+
 /** What was done, in words ("Rescaled count 2 → 4"); who did it is said beside it. */
 export function auditText(e: Pick<AuditEvent, 'action' | 'target' | 'details'>): string {
   const d = e.details ?? {};
   switch (e.action) {
     case 'job.deploy':
-      return `Deployed${d.version !== undefined ? ` version ${d.version}` : ''}${d.restoreFromCheckpointId !== undefined ? ` from checkpoint ${d.restoreFromCheckpointId}` : ''}`;
+      return `Deployed${d.version !== undefined ? ` version ${d.version}` : ''}${fromCheckpoint(d)}`;
     case 'job.rescale': {
       const vertex = typeof d.vertexId === 'string' ? d.vertexId : e.target;
       if (!vertex || d.to === undefined) return 'Rescaled';
@@ -70,7 +78,7 @@ export function auditText(e: Pick<AuditEvent, 'action' | 'target' | 'details'>):
 
 /** The details the words of `auditText` already say, per action. */
 const SAID: Record<string, readonly string[]> = {
-  'job.deploy': ['version', 'restoreFromCheckpointId'],
+  'job.deploy': ['version', 'restoreFromCheckpointId', 'fromCheckpoint'],
   'job.rescale': ['vertexId', 'from', 'to'],
   'checkpoint.trigger': ['checkpointId', 'number'],
   'savepoint.trigger': ['checkpointId', 'number'],
