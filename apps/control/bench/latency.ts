@@ -8,8 +8,9 @@
 // copies the record's event time into a field, so the source's stamp reaches the sink. A record's latency is its sink
 // stream entry's id (Redis's clock, ms: when the sink's XADD ran) minus that stamp (the worker's clock, ms; one
 // machine, one clock). After BENCH_WARMUP_MS and once the source caught up with its rate, every record it emitted in
-// the next BENCH_MEASURE_MS counts: p50/p90/p99/max; the sink stream is read once the window is over, so that reading
-// it takes nothing from the pipeline meanwhile. BENCH_RUNS (3) fresh runs, median with min and max.
+// the next BENCH_MEASURE_MS counts: p50/p90/p99/max; the job is then stopped with a savepoint (all its sources emitted
+// is then in the sink stream) and the stream read, so that reading it takes nothing from the pipeline meanwhile.
+// BENCH_RUNS (3) fresh runs, median with min and max.
 // Writes docs/benchmarks/latency.json.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -43,8 +44,8 @@ const KEYS = 100_000;
 const P = 2;
 /**
  * The sink stream is trimmed to about this many entries: what `rate` adds in the window and 45 s more (about 70 bytes
- * an entry in Redis: 640 MB at 122,000 records/s). It is read after the window, within seconds, and must still hold
- * the window whole until the read is done (checked).
+ * an entry in Redis: 640 MB at 122,000 records/s). The job stops within seconds of the window's end, and the stream
+ * must still hold the window whole then (checked).
  */
 const keep = (rate: number) => Math.max(1_000_000, Math.ceil((rate * (MEASURE_MS + 45_000)) / 1000));
 const TARGET_P99_MS = 20;
@@ -85,18 +86,42 @@ async function main(): Promise<void> {
   // The version the workers compute for this file; the control plane (this process) registers it as theirs.
   registerOperator(stamp, `${stamp.kind}@${createHash('sha256').update(readFileSync(self)).digest('hex').slice(0, 12)}`);
 
-  /** Deploys the pipeline at `rate` (0: unbounded) on a fresh stack and hands it to `measure`; refuses a run that recovered. */
-  async function withJob<T>(rate: number, measure: (stack: Stack, jobId: string, stream: string) => Promise<T>): Promise<T> {
+  /**
+   * Deploys the pipeline at `rate` (0: unbounded) on a fresh stack and hands it to `measure`; refuses a run that
+   * recovered. `end` checks that, then ends the job: canceled, or with `drain`, stopped with a savepoint, so that every
+   * record its sources emitted is in the sink's stream (they emit the savepoint's barrier last, and the savepoint
+   * completes once the sinks have written all before it). `measure` may call it; it is called after, if not.
+   */
+  async function withJob<T>(
+    rate: number,
+    measure: (stack: Stack, jobId: string, stream: string, end: (opts?: { drain: boolean }) => Promise<void>) => Promise<T>,
+  ): Promise<T> {
     const stack = await startStack({ workers: P, slots: 2, workerEnv: { KEYFLOW_OPERATORS: self } });
     const stream = `${stack.prefix}:bench-latency-out`;
     try {
       const pipeline = await stack.client.createPipeline({ name: `bench-latency-${stack.prefix}`, graph: graph(rate, stream) });
       const job = await stack.client.deployJob({ pipelineId: pipeline.id, checkpointIntervalMs: CHECKPOINT_MS });
-      const result = await measure(stack, job.id, stream);
-      const detail = await stack.client.getJob(job.id);
-      if (detail.state !== 'RUNNING') throw new Error(`job is ${detail.state}: ${detail.failureReason}`);
-      if (detail.attempt !== 1) throw new Error(`the job recovered during the run (attempt ${detail.attempt})`);
-      await stack.client.cancelJob(job.id);
+      let ended = false;
+      const end = async ({ drain } = { drain: false }) => {
+        if (ended) return;
+        ended = true;
+        const detail = await stack.client.getJob(job.id);
+        if (detail.state !== 'RUNNING') throw new Error(`job is ${detail.state}: ${detail.failureReason}`);
+        if (detail.attempt !== 1) throw new Error(`the job recovered during the run (attempt ${detail.attempt})`);
+        if (!drain) {
+          await stack.client.cancelJob(job.id);
+          return;
+        }
+        await stack.client.stopJob(job.id);
+        const deadline = Date.now() + 120_000;
+        for (let state = 'STOPPING'; state !== 'STOPPED'; state = (await stack.client.getJob(job.id)).state) {
+          if (state !== 'STOPPING' && state !== 'RUNNING') throw new Error(`the job did not stop with a savepoint: it is ${state}`);
+          if (Date.now() > deadline) throw new Error(`the job did not stop with a savepoint in 2 minutes: it is ${state}`);
+          await sleep(200);
+        }
+      };
+      const result = await measure(stack, job.id, stream, end);
+      await end();
       return result;
     } finally {
       await stack.redis.del(stream);
@@ -130,10 +155,11 @@ async function main(): Promise<void> {
    * Latencies of every record the source emitted within the measured window, ms, sorted. The sink stream is read once
    * the window is over, from the window's start: an entry's id is when the sink added it, whenever it is read, and a
    * reader beside the pipeline (ioredis decoding every entry, in this process with the control plane) would take a
-   * share of the two cores from what it measures. The stream keeps the window whole meanwhile (see `keep`).
+   * share of the two cores from what it measures. The job is stopped first: what is read is all there will be, and the
+   * stream is trimmed no more.
    */
   const latencies = (rate: number) =>
-    withJob(rate, async (stack, _jobId, stream) => {
+    withJob(rate, async (stack, _jobId, stream, end) => {
       await sleep(WARMUP_MS);
       // A source that fell behind (its consumers started after it) emits as fast as it can until it caught up, and its
       // records queue in full channels: the window starts once the sink takes in no more than the rate.
@@ -150,34 +176,25 @@ async function main(): Promise<void> {
       const from = Date.now();
       await sleep(MEASURE_MS);
       const to = Date.now();
-      const values: number[] = [];
-      /** The newest source stamp read so far. */
-      let newest = 0;
-      let last = `${from}-0`;
-      let first = true;
-      // Until records emitted a second after the window arrive: what was emitted within it has arrived too (each sink
-      // writes in the order it takes records in, and its inputs are no second apart).
-      const deadline = Date.now() + 60_000;
-      while (newest < to + 1000 && Date.now() < deadline) {
-        const entries = await stack.redis.xrange(stream, first ? last : `(${last}`, '+', 'COUNT', 20_000);
-        first = false;
-        if (!entries.length) {
-          await sleep(100);
-          continue;
-        }
-        for (const [id, fields] of entries) {
-          last = id;
-          const json = fields[1]!;
-          const at = json.lastIndexOf('"emittedAt":');
-          const emitted = Number(json.slice(at + 12, json.indexOf('}', at)));
-          newest = Math.max(newest, emitted);
-          if (emitted >= from && emitted < to) values.push(Number(id.slice(0, id.indexOf('-'))) - emitted);
-        }
-      }
+      // Stopped with a savepoint, the job has written all its sources emitted to the stream, and the stream is no longer
+      // trimmed: reading it races with nothing.
+      await end({ drain: true });
       // Trimming only ever drops the oldest: if the oldest left is older than the window, nothing of it was dropped.
       const oldest = (await stack.redis.xrange(stream, '-', '+', 'COUNT', 1))[0]?.[0];
       if (!oldest || Number(oldest.slice(0, oldest.indexOf('-'))) >= from)
-        throw new Error('the sink stream was trimmed into the window before it was read');
+        throw new Error('the sink stream was trimmed into the window before the job stopped: raise `keep`');
+      const values: number[] = [];
+      for (let start = `${from}-0`; ;) {
+        const entries = await stack.redis.xrange(stream, start, '+', 'COUNT', 20_000);
+        if (!entries.length) break;
+        for (const [id, fields] of entries) {
+          const json = fields[1]!;
+          const at = json.lastIndexOf('"emittedAt":');
+          const emitted = Number(json.slice(at + 12, json.indexOf('}', at)));
+          if (emitted >= from && emitted < to) values.push(Number(id.slice(0, id.indexOf('-'))) - emitted);
+        }
+        start = `(${entries[entries.length - 1]![0]}`;
+      }
       return { sorted: Float64Array.from(values).sort(), windowMs: to - from, caughtUpMs };
     });
 
