@@ -11,16 +11,22 @@ import {
   type RuntimeSettings,
   type TaskData,
 } from '@keyflow/runtime';
-import { Worker } from 'bullmq';
+import { DelayedError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { WorkerEnv } from './env.ts';
 import { Heartbeat } from './heartbeat.ts';
+import { Placement } from './placement.ts';
 
 export interface WorkerHandle {
   id: string;
   close(): Promise<void>;
 }
+
+/** How long a task handed back to the queue for a worker that runs less waits before anyone may take it. */
+const DEFER_MS = 50;
+/** How often a task is handed back before whoever picks it takes it (the worker it went back for may not ask). */
+const MAX_DEFERRALS = 10;
 
 interface Running {
   task: TaskData;
@@ -44,10 +50,14 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
   if (operators.length) logger.info({ operators: operators.map((o) => o.version) }, 'user operators loaded');
   const running = new Map<string, Running>();
   let reportSubtasks = () => {};
+  // Another worker counts as live for placement while its heartbeat is at most three beats old.
+  const operatorVersions = JSON.stringify(operators.map((o) => o.version));
+  const placement = new Placement(redis, keys, id, 3 * env.WORKER_HEARTBEAT_MS, operatorVersions);
+  await placement.reset();
 
   const worker = new Worker<unknown, string>(
     TASK_QUEUE,
-    async (job) => {
+    async (job, token) => {
       const parsed = taskDataSchema.safeParse(job.data);
       if (!parsed.success) {
         // Only this task job fails (BullMQ records why); the worker goes on with the others.
@@ -58,8 +68,15 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
       }
       // The one object the heartbeat lists: a live rescale updates its parallelism in place.
       const task = parsed.data;
-      const abort = new AbortController();
       const subtaskLog = logger.child({ jobId: task.jobId, vertex: task.vertexId, subtask: task.index, attempt: task.attempt });
+      // BullMQ counts every time a worker picked the task, handed back ones included.
+      const better = await placement.claim(task, job.attemptsStarted > MAX_DEFERRALS);
+      if (better) {
+        subtaskLog.debug({ to: better }, 'task handed back for a worker that runs less');
+        await job.moveToDelayed(Date.now() + DEFER_MS, token);
+        throw new DelayedError();
+      }
+      const abort = new AbortController();
       running.set(job.id!, { task, since: Date.now(), abort });
       reportSubtasks();
       subtaskLog.info('subtask started');
@@ -87,6 +104,7 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
       } finally {
         running.delete(job.id!);
         reportSubtasks();
+        await placement.release(task).catch((err: Error) => subtaskLog.warn({ error: err.message }, 'placement not released'));
       }
     },
     {
@@ -115,7 +133,7 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
         host: hostname(),
         pid: String(process.pid),
         slots: String(env.WORKER_SLOTS),
-        operators: JSON.stringify(operators.map((o) => o.version)),
+        operators: operatorVersions,
       },
       intervalMs: env.WORKER_HEARTBEAT_MS,
       stuckMs: env.WORKER_STUCK_MS,
@@ -138,6 +156,7 @@ export async function startWorker(env: WorkerEnv, runtime?: Partial<RuntimeSetti
         .multi()
         .del(keys.worker(id))
         .srem(keys.workers, id)
+        .hdel(keys.workerLoad, id)
         .exec()
         .catch(() => {});
       redis.disconnect();

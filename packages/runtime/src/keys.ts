@@ -19,6 +19,8 @@ export function redisKeys(prefix: string) {
     /** Entries of the events stream that were not valid events, with the reason (newest first). */
     malformedEvents: `${prefix}:dlq:events`,
     workers: `${prefix}:workers`,
+    /** Per worker, the subtasks it runs (a hash: worker id → count), kept by the workers as they take and end them. */
+    workerLoad: `${prefix}:workers:load`,
     /** Sign-in attempts for one account (a hash of its email) in the current minute. */
     signIn: (account: string) => `${prefix}:signin:${account}`,
     /** Set by the control plane that coordinates; gone means Redis lost its data (restarted empty). */
@@ -32,6 +34,8 @@ export function redisKeys(prefix: string) {
       `${prefix}:{${jobId}}:${attempt}:ch:${edge}:${from[0]}.${from[1]}:${to[0]}.${to[1]}`,
     /** A rescale's direct state handover to one subtask of the rescaled chain: moved key groups and source offsets. */
     handover: (jobId: string, attempt: number, scalingId: number, to: number) => `${prefix}:{${jobId}}:${attempt}:handover:${scalingId}:${to}`,
+    /** Per worker and vertex, the subtasks of one attempt it runs (a hash: `worker|vertex` → count): how they spread. */
+    placement: (jobId: string, attempt: number) => `${prefix}:{${jobId}}:${attempt}:placement`,
     channelPattern: (jobId: string, attempt: number) => `${prefix}:{${jobId}}:${attempt}:ch:*`,
     handoverPattern: (jobId: string, attempt: number) => `${prefix}:{${jobId}}:${attempt}:handover:*`,
     /** Every key of one attempt: its channels, commands and handovers. */
