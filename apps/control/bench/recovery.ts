@@ -309,9 +309,10 @@ function docsSection(r: { date: string; cores: number; runs: Run[]; median: Medi
     Back to rate: the first poll (every ${POLL_MS} ms) of the new attempt with count's records/s ≥ ${BACK_TO_RATE * 100} %
     of the rate before (not reached within ${BACK_TIMEOUT_MS / 1000} s: "not within"). All three from T0. Rate after:
     count's records/s ${AFTER_WINDOW_MS[0] / 1000}–${AFTER_WINDOW_MS[1] / 1000} s after the job runs again. The ${WORKERS - 1}
-    remaining worker processes take the new attempt's three subtasks as BullMQ hands them out, and a worker process
-    runs its subtasks on one thread, so the placement (in the table) can change the pipeline's capacity. Output:
-    \`docs/benchmarks/recovery.json\`.`);
+    remaining worker processes take the new attempt's three subtasks as placement spreads them (each operator over the
+    workers with a free slot: README, "How it runs"), and a worker process runs its subtasks on one thread, so the
+    placement (in the table) can change the pipeline's capacity. Output: \`docs/benchmarks/recovery.json\`; this
+    part of the section down to the line that ends it is rewritten by each run, what follows that line is kept.`);
   const targets = wrap(`Targets: detected ≤ ${TARGETS.detectedMs / 1000} s — ${met(r.met.detected)} (median
     ${ms(r.median.detectedMs)}). Running again ≤ ${TARGETS.runningMs / 1000} s — ${met(r.met.running)} (median
     ${ms(r.median.runningMs)}).${
@@ -354,8 +355,12 @@ ${r.runs
   .join('\n')}
 
 ${targets}
+${GENERATED_END}
 `;
 }
+
+/** Ends the part of the section a run rewrites: before-and-after sets and other history written below it stay. */
+const GENERATED_END = '<!-- the latest run of npm run bench:recovery ends here -->';
 
 function writeDocs(section: string) {
   const file = fileURLToPath(new URL('../../../docs/benchmarks.md', import.meta.url));
@@ -363,7 +368,15 @@ function writeDocs(section: string) {
   const start = doc.indexOf('\n## Recovery');
   if (start === -1) return writeFileSync(file, `${doc.trimEnd()}\n\n${section}`);
   const next = doc.indexOf('\n## ', start + 1);
-  writeFileSync(file, `${doc.slice(0, start)}\n${section}${next === -1 ? '' : `\n${doc.slice(next + 1)}`}`);
+  const generatedEnd = doc.indexOf(GENERATED_END, start);
+  // The rest of the section after the generated part (history) stays; a section without the marker is replaced whole.
+  const rest =
+    generatedEnd !== -1 && (next === -1 || generatedEnd < next)
+      ? doc.slice(generatedEnd + GENERATED_END.length + 1)
+      : next === -1
+        ? ''
+        : `\n${doc.slice(next + 1)}`;
+  writeFileSync(file, `${doc.slice(0, start)}\n${section}${rest}`);
 }
 
 const dbUrl = await benchDatabase();
