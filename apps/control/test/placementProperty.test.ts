@@ -2,7 +2,7 @@ import type { GraphInput } from '@keyflow/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, waitFor, waitForState, type Stack } from './harness.ts';
-import { requestRescale } from './rescaleDriver.ts';
+import { converged, requestRescale } from './rescaleDriver.ts';
 
 /**
  * Off the scripted path for placement: fast-check makes sequences of what users do to the jobs of one pool (deploy,
@@ -128,15 +128,7 @@ describe('any sequence of deploys, rescales, cancels and killed workers', () => 
                 if (a.to === from || used - from + a.to > MAX_SUBTASKS) continue;
                 await requestRescale(stack, job.id, a.chain, a.to);
                 job.parallelism[a.chain] = a.to;
-                await waitFor(
-                  async () => {
-                    const [last] = (await stack.client.listScalingEvents(job.id)).sort((x, y) => y.id - x.id);
-                    if (last?.status === 'FAILED' || last?.status === 'ROLLED_BACK') throw new Error(`rescale ${last.status}: ${last.reason}`);
-                    return last?.status === 'COMPLETED' && last.toParallelism === a.to;
-                  },
-                  60_000,
-                  `${a.chain} of job ${job.id} at ×${a.to}`,
-                );
+                await converged(stack, job.id, a.chain, a.to);
                 job.allowed[a.chain] = a.to > from ? Math.max(1, job.allowed[a.chain]) : Infinity;
                 log.push(`${a.chain} ×${from} → ×${a.to}`);
               } else if (a.do === 'cancel' && live.length) {

@@ -61,7 +61,7 @@ const PLACEMENT_TTL_MS = 24 * 3600_000;
  * of an operator while another stood idle with free slots: measured, a Nexmark q11 at p=2 ran 28 % slower so.
  * On picking a task, a worker asks whether another live worker with a free slot runs fewer of the attempt's
  * subtasks of that vertex (or as many, and fewer subtasks in all); if one does, the task is handed back for a
- * moment for it to take. The worker that picks a task handed back `maxDeferrals` times takes it.
+ * moment for it to take. Whoever picks a task handed back often enough takes it (`force`: the worker decides when).
  */
 export class Placement {
   private readonly redis: PlacementRedis;
