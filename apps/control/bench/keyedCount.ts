@@ -22,6 +22,11 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const PARALLELISMS = (process.env.BENCH_PARALLELISMS ?? '1,2').split(',').map(Number);
 if (!PARALLELISMS.every((p) => p === 1 || p === 2)) throw new Error(`BENCH_PARALLELISMS lists 1, 2 or both, not '${process.env.BENCH_PARALLELISMS}'`);
 const KEYS = 50_000;
+/** The pool: BENCH_WORKERS processes (default p) of BENCH_SLOTS slots (default 2). */
+const WORKERS = process.env.BENCH_WORKERS === undefined ? undefined : Number(process.env.BENCH_WORKERS);
+const SLOTS = Number(process.env.BENCH_SLOTS ?? 2);
+if (!((WORKERS === undefined || (Number.isInteger(WORKERS) && WORKERS >= 1)) && Number.isInteger(SLOTS) && SLOTS >= 1))
+  throw new Error(`BENCH_WORKERS and BENCH_SLOTS take whole numbers from 1, not '${process.env.BENCH_WORKERS}' and '${process.env.BENCH_SLOTS}'`);
 const settings = { seed: 3, rate: 0, keys: KEYS, skew: 'zipf', splits: 16 } as const;
 const { values: args } = parseArgs({ options: { 'redis-delay-ms': { type: 'string' } } });
 const DELAY_MS = args['redis-delay-ms'] === undefined ? undefined : Number(args['redis-delay-ms']);
@@ -43,8 +48,8 @@ const graph = (p: number): GraphInput => ({
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function pipelineRate(p: number, workerRedisUrl: string): Promise<number> {
-  // One worker process per subtask pair, one slot each per subtask of the pair.
-  const stack = await startStack({ workers: p, slots: 2, workerEnv: { REDIS_URL: workerRedisUrl } });
+  // One worker process per subtask pair, one slot each per subtask of the pair, unless BENCH_WORKERS and BENCH_SLOTS say otherwise.
+  const stack = await startStack({ workers: WORKERS ?? p, slots: SLOTS, workerEnv: { REDIS_URL: workerRedisUrl } });
   try {
     const pipeline = await stack.client.createPipeline({ name: `bench-p${p}-${stack.prefix}`, graph: graph(p) });
     const job = await stack.client.deployJob({ pipelineId: pipeline.id, checkpointIntervalMs: 10_000 });
