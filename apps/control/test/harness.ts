@@ -261,10 +261,12 @@ export function waitForState(stack: Pick<Stack, 'client'>, jobId: string, state:
 
 /** Kills (SIGKILL) a worker process that runs a subtask of the job (of `vertexId`, when given); returns it as the pool lists it. */
 export async function killWorkerRunning(stack: Pick<Stack, 'client' | 'workers'>, jobId: string, vertexId?: string) {
-  const victim = (await stack.client.listWorkers()).find((w) =>
-    w.subtasks.some((s) => s.jobId === jobId && (vertexId === undefined || s.vertexId === vertexId)),
+  // A worker killed earlier stays listed until its heartbeat expires: only a process still running counts.
+  const alive = (pid: number) => stack.workers.some((c) => c.pid === pid && !c.killed && c.exitCode === null);
+  const victim = (await stack.client.listWorkers()).find(
+    (w) => alive(w.pid) && w.subtasks.some((s) => s.jobId === jobId && (vertexId === undefined || s.vertexId === vertexId)),
   );
-  if (!victim) throw new Error(`no worker runs a subtask of job ${jobId}${vertexId === undefined ? '' : ` (${vertexId})`}`);
+  if (!victim) throw new Error(`no live worker runs a subtask of job ${jobId}${vertexId === undefined ? '' : ` (${vertexId})`}`);
   stack.workers.find((w) => w.pid === victim.pid)!.kill('SIGKILL');
   return victim;
 }

@@ -1,7 +1,7 @@
 import type { GraphInput } from '@keyflow/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, waitFor, waitForState, type Stack } from './harness.ts';
+import { killWorkerRunning, startStack, waitFor, waitForState, type Stack } from './harness.ts';
 import { converged, requestRescale } from './rescaleDriver.ts';
 
 /**
@@ -139,13 +139,7 @@ describe('any sequence of deploys, rescales, cancels and killed workers', () => 
               } else if (a.do === 'kill' && live.length) {
                 // The replacement first, so that the pool has two live workers when the jobs recover.
                 await stack.addWorker(`replacement-${++replacements}`);
-                // A worker killed by an earlier step stays listed until its heartbeat expires: pick a live one.
-                const victim = (await stack.client.listWorkers()).find(
-                  (w) =>
-                    w.subtasks.some((s) => s.jobId === live[0]!.id) && stack.workers.some((c) => c.pid === w.pid && !c.killed && c.exitCode === null),
-                );
-                if (!victim) throw new Error(`no live worker runs a subtask of job ${live[0]!.id}`);
-                stack.workers.find((c) => c.pid === victim.pid)!.kill('SIGKILL');
+                const victim = await killWorkerRunning(stack, live[0]!.id);
                 log.push(`kill ${victim.id}`);
                 lost = true;
                 // Every job that ran a subtask there recovers: its new attempt is what the step checks.
