@@ -14,7 +14,7 @@ import { dropDatabase } from '@keyflow/db/testing';
 import { Redis } from 'ioredis';
 import { startStack } from '../test/harness.ts';
 import { startDelayProxy } from './delayProxy.ts';
-import { benchDatabase, machine, stats, writeResult } from './setup.ts';
+import { benchDatabase, benchPool, machine, stats, writeResult } from './setup.ts';
 
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 15000);
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 20000);
@@ -23,10 +23,7 @@ const PARALLELISMS = (process.env.BENCH_PARALLELISMS ?? '1,2').split(',').map(Nu
 if (!PARALLELISMS.every((p) => p === 1 || p === 2)) throw new Error(`BENCH_PARALLELISMS lists 1, 2 or both, not '${process.env.BENCH_PARALLELISMS}'`);
 const KEYS = 50_000;
 /** The pool: BENCH_WORKERS processes (default p) of BENCH_SLOTS slots (default 2). */
-const WORKERS = process.env.BENCH_WORKERS === undefined ? undefined : Number(process.env.BENCH_WORKERS);
-const SLOTS = Number(process.env.BENCH_SLOTS ?? 2);
-if (!((WORKERS === undefined || (Number.isInteger(WORKERS) && WORKERS >= 1)) && Number.isInteger(SLOTS) && SLOTS >= 1))
-  throw new Error(`BENCH_WORKERS and BENCH_SLOTS take whole numbers from 1, not '${process.env.BENCH_WORKERS}' and '${process.env.BENCH_SLOTS}'`);
+const POOL = benchPool();
 const settings = { seed: 3, rate: 0, keys: KEYS, skew: 'zipf', splits: 16 } as const;
 const { values: args } = parseArgs({ options: { 'redis-delay-ms': { type: 'string' } } });
 const DELAY_MS = args['redis-delay-ms'] === undefined ? undefined : Number(args['redis-delay-ms']);
@@ -49,7 +46,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function pipelineRate(p: number, workerRedisUrl: string): Promise<number> {
   // One worker process per subtask pair, one slot each per subtask of the pair, unless BENCH_WORKERS and BENCH_SLOTS say otherwise.
-  const stack = await startStack({ workers: WORKERS ?? p, slots: SLOTS, workerEnv: { REDIS_URL: workerRedisUrl } });
+  const stack = await startStack({ workers: POOL.workers ?? p, slots: POOL.slots, workerEnv: { REDIS_URL: workerRedisUrl } });
   try {
     const pipeline = await stack.client.createPipeline({ name: `bench-p${p}-${stack.prefix}`, graph: graph(p) });
     const job = await stack.client.deployJob({ pipelineId: pipeline.id, checkpointIntervalMs: 10_000 });

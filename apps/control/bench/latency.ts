@@ -42,11 +42,6 @@ const CHECKPOINT_MS = Number(process.env.BENCH_CHECKPOINT_MS ?? 10_000);
 const MAX_RATE = process.env.BENCH_MAX_RATE ? Number(process.env.BENCH_MAX_RATE) : undefined;
 const KEYS = 100_000;
 const P = 2;
-/** The pool: BENCH_WORKERS processes (p) of BENCH_SLOTS slots (2) each. */
-const WORKERS = Number(process.env.BENCH_WORKERS ?? P);
-const SLOTS = Number(process.env.BENCH_SLOTS ?? 2);
-if (!(Number.isInteger(WORKERS) && WORKERS >= 1 && Number.isInteger(SLOTS) && SLOTS >= 1))
-  throw new Error(`BENCH_WORKERS and BENCH_SLOTS take whole numbers from 1, not '${process.env.BENCH_WORKERS}' and '${process.env.BENCH_SLOTS}'`);
 /**
  * The sink stream is trimmed to about this many entries: what `rate` adds in the window and 45 s more (about 70 bytes
  * an entry in Redis: 640 MB at 122,000 records/s). The job stops within seconds of the window's end, and the stream
@@ -85,7 +80,9 @@ async function main(): Promise<void> {
   // Loaded here, not at the top: the workers import this file for `stamp` alone, without the stack and the database.
   const { dropDatabase } = await import('@keyflow/db/testing');
   const { startStack } = await import('../test/harness.ts');
-  const { benchDatabase, machine, spread, stats, writeResult } = await import('./setup.ts');
+  const { benchDatabase, benchPool, machine, spread, stats, writeResult } = await import('./setup.ts');
+  // The pool: BENCH_WORKERS processes (p) of BENCH_SLOTS slots (2) each.
+  const pool = benchPool();
   type Stack = Awaited<ReturnType<typeof startStack>>;
 
   // The version the workers compute for this file; the control plane (this process) registers it as theirs.
@@ -101,7 +98,7 @@ async function main(): Promise<void> {
     rate: number,
     measure: (stack: Stack, jobId: string, stream: string, end: (opts?: { drain: boolean }) => Promise<void>) => Promise<T>,
   ): Promise<T> {
-    const stack = await startStack({ workers: WORKERS, slots: SLOTS, workerEnv: { KEYFLOW_OPERATORS: self } });
+    const stack = await startStack({ workers: pool.workers ?? P, slots: pool.slots, workerEnv: { KEYFLOW_OPERATORS: self } });
     const stream = `${stack.prefix}:bench-latency-out`;
     try {
       const pipeline = await stack.client.createPipeline({ name: `bench-latency-${stack.prefix}`, graph: graph(rate, stream) });

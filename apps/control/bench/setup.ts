@@ -29,6 +29,18 @@ export function spread(x: { median: number; min: number; max: number }): string 
 }
 
 /** When and on what a result was measured: its first fields. */
+/**
+ * The worker pool a benchmark starts, as BENCH_WORKERS and BENCH_SLOTS set it: worker processes (undefined: the
+ * benchmark's own default) of `slots` slots each (default 2). Anything but a whole number from 1 is refused.
+ */
+export function benchPool(): { workers: number | undefined; slots: number } {
+  const workers = process.env.BENCH_WORKERS === undefined ? undefined : Number(process.env.BENCH_WORKERS);
+  const slots = Number(process.env.BENCH_SLOTS ?? 2);
+  if (!((workers === undefined || (Number.isInteger(workers) && workers >= 1)) && Number.isInteger(slots) && slots >= 1))
+    throw new Error(`BENCH_WORKERS and BENCH_SLOTS take whole numbers from 1, not '${process.env.BENCH_WORKERS}' and '${process.env.BENCH_SLOTS}'`);
+  return { workers, slots };
+}
+
 export function machine(): { date: string; cores: number; cpu: string } {
   return { date: new Date().toISOString(), cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown' };
 }
