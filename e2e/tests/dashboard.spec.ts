@@ -68,6 +68,8 @@ test('draw generator → count → postgres, deploy it, watch it checkpoint live
   await expect(page.getByTestId('node-count')).toContainText('×2');
   await expect(page.getByTestId('edge-label-generator-count')).toContainText(/hash\(user\) · \d/);
   await expect.poll(async () => (await page.getByTestId('live-count').textContent()) ?? '', { timeout: 30_000 }).not.toMatch(/in 0\/s/);
+  // Beside backpressure, how busy its busiest subtask is (Flink's busy time): the operator that limits the job.
+  await expect(page.getByTestId('busy-count')).toHaveText(/^\d{1,3}% busy$/);
 
   // A row opens its per-subtask acknowledgements: generator, count#0, count#1, postgres#0.
   await completedRows.first().click();

@@ -52,6 +52,7 @@ describe('a slow user operator', () => {
       // says a subtask went silent, and the busy operator's count rises from one 2 s to the next.
       const stuck: string[] = [];
       const seen: number[] = [];
+      const shares: { busy: number; eventsBusy: number; eventsBackpressure: number }[] = [];
       const end = Date.now() + 20_000;
       while (Date.now() < end) {
         const detail = await stack.client.getJob(job.id);
@@ -59,9 +60,18 @@ describe('a slow user operator', () => {
         expect(detail.attempt).toBe(1);
         for (const s of detail.stall?.subtasks ?? []) if (s.reason.startsWith('has not reported')) stuck.push(`${s.subtask} ${s.reason}`);
         seen.push(detail.metrics?.vertices.busy?.recordsIn ?? 0);
+        const v = detail.metrics?.vertices;
+        if (v?.busy && v.events) shares.push({ busy: v.busy.busy, eventsBusy: v.events.busy, eventsBackpressure: v.events.backpressure });
         await new Promise((r) => setTimeout(r, 250));
       }
       expect(stuck).toEqual([]);
+      // The metrics name the operator that limits the job, as Flink's busy and backpressure do: the slow operator's
+      // subtask is busy nearly all the time, and the source ahead of it waits on its full channel, not busy.
+      const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      expect(shares.length).toBeGreaterThan(40);
+      expect(median(shares.map((s) => s.busy))).toBeGreaterThan(0.9);
+      expect(median(shares.map((s) => s.eventsBackpressure))).toBeGreaterThan(0.5);
+      expect(median(shares.map((s) => s.eventsBusy))).toBeLessThan(0.5);
       // Metrics come once a second: in every 2 s of looks (8 looks) the count rose.
       for (let i = 8; i < seen.length; i += 8) expect(seen[i]!, `records in by the ${i}th look`).toBeGreaterThan(seen[i - 8]!);
       // It completed checkpoints meanwhile (their barriers wait behind the channel's records, seconds of work).

@@ -130,8 +130,13 @@ describe('Socket.IO live updates', () => {
       for (const v of Object.values(payload.vertices)) {
         expect(v.backpressure).toBeGreaterThanOrEqual(0);
         expect(v.backpressure).toBeLessThanOrEqual(1);
+        expect(v.busy).toBeGreaterThanOrEqual(0);
+        expect(v.busy).toBeLessThanOrEqual(1);
       }
     }
+    // At 2,000 records/s, far below what a subtask takes in, count waits for input most of the time: not busy.
+    const countBusy = ticks.map((t) => t.payload.vertices.count!.busy).sort((a, b) => a - b);
+    expect(countBusy[Math.floor(countBusy.length / 2)]).toBeLessThan(0.5);
     // Rates are of the latest half-second windows: one stalled window may read 0, a running job may not.
     const flowing = ticks.filter((t) => t.payload.vertices.events!.recordsInPerSec > 0 && t.payload.vertices.count!.recordsInPerSec > 0);
     expect(flowing.length).toBeGreaterThanOrEqual(ticks.length - 1);

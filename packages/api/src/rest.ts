@@ -96,6 +96,8 @@ export const subtaskMetricsSchema = z.object({
   recordsInPerSec: z.number(),
   recordsOutPerSec: z.number(),
   backpressure: z.number(),
+  /** Share of the last report's window neither waiting for input nor on full output channels (Flink's busy time), 0…1. */
+  busy: z.number(),
   deadLetters: z.number(),
   /**
    * Event time this subtask has reached, ms since the epoch: a source's output watermark, any other operator's input
@@ -111,6 +113,8 @@ export const vertexMetricsSchema = z.object({
   recordsInPerSec: z.number(),
   recordsOutPerSec: z.number(),
   backpressure: z.number(),
+  /** The busiest of its subtasks' busy shares: the operator that limits the job is the one near 1. */
+  busy: z.number(),
   deadLetters: z.number(),
   recordsIn: z.number(),
   recordsOut: z.number(),

@@ -174,6 +174,8 @@ export const workerEventSchema = z.discriminatedUnion('type', [
     windowMs: z.number(),
     /** Share of the window spent waiting on full output channels, 0…1. */
     backpressure: z.number(),
+    /** Share of the window neither waiting for input nor on full output channels, 0…1 (absent from older workers). */
+    busy: z.number().optional(),
     vertices: z.record(z.string(), vertexMetricsSchema),
     /** Records per key group since the last metrics event, for the keyed operator at the chain's head: [keyGroup, count] pairs. */
     keyGroups: z.record(z.string(), z.array(z.tuple([z.number(), z.number()]))).optional(),

@@ -80,6 +80,7 @@ export class MetricsAggregator {
         recordsInPerSec: 0,
         recordsOutPerSec: 0,
         backpressure: 0,
+        busy: 0,
         deadLetters: t.deadLetters,
         recordsIn: t.recordsIn,
         recordsOut: t.recordsOut,
@@ -97,6 +98,7 @@ export class MetricsAggregator {
           recordsInPerSec: perSec(m.recordsIn),
           recordsOutPerSec: perSec(m.recordsOut),
           backpressure: fresh ? event.backpressure : 0,
+          busy: fresh ? (event.busy ?? 0) : 0,
           deadLetters: m.deadLetters,
           watermark: event.watermarkEnded ? END_OF_INPUT_WATERMARK : (event.watermark ?? null),
           idle: event.idle ?? false,
@@ -107,6 +109,7 @@ export class MetricsAggregator {
         v.recordsInPerSec += s.recordsInPerSec;
         v.recordsOutPerSec += s.recordsOutPerSec;
         v.backpressure = Math.max(v.backpressure, s.backpressure);
+        v.busy = Math.max(v.busy, s.busy);
       }
     }
     for (const { at, event } of samples?.values() ?? [])

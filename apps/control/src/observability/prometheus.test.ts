@@ -17,8 +17,8 @@ function setup(opts: { coordinating?: boolean; active?: boolean; ownClock?: stri
   return { aggregator, prom };
 }
 
-const report = (vertices: MetricsEvent['vertices'], backpressure = 0): MetricsEvent =>
-  ({ type: 'metrics', jobId: 'j1', attempt: 1, vertexId: 'count', index: 0, windowMs: 1000, backpressure, vertices }) as MetricsEvent;
+const report = (vertices: MetricsEvent['vertices'], backpressure = 0, busy = 0, index = 0): MetricsEvent =>
+  ({ type: 'metrics', jobId: 'j1', attempt: 1, vertexId: 'count', index, windowMs: 1000, backpressure, busy, vertices }) as MetricsEvent;
 
 /** The value of one series in the exposition text, or undefined when it is absent. */
 function value(text: string, series: string): number | undefined {
@@ -64,6 +64,20 @@ describe('Prometheus metrics', () => {
     const lag = aggregator.snapshot('j1')!.vertices.events!.sourceLag!;
     expect(lag).toMatchObject({ messages: 150, ms: 4000 });
     expect(lag.splits.map((s) => s.name)).toEqual(['orders.0', 'orders.1']);
+  });
+
+  it("show each operator's busiest subtask's busy share, and each subtask's own", async () => {
+    const { aggregator, prom } = setup({ active: true });
+    // Two subtasks of count, one nearly always busy (the one that limits the job), one mostly waiting for input.
+    aggregator.record(report({ count: { recordsIn: 10, recordsOut: 10, deadLetters: 0 } }, 0, 0.25, 0));
+    aggregator.record(report({ count: { recordsIn: 90, recordsOut: 90, deadLetters: 0 } }, 0.1, 0.875, 1));
+    const snapshot = aggregator.snapshot('j1')!;
+    expect(snapshot.vertices.count).toMatchObject({ busy: 0.875, backpressure: 0.1 });
+    expect(snapshot.subtasks.map((s) => [s.index, s.busy])).toEqual([
+      [0, 0.25],
+      [1, 0.875],
+    ]);
+    expect(value(await prom.scrape(), 'keyflow_operator_busy_ratio{job="j1",operator="count"}')).toBe(0.875);
   });
 
   it('add up the records each operator took in and sent on, and read backpressure at scrape time', async () => {

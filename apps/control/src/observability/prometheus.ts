@@ -1,4 +1,12 @@
-import { END_OF_INPUT_WATERMARK, isActive, jobStateSchema, type JobState, type ServerEventName, type ServerEventPayload } from '@keyflow/api';
+import {
+  END_OF_INPUT_WATERMARK,
+  isActive,
+  jobStateSchema,
+  type JobMetrics,
+  type JobState,
+  type ServerEventName,
+  type ServerEventPayload,
+} from '@keyflow/api';
 import type { SourceLag as SplitLagDto, WorkerEvent } from '@keyflow/runtime';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { MetricsAggregator } from './metrics.ts';
@@ -116,19 +124,30 @@ export class PrometheusMetrics {
       "How far behind in time a source split is: the broker's newest message's time minus the last emitted one's",
       (s) => (s.ms === undefined ? undefined : s.ms / 1000),
     );
-    new Gauge({
-      name: 'keyflow_operator_backpressure_ratio',
-      help: 'Share of the last report window the busiest subtask of an operator waited on a full output (0..1)',
-      labelNames: perOperator,
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const { id: jobId } of sources.activeJobs()) {
-          const snapshot = sources.metrics.snapshot(jobId);
-          for (const [operator, v] of Object.entries(snapshot?.vertices ?? {})) this.set({ job: jobId, operator }, v.backpressure);
-        }
-      },
-    });
+    const operatorGauge = (name: string, help: string, of: (v: JobMetrics['vertices'][string]) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: perOperator,
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const { id: jobId } of sources.activeJobs()) {
+            const snapshot = sources.metrics.snapshot(jobId);
+            for (const [operator, v] of Object.entries(snapshot?.vertices ?? {})) this.set({ job: jobId, operator }, of(v));
+          }
+        },
+      });
+    operatorGauge(
+      'keyflow_operator_backpressure_ratio',
+      'Share of the last report window the most backpressured subtask of an operator waited on a full output (0..1)',
+      (v) => v.backpressure,
+    );
+    operatorGauge(
+      'keyflow_operator_busy_ratio',
+      'Share of the last report window the busiest subtask of an operator was neither waiting for input nor on a full output (0..1)',
+      (v) => v.busy,
+    );
     this.checkpointDuration = new Histogram({
       name: 'keyflow_checkpoint_duration_seconds',
       help: 'Trigger to completion of a completed checkpoint',

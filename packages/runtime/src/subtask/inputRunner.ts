@@ -64,6 +64,8 @@ export class InputRunner {
   private pendingWatermark: number | undefined;
   /** Entries taken from the input channels since the metrics last asked (see takeRead). */
   private entriesRead = 0;
+  /** Milliseconds spent waiting for a read's reply since the metrics last asked (see takeIdle). */
+  private idleMs = 0;
   /** A barrier's checkpoint id and rescale, for when the end of another input completes its alignment. */
   private pendingCheckpointId: number | undefined;
   private pendingRescale: RescaleSpec | undefined;
@@ -155,6 +157,7 @@ export class InputRunner {
       await commands.drain();
       let readable: InputChannel[] = [];
       let res: ReadResult | null = null;
+      const waitStart = now();
       if (ahead) {
         ({ readable } = ahead);
         res = await ahead.res;
@@ -163,9 +166,10 @@ export class InputRunner {
       if (!res) {
         readable = this.inputs.filter((c) => aligner.openChannels.has(c.key) && !aligner.isBlocked(c.key));
         res = await this.read(readable);
-        // The loop turned while the read waited for Redis.
+        // The loop turned while the read waited for Redis (a read ahead's reply may have been there: no turn).
         this.sliceStart = now();
       }
+      this.idleMs += now() - waitStart;
       const next = this.readAhead(res, readable);
       if (next) ahead = { res: next, readable };
       const pre = loader.preload;
@@ -285,6 +289,13 @@ export class InputRunner {
     const n = this.entriesRead;
     this.entriesRead = 0;
     return n;
+  }
+
+  /** Milliseconds it waited for input (a read's reply) since the last call. */
+  takeIdle(): number {
+    const ms = this.idleMs;
+    this.idleMs = 0;
+    return ms;
   }
 
   /** Entries waiting in its input channels. */

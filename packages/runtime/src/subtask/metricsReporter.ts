@@ -5,12 +5,24 @@ import type { Counters } from './counters.ts';
 import type { Fencing } from './fencing.ts';
 import type { Router } from './router.ts';
 
+/**
+ * The share of a window a subtask was busy, as Flink's busyTimeMsPerSecond: neither waiting for input (idle) nor on
+ * full output channels (backpressured). Its subtasks share a worker's event loop, so the time others held it while
+ * this one awaited anything else (Redis's reply to its writes, a sink's) counts here too.
+ */
+export function busyShare(windowMs: number, idleMs: number, backpressuredMs: number): number {
+  if (windowMs <= 0) return 0;
+  return Math.min(1, Math.max(0, (windowMs - idleMs - backpressuredMs) / windowMs));
+}
+
 /** What the progress of a subtask is read from (see SubtaskProgress). */
 export interface ProgressSources {
   /** Entries waiting in its input channels, or for a source 1 while it has events due. */
   backlog(): Promise<number>;
   /** Entries taken from its input channels since the last call. */
   takeRead(): number;
+  /** Milliseconds it waited for input since the last call: for a source, with nothing due. */
+  takeIdle(): number;
   aligning(t: number): SubtaskProgress['aligning'];
   lastBarrier(): number;
   restoring(): boolean;
@@ -57,6 +69,7 @@ export class MetricsReporter {
     const windowMs = t - this.last;
     this.last = t;
     const waited = this.router.takeBackpressure();
+    const idle = this.progress.takeIdle();
     const vertices = this.counters.takeMetrics();
     const keyGroups = this.chain.takeKeyGroupRecords();
     const lag = this.chain.source?.source.lag?.();
@@ -64,6 +77,7 @@ export class MetricsReporter {
       type: 'metrics',
       windowMs: Math.round(windowMs),
       backpressure: Math.min(1, waited / windowMs),
+      busy: busyShare(windowMs, idle, waited),
       vertices,
       ...(keyGroups && { keyGroups }),
       progress: await this.progressAt(t),

@@ -51,6 +51,8 @@ export class SourceRunner {
   /** The clock of the emit in progress (ingestion time, and split activity). */
   private clock = 0;
   private wallClock = 0;
+  /** Milliseconds spent with nothing due (its rate, a broker with nothing new, a stop) since the metrics last asked. */
+  private idleMs = 0;
 
   constructor(
     private readonly ctx: SubtaskContext,
@@ -81,6 +83,13 @@ export class SourceRunner {
   /** Whether it has events left to emit now, for the metrics' progress. */
   get backlog(): boolean {
     return this.due && this.source.hasBacklog();
+  }
+
+  /** Milliseconds it had nothing due since the last call. */
+  takeIdle(): number {
+    const ms = this.idleMs;
+    this.idleMs = 0;
+    return ms;
   }
 
   /** Sends the subtask's watermark when it rose, and says when all its splits went idle or one came back. */
@@ -116,6 +125,7 @@ export class SourceRunner {
       // a broker with nothing new) is the event loop's own timer: a blocking read for each would cost Redis a command
       // or two per millisecond.
       if (wait > 0) {
+        const waitStart = now();
         const ms = this.router.buffered() ? Math.min(wait, settings.lingerMs) : Math.min(wait, IDLE_MS);
         if (ms >= SHORT_WAIT_MS) {
           this.lastCommandRead = now();
@@ -127,6 +137,7 @@ export class SourceRunner {
           }
           await new Promise((r) => setTimeout(r, ms));
         }
+        this.idleMs += now() - waitStart;
       } else if (now() - this.lastCommandRead >= settings.lingerMs) {
         this.lastCommandRead = now();
         await this.commands.poke();

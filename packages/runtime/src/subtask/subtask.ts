@@ -195,6 +195,7 @@ class Subtask {
       {
         backlog: async () => (source ? (source.backlog ? 1 : 0) : inputs.backlog()),
         takeRead: () => inputs.takeRead(),
+        takeIdle: () => (source ? source.takeIdle() : inputs.takeIdle()),
         aligning: (t) => inputs.aligning(t),
         lastBarrier: () => checkpointer.lastBarrier,
         restoring: () => loader.restoring,

@@ -8,7 +8,7 @@ import { layoutDoc } from '@/features/builder/layout';
 import { edgeTypes } from '@/features/builder/edges';
 import { formatRate } from '@/lib/format';
 import { RESCALABLE_STATES } from '@/lib/queries';
-import { backpressureColor, backpressureLevel } from './backpressure';
+import { backpressureColor, backpressureLevel, busyColor } from './backpressure';
 import { jobNodeTypes, type JobNode } from './JobOperatorNode';
 import { sliderLimits } from './scaling';
 import { culprits, jobChains, stalledOperators } from './stall';
@@ -114,6 +114,11 @@ export function JobGraph(props: { job: JobDetail; selected?: string; onSelect: (
             {l === 'ok' ? 'OK ≤ 10%' : l === 'low' ? 'LOW ≤ 50%' : 'HIGH > 50%'}
           </span>
         ))}
+        <span title="share of time an operator's busiest subtask was neither waiting for input nor on full output channels">
+          busy: 0%{' '}
+          <span className="swatch wide" style={{ background: `linear-gradient(to right, ${busyColor(0)}, ${busyColor(0.5)}, ${busyColor(1)})` }} />{' '}
+          100%
+        </span>
       </div>
     </div>
   );

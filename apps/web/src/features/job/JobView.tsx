@@ -14,7 +14,7 @@ import { useMayAct, useRole } from '@/lib/auth';
 import { isActive, useCheckpoints, useJob, useRecoveries } from '@/lib/queries';
 import { useJobRoom } from '@/lib/socket';
 import { useNow } from '@/lib/useNow';
-import { backpressureColor, backpressureLevel } from './backpressure';
+import { backpressureColor, backpressureLevel, busyColor } from './backpressure';
 import { CheckpointSummary, CheckpointTable } from './CheckpointTable';
 import { CheckpointTimeline } from './CheckpointTimeline';
 import { DeadLetters, OperatorDeadLetters } from './DeadLetters';
@@ -144,7 +144,8 @@ function Subtasks({ job, vertexId }: { job: JobDetail; vertexId: string }) {
               <th>Subtask</th>
               <th>Records in/s</th>
               <th>Records out/s</th>
-              <th>Backpressure</th>
+              <th title="share of time waiting on full output channels">Backpressure</th>
+              <th title="share of time neither waiting for input nor on full output channels">Busy</th>
               <th>Dead letters</th>
             </tr>
           </thead>
@@ -160,6 +161,7 @@ function Subtasks({ job, vertexId }: { job: JobDetail; vertexId: string }) {
                   <td>{formatRate(s.recordsInPerSec)}</td>
                   <td>{formatRate(s.recordsOutPerSec)}</td>
                   <td style={{ color: backpressureColor[backpressureLevel(s.backpressure)] }}>{Math.round(s.backpressure * 100)}%</td>
+                  <td style={{ color: busyColor(s.busy) }}>{Math.round(s.busy * 100)}%</td>
                   <td>{formatCount(s.deadLetters)}</td>
                 </tr>
               );

@@ -7,3 +7,12 @@ export function backpressureLevel(ratio: number | undefined): BackpressureLevel 
 }
 
 export const backpressureColor: Record<BackpressureLevel, string> = { ok: '#2f9e63', low: '#e0a100', high: '#d64545' };
+
+/**
+ * Flink's busy colouring: from blue (waiting for input) to red (busy all the time), through violet, so that the
+ * operator that limits a job stands out on its graph.
+ */
+export function busyColor(ratio: number | undefined): string {
+  const r = Math.min(1, Math.max(0, ratio ?? 0));
+  return `hsl(${Math.round(210 + 150 * r)} 70% 50%)`;
+}

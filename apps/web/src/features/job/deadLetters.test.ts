@@ -6,6 +6,7 @@ const vertex = (deadLetters: number) => ({
   recordsInPerSec: 0,
   recordsOutPerSec: 0,
   backpressure: 0,
+  busy: 0,
   deadLetters,
   recordsIn: 0,
   recordsOut: 0,

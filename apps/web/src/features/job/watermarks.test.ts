@@ -92,6 +92,7 @@ describe('the Watermarks tab', () => {
     recordsInPerSec: 0,
     recordsOutPerSec: 0,
     backpressure: 0,
+    busy: 0,
     deadLetters: 0,
     watermark,
     idle,

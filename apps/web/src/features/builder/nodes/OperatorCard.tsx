@@ -1,7 +1,7 @@
 import { operatorSpec } from '@keyflow/core';
 import { Handle, Position } from '@xyflow/react';
 import { Fragment } from 'react';
-import { backpressureColor, backpressureLevel } from '@/features/job/backpressure';
+import { backpressureColor, backpressureLevel, busyColor } from '@/features/job/backpressure';
 import { NodeSourceLag } from '@/features/job/NodeSourceLag';
 import { NodeWatermark } from '@/features/job/NodeWatermark';
 import { ParallelismReadOnly, ParallelismSlider } from '@/features/job/ParallelismSlider';
@@ -133,6 +133,16 @@ export function OperatorCard({
               <span style={{ width: `${Math.round((metrics?.backpressure ?? 0) * 100)}%`, background: backpressureColor[level] }} />
             </span>
             {Math.round((metrics?.backpressure ?? 0) * 100)}% bp
+          </span>
+          <span
+            className="bp"
+            data-testid={`busy-${vertex.id}`}
+            title="share of time its busiest subtask was neither waiting for input nor on full output channels (busy): near 100%, it limits the job"
+          >
+            <span className="bp-bar">
+              <span style={{ width: `${Math.round((metrics?.busy ?? 0) * 100)}%`, background: busyColor(metrics?.busy) }} />
+            </span>
+            {Math.round((metrics?.busy ?? 0) * 100)}% busy
           </span>
         </div>
       )}
