@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { EventGenerator, type GraphInput } from '@keyflow/core';
 import { dropDatabase } from '@keyflow/db/testing';
 import { Redis } from 'ioredis';
-import { startStack } from '../test/harness.ts';
+import { startStack, type Stack } from '../test/harness.ts';
 import { startDelayProxy } from './delayProxy.ts';
 import { benchDatabase, benchPool, machine, stats, writeResult } from './setup.ts';
 
@@ -44,7 +44,26 @@ const graph = (p: number): GraphInput => ({
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function pipelineRate(p: number, workerRedisUrl: string): Promise<number> {
+/** Each subtask's busy and backpressured shares (Flink's), averaged over the looks at the job in the measure window. */
+type Shares = Record<string, { busy: number; backpressure: number }>;
+
+/** Looks at the job's metrics once a second until `until`, and averages each subtask's shares over the looks. */
+async function sampleShares(stack: Stack, jobId: string, until: number): Promise<Shares> {
+  const sums = new Map<string, { busy: number; backpressure: number; n: number }>();
+  while (performance.now() < until - 1000) {
+    await sleep(1000);
+    for (const s of (await stack.client.getJob(jobId)).metrics?.subtasks ?? []) {
+      const key = `${s.vertexId}#${s.index}`;
+      const sum = sums.get(key) ?? { busy: 0, backpressure: 0, n: 0 };
+      sums.set(key, { busy: sum.busy + s.busy, backpressure: sum.backpressure + s.backpressure, n: sum.n + 1 });
+    }
+  }
+  await sleep(Math.max(0, until - performance.now()));
+  const round = (x: number) => Math.round(x * 100) / 100;
+  return Object.fromEntries([...sums].sort().map(([k, v]) => [k, { busy: round(v.busy / v.n), backpressure: round(v.backpressure / v.n) }]));
+}
+
+async function pipelineRate(p: number, workerRedisUrl: string): Promise<{ rate: number; shares: Shares }> {
   // One worker process per subtask pair, one slot each per subtask of the pair, unless BENCH_WORKERS and BENCH_SLOTS say otherwise.
   const stack = await startStack({ workers: POOL.workers ?? p, slots: POOL.slots, workerEnv: { REDIS_URL: workerRedisUrl } });
   try {
@@ -54,7 +73,7 @@ async function pipelineRate(p: number, workerRedisUrl: string): Promise<number> 
     await sleep(WARMUP_MS);
     const a = await counted();
     const t0 = performance.now();
-    await sleep(MEASURE_MS);
+    const shares = await sampleShares(stack, job.id, t0 + MEASURE_MS);
     const b = await counted();
     const rate = ((b - a) * 1000) / (performance.now() - t0);
     // A figure counts only if the job ran through the window as it started: no recovery replayed records into it.
@@ -63,7 +82,7 @@ async function pipelineRate(p: number, workerRedisUrl: string): Promise<number> 
     const recovered = detail.events.find((e) => e.toState === 'RECOVERING');
     if (detail.attempt !== 1 || recovered) throw new Error(`the job recovered during the run (${recovered?.reason ?? `attempt ${detail.attempt}`})`);
     await stack.client.cancelJob(job.id);
-    return rate;
+    return { rate, shares };
   } finally {
     await stack.close();
   }
@@ -139,15 +158,22 @@ const proxy =
 const farRedisUrl = proxy?.url(Number(direct.pathname.slice(1) || 0)) ?? REDIS_URL;
 const dbUrl = await benchDatabase();
 try {
-  const runs: { loadBefore: number; p1?: number; p2?: number; bare: number; handWritten: number }[] = [];
+  const runs: { loadBefore: number; p1?: number; p2?: number; bare: number; handWritten: number; shares: Record<string, Shares> }[] = [];
   const n = (x: number) => Math.round(x).toLocaleString('en');
   for (let i = 0; i < RUNS; i++) {
     const loadBefore = Number(loadavg()[0]!.toFixed(2));
     const pipelines: { p1?: number; p2?: number } = {};
-    for (const p of PARALLELISMS) pipelines[`p${p as 1 | 2}`] = Math.round(await pipelineRate(p, farRedisUrl));
+    const shares: Record<string, Shares> = {};
+    for (const p of PARALLELISMS) {
+      const run = await pipelineRate(p, farRedisUrl);
+      pipelines[`p${p as 1 | 2}`] = Math.round(run.rate);
+      shares[`p${p}`] = run.shares;
+      const each = Object.entries(run.shares).map(([k, v]) => `${k} ${Math.round(v.busy * 100)}% busy, ${Math.round(v.backpressure * 100)}% bp`);
+      console.log(`  p=${p}: ${each.join('; ')}`);
+    }
     const bare = Math.round(bareLoopRate());
     const handWritten = Math.round(await handWrittenRate(farRedisUrl));
-    runs.push({ loadBefore, ...pipelines, bare, handWritten });
+    runs.push({ loadBefore, ...pipelines, bare, handWritten, shares });
     const ps = PARALLELISMS.map((p) => `p=${p} ${n(pipelines[`p${p as 1 | 2}`]!)}`).join(', ');
     console.log(`run ${i + 1}: ${ps}, bare loop ${n(bare)}, hand-written ${n(handWritten)} records/s`);
   }
