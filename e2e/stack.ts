@@ -9,12 +9,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createMigratedDatabase, createSinkRole, dropDatabase, uniqueDatabaseName } from '@keyflow/db/testing';
 import { deleteKeys } from '../scripts/lib/redis.mjs';
-import { ensureWebBuild, webStartCommand } from '../scripts/lib/web.mjs';
+import { E2E_DIST_DIR, ensureWebBuild, webStartCommand } from '../scripts/lib/web.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LOG_DIR = join(ROOT, '.keyflow', 'logs');
-/** The browser tests' own build folder (apps/web/.next-e2e), so a running `npm run up` keeps its `.next`. */
-const DIST_DIR = '.next-e2e';
 
 /**
  * Failure detection as the browser tests need it: a stuck subtask (a frozen worker) is failed over by the stall
@@ -159,7 +157,7 @@ export async function startE2eStack(log: (line: string) => void = console.log): 
 
   try {
     // The build is the slow part; the database and the engine start meanwhile.
-    const build = ensureWebBuild({ distDir: DIST_DIR, log, onOutput: () => {} });
+    const build = ensureWebBuild({ distDir: E2E_DIST_DIR, log, onOutput: () => {} });
     databaseUrl = await createMigratedDatabase(server, uniqueDatabaseName());
     const sinkDatabaseUrl = await createSinkRole(databaseUrl);
     const env = {
@@ -212,7 +210,7 @@ export async function startE2eStack(log: (line: string) => void = console.log): 
     );
 
     await build;
-    const cmd = webStartCommand({ port: webPort, controlUrl, distDir: DIST_DIR });
+    const cmd = webStartCommand({ port: webPort, controlUrl, distDir: E2E_DIST_DIR });
     const web = start('web', cmd.command, cmd.args, cmd.cwd, cmd.env);
     services.push(web);
     await waitUntil('the dashboard', web, answers(`${webUrl}/api/health`), 60_000);

@@ -8,6 +8,7 @@ import { join, relative } from 'node:path';
 import { ensureChromium } from './lib/chromium.mjs';
 import { ensureDependencies, ROOT } from './lib/deps.mjs';
 import { redisAnswers } from './lib/redis.mjs';
+import { E2E_DIST_DIR, ensureWebBuild } from './lib/web.mjs';
 import {
   dockerWorks,
   ensureBrokers,
@@ -141,8 +142,10 @@ function e2eTests(dir = join(ROOT, 'e2e')) {
   });
 }
 
+const browserTestsPresent = () => e2eTests().length > 0 && existsSync(join(ROOT, 'e2e', 'package.json'));
+
 async function runPlaywright(env, chromium) {
-  if (e2eTests().length === 0 || !existsSync(join(ROOT, 'e2e', 'package.json'))) {
+  if (!browserTestsPresent()) {
     say('no browser tests in e2e/ yet: skipping Playwright');
     return;
   }
@@ -202,7 +205,15 @@ async function main() {
       say(chromium.error);
     }
   }
-  if (filters.length === 0) await runLint();
+  if (filters.length === 0) {
+    // The browser tests' dashboard build (their start's slow part) runs beside the lint, which times nothing; the
+    // tests after them do. Their setup finds it built, or builds again and says why it failed.
+    const webBuild = browserTestsPresent()
+      ? ensureWebBuild({ distDir: E2E_DIST_DIR, log: say, onOutput: () => {} }).catch((error) => say(error.message))
+      : undefined;
+    await runLint();
+    await webBuild;
+  }
   await runVitest(env);
   if (!interrupted && filters.length === 0) await runPlaywright(env, chromium);
 }

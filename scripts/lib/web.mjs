@@ -7,6 +7,8 @@ import { join, relative } from 'node:path';
 import { ROOT } from './deps.mjs';
 
 export const WEB_DIR = join(ROOT, 'apps', 'web');
+/** The browser tests' own build folder (apps/web/.next-e2e), so a running `npm run up` keeps its `.next`. */
+export const E2E_DIST_DIR = '.next-e2e';
 const NEXT = join(WEB_DIR, 'node_modules', '.bin', 'next');
 /** What a build depends on: the app, the packages it bundles, and the lockfile. */
 const INPUTS = ['apps/web', 'packages/api/src', 'packages/core/src', 'pnpm-lock.yaml'];
