@@ -105,6 +105,18 @@ test('the slider dragged down then up keeps the job running with records flowing
   const slider = page.getByTestId('slider-count');
   await expect(slider).toHaveAttribute('max', '4');
   await expectRecordsFlowing(page, ['events'], ['count', 'out']);
+  // Every height the count card's figures (rates, backpressure, busy) take from here on, frame by frame, unzoomed: they
+  // change every second and jump through each rescale, and when their rows grew or shrank with them, the slider below
+  // moved from under the pointer (a drag that grabbed nothing).
+  await page.getByTestId('live-count').evaluate((el) => {
+    const seen = new Set<number>();
+    (window as { __figureHeights?: Set<number> }).__figureHeights = seen;
+    const sample = () => {
+      seen.add((el as HTMLElement).offsetHeight);
+      requestAnimationFrame(sample);
+    };
+    sample();
+  });
 
   // 2 → 1, then 1 → 2: each release is one rescale; the slider stays where it was released meanwhile.
   let shown = await dragSlider(page, slider, 1);
@@ -128,6 +140,7 @@ test('the slider dragged down then up keeps the job running with records flowing
   await expect(state).toHaveAttribute('data-state', 'RUNNING');
   await expectRecordsFlowing(page, ['events'], ['count', 'out']);
   await expect(page.getByTestId('key-groups-count').getByTestId('key-group-range')).toHaveCount(3, { timeout: 15_000 });
+  expect(await page.evaluate(() => [...(window as { __figureHeights?: Set<number> }).__figureHeights!])).toHaveLength(1);
 });
 
 test('an exact parallelism is typed; one the pool cannot give is said so before it is sent, and its rollback can be dismissed', async ({
