@@ -28,7 +28,6 @@ export function spread(x: { median: number; min: number; max: number }): string 
   return `${x.median} (${x.min}–${x.max})`;
 }
 
-/** When and on what a result was measured: its first fields. */
 /**
  * The worker pool a benchmark starts, as BENCH_WORKERS and BENCH_SLOTS set it: worker processes (undefined: the
  * benchmark's own default) of `slots` slots each (default 2). Anything but a whole number from 1 is refused.
@@ -41,6 +40,7 @@ export function benchPool(): { workers: number | undefined; slots: number } {
   return { workers, slots };
 }
 
+/** When and on what a result was measured: its first fields. */
 export function machine(): { date: string; cores: number; cpu: string } {
   return { date: new Date().toISOString(), cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown' };
 }

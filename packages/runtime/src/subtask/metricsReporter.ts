@@ -10,7 +10,7 @@ import type { Router } from './router.ts';
  * full output channels (backpressured). Its subtasks share a worker's event loop, so the time others held it while
  * this one awaited anything else (Redis's reply to its writes, a sink's) counts here too.
  */
-export function busyShare(windowMs: number, idleMs: number, backpressuredMs: number): number {
+function busyShare(windowMs: number, idleMs: number, backpressuredMs: number): number {
   if (windowMs <= 0) return 0;
   return Math.min(1, Math.max(0, (windowMs - idleMs - backpressuredMs) / windowMs));
 }
