@@ -1,7 +1,7 @@
 import type { GraphInput } from '@keyflow/core';
 import { redisKeys } from '@keyflow/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, waitFor, waitForState, type Stack } from './harness.ts';
+import { killWorkerRunning, startStack, waitFor, waitForRecovered, waitForState, type Stack } from './harness.ts';
 
 /**
  * Each operator's subtasks spread over the pool's workers (as Flink's cluster.evenly-spread-out-slots): a worker
@@ -98,6 +98,35 @@ describe('placement of subtasks', () => {
       expect(perWorker.map((w) => w.count ?? 0).sort(), `count at ${to}`).toEqual(expected);
     }
     await stack.client.cancelJob(jobId);
+  });
+
+  it('a recovered attempt is placed by what each operator used before the failure', async () => {
+    const jobId = await deploy('spread-recovered', pipeline({ events: 1, count: 2 }));
+    // Every chain has reported its worker's CPU (workers report once a second).
+    await waitFor(
+      async () =>
+        (await stack.client.getJob(jobId)).metrics?.subtasks.filter((s) => s.vertexId !== 'sink' && s.recordsInPerSec + s.recordsOutPerSec > 0)
+          .length === 3,
+      20_000,
+      'metrics from all three subtasks',
+    );
+    const replacement = await stack.addWorker('placement-replacement');
+    await killWorkerRunning(stack, jobId, 'count');
+    await waitForRecovered(stack, jobId, 60_000);
+    const subtasks = await waitFor(
+      async () => {
+        const running = (await stack.client.listWorkers()).flatMap((w) => w.subtasks.filter((s) => s.jobId === jobId && s.attempt === 2));
+        return running.length === 3 && running;
+      },
+      20_000,
+      "the recovered attempt's subtasks in the workers' heartbeats",
+    );
+    // Each carries its share of its operator's CPU before; the two counts share count's evenly.
+    for (const s of subtasks) expect(s.cost, `${s.vertexId}#${s.index}`).toBeGreaterThan(0);
+    const counts = subtasks.filter((s) => s.vertexId === 'count').map((s) => s.cost);
+    expect(counts[0]).toBe(counts[1]);
+    await stack.client.cancelJob(jobId);
+    replacement.kill('SIGTERM');
   });
 
   it('a worker that looks free but takes no task delays a task a little, never keeps it from running', async () => {

@@ -254,7 +254,16 @@ export const workerSchema = z.object({
   /** How old that heartbeat was when the list was read, by the same clock: compare this, not `lastHeartbeat` with another clock. */
   heartbeatAgeMs: z.number(),
   subtasks: z.array(
-    z.object({ jobId: z.string(), attempt: z.number(), vertexId: z.string(), index: z.number(), parallelism: z.number(), since: z.number() }),
+    z.object({
+      jobId: z.string(),
+      attempt: z.number(),
+      vertexId: z.string(),
+      index: z.number(),
+      parallelism: z.number(),
+      since: z.number(),
+      /** The cores it was placed by: its chain's CPU in the attempt before a recovery, per subtask (absent: placed by count). */
+      cost: z.number().optional(),
+    }),
   ),
   /** The user operators the worker loaded (KEYFLOW_OPERATORS), as `<type>@<content hash>`: it runs only those versions. */
   operators: z.array(z.string()).default([]),

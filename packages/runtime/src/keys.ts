@@ -21,6 +21,11 @@ export function redisKeys(prefix: string) {
     workers: `${prefix}:workers`,
     /** Per worker, the subtasks it runs (a hash: worker id → count), kept by the workers as they take and end them. */
     workerLoad: `${prefix}:workers:load`,
+    /**
+     * One worker's cost hash: what its subtasks cost in all (`all`, milli-cores) and per attempt (`<job>|<attempt>`):
+     * placement weighs a recovered attempt's subtasks by what they used before (see TaskData.cost).
+     */
+    workerCost: (workerId: string) => `${prefix}:worker:${workerId}:cost`,
     /** Sign-in attempts for one account (a hash of its email) in the current minute. */
     signIn: (account: string) => `${prefix}:signin:${account}`,
     /** Set by the control plane that coordinates; gone means Redis lost its data (restarted empty). */

@@ -19,6 +19,12 @@ export const taskDataSchema = z.object({
   joinRescale: z.number().int().optional(),
   /** Read the job's commands after this stream id: a rescale's new subtask must see a rollback sent before it started. */
   commandsAfter: z.string().optional(),
+  /**
+   * What the subtask is expected to use, in thousandths of a core: its chain's CPU in the attempt before (a
+   * recovery), shared evenly among the chain's subtasks. Placement balances these across workers; absent, it spreads
+   * each operator's subtasks by count.
+   */
+  cost: z.number().int().min(0).optional(),
 });
 export type TaskData = z.infer<typeof taskDataSchema>;
 
@@ -176,6 +182,8 @@ export const workerEventSchema = z.discriminatedUnion('type', [
     backpressure: z.number(),
     /** Share of the window neither waiting for input nor on full output channels, 0…1 (absent from older workers). */
     busy: z.number().optional(),
+    /** The worker process the subtask runs in and the cores it used over the window, all its subtasks together. */
+    worker: z.object({ id: z.string(), cpu: z.number().min(0) }).optional(),
     vertices: z.record(z.string(), vertexMetricsSchema),
     /** Records per key group since the last metrics event, for the keyed operator at the chain's head: [keyGroup, count] pairs. */
     keyGroups: z.record(z.string(), z.array(z.tuple([z.number(), z.number()]))).optional(),

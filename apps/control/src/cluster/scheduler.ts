@@ -24,20 +24,24 @@ export class Scheduler {
     await this.redis.set(this.keys.fence(jobId), String(attempt));
   }
 
-  async enqueue(job: ActiveJob, restoreFrom?: number): Promise<void> {
+  /**
+   * Puts every subtask of the job's attempt on the queue. With `costs` (cores per chain, what each used in the attempt
+   * before) each subtask carries its share, and the costliest go first: placement then fills the least loaded worker
+   * with each in turn (longest processing time first), instead of spreading every operator by count.
+   */
+  async enqueue(job: ActiveJob, restoreFrom?: number, costs?: ReadonlyMap<string, number>): Promise<void> {
     await this.fence(job.id, job.attempt);
     job.takenBy.clear();
     // Subtasks run with the plan the control plane holds, not one read later from the database.
-    for (const c of job.chains)
-      await this.enqueueSubtasks(
-        job,
-        c,
-        Array.from({ length: c.parallelism }, (_, i) => i),
-        {
-          plan: job.plan,
-          ...(restoreFrom !== undefined && { restoreFrom }),
-        },
-      );
+    const extra = { plan: job.plan, ...(restoreFrom !== undefined && { restoreFrom }) };
+    const tasks = job.chains.flatMap((c) => {
+      const parallelism = job.plan.vertices[c.id]?.parallelism ?? c.parallelism;
+      const cost = costs && { cost: Math.max(1, Math.round((1000 * (costs.get(c.id) ?? 0)) / parallelism)) };
+      return Array.from({ length: parallelism }, (_, index) => this.task(job, c, index, { ...extra, parallelism, ...cost }));
+    });
+    // Stable: equal costs keep the chains' order (sources first).
+    if (costs) tasks.sort((a, b) => b.data.cost! - a.data.cost!);
+    await this.queue.addBulk(tasks);
     job.enqueuedAt = Date.now();
   }
 
@@ -48,18 +52,22 @@ export class Scheduler {
       const [last] = await this.redis.xrevrange(this.keys.commands(job.id, job.attempt), '+', '-', 'COUNT', 1);
       extra = { ...extra, commandsAfter: last?.[0] ?? '0-0' };
     }
-    await this.queue.addBulk(
-      indexes.map((index) => ({
-        name: `${chain.id}#${index}`,
-        data: { jobId: job.id, attempt: job.attempt, vertexId: chain.id, index, parallelism, ...extra },
-        opts: {
-          jobId: taskId(job.id, job.attempt, chain.id, index, extra.joinRescale),
-          removeOnComplete: true,
-          removeOnFail: { count: 1000 },
-          attempts: 1,
-        },
-      })),
-    );
+    await this.queue.addBulk(indexes.map((index) => this.task(job, chain, index, { parallelism, ...extra })));
+  }
+
+  /** One subtask's task job. */
+  private task(job: ActiveJob, chain: Chain, index: number, extra: Partial<TaskData>) {
+    const data: TaskData = { jobId: job.id, attempt: job.attempt, vertexId: chain.id, index, parallelism: chain.parallelism, ...extra };
+    return {
+      name: `${chain.id}#${index}`,
+      data,
+      opts: {
+        jobId: taskId(job.id, job.attempt, chain.id, index, extra.joinRescale),
+        removeOnComplete: true,
+        removeOnFail: { count: 1000 },
+        attempts: 1,
+      },
+    };
   }
 
   /** Removes subtasks of a rescale that no worker picked up yet. */

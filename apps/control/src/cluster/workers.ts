@@ -20,14 +20,18 @@ export async function listWorkers(redis: Redis, keys: RedisKeys): Promise<Worker
       continue;
     }
     // A heartbeat lists each subtask's task (its parallelism as of its last rescale); the API shows what the UI needs.
-    const subtasks = (JSON.parse(h.subtasks ?? '[]') as WorkerInfo['subtasks']).map(({ jobId, attempt, vertexId, index, parallelism, since }) => ({
-      jobId,
-      attempt,
-      vertexId,
-      index,
-      parallelism,
-      since,
-    }));
+    const subtasks = (JSON.parse(h.subtasks ?? '[]') as WorkerInfo['subtasks']).map(
+      ({ jobId, attempt, vertexId, index, parallelism, since, cost }) => ({
+        jobId,
+        attempt,
+        vertexId,
+        index,
+        parallelism,
+        since,
+        // Milli-cores in the task, cores here.
+        ...(cost !== undefined && { cost: cost / 1000 }),
+      }),
+    );
     out.push({
       id,
       host: h.host ?? '',

@@ -10,10 +10,25 @@ interface SubtaskSample {
 
 /** A subtask's rates count as zero once its last report is older than this. */
 const STALE_MS = 3000;
+/**
+ * What a cost estimate averages: the reports of this long before the failure. After it the job is no longer itself
+ * (a lost count leaves its source blocked on a full channel, using next to nothing), so nothing after it counts.
+ */
+const COST_WINDOW_MS = 5000;
+
+/** One report's part in a cost estimate. */
+interface CostSample {
+  at: number;
+  worker: string;
+  cpu: number;
+  busy: number;
+}
 
 /** Keeps each subtask's latest metrics and running totals, and sums them per operator for the UI. */
 export class MetricsAggregator {
   private readonly latest = new Map<string, Map<string, SubtaskSample>>();
+  /** Per job and subtask, its reports of the last two COST_WINDOW_MS with a worker's CPU (oldest first), for `costs`. */
+  private readonly recent = new Map<string, Map<string, CostSample[]>>();
   private readonly totals = new Map<string, Map<string, { recordsIn: number; recordsOut: number; deadLetters: number; lateRecords: number }>>();
 
   private readonly keyGroupRecords = new Map<string, Map<string, Map<number, number>>>();
@@ -35,7 +50,16 @@ export class MetricsAggregator {
     }
     let job = this.latest.get(e.jobId);
     if (!job) this.latest.set(e.jobId, (job = new Map()));
-    job.set(`${e.vertexId}#${e.index}`, { at: Date.now(), event: e });
+    const at = Date.now();
+    job.set(`${e.vertexId}#${e.index}`, { at, event: e });
+    if (e.worker) {
+      let recent = this.recent.get(e.jobId);
+      if (!recent) this.recent.set(e.jobId, (recent = new Map()));
+      const key = `${e.vertexId}#${e.index}`;
+      const list = (recent.get(key) ?? []).filter((x) => at - x.at <= 2 * COST_WINDOW_MS);
+      list.push({ at, worker: e.worker.id, cpu: e.worker.cpu, busy: e.busy ?? 0 });
+      recent.set(key, list);
+    }
     let totals = this.totals.get(e.jobId);
     if (!totals) this.totals.set(e.jobId, (totals = new Map()));
     for (const [vid, m] of Object.entries(e.vertices)) {
@@ -48,18 +72,51 @@ export class MetricsAggregator {
     }
   }
 
+  /**
+   * What each chain of the job used, in cores, over the few seconds up to `until` (a failure's time): each worker's
+   * CPU shared among the subtasks it ran (of every job) by their busy shares, summed per chain. Undefined when a chain
+   * has no report with its worker's CPU in that time (a new control plane, an older worker): no estimate is better
+   * than half of one.
+   */
+  costs(jobId: string, chainIds: readonly string[], until = Date.now()): Map<string, number> | undefined {
+    /** Per subtask of every job, its mean CPU and busy share in the window, and the worker it ran on last. */
+    const perWorker = new Map<string, { jobId: string; chain: string; cpu: number; busy: number }[]>();
+    for (const [job, subtasks] of this.recent)
+      for (const [key, samples] of subtasks) {
+        const within = samples.filter((x) => x.at <= until && until - x.at <= COST_WINDOW_MS);
+        if (!within.length) continue;
+        const mean = (f: (x: CostSample) => number) => within.reduce((n, x) => n + f(x), 0) / within.length;
+        const worker = within.at(-1)!.worker;
+        const list = perWorker.get(worker) ?? [];
+        list.push({ jobId: job, chain: key.slice(0, key.lastIndexOf('#')), cpu: mean((x) => x.cpu), busy: mean((x) => x.busy) });
+        perWorker.set(worker, list);
+      }
+    const costs = new Map<string, number>();
+    for (const subtasks of perWorker.values()) {
+      // Each report read the worker's CPU over its own window: their mean is the worker's.
+      const cpu = subtasks.reduce((n, s) => n + s.cpu, 0) / subtasks.length;
+      const busy = subtasks.reduce((n, s) => n + s.busy, 0);
+      for (const s of subtasks)
+        if (s.jobId === jobId) costs.set(s.chain, (costs.get(s.chain) ?? 0) + cpu * (busy > 0 ? s.busy / busy : 1 / subtasks.length));
+    }
+    return chainIds.every((id) => costs.has(id)) ? costs : undefined;
+  }
+
   /** Forgets an attempt's subtask samples (their rates), keeping the job's totals. */
   resetRates(jobId: string): void {
     this.latest.delete(jobId);
+    this.recent.delete(jobId);
   }
 
   /** Forgets a subtask that a rescale stopped. */
   forgetSubtask(jobId: string, vertexId: string, index: number): void {
     this.latest.get(jobId)?.delete(`${vertexId}#${index}`);
+    this.recent.get(jobId)?.delete(`${vertexId}#${index}`);
   }
 
   forget(jobId: string): void {
     this.latest.delete(jobId);
+    this.recent.delete(jobId);
     this.keyGroupRecords.delete(jobId);
     this.totals.delete(jobId);
   }

@@ -89,6 +89,13 @@ export class RecoveryCoordinator {
     job.lastSeen.clear();
     job.restored = { keyGroups: 0, bytes: 0, ms: 0 };
     this.attemptEnded(job);
+    // What each chain used before the failure, for placement to balance the new attempt's subtasks by (read before
+    // the reports go).
+    const costs = this.metrics.costs(
+      job.id,
+      job.chains.map((c) => c.id),
+      failedAt ?? now,
+    );
     this.metrics.resetRates(job.id);
     await this.checkpoints.abandon(job, `attempt ${old} ended: ${cause}`);
     await this.scheduler.fence(job.id, attempt);
@@ -104,7 +111,7 @@ export class RecoveryCoordinator {
     await sleep(Math.min(200 * 2 ** restarts, 30_000));
     if (this.jobs.active.get(job.id) !== job || job.state !== 'RECOVERING' || job.attempt !== attempt) return;
     await this.startDownToDesired(job);
-    await this.scheduler.enqueue(job, from?.id);
+    await this.scheduler.enqueue(job, from?.id, costs);
   }
 
   /**

@@ -38,6 +38,8 @@ export class MetricsReporter {
   private timer: NodeJS.Timeout | undefined;
   private reporting: Promise<unknown> | undefined;
   private last = now();
+  /** The process's CPU time when the window began: its share over the window is the worker's CPU (cores). */
+  private cpu = process.cpuUsage();
 
   constructor(
     private readonly ctx: SubtaskContext,
@@ -73,11 +75,14 @@ export class MetricsReporter {
     const vertices = this.counters.takeMetrics();
     const keyGroups = this.chain.takeKeyGroupRecords();
     const lag = this.chain.source?.source.lag?.();
+    const used = process.cpuUsage(this.cpu);
+    this.cpu = process.cpuUsage();
     await ctx.emit({
       type: 'metrics',
       windowMs: Math.round(windowMs),
       backpressure: Math.min(1, waited / windowMs),
       busy: busyShare(windowMs, idle, waited),
+      worker: { id: ctx.deps.workerId, cpu: windowMs > 0 ? (used.user + used.system) / 1000 / windowMs : 0 },
       vertices,
       ...(keyGroups && { keyGroups }),
       progress: await this.progressAt(t),

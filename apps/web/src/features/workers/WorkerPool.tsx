@@ -6,6 +6,9 @@ import { formatAgo, formatDateTime, formatDuration } from '@/lib/format';
 import { useJobs, useWorkers } from '@/lib/queries';
 import { useNow } from '@/lib/useNow';
 
+/** A CPU estimate in cores, as the placement weighed it. */
+const formatCores = (cores: number) => `${cores < 0.1 ? cores.toFixed(2) : cores.toFixed(1)} cpu`;
+
 /** A heartbeat older than this is shown as late (workers beat about every second). */
 const LATE_MS = 10_000;
 
@@ -27,10 +30,15 @@ function SubtaskList({ worker, pipelineOf }: { worker: WorkerInfo; pipelineOf: (
                 data-testid="worker-subtask"
                 data-subtask={`${s.vertexId}#${s.index}`}
                 data-parallelism={s.parallelism}
-                title={`one of ${s.parallelism} subtasks of ${s.vertexId} (its parallelism now), attempt ${s.attempt}, running ${formatDuration(Date.now() - s.since)}`}
+                data-cost={s.cost}
+                title={
+                  `one of ${s.parallelism} subtasks of ${s.vertexId} (its parallelism now), attempt ${s.attempt}, running ${formatDuration(Date.now() - s.since)}` +
+                  (s.cost !== undefined ? `; placed as ${formatCores(s.cost)} of CPU, what its operator used before the recovery` : '')
+                }
               >
                 {s.vertexId}#{s.index}
                 <span className="chip-par">×{s.parallelism}</span>
+                {s.cost !== undefined && <span className="chip-par">{formatCores(s.cost)}</span>}
               </span>
             ))}
         </li>
