@@ -50,6 +50,13 @@ const placement = (p: Record<string, string[]>, killedWorker?: string) =>
     .map(([w, subtasks]) => `${[...subtasks].sort().join('+')}${w === killedWorker ? ' (killed)' : ''}`)
     .join(' / ');
 
+/** What placement weighed the new attempt's subtasks by, cores each. */
+const placedBy = (c: Record<string, number>) =>
+  Object.entries(c)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+    .join(', ') || 'count (no costs)';
+
 const graph = (run: number): GraphInput => ({
   vertices: [
     { id: 'events', type: 'generator', parallelism: 1, settings: { seed: 11 + run, rate: RATE, keys: KEYS, skew: 'uniform', splits: 16 } },
@@ -209,6 +216,13 @@ async function runOnce(run: number) {
     const lowest = Math.min(...samples.filter((s) => s.at <= (back?.at ?? Infinity)).map((s) => s.rate));
     const placementAfter: Record<string, string[]> = {};
     for (const x of subtasks) (placementAfter[x.worker ?? '?'] ??= []).push(x.subtask);
+    // What placement weighed each new subtask by (cores): its operator's CPU before the kill, shared among its subtasks.
+    const costs = Object.fromEntries(
+      (await stack.client.listWorkers())
+        .flatMap((w) => w.subtasks)
+        .filter((s) => s.jobId === job.id && s.attempt === recovery.attempt && s.cost !== undefined)
+        .map((s) => [`${s.vertexId}#${s.index}`, s.cost!]),
+    );
     await stack.client.cancelJob(job.id);
     return {
       run,
@@ -219,6 +233,7 @@ async function runOnce(run: number) {
       killedWorker: target.w.id,
       placementBefore,
       placementAfter,
+      costs,
       rateBefore: Math.round(rateBefore),
       keysSeenEstimate: Math.round(KEYS * (1 - Math.exp(-(filled.recordsIn - base.recordsIn) / KEYS))),
       checkpoint: {
@@ -309,9 +324,10 @@ function docsSection(r: { date: string; cores: number; runs: Run[]; median: Medi
     Back to rate: the first poll (every ${POLL_MS} ms) of the new attempt with count's records/s ≥ ${BACK_TO_RATE * 100} %
     of the rate before (not reached within ${BACK_TIMEOUT_MS / 1000} s: "not within"). All three from T0. Rate after:
     count's records/s ${AFTER_WINDOW_MS[0] / 1000}–${AFTER_WINDOW_MS[1] / 1000} s after the job runs again. The ${WORKERS - 1}
-    remaining worker processes take the new attempt's three subtasks as placement spreads them (each operator over the
-    workers with a free slot: README, "How it runs"), and a worker process runs its subtasks on one thread, so the
-    placement (in the table) can change the pipeline's capacity. Output: \`docs/benchmarks/recovery.json\`; this
+    remaining worker processes take the new attempt's three subtasks as placement gives them out: by what each
+    operator used in the 5 s before the failure, to the least loaded worker (README, "How it runs"; "placed by" in the
+    table, in cores per subtask), and a worker process runs its subtasks on one thread, so the placement (in the table)
+    can change the pipeline's capacity. Output: \`docs/benchmarks/recovery.json\`; this
     part of the section down to the line that ends it is rewritten by each run, what follows that line is kept.`);
   const targets = wrap(`Targets: detected ≤ ${TARGETS.detectedMs / 1000} s — ${met(r.met.detected)} (median
     ${ms(r.median.detectedMs)}). Running again ≤ ${TARGETS.runningMs / 1000} s — ${met(r.met.running)} (median
@@ -333,15 +349,15 @@ function docsSection(r: { date: string; cores: number; runs: Run[]; median: Medi
 
 ${intro}
 
-| ${day}, ${r.cores} cores | load (1 min) | subtasks per worker process, before → after | checkpoint | rate before | detected | running again | back to rate | rate after |
-|---|---|---|---|---|---|---|---|---|
+| ${day}, ${r.cores} cores | load (1 min) | subtasks per worker process, before → after | placed by | checkpoint | rate before | detected | running again | back to rate | rate after |
+|---|---|---|---|---|---|---|---|---|---|
 ${r.runs
   .map(
     (x) =>
-      `| run ${x.run} | ${x.loadAverage1m.toFixed(2)} | ${placement(x.placementBefore, x.killedWorker)} → ${placement(x.placementAfter)} | ${mb(x.checkpoint.bytes)} | ${k(x.rateBefore)}/s | ${ms(x.detectedMs)} | ${ms(x.runningMs)} | ${backMs(x.backToRateMs)} | ${k(x.rateAfter)}/s |`,
+      `| run ${x.run} | ${x.loadAverage1m.toFixed(2)} | ${placement(x.placementBefore, x.killedWorker)} → ${placement(x.placementAfter)} | ${placedBy(x.costs)} | ${mb(x.checkpoint.bytes)} | ${k(x.rateBefore)}/s | ${ms(x.detectedMs)} | ${ms(x.runningMs)} | ${backMs(x.backToRateMs)} | ${k(x.rateAfter)}/s |`,
   )
   .join('\n')}
-| **median** | | | | ${k(r.median.rateBefore)}/s | **${ms(r.median.detectedMs)}** | **${ms(r.median.runningMs)}** | **${backMs(r.median.backToRateMs)}** | ${k(r.median.rateAfter)}/s |
+| **median** | | | | | ${k(r.median.rateBefore)}/s | **${ms(r.median.detectedMs)}** | **${ms(r.median.runningMs)}** | **${backMs(r.median.backToRateMs)}** | ${k(r.median.rateAfter)}/s |
 
 Where the time went, from T0 (the killed worker's last heartbeat came before it):
 
@@ -394,7 +410,7 @@ try {
     runs.push(x);
     console.log(
       `run ${x.run} (load ${x.loadAverage1m}): ${placement(x.placementBefore, x.killedWorker)} → ${placement(x.placementAfter)}; checkpoint ${((x.checkpoint.bytes ?? 0) / 1e6).toFixed(1)} MB, ` +
-        `${x.rateBefore.toLocaleString('en')} records/s before\n` +
+        `${x.rateBefore.toLocaleString('en')} records/s before; placed by ${placedBy(x.costs)}\n` +
         `  detected ${ms(x.detectedMs)}, running again ${ms(x.runningMs)}, back to rate ${backMs(x.backToRateMs)}, ` +
         `${x.rateAfter.toLocaleString('en')} records/s after ` +
         `(restore ${x.restoreMs} ms, ${x.keyGroupsRestored} key groups, ${(x.bytesRestored / 1e6).toFixed(1)} MB)\n` +
