@@ -186,6 +186,16 @@ test('a worker killed under a running job: the recovery shows on the timeline, l
   await page.getByRole('tab', { name: /Recoveries/ }).click();
   await expect(page.getByTestId('recovery')).toHaveAttribute('data-status', 'RUNNING');
 
+  // The Workers page shows what each subtask of the new attempt was placed by: its operator's CPU before the failure.
+  await page.goto('/workers');
+  const placed = page.locator(`[data-job="${jobId}"] [data-testid=worker-subtask]`);
+  await expect(placed).toHaveCount(2, { timeout: 15_000 });
+  for (const chip of await placed.all()) {
+    await expect(chip).toContainText(/\d\.\d\d cpu$/);
+    await expect(chip).toHaveAttribute('title', /attempt 2, .*placed as using \d\.\d\d of a core/);
+  }
+  await keepScreenshot(page, testInfo, 'workers-after-recovery');
+
   // The pool is whole again for the tests after this one: the killed worker is back, as a new process.
   await expect
     .poll(

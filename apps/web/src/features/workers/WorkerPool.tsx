@@ -7,7 +7,7 @@ import { useJobs, useWorkers } from '@/lib/queries';
 import { useNow } from '@/lib/useNow';
 
 /** A CPU estimate in cores, as the placement weighed it. */
-const formatCores = (cores: number) => `${cores < 0.1 ? cores.toFixed(2) : cores.toFixed(1)} cpu`;
+const formatCores = (cores: number) => `${cores.toFixed(2)} cpu`;
 
 /** A heartbeat older than this is shown as late (workers beat about every second). */
 const LATE_MS = 10_000;
@@ -33,7 +33,9 @@ function SubtaskList({ worker, pipelineOf }: { worker: WorkerInfo; pipelineOf: (
                 data-cost={s.cost}
                 title={
                   `one of ${s.parallelism} subtasks of ${s.vertexId} (its parallelism now), attempt ${s.attempt}, running ${formatDuration(Date.now() - s.since)}` +
-                  (s.cost !== undefined ? `; placed as ${formatCores(s.cost)} of CPU, what its operator used before the recovery` : '')
+                  (s.cost !== undefined
+                    ? `; placed as using ${s.cost.toFixed(2)} of a core: its operator's CPU before the recovery, per subtask`
+                    : '')
                 }
               >
                 {s.vertexId}#{s.index}
