@@ -141,10 +141,14 @@ test('the pipeline list renames, shows versions and deletes with confirmation', 
   await expect(renamed).toHaveCount(0);
 });
 
-test('the workers page lists the pool with its slots and the user operators each can run', async ({ page }) => {
+test('the workers page lists the pool with its slots, the cores each uses and the user operators each can run', async ({ page }, testInfo) => {
   await page.goto('/workers');
   await expect(page.getByTestId('worker-row')).toHaveCount(2);
   await expect(page.getByTestId('worker-row').first()).toContainText('free');
+  // Measured by each worker's heartbeat: a figure, never a blank, for workers of this version.
+  await expect(page.getByTestId('worker-cpu')).toHaveCount(2);
+  for (const cell of await page.getByTestId('worker-cpu').all()) await expect(cell).toHaveText(/^\d+\.\d\d cpu$/);
+  await keepScreenshot(page, testInfo, 'workers');
   await expect(page.getByTestId('worker-operators').first()).toContainText(/sdkCounter@[0-9a-f]{12}, dedupe@[0-9a-f]{12}, failedLogins@[0-9a-f]{12}/);
 });
 

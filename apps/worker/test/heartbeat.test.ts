@@ -46,6 +46,12 @@ describe('the worker heartbeat', () => {
     // Beats came from the other thread while this one was busy.
     expect(await last()).toBeGreaterThan(from + 1000);
     expect(await redis.sismember(`${prefix}:workers`, 'busy')).toBe(1);
+    // The cores the process used: about one while this thread was busy, falling once it idles.
+    const cpu = async () => Number(await redis.hget(key, 'cpu'));
+    expect(await cpu()).toBeGreaterThan(0.6);
+    const deadline = Date.now() + 5000;
+    while ((await cpu()) >= 0.3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await cpu()).toBeLessThan(0.3);
     await hb.stop();
   });
 

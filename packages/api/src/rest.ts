@@ -249,6 +249,8 @@ export const workerSchema = z.object({
   pid: z.number(),
   slots: z.number(),
   usedSlots: z.number(),
+  /** Cores the worker process used over its last heartbeats (every thread of it); absent from older workers. */
+  cpu: z.number().optional(),
   /** When the worker last beat, by Redis's clock (the one heartbeats are judged by). */
   lastHeartbeat: z.string(),
   /** How old that heartbeat was when the list was read, by the same clock: compare this, not `lastHeartbeat` with another clock. */

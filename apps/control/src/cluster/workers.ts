@@ -38,6 +38,7 @@ export async function listWorkers(redis: Redis, keys: RedisKeys): Promise<Worker
       pid: Number(h.pid),
       slots: Number(h.slots),
       usedSlots: subtasks.length,
+      ...(h.cpu !== undefined && { cpu: Number(h.cpu) }),
       lastHeartbeat: new Date(Number(h.lastHeartbeat)).toISOString(),
       heartbeatAgeMs: Math.max(0, now - Number(h.lastHeartbeat)),
       subtasks,

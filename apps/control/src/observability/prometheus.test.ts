@@ -11,7 +11,10 @@ function setup(opts: { coordinating?: boolean; active?: boolean; ownClock?: stri
   const prom = new PrometheusMetrics({
     activeJobs: () => (opts.active ? [{ id: 'j1', state: 'RUNNING' as const, stalled: false, ownClock: new Set(opts.ownClock) }] : []),
     coordinating: () => opts.coordinating ?? true,
-    workers: async () => [{ id: 'w1', slots: 4, subtasks: [{}, {}] }],
+    workers: async () => [
+      { id: 'w1', slots: 4, subtasks: [{}, {}], cpu: 0.75 },
+      { id: 'w2', slots: 2, subtasks: [] },
+    ],
     metrics: aggregator,
   });
   return { aggregator, prom };
@@ -96,6 +99,9 @@ describe('Prometheus metrics', () => {
     expect(value(text, 'keyflow_operator_backpressure_ratio{job="j1",operator="count"}')).toBe(0.5);
     expect(value(text, 'keyflow_worker_slots{worker="w1"}')).toBe(4);
     expect(value(text, 'keyflow_worker_slots_used{worker="w1"}')).toBe(2);
+    expect(value(text, 'keyflow_worker_cpu_cores{worker="w1"}')).toBe(0.75);
+    // An older worker that does not measure it has no series, not a 0 that would read as idle.
+    expect(value(text, 'keyflow_worker_cpu_cores{worker="w2"}')).toBeUndefined();
     expect(value(text, 'keyflow_control_lease_held')).toBe(1);
     expect(prom.contentType).toMatch(/^text\/plain/);
     // A job taken up from another control plane sent no state event here: its state is read at scrape time.

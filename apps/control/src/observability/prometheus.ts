@@ -20,7 +20,7 @@ export interface ScrapeSources {
   activeJobs(): { id: string; state: JobState; stalled: boolean; ownClock?: ReadonlySet<string> }[];
   /** Whether this control plane holds the lease. */
   coordinating(): boolean;
-  workers(): Promise<{ id: string; slots: number; subtasks: unknown[] }[]>;
+  workers(): Promise<{ id: string; slots: number; subtasks: unknown[]; cpu?: number }[]>;
   metrics: MetricsAggregator;
 }
 
@@ -224,6 +224,16 @@ export class PrometheusMetrics {
       async collect() {
         this.reset();
         for (const w of await sources.workers()) this.set({ worker: w.id }, w.subtasks.length);
+      },
+    });
+    new Gauge({
+      name: 'keyflow_worker_cpu_cores',
+      help: 'Cores a live worker process used over its last few heartbeats, all its threads together',
+      labelNames: ['worker'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const w of await sources.workers()) if (w.cpu !== undefined) this.set({ worker: w.id }, w.cpu);
       },
     });
     new Gauge({

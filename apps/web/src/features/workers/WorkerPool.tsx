@@ -6,7 +6,7 @@ import { formatAgo, formatDateTime, formatDuration } from '@/lib/format';
 import { useJobs, useWorkers } from '@/lib/queries';
 import { useNow } from '@/lib/useNow';
 
-/** A CPU estimate in cores, as the placement weighed it. */
+/** Cores used, measured or as the placement weighed them. */
 const formatCores = (cores: number) => `${cores.toFixed(2)} cpu`;
 
 /** A heartbeat older than this is shown as late (workers beat about every second). */
@@ -92,6 +92,7 @@ export function WorkerPool() {
               <th>Worker</th>
               <th>Host · pid</th>
               <th>Slots</th>
+              <th title="Cores the worker process used over its last few heartbeats, all its threads together (its subtasks share one)">CPU</th>
               <th title="Each subtask as operator#index, with its operator's parallelism now">Subtasks</th>
               <th title="The user operators it loaded (KEYFLOW_OPERATORS), at their versions: it runs a job's operator only at the version the job was deployed with">
                 Your operators
@@ -118,6 +119,9 @@ export function WorkerPool() {
                       ))}
                     </span>{' '}
                     {w.usedSlots} used · {Math.max(0, w.slots - w.usedSlots)} free
+                  </td>
+                  <td className="mono small" data-testid="worker-cpu">
+                    {w.cpu !== undefined ? formatCores(w.cpu) : <span className="muted">—</span>}
                   </td>
                   <td>
                     <SubtaskList worker={w} pipelineOf={pipelineOf} />
