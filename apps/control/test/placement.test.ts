@@ -111,22 +111,25 @@ describe('placement of subtasks', () => {
       'metrics from all three subtasks',
     );
     const replacement = await stack.addWorker('placement-replacement');
-    await killWorkerRunning(stack, jobId, 'count');
-    await waitForRecovered(stack, jobId, 60_000);
-    const subtasks = await waitFor(
-      async () => {
-        const running = (await stack.client.listWorkers()).flatMap((w) => w.subtasks.filter((s) => s.jobId === jobId && s.attempt === 2));
-        return running.length === 3 && running;
-      },
-      20_000,
-      "the recovered attempt's subtasks in the workers' heartbeats",
-    );
-    // Each carries its share of its operator's CPU before; the two counts share count's evenly.
-    for (const s of subtasks) expect(s.cost, `${s.vertexId}#${s.index}`).toBeGreaterThan(0);
-    const counts = subtasks.filter((s) => s.vertexId === 'count').map((s) => s.cost);
-    expect(counts[0]).toBe(counts[1]);
-    await stack.client.cancelJob(jobId);
-    replacement.kill('SIGTERM');
+    try {
+      await killWorkerRunning(stack, jobId, 'count');
+      await waitForRecovered(stack, jobId, 60_000);
+      const subtasks = await waitFor(
+        async () => {
+          const running = (await stack.client.listWorkers()).flatMap((w) => w.subtasks.filter((s) => s.jobId === jobId && s.attempt === 2));
+          return running.length === 3 && running;
+        },
+        20_000,
+        "the recovered attempt's subtasks in the workers' heartbeats",
+      );
+      // Each carries its share of its operator's CPU before; the two counts share count's evenly.
+      for (const s of subtasks) expect(s.cost, `${s.vertexId}#${s.index}`).toBeGreaterThan(0);
+      const counts = subtasks.filter((s) => s.vertexId === 'count').map((s) => s.cost);
+      expect(counts[0]).toBe(counts[1]);
+      await stack.client.cancelJob(jobId);
+    } finally {
+      replacement.kill('SIGTERM');
+    }
   });
 
   it('a worker that looks free but takes no task delays a task a little, never keeps it from running', async () => {

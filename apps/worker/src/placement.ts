@@ -69,7 +69,7 @@ return ''
 `;
 
 /**
- * Counts a subtask of worker ARGV[1] and vertex ARGV[2] out (KEYS as \`claim\`'s first three), with what it added to
+ * Counts a subtask of worker ARGV[1] and vertex ARGV[2] out (KEYS as `claim`'s first three), with what it added to
  * the worker's cost (ARGV[3]) under its attempt's field (ARGV[4]); a count at 0 goes.
  */
 const release = `
@@ -115,7 +115,7 @@ export class Placement {
     private readonly operators: string,
   ) {
     if (!('placementClaim' in redis)) {
-      // No fixed number of keys: the other workers' heartbeat hashes follow the first two.
+      // No fixed number of keys: the other workers' heartbeat and cost hashes follow the first three.
       redis.defineCommand('placementClaim', { lua: claim });
       redis.defineCommand('placementRelease', { numberOfKeys: 3, lua: release });
     }
