@@ -56,8 +56,8 @@ export class Scheduler {
   }
 
   /** One subtask's task job. */
-  private task(job: ActiveJob, chain: Chain, index: number, extra: Partial<TaskData>) {
-    const data: TaskData = { jobId: job.id, attempt: job.attempt, vertexId: chain.id, index, parallelism: chain.parallelism, ...extra };
+  private task(job: ActiveJob, chain: Chain, index: number, extra: Partial<TaskData> & Pick<TaskData, 'parallelism'>) {
+    const data: TaskData = { jobId: job.id, attempt: job.attempt, vertexId: chain.id, index, ...extra };
     return {
       name: `${chain.id}#${index}`,
       data,

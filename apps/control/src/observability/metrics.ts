@@ -19,6 +19,8 @@ const COST_WINDOW_MS = 5000;
 /** One report's part in a cost estimate. */
 interface CostSample {
   at: number;
+  /** The subtask's chain (its vertex id). */
+  chain: string;
   worker: string;
   cpu: number;
   busy: number;
@@ -51,13 +53,13 @@ export class MetricsAggregator {
     let job = this.latest.get(e.jobId);
     if (!job) this.latest.set(e.jobId, (job = new Map()));
     const at = Date.now();
-    job.set(`${e.vertexId}#${e.index}`, { at, event: e });
+    const key = `${e.vertexId}#${e.index}`;
+    job.set(key, { at, event: e });
     if (e.worker) {
       let recent = this.recent.get(e.jobId);
       if (!recent) this.recent.set(e.jobId, (recent = new Map()));
-      const key = `${e.vertexId}#${e.index}`;
       const list = (recent.get(key) ?? []).filter((x) => at - x.at <= 2 * COST_WINDOW_MS);
-      list.push({ at, worker: e.worker.id, cpu: e.worker.cpu, busy: e.busy ?? 0 });
+      list.push({ at, chain: e.vertexId, worker: e.worker.id, cpu: e.worker.cpu, busy: e.busy ?? 0 });
       recent.set(key, list);
     }
     let totals = this.totals.get(e.jobId);
@@ -82,13 +84,13 @@ export class MetricsAggregator {
     /** Per subtask of every job, its mean CPU and busy share in the window, and the worker it ran on last. */
     const perWorker = new Map<string, { jobId: string; chain: string; cpu: number; busy: number }[]>();
     for (const [job, subtasks] of this.recent)
-      for (const [key, samples] of subtasks) {
+      for (const samples of subtasks.values()) {
         const within = samples.filter((x) => x.at <= until && until - x.at <= COST_WINDOW_MS);
         if (!within.length) continue;
         const mean = (f: (x: CostSample) => number) => within.reduce((n, x) => n + f(x), 0) / within.length;
-        const worker = within.at(-1)!.worker;
+        const { worker, chain } = within.at(-1)!;
         const list = perWorker.get(worker) ?? [];
-        list.push({ jobId: job, chain: key.slice(0, key.lastIndexOf('#')), cpu: mean((x) => x.cpu), busy: mean((x) => x.busy) });
+        list.push({ jobId: job, chain, cpu: mean((x) => x.cpu), busy: mean((x) => x.busy) });
         perWorker.set(worker, list);
       }
     const costs = new Map<string, number>();

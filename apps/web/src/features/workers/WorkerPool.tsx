@@ -30,7 +30,6 @@ function SubtaskList({ worker, pipelineOf }: { worker: WorkerInfo; pipelineOf: (
                 data-testid="worker-subtask"
                 data-subtask={`${s.vertexId}#${s.index}`}
                 data-parallelism={s.parallelism}
-                data-cost={s.cost}
                 title={
                   `one of ${s.parallelism} subtasks of ${s.vertexId} (its parallelism now), attempt ${s.attempt}, running ${formatDuration(Date.now() - s.since)}` +
                   (s.cost !== undefined
