@@ -47,8 +47,10 @@ export interface MqttConfig {
  * checkpoint, which delivered messages it covers. Limits that follow from acknowledging at checkpoints (Mosquitto):
  * at most 65535 messages per split are in flight (the Receive Maximum asked for; the broker's default of 20 does not
  * apply to MQTT 5 clients that ask for more); beyond that the broker queues max_queued_messages (1000 by default)
- * per session, also while the job is down, and drops what comes after. So a split takes up to about 66500 messages
- * per checkpoint interval, and 1000 published while no subtask reads it.
+ * per session, also while the job is down, and drops what comes after. While a session is away, Mosquitto counts in
+ * that limit the messages it delivered and had no PUBACK for (seen with Mosquitto 2.0: 500 outstanding at a crash,
+ * then 600 published, and the session got the first 1000 back). So a split takes up to about 66500 messages per
+ * checkpoint interval, and while no subtask reads it, 1000 less what the last checkpoint had not covered.
  */
 export class MqttSource extends BufferedSource {
   /** Each split's open session, by split. */
