@@ -147,9 +147,13 @@ describe('keyed count pipeline on Postgres, Redis and BullMQ workers', () => {
         async () => {
           const seen = new Map<number, string[]>();
           for (const edge of [0, 1]) {
-            const entries = await stack.redis.xrangeBuffer(keys.channel(job.id, 1, edge, [0, 0], [0, 0]), '-', '+', 'COUNT', 1);
-            const fields = entries[0]?.[1];
-            const data = fields?.[fields.findIndex((f, i) => i % 2 === 0 && f.toString() === 'd') + 1];
+            // Watermarks and barriers share the channel, and have no data field: the first record batch in it.
+            const entries = await stack.redis.xrangeBuffer(keys.channel(job.id, 1, edge, [0, 0], [0, 0]), '-', '+', 'COUNT', 20);
+            const dataOf = (fields: Buffer[]) => {
+              const at = fields.findIndex((f, i) => i % 2 === 0 && f.toString() === 'd');
+              return at < 0 ? undefined : fields[at + 1];
+            };
+            const data = entries.map(([, fields]) => dataOf(fields)).find((d) => d !== undefined);
             if (data) seen.set(edge, [...new Set(decodeBatch(data).flatMap((r) => Object.keys(r as object)))]);
           }
           return seen.size === 2 && seen;
