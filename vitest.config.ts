@@ -34,10 +34,10 @@ const STACKS_ALONE = [
 //   most of their time (41 s → 10 s for 50 files).
 // - services: one file at a time (they measure timings), in one reused fork (112 s → 84 s for 30 files).
 // - stacks: two files at a time, each in a fresh fork with a database of its own (apps/control/test/ownDatabase.ts)
-//   and each stack with its own Redis prefix: most of their time is spent waiting (for checkpoints, timeouts,
-//   recoveries), with the two cores half idle when they ran one at a time (26 → 17 min for 42 files). A fresh
-//   process per file keeps what one leaves behind from the next.
-// - stacks-alone: the few that time the engine's own reactions (STACKS_ALONE), one at a time, last.
+//   and each stack with its own Redis prefix. Most of their time is spent waiting (for checkpoints, timeouts,
+//   recoveries): one at a time, the two cores were half idle, and the stack files took 26 min; now 19 min with
+//   stacks-alone. A fresh process per file keeps what one leaves behind from the next.
+// - stacks-alone: the few whose assertions a neighbour would move (STACKS_ALONE), one at a time, last.
 export default defineConfig({
   test: {
     exclude: EXCLUDE,
