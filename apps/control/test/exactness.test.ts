@@ -1,5 +1,5 @@
 import { EventGenerator, KeyedStateBackend, decodeBatch, decodeValue, type GraphInput } from '@keyflow/core';
-import { redisKeys } from '@keyflow/runtime';
+import { parseEntry, redisKeys } from '@keyflow/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatorCounts, startStack, tableCounts, waitFor, waitForFinished, waitForState, type Stack } from './harness.ts';
 
@@ -147,14 +147,10 @@ describe('keyed count pipeline on Postgres, Redis and BullMQ workers', () => {
         async () => {
           const seen = new Map<number, string[]>();
           for (const edge of [0, 1]) {
-            // Watermarks and barriers share the channel, and have no data field: the first record batch in it.
+            // Watermarks and barriers share the channel: the first record batch in it, read as the consumer reads it.
             const entries = await stack.redis.xrangeBuffer(keys.channel(job.id, 1, edge, [0, 0], [0, 0]), '-', '+', 'COUNT', 20);
-            const dataOf = (fields: Buffer[]) => {
-              const at = fields.findIndex((f, i) => i % 2 === 0 && f.toString() === 'd');
-              return at < 0 ? undefined : fields[at + 1];
-            };
-            const data = entries.map(([, fields]) => dataOf(fields)).find((d) => d !== undefined);
-            if (data) seen.set(edge, [...new Set(decodeBatch(data).flatMap((r) => Object.keys(r as object)))]);
+            const batch = entries.map(([, fields]) => parseEntry(fields)).find((e) => e?.type === 'batch');
+            if (batch?.type === 'batch') seen.set(edge, [...new Set(decodeBatch(batch.data).flatMap((r) => Object.keys(r as object)))]);
           }
           return seen.size === 2 && seen;
         },
